@@ -1,0 +1,3 @@
+"""KIE video bot."""
+
+__version__ = "0.1.0"

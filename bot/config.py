@@ -1,0 +1,194 @@
+"""Settings: read from the environment and `.env` (pydantic-settings).
+
+Names follow the operator contract in the design card; every one is documented in `.env.example`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_TOKEN_RE = re.compile(r"^\d+:[A-Za-z0-9_-]{1,}$")
+_WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+class StarPack:
+    """A Telegram Stars top-up pack: pay `stars`, receive `credits`."""
+
+    __slots__ = ("credits", "stars")
+
+    def __init__(self, stars: int, credits: int) -> None:
+        self.stars = stars
+        self.credits = credits
+
+    def __repr__(self) -> str:
+        return f"StarPack(stars={self.stars}, credits={self.credits})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StarPack) and (self.stars, self.credits) == (other.stars, other.credits)
+
+    def __hash__(self) -> int:
+        return hash((self.stars, self.credits))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # --- Telegram ---
+    bot_token: SecretStr
+    telegram_api_base: str | None = None
+    # Webhook mode: when true, Telegram pushes updates to PUBLIC_URL/tg/webhook.
+    telegram_webhook: bool = False
+    webhook_secret: SecretStr | None = None
+    # Largest file the bot uploads to Telegram. 50 MB on the cloud Bot API; raise it only with a
+    # local Bot API server (TELEGRAM_API_BASE), which accepts up to 2000 MB.
+    telegram_upload_limit_mb: int = Field(default=50, ge=1, le=2000)
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+
+    # --- KIE.ai ---
+    kie_api_key: SecretStr | None = None
+    kie_api_base: str = "https://api.kie.ai"
+    kie_upload_base: str = "https://kieai.redpandaai.co"
+    kie_sandbox: bool = False
+    kie_webhook_hmac_key: SecretStr | None = None
+    kie_create_limit: int = Field(default=20, ge=1)
+    kie_create_window_s: float = Field(default=10.0, gt=0)
+    kie_status_rps: float = Field(default=10.0, gt=0)
+    kie_low_balance_warning: int = Field(default=1000, ge=0)
+
+    # --- Prices ---
+    # User price = KIE credits x PRICE_MARKUP, rounded up.
+    price_markup: float = Field(default=1.0, gt=0)
+    # Prices KIE does not publish (UNCERTAIN in kie-api.md); KIE credits per video.
+    price_luma_modify: int = Field(default=120, ge=1)
+    price_seedance_lite_per_s: int = Field(default=4, ge=1)
+    price_seedance_pro_per_s: int = Field(default=14, ge=1)
+    price_seedance_pro_fast_per_s: int = Field(default=9, ge=1)
+
+    # --- Credits and payments ---
+    signup_bonus: int = Field(default=0, ge=0)
+    # "stars:credits" pairs, comma separated.
+    star_packs: Annotated[tuple[StarPack, ...], NoDecode] = (
+        StarPack(50, 50),
+        StarPack(250, 260),
+        StarPack(1000, 1100),
+    )
+
+    # --- Jobs ---
+    job_timeout_minutes: float = Field(default=30.0, gt=0)
+    max_jobs_in_flight: int = Field(default=3, ge=1)
+    max_result_mb: int = Field(default=2000, ge=1)
+
+    # --- Storage, web, logging ---
+    database_path: Path = Path("data/bot.sqlite3")
+    public_url: str | None = None
+    web_host: str = "0.0.0.0"
+    web_port: int = Field(default=8080, ge=0, le=65535)
+    log_level: str = "INFO"
+
+    @field_validator("bot_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr) -> SecretStr:
+        if not _TOKEN_RE.match(value.get_secret_value()):
+            raise ValueError("does not look like a bot token (expected 123456:ABC-...)")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _WEBHOOK_SECRET_RE.match(value.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z a-z 0-9 _ -")
+        return value
+
+    @field_validator("telegram_api_base", "public_url", "kie_api_base", "kie_upload_base")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            try:
+                return frozenset(int(p) for p in parts)
+            except ValueError:
+                raise ValueError("must be comma-separated Telegram user ids, e.g. 12345,67890") from None
+        return value
+
+    @field_validator("star_packs", mode="before")
+    @classmethod
+    def _parse_star_packs(cls, value: object) -> object:
+        if isinstance(value, str):
+            packs = []
+            for part in (p.strip() for p in value.split(",") if p.strip()):
+                try:
+                    stars, credits = (int(x) for x in part.split(":"))
+                except ValueError:
+                    raise ValueError("must be stars:credits pairs, e.g. 50:50,250:260") from None
+                if not (1 <= stars <= 2500) or credits < 1:
+                    raise ValueError("stars must be 1..2500 and credits at least 1")
+                packs.append(StarPack(stars, credits))
+            if not packs:
+                raise ValueError("needs at least one stars:credits pair")
+            return tuple(packs)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> Settings:
+        if not self.kie_sandbox and self.kie_api_key is None:
+            raise ValueError("KIE_API_KEY is missing: set it, or set KIE_SANDBOX=true to try the bot for free")
+        if self.telegram_webhook and not self.public_url:
+            raise ValueError("TELEGRAM_WEBHOOK=true needs PUBLIC_URL (the public https base of this server)")
+        return self
+
+    @property
+    def upload_limit_bytes(self) -> int:
+        return self.telegram_upload_limit_mb * 1024 * 1024
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every secret value, for the log redaction filter."""
+        values = [self.bot_token, self.kie_api_key, self.webhook_secret, self.kie_webhook_hmac_key]
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+
+
+class SettingsError(Exception):
+    """A missing or invalid setting, already phrased as one line for the operator."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """Turn pydantic's multi-line report into one line naming the setting and the fix."""
+    first = error.errors()[0]
+    name = ".".join(str(p) for p in first.get("loc", ())).upper()
+    if first.get("type") == "missing":
+        return f"{name} is missing: set it in the environment or in .env (see .env.example)"
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if not name:
+        return f"invalid settings: {message}"
+    return f"{name} is invalid: {message} (see .env.example)"
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from None

@@ -1,0 +1,139 @@
+"""One long-lived aiosqlite connection shared by the whole process.
+
+Coroutines interleave on a single connection, so every statement runs under one asyncio.Lock and
+every write transaction is `BEGIN IMMEDIATE ... COMMIT` inside that lock (testing-notes.md §8).
+That keeps a read from ever seeing another coroutine's half-done transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.store.migrations import MIGRATIONS
+
+
+class StoreError(Exception):
+    """The database cannot be used; the message is one line for the operator."""
+
+
+def now() -> float:
+    return time.time()
+
+
+class Database:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._conn: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise StoreError("database is not open")
+        return self._conn
+
+    async def open(self) -> None:
+        """Open, configure and migrate. Raises StoreError with a clear line on any failure."""
+        try:
+            if str(self.path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = await aiosqlite.connect(str(self.path), isolation_level=None)
+            self._conn.row_factory = aiosqlite.Row
+            for pragma in (
+                "PRAGMA journal_mode=WAL",
+                "PRAGMA synchronous=NORMAL",
+                "PRAGMA busy_timeout=5000",
+                "PRAGMA foreign_keys=ON",
+            ):
+                await self._conn.execute(pragma)
+            await self._migrate()
+            # Prove the file is writable now, not at the first payment.
+            await self._conn.execute("BEGIN IMMEDIATE")
+            await self._conn.execute("COMMIT")
+        except (sqlite3.Error, OSError) as exc:
+            await self.close()
+            raise StoreError(f"DATABASE_PATH={self.path} cannot be used: {exc}") from None
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                await conn.close()
+            except sqlite3.Error:
+                pass
+
+    async def _migrate(self) -> None:
+        conn = self.conn
+        row = await (await conn.execute("PRAGMA user_version")).fetchone()
+        current = int(row[0]) if row else 0
+        if current > len(MIGRATIONS):
+            raise StoreError(
+                f"DATABASE_PATH={self.path} has schema version {current}, newer than this bot "
+                f"({len(MIGRATIONS)}); upgrade the bot"
+            )
+        for version, script in enumerate(MIGRATIONS, start=1):
+            if version <= current:
+                continue
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _split_sql(script):
+                    await conn.execute(statement)
+                await conn.execute(f"PRAGMA user_version={version}")
+                await conn.execute("COMMIT")
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+
+    async def schema_version(self) -> int:
+        row = await self.fetchone("PRAGMA user_version")
+        return int(row[0]) if row else 0
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A write transaction: BEGIN IMMEDIATE under the process-wide lock; rolled back on error."""
+        async with self._lock:
+            conn = self.conn
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            else:
+                await conn.execute("COMMIT")
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One autocommitted statement; returns the number of changed rows."""
+        async with self._lock:
+            cursor = await self.conn.execute(sql, params)
+            return cursor.rowcount
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+        async with self._lock:
+            cursor = await self.conn.execute(sql, params)
+            return await cursor.fetchone()
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        async with self._lock:
+            cursor = await self.conn.execute(sql, params)
+            return list(await cursor.fetchall())
+
+    async def ping(self) -> bool:
+        try:
+            await self.fetchone("SELECT 1")
+        except (sqlite3.Error, StoreError, ValueError):
+            return False
+        return True
+
+
+def _split_sql(script: str) -> Iterable[str]:
+    # Migrations hold no semicolons inside literals or triggers, so a plain split is exact.
+    return [s.strip() for s in script.split(";") if s.strip()]

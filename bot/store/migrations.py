@@ -1,0 +1,95 @@
+"""Versioned schema migrations, applied in order at start (PRAGMA user_version).
+
+Append new migrations; never edit one that has shipped.
+"""
+
+MIGRATIONS: list[str] = [
+    # 1: users
+    """
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,               -- Telegram user id
+        language TEXT NOT NULL DEFAULT 'en',
+        first_name TEXT NOT NULL DEFAULT '',
+        username TEXT,
+        created_at REAL NOT NULL,
+        last_seen_at REAL NOT NULL
+    );
+    """,
+    # 2: credits: balance on the user row, append-only ledger, Stars payments
+    """
+    ALTER TABLE users ADD COLUMN balance INTEGER NOT NULL DEFAULT 0 CHECK (balance >= 0);
+    ALTER TABLE users ADD COLUMN language_chosen INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE users ADD COLUMN default_ratio TEXT;
+    CREATE TABLE ledger (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        amount INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        op_id TEXT NOT NULL UNIQUE,
+        job_id INTEGER,
+        charge_id TEXT,
+        actor TEXT NOT NULL DEFAULT 'system',
+        note TEXT,
+        balance_after INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX ledger_user ON ledger(user_id, id);
+    CREATE INDEX ledger_job ON ledger(job_id);
+    CREATE TABLE payments (
+        charge_id TEXT PRIMARY KEY,           -- telegram_payment_charge_id
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        payload TEXT NOT NULL,
+        stars INTEGER NOT NULL,
+        credits INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'paid' CHECK (status IN ('paid', 'refunded')),
+        created_at REAL NOT NULL,
+        refunded_at REAL
+    );
+    CREATE INDEX payments_user ON payments(user_id);
+    CREATE TABLE reservations (
+        key TEXT PRIMARY KEY,                 -- e.g. 'job:42', one reservation per job
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        amount INTEGER NOT NULL CHECK (amount >= 0),
+        status TEXT NOT NULL DEFAULT 'held' CHECK (status IN ('held', 'settled', 'refunded')),
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
+    # 3: generation jobs
+    """
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        chat_id INTEGER NOT NULL,
+        draft_key TEXT NOT NULL UNIQUE,       -- idempotency key of the confirmed draft
+        model_key TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        options_json TEXT NOT NULL DEFAULT '{}',
+        prompt TEXT NOT NULL DEFAULT '',
+        inputs_json TEXT NOT NULL DEFAULT '{}',
+        family TEXT NOT NULL,
+        kie_model TEXT NOT NULL DEFAULT '',
+        kie_credits INTEGER NOT NULL,
+        cost INTEGER NOT NULL,                -- user credits reserved
+        callback_token TEXT NOT NULL UNIQUE,
+        task_id TEXT UNIQUE,
+        state TEXT NOT NULL DEFAULT 'created',
+        progress INTEGER,
+        status_message_id INTEGER,
+        fail_code TEXT,
+        fail_reason TEXT,
+        result_urls_json TEXT,
+        file_id TEXT,
+        poll_count INTEGER NOT NULL DEFAULT 0,
+        next_poll_at REAL,
+        deadline_at REAL NOT NULL,
+        created_at REAL NOT NULL,
+        submitted_at REAL,
+        finished_at REAL,
+        delivered_at REAL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX jobs_user ON jobs(user_id, id);
+    CREATE INDEX jobs_state ON jobs(state);
+    """,
+]

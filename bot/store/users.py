@@ -1,0 +1,84 @@
+"""Users repository."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiosqlite
+
+from bot.store.db import Database, now
+
+
+@dataclass(frozen=True)
+class UserRow:
+    id: int
+    language: str
+    language_chosen: bool
+    first_name: str
+    username: str | None
+    balance: int
+    default_ratio: str | None
+    created_at: float
+    last_seen_at: float
+
+    @classmethod
+    def from_row(cls, row: aiosqlite.Row) -> UserRow:
+        return cls(
+            id=row["id"],
+            language=row["language"],
+            language_chosen=bool(row["language_chosen"]),
+            first_name=row["first_name"],
+            username=row["username"],
+            balance=row["balance"],
+            default_ratio=row["default_ratio"],
+            created_at=row["created_at"],
+            last_seen_at=row["last_seen_at"],
+        )
+
+
+class UsersRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def upsert(
+        self, user_id: int, *, language: str, first_name: str = "", username: str | None = None
+    ) -> tuple[UserRow, bool]:
+        """Register or touch a user in one statement. Returns (user, created).
+
+        The language from Telegram only applies until the user picks one with /language.
+        """
+        t = now()
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                """
+                INSERT INTO users (id, language, first_name, username, created_at, last_seen_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET
+                    first_name = excluded.first_name,
+                    username = excluded.username,
+                    last_seen_at = excluded.last_seen_at,
+                    language = CASE WHEN users.language_chosen THEN users.language
+                                    ELSE excluded.language END
+                RETURNING *, (created_at = ?) AS created
+                """,
+                (user_id, language, first_name, username, t, t, t),
+            )
+            row = await cursor.fetchone()
+        assert row is not None
+        return UserRow.from_row(row), bool(row["created"])
+
+    async def get(self, user_id: int) -> UserRow | None:
+        row = await self.db.fetchone("SELECT * FROM users WHERE id = ?", (user_id,))
+        return UserRow.from_row(row) if row else None
+
+    async def set_language(self, user_id: int, language: str) -> None:
+        await self.db.execute(
+            "UPDATE users SET language = ?, language_chosen = 1 WHERE id = ?", (language, user_id)
+        )
+
+    async def set_default_ratio(self, user_id: int, ratio: str) -> None:
+        await self.db.execute("UPDATE users SET default_ratio = ? WHERE id = ?", (ratio, user_id))
+
+    async def count(self) -> int:
+        row = await self.db.fetchone("SELECT COUNT(*) FROM users")
+        return int(row[0]) if row else 0
