@@ -183,7 +183,7 @@ def describe_validation_error(error: ValidationError) -> str:
         return f"{name} is missing: set it in the environment or in .env (see .env.example)"
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if not name:
-        return f"invalid settings: {message}"
+        return message
     return f"{name} is invalid: {message} (see .env.example)"
 
 

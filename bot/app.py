@@ -1,0 +1,200 @@
+"""Composition root: the only module that knows every part. Builds them, wires them, runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.types import BotCommandScopeDefault
+from aiogram.utils.callback_answer import CallbackAnswerMiddleware
+from aiohttp import web
+
+from bot import __version__
+from bot.config import Settings
+from bot.i18n import SUPPORTED_LANGUAGES, UserLanguageMiddleware, get_i18n
+from bot.services.accounts import AccountsService
+from bot.store.db import Database
+from bot.store.users import UsersRepo
+from bot.telegram.common import bot_commands
+from bot.telegram.errors import make_errors_router
+from bot.telegram.middlewares import InFlightUpdates, RetryAfterMiddleware, UserMiddleware
+from bot.telegram.start import make_fallback_router, make_start_router
+from bot.web import WEBHOOK_PATH, build_web_app
+
+log = logging.getLogger("bot.app")
+
+# How long shutdown waits for handlers that are already running.
+SHUTDOWN_GRACE_S = 25.0
+
+
+@dataclass
+class Components:
+    """Everything the process is made of, built once by `build_components`."""
+
+    settings: Settings
+    db: Database
+    accounts: AccountsService
+    bot: Bot
+    dispatcher: Dispatcher
+    inflight: InFlightUpdates
+    closers: list[Any] = field(default_factory=list)
+
+    def dependencies(self) -> dict[str, Any]:
+        """What handlers may ask for by name (aiogram dependency injection)."""
+        return {
+            "settings": self.settings,
+            "accounts": self.accounts,
+        }
+
+
+def create_bot(settings: Settings) -> Bot:
+    if settings.telegram_api_base:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    else:
+        session = AiohttpSession()
+    session.middleware(RetryAfterMiddleware())
+    return Bot(
+        settings.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+def create_dispatcher(components: Components) -> Dispatcher:
+    dp = components.dispatcher
+    dp.update.outer_middleware(components.inflight)
+    user_middleware = UserMiddleware(components.accounts)
+    i18n_middleware = UserLanguageMiddleware(get_i18n())
+    for observer in (dp.message, dp.callback_query, dp.pre_checkout_query):
+        observer.outer_middleware(user_middleware)
+        observer.outer_middleware(i18n_middleware)
+    dp.callback_query.middleware(CallbackAnswerMiddleware())
+    dp.include_routers(
+        make_errors_router(),
+        make_start_router(),
+        make_fallback_router(),
+    )
+    return dp
+
+
+async def build_components(settings: Settings) -> Components:
+    db = Database(settings.database_path)
+    await db.open()
+    users = UsersRepo(db)
+    accounts = AccountsService(users)
+    bot = create_bot(settings)
+    components = Components(
+        settings=settings,
+        db=db,
+        accounts=accounts,
+        bot=bot,
+        dispatcher=Dispatcher(storage=MemoryStorage()),
+        inflight=InFlightUpdates(),
+    )
+    components.dispatcher.workflow_data.update(components.dependencies())
+    create_dispatcher(components)
+    return components
+
+
+async def set_commands(bot: Bot) -> None:
+    await bot.set_my_commands(bot_commands("en"), scope=BotCommandScopeDefault())
+    for language in SUPPORTED_LANGUAGES:
+        await bot.set_my_commands(
+            bot_commands(language), scope=BotCommandScopeDefault(), language_code=language
+        )
+
+
+async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until `stop` is set (or SIGTERM/SIGINT), then shut down cleanly."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+    components = await build_components(settings)
+    bot, dp = components.bot, components.dispatcher
+    runner: web.AppRunner | None = None
+    polling: asyncio.Task[None] | None = None
+    try:
+        app = build_web_app(components)
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.web_host, settings.web_port)
+        await site.start()
+        log.info("Web server on %s:%s (version %s)", settings.web_host, settings.web_port, __version__)
+
+        await set_commands(bot)
+        allowed_updates = dp.resolve_used_update_types()
+        if settings.telegram_webhook:
+            secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+            # drop_pending_updates stays False: updates that arrive while we restart are kept.
+            await bot.set_webhook(
+                f"{settings.public_url}{WEBHOOK_PATH}",
+                secret_token=secret,
+                allowed_updates=allowed_updates,
+                drop_pending_updates=False,
+            )
+            log.info("Webhook mode: Telegram pushes updates to PUBLIC_URL%s", WEBHOOK_PATH)
+        else:
+            await bot.delete_webhook(drop_pending_updates=False)
+            polling = asyncio.create_task(
+                dp.start_polling(
+                    bot,
+                    handle_signals=False,
+                    close_bot_session=False,
+                    allowed_updates=allowed_updates,
+                    polling_timeout=settings_polling_timeout(settings),
+                )
+            )
+            log.info("Polling mode")
+        stop_waiter = asyncio.create_task(stop.wait())
+        waiters: set[asyncio.Task[Any]] = {stop_waiter}
+        if polling is not None:
+            waiters.add(polling)
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        stop_waiter.cancel()
+        log.info("Shutting down: no new updates, finishing %d running handlers", components.inflight.count)
+    finally:
+        await shutdown(components, runner, polling)
+
+
+def settings_polling_timeout(settings: Settings) -> int:
+    # A short long-poll against a test server keeps shutdown fast; Telegram itself gets 30 s.
+    return 1 if settings.telegram_api_base and "127.0.0.1" in settings.telegram_api_base else 30
+
+
+async def shutdown(
+    components: Components, runner: web.AppRunner | None, polling: asyncio.Task[None] | None
+) -> None:
+    dp, bot = components.dispatcher, components.bot
+    if polling is not None and not polling.done():
+        with contextlib.suppress(RuntimeError):
+            await dp.stop_polling()
+        with contextlib.suppress(Exception):
+            await polling
+    if not await components.inflight.wait_idle(SHUTDOWN_GRACE_S):
+        log.warning("Shutdown: %d handlers still running after %s s", components.inflight.count, SHUTDOWN_GRACE_S)
+    if polling is not None and components.inflight.last_update_id is not None:
+        # Confirm what we handled, so a restart does not replay it. Updates this call returns are
+        # not confirmed by it, so nothing new is lost.
+        with contextlib.suppress(Exception):
+            await bot.get_updates(offset=components.inflight.last_update_id + 1, limit=1, timeout=0)
+    for closer in reversed(components.closers):
+        with contextlib.suppress(Exception):
+            await closer()
+    if runner is not None:
+        await runner.cleanup()
+    await bot.session.close()
+    await components.db.close()
+    log.info("Stopped")

@@ -1,0 +1,254 @@
+"""The credit ledger: the one primitive every credit movement goes through.
+
+`users.balance` is a cached sum of the user's `ledger.amount` rows. `apply_movement` changes both in
+the caller's `BEGIN IMMEDIATE` transaction, so the two can never drift apart, and `ledger.op_id`
+(UNIQUE) makes every movement idempotent: retried webhooks, duplicate updates and restarts replay
+the same op_id and change nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import aiosqlite
+
+from bot.store.db import Database, now
+
+
+class Reason(StrEnum):
+    """Stable keys stored in `ledger.reason`; the Telegram layer localizes them."""
+
+    SIGNUP_BONUS = "signup_bonus"
+    PURCHASE = "purchase"
+    GENERATION = "generation"
+    REFUND = "refund"
+    ADMIN_GRANT = "admin_grant"
+    STARS_REFUND = "stars_refund"
+
+
+class LedgerError(Exception):
+    """Base class of the credit errors the bot reports to users and admins."""
+
+
+class InsufficientCredits(LedgerError):
+    """A debit would take the balance below zero. Nothing was changed."""
+
+    def __init__(self, balance: int, needed: int) -> None:
+        super().__init__(f"not enough credits: balance {balance}, needed {needed}")
+        self.balance = balance
+        self.needed = needed
+
+
+class UnknownUser(LedgerError):
+    """The user has no row in `users` (never registered), so no balance to move."""
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(f"unknown user {user_id}")
+        self.user_id = user_id
+
+
+@dataclass(frozen=True)
+class Movement:
+    """One ledger row: a signed change of a user's balance."""
+
+    id: int
+    user_id: int
+    amount: int
+    reason: str
+    op_id: str
+    job_id: int | None
+    charge_id: str | None
+    actor: str
+    note: str | None
+    balance_after: int
+    created_at: float
+
+    @classmethod
+    def from_row(cls, row: aiosqlite.Row) -> Movement:
+        return cls(
+            id=row["id"],
+            user_id=row["user_id"],
+            amount=row["amount"],
+            reason=row["reason"],
+            op_id=row["op_id"],
+            job_id=row["job_id"],
+            charge_id=row["charge_id"],
+            actor=row["actor"],
+            note=row["note"],
+            balance_after=row["balance_after"],
+            created_at=row["created_at"],
+        )
+
+
+@dataclass(frozen=True)
+class LedgerTotals:
+    """Whole-bot credit figures for /stats."""
+
+    users: int
+    balances: int  # credits users hold right now
+    stars_received: int  # Stars of payments not refunded
+    credits_sold: int  # credits of payments not refunded
+    stars_refunded: int
+    credits_spent: int  # settled reservations
+    credits_held: int  # reservations of jobs still running
+    credits_refunded: int  # reservations refunded after a failed generation
+    credits_granted: int  # net admin grants, may be negative
+    signup_bonuses: int
+
+
+_MOVEMENT_COLUMNS = (
+    "id, user_id, amount, reason, op_id, job_id, charge_id, actor, note, balance_after, created_at"
+)
+
+# One statement writes the ledger row only if the user exists, the balance stays >= 0 and the op_id
+# is new; `balance_after` is computed from the live balance in the same statement. The WHERE clause
+# is required by SQLite's parser before an upsert clause on INSERT ... SELECT.
+_INSERT_MOVEMENT = f"""
+    INSERT INTO ledger (user_id, amount, reason, op_id, job_id, charge_id, actor, note,
+                        balance_after, created_at)
+    SELECT id, :amount, :reason, :op_id, :job_id, :charge_id, :actor, :note,
+           balance + :amount, :created_at
+    FROM users WHERE id = :user_id AND balance + :amount >= 0
+    ON CONFLICT(op_id) DO NOTHING
+    RETURNING {_MOVEMENT_COLUMNS}
+"""
+
+
+async def apply_movement(
+    conn: aiosqlite.Connection,
+    *,
+    user_id: int,
+    amount: int,
+    reason: str,
+    op_id: str,
+    job_id: int | None = None,
+    charge_id: str | None = None,
+    actor: str = "system",
+    note: str | None = None,
+) -> Movement | None:
+    """Write one ledger row and move the balance by `amount`, inside the caller's transaction.
+
+    Returns the new movement, or None when `op_id` was already applied (nothing changes).
+    Raises InsufficientCredits when a debit would make the balance negative, UnknownUser when the
+    user has no row; in both cases nothing was written, so the caller may carry on.
+    """
+    if not conn.in_transaction:
+        # Without the caller's BEGIN IMMEDIATE the two statements below could be split by a crash.
+        raise RuntimeError("apply_movement must run inside a write transaction")
+    rows = await conn.execute_fetchall(
+        _INSERT_MOVEMENT,
+        {
+            "user_id": user_id,
+            "amount": amount,
+            "reason": str(reason),
+            "op_id": op_id,
+            "job_id": job_id,
+            "charge_id": charge_id,
+            "actor": actor,
+            "note": note,
+            "created_at": now(),
+        },
+    )
+    if rows:
+        movement = Movement.from_row(next(iter(rows)))
+        # The CHECK (balance >= 0) constraint backs up the guard in the INSERT above.
+        await conn.execute(
+            "UPDATE users SET balance = balance + ? WHERE id = ?", (amount, user_id)
+        )
+        return movement
+    # Nothing inserted: find out why. This path is rare, so the extra reads cost nothing overall.
+    if await _fetch_value(conn, "SELECT 1 FROM ledger WHERE op_id = ?", (op_id,)) is not None:
+        return None
+    balance = await _fetch_value(conn, "SELECT balance FROM users WHERE id = ?", (user_id,))
+    if balance is None:
+        raise UnknownUser(user_id)
+    raise InsufficientCredits(balance=int(balance), needed=-amount)
+
+
+async def _fetch_value(conn: aiosqlite.Connection, sql: str, params: tuple[object, ...]) -> object | None:
+    rows = list(await conn.execute_fetchall(sql, params))
+    return rows[0][0] if rows else None
+
+
+async def movement_by_op_id(conn: aiosqlite.Connection, op_id: str) -> Movement | None:
+    rows = list(await conn.execute_fetchall(f"SELECT {_MOVEMENT_COLUMNS} FROM ledger WHERE op_id = ?", (op_id,)))
+    return Movement.from_row(rows[0]) if rows else None
+
+
+class LedgerRepo:
+    """Reads over the ledger, plus `apply` for a movement that needs no other write."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def apply(
+        self,
+        *,
+        user_id: int,
+        amount: int,
+        reason: str,
+        op_id: str,
+        job_id: int | None = None,
+        charge_id: str | None = None,
+        actor: str = "system",
+        note: str | None = None,
+    ) -> Movement | None:
+        """`apply_movement` in its own transaction."""
+        async with self.db.transaction() as conn:
+            return await apply_movement(
+                conn,
+                user_id=user_id,
+                amount=amount,
+                reason=reason,
+                op_id=op_id,
+                job_id=job_id,
+                charge_id=charge_id,
+                actor=actor,
+                note=note,
+            )
+
+    async def balance(self, user_id: int) -> int | None:
+        """The user's balance, or None for a user who never registered."""
+        row = await self.db.fetchone("SELECT balance FROM users WHERE id = ?", (user_id,))
+        return int(row[0]) if row else None
+
+    async def recent(self, user_id: int, limit: int = 10) -> list[Movement]:
+        """The user's latest movements, newest first."""
+        rows = await self.db.fetchall(
+            f"SELECT {_MOVEMENT_COLUMNS} FROM ledger WHERE user_id = ? ORDER BY id DESC LIMIT ?",
+            (user_id, limit),
+        )
+        return [Movement.from_row(row) for row in rows]
+
+    async def sum_for_user(self, user_id: int) -> int:
+        """Sum of the user's ledger amounts; always equals users.balance (the invariant)."""
+        row = await self.db.fetchone(
+            "SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE user_id = ?", (user_id,)
+        )
+        return int(row[0]) if row else 0
+
+    async def by_op_id(self, op_id: str) -> Movement | None:
+        row = await self.db.fetchone(f"SELECT {_MOVEMENT_COLUMNS} FROM ledger WHERE op_id = ?", (op_id,))
+        return Movement.from_row(row) if row else None
+
+    async def totals(self) -> LedgerTotals:
+        # Scalar subqueries in one statement: one consistent snapshot, one round trip.
+        row = await self.db.fetchone(
+            """
+            SELECT
+              (SELECT COUNT(*) FROM users),
+              (SELECT COALESCE(SUM(balance), 0) FROM users),
+              (SELECT COALESCE(SUM(stars), 0) FROM payments WHERE status = 'paid'),
+              (SELECT COALESCE(SUM(credits), 0) FROM payments WHERE status = 'paid'),
+              (SELECT COALESCE(SUM(stars), 0) FROM payments WHERE status = 'refunded'),
+              (SELECT COALESCE(SUM(amount), 0) FROM reservations WHERE status = 'settled'),
+              (SELECT COALESCE(SUM(amount), 0) FROM reservations WHERE status = 'held'),
+              (SELECT COALESCE(SUM(amount), 0) FROM reservations WHERE status = 'refunded'),
+              (SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE reason = ?),
+              (SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE reason = ?)
+            """,
+            (Reason.ADMIN_GRANT.value, Reason.SIGNUP_BONUS.value),
+        )
+        assert row is not None
+        return LedgerTotals(*(int(value) for value in row))

@@ -1,0 +1,110 @@
+"""Middlewares shared by every router."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware, Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.exceptions import TelegramRetryAfter
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import Response, TelegramType
+from aiogram.types import TelegramObject, Update, User
+
+from bot.services.accounts import AccountsService
+
+log = logging.getLogger(__name__)
+
+
+class RetryAfterMiddleware(BaseRequestMiddleware):
+    """aiogram raises TelegramRetryAfter and never retries by itself: wait it out and retry."""
+
+    def __init__(self, attempts: int = 3, max_wait: float = 60.0) -> None:
+        self.attempts = attempts
+        self.max_wait = max_wait
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as exc:
+                if attempt == self.attempts or exc.retry_after > self.max_wait:
+                    raise
+                log.warning(
+                    "Telegram flood control on %s: waiting %s s (attempt %d)",
+                    type(method).__name__,
+                    exc.retry_after,
+                    attempt,
+                )
+                await asyncio.sleep(exc.retry_after)
+        raise AssertionError("unreachable")
+
+
+class InFlightUpdates(BaseMiddleware):
+    """Counts updates being handled, so shutdown can wait for them, and remembers the last id."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.last_update_id: int | None = None
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        if isinstance(event, Update):
+            if self.last_update_id is None or event.update_id > self.last_update_id:
+                self.last_update_id = event.update_id
+        self._count += 1
+        self._idle.clear()
+        try:
+            return await handler(event, data)
+        finally:
+            self._count -= 1
+            if self._count == 0:
+                self._idle.set()
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    async def wait_idle(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+class UserMiddleware(BaseMiddleware):
+    """Registers the sender (idempotent upsert) and injects `db_user` for handlers and i18n."""
+
+    def __init__(self, accounts: AccountsService) -> None:
+        self.accounts = accounts
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        tg_user: User | None = data.get("event_from_user")
+        if tg_user is not None and not tg_user.is_bot:
+            data["db_user"] = await self.accounts.register(
+                tg_user.id,
+                language_code=tg_user.language_code,
+                first_name=tg_user.first_name,
+                username=tg_user.username,
+            )
+        return await handler(event, data)
