@@ -51,9 +51,13 @@ def _print_models(*, as_json: bool) -> int:
 
     try:
         catalog = build_catalog_from_env()
-    except SettingsError as exc:
-        return _fail(str(exc))
-    print_models(catalog, as_json=as_json, out=sys.stdout)
+    except ValueError as exc:
+        return _fail(f"price settings are invalid: {exc}")
+    try:
+        print_models(catalog, as_json=as_json, out=sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `python -m bot models | head`
+        sys.stderr.close()
     return 0
 
 

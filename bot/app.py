@@ -20,15 +20,26 @@ from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 from aiohttp import web
 
 from bot import __version__
+from bot.catalog import Catalog, build_catalog_from_settings
 from bot.config import Settings
 from bot.i18n import SUPPORTED_LANGUAGES, UserLanguageMiddleware, get_i18n
+from bot.kie.client import KieClient
+from bot.kie.sandbox import SandboxHandle, start_sandbox
 from bot.services.accounts import AccountsService
+from bot.services.billing import BillingService
+from bot.services.delivery import DeliveryService
+from bot.services.generation import GenerationService
+from bot.services.notifier import StatusNotifier
+from bot.services.tracker import JobTracker, PollSchedule
 from bot.store.db import Database
+from bot.store.jobs import JobsRepo
 from bot.store.users import UsersRepo
 from bot.telegram.common import bot_commands
 from bot.telegram.errors import make_errors_router
+from bot.telegram.files import TelegramFiles
 from bot.telegram.middlewares import InFlightUpdates, RetryAfterMiddleware, UserMiddleware
 from bot.telegram.start import make_fallback_router, make_start_router
+from bot.telegram.wizard.router import make_wizard_router
 from bot.web import WEBHOOK_PATH, build_web_app
 
 log = logging.getLogger("bot.app")
@@ -43,17 +54,30 @@ class Components:
 
     settings: Settings
     db: Database
+    catalog: Catalog
     accounts: AccountsService
+    billing: BillingService
+    jobs: JobsRepo
+    kie: KieClient
+    generation: GenerationService
+    tracker: JobTracker
     bot: Bot
     dispatcher: Dispatcher
     inflight: InFlightUpdates
+    sandbox: SandboxHandle | None = None
     closers: list[Any] = field(default_factory=list)
 
     def dependencies(self) -> dict[str, Any]:
         """What handlers may ask for by name (aiogram dependency injection)."""
         return {
             "settings": self.settings,
+            "catalog": self.catalog,
             "accounts": self.accounts,
+            "billing": self.billing,
+            "jobs": self.jobs,
+            "kie": self.kie,
+            "generation": self.generation,
+            "tracker": self.tracker,
         }
 
 
@@ -82,6 +106,7 @@ def create_dispatcher(components: Components) -> Dispatcher:
     dp.include_routers(
         make_errors_router(),
         make_start_router(),
+        make_wizard_router(components.catalog),
         make_fallback_router(),
     )
     return dp
@@ -90,16 +115,80 @@ def create_dispatcher(components: Components) -> Dispatcher:
 async def build_components(settings: Settings) -> Components:
     db = Database(settings.database_path)
     await db.open()
-    users = UsersRepo(db)
-    accounts = AccountsService(users)
-    bot = create_bot(settings)
+    closers: list[Any] = []
+    try:
+        sandbox: SandboxHandle | None = None
+        if settings.kie_sandbox:
+            hmac_key = settings.kie_webhook_hmac_key.get_secret_value() if settings.kie_webhook_hmac_key else None
+            sandbox = await start_sandbox(hmac_key=hmac_key)
+            closers.append(sandbox.stop)
+            kie = KieClient.from_settings(
+                settings, api_key=sandbox.api_key, api_base=sandbox.api_base, upload_base=sandbox.upload_base
+            )
+            log.warning("KIE_SANDBOX=true: generations go to the built-in KIE simulator, not to KIE")
+        else:
+            kie = KieClient.from_settings(settings)
+        closers.append(kie.aclose)
+
+        catalog = build_catalog_from_settings(settings)
+        users = UsersRepo(db)
+        billing = BillingService.from_settings(db, settings)
+        accounts = AccountsService(users, on_new_user=billing.grant_signup_bonus)
+        jobs = JobsRepo(db)
+        bot = create_bot(settings)
+        generation = GenerationService(
+            db=db,
+            jobs=jobs,
+            catalog=catalog,
+            billing=billing,
+            kie=kie,
+            files=TelegramFiles(bot),
+            public_url=settings.public_url,
+            job_timeout_s=settings.job_timeout_minutes * 60,
+            max_jobs_in_flight=settings.max_jobs_in_flight,
+        )
+        notifier = StatusNotifier(bot, users, catalog)
+        delivery = DeliveryService(
+            bot=bot,
+            kie=kie,
+            users=users,
+            catalog=catalog,
+            upload_limit_bytes=settings.upload_limit_bytes,
+            max_result_bytes=settings.max_result_mb * 1024 * 1024,
+        )
+        tracker = JobTracker(
+            db=db,
+            jobs=jobs,
+            billing=billing,
+            kie=kie,
+            catalog=catalog,
+            generation=generation,
+            delivery=delivery,
+            notifier=notifier,
+            schedule=PollSchedule(callbacks=bool(settings.public_url), scale=settings.kie_poll_scale),
+            hmac_key=settings.kie_webhook_hmac_key.get_secret_value() if settings.kie_webhook_hmac_key else None,
+        )
+    except BaseException:
+        for closer in reversed(closers):
+            with contextlib.suppress(Exception):
+                await closer()
+        await db.close()
+        raise
     components = Components(
         settings=settings,
         db=db,
+        catalog=catalog,
         accounts=accounts,
+        billing=billing,
+        jobs=jobs,
+        kie=kie,
+        generation=generation,
+        tracker=tracker,
         bot=bot,
         dispatcher=Dispatcher(storage=MemoryStorage()),
         inflight=InFlightUpdates(),
+        sandbox=sandbox,
+        closers=closers,
     )
     components.dispatcher.workflow_data.update(components.dependencies())
     create_dispatcher(components)
@@ -135,6 +224,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         log.info("Web server on %s:%s (version %s)", settings.web_host, settings.web_port, __version__)
 
         await set_commands(bot)
+        await components.tracker.start()
         allowed_updates = dp.resolve_used_update_types()
         if settings.telegram_webhook:
             secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
@@ -184,7 +274,10 @@ async def shutdown(
         with contextlib.suppress(Exception):
             await polling
     if not await components.inflight.wait_idle(SHUTDOWN_GRACE_S):
-        log.warning("Shutdown: %d handlers still running after %s s", components.inflight.count, SHUTDOWN_GRACE_S)
+        log.warning(
+            "Shutdown: %d handlers still running after %s s", components.inflight.count, SHUTDOWN_GRACE_S
+        )
+    await components.tracker.stop()
     if polling is not None and components.inflight.last_update_id is not None:
         # Confirm what we handled, so a restart does not replay it. Updates this call returns are
         # not confirmed by it, so nothing new is lost.

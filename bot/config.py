@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     price_seedance_lite_per_s: int = Field(default=4, ge=1)
     price_seedance_pro_per_s: int = Field(default=14, ge=1)
     price_seedance_pro_fast_per_s: int = Field(default=9, ge=1)
+    price_sora2_15s: int = Field(default=45, ge=1)
+    price_hailuo02_i2v_768p_6s: int = Field(default=30, ge=1)
 
     # --- Credits and payments ---
     signup_bonus: int = Field(default=0, ge=0)
@@ -84,6 +86,8 @@ class Settings(BaseSettings):
     job_timeout_minutes: float = Field(default=30.0, gt=0)
     max_jobs_in_flight: int = Field(default=3, ge=1)
     max_result_mb: int = Field(default=2000, ge=1)
+    # Shrinks every polling interval (1 = KIE's recommended schedule). For tests and benchmarks.
+    kie_poll_scale: float = Field(default=1.0, gt=0, le=1)
 
     # --- Storage, web, logging ---
     database_path: Path = Path("data/bot.sqlite3")
@@ -155,7 +159,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:
         if not self.kie_sandbox and self.kie_api_key is None:
-            raise ValueError("KIE_API_KEY is missing: set it, or set KIE_SANDBOX=true to try the bot for free")
+            raise ValueError(
+                "KIE_API_KEY is missing: set it, or set KIE_SANDBOX=true to try the bot for free"
+            )
         if self.telegram_webhook and not self.public_url:
             raise ValueError("TELEGRAM_WEBHOOK=true needs PUBLIC_URL (the public https base of this server)")
         return self

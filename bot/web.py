@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot import __version__
+from bot.services.tracker import CallbackRejected
 
 if TYPE_CHECKING:
     from bot.app import Components
+
+log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/tg/webhook"
 KIE_CALLBACK_PATH = "/kie/callback/{token}"
@@ -27,9 +31,19 @@ def build_web_app(components: Components) -> web.Application:
 
     app.router.add_get("/healthz", healthz)
 
-    callback_handler = getattr(components, "kie_callback_handler", None)
-    if callback_handler is not None:
-        app.router.add_post(KIE_CALLBACK_PATH, callback_handler)
+    async def kie_callback(request: web.Request) -> web.Response:
+        # Answer at once; the outcome is applied in the background (KIE waits at most 15 s).
+        token = request.match_info["token"]
+        raw = await request.read()
+        try:
+            job = await components.tracker.accept_callback(token, raw, request.headers)
+        except CallbackRejected as exc:
+            log.warning("KIE callback rejected (%s) from %s", exc.reason, request.remote)
+            return web.json_response({"ok": False}, status=exc.status)
+        log.info("KIE callback accepted for job %s", job.id)
+        return web.json_response({"ok": True})
+
+    app.router.add_post(KIE_CALLBACK_PATH, kie_callback)
 
     if settings.telegram_webhook:
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None

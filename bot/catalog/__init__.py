@@ -1,0 +1,65 @@
+"""What a user can order: models, modes, options, constraints and prices. Data only, no I/O.
+
+`build_catalog(markup, prices)` gives the Catalog every other layer reads; see `model.py` for the shapes
+and `entries.py` for the models themselves.
+"""
+
+from bot.catalog.build import (
+    build_catalog,
+    build_catalog_from_env,
+    build_catalog_from_settings,
+    catalog_as_json,
+)
+from bot.catalog.english import is_english
+from bot.catalog.model import (
+    CATEGORIES,
+    CATEGORY_NAMES,
+    MODE_NAMES,
+    TELEGRAM_DOWNLOAD_LIMIT_BYTES,
+    Catalog,
+    Family,
+    InputKind,
+    InputRule,
+    InvalidOrder,
+    Mode,
+    ModelEntry,
+    ModeSpec,
+    OptionSpec,
+    Order,
+    PromptRule,
+    Quote,
+    WireSpec,
+    category_name,
+    mode_name,
+    user_price,
+)
+from bot.catalog.prices import PriceOverrides
+
+__all__ = [
+    "CATEGORIES",
+    "CATEGORY_NAMES",
+    "MODE_NAMES",
+    "TELEGRAM_DOWNLOAD_LIMIT_BYTES",
+    "Catalog",
+    "Family",
+    "InputKind",
+    "InputRule",
+    "InvalidOrder",
+    "Mode",
+    "ModeSpec",
+    "ModelEntry",
+    "OptionSpec",
+    "Order",
+    "PriceOverrides",
+    "PromptRule",
+    "Quote",
+    "WireSpec",
+    "build_catalog",
+    "build_catalog_from_env",
+    "build_catalog_from_settings",
+    "catalog_as_json",
+    "category_name",
+    "is_english",
+    "mode_name",
+    "user_price",
+]

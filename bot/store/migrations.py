@@ -64,6 +64,7 @@ MIGRATIONS: list[str] = [
         draft_key TEXT NOT NULL UNIQUE,       -- idempotency key of the confirmed draft
         model_key TEXT NOT NULL,
         mode TEXT NOT NULL,
+        ratio TEXT,
         options_json TEXT NOT NULL DEFAULT '{}',
         prompt TEXT NOT NULL DEFAULT '',
         inputs_json TEXT NOT NULL DEFAULT '{}',
@@ -84,6 +85,7 @@ MIGRATIONS: list[str] = [
         next_poll_at REAL,
         deadline_at REAL NOT NULL,
         created_at REAL NOT NULL,
+        create_started_at REAL,               -- set just before the create call (crash recovery)
         submitted_at REAL,
         finished_at REAL,
         delivered_at REAL,

@@ -6,19 +6,11 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import BotCommand, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
-from aiogram.utils.text_decorations import html_decoration
 
 from bot.i18n import translate
+from bot.text import escape, shorten
 
-
-def escape(text: str) -> str:
-    """Escape user text for HTML parse mode (prompts, names)."""
-    return html_decoration.quote(text)
-
-
-def shorten(text: str, limit: int) -> str:
-    """Cut to at most `limit` characters, marking the cut."""
-    return text if len(text) <= limit else text[: max(0, limit - 1)].rstrip() + "…"
+__all__ = ["COMMANDS", "MenuCb", "bot_commands", "escape", "main_menu_keyboard", "shorten"]
 
 
 class MenuCb(CallbackData, prefix="menu"):

@@ -63,9 +63,10 @@ class InFlightUpdates(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
-        if isinstance(event, Update):
-            if self.last_update_id is None or event.update_id > self.last_update_id:
-                self.last_update_id = event.update_id
+        if isinstance(event, Update) and (
+            self.last_update_id is None or event.update_id > self.last_update_id
+        ):
+            self.last_update_id = event.update_id
         self._count += 1
         self._idle.clear()
         try:

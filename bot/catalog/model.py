@@ -1,0 +1,452 @@
+"""The shapes of the catalog: what a user can order and what it costs.
+
+Pure data and pure functions. Nothing here does I/O or imports other parts of the bot, so the menu,
+validation, request builders and pricing can all read one source of truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, Decimal
+from enum import StrEnum
+from itertools import product
+from typing import Any
+
+from bot.catalog.english import is_english
+
+# Telegram's cloud Bot API lets bots download files of at most 20 MB, so no input may be larger,
+# whatever KIE itself would accept.
+TELEGRAM_DOWNLOAD_LIMIT_BYTES = 20 * 1024 * 1024
+MB = 1024 * 1024
+
+
+class Family(StrEnum):
+    """KIE endpoint family; selects the adapter that speaks to KIE."""
+
+    VEO = "veo"
+    RUNWAY = "runway"
+    ALEPH = "aleph"
+    MODIFY = "modify"
+    MARKET = "market"
+
+
+class Mode(StrEnum):
+    """What the user starts from. Values are short because they travel in callback_data."""
+
+    T2V = "t2v"        # text → video
+    I2V = "i2v"        # image → video
+    FRAMES = "frames"  # first + last frame → video
+    V2V = "v2v"        # video → video
+    S2V = "s2v"        # speech (photo + audio) → video
+    AVATAR = "avatar"  # photo + audio → talking head
+
+
+class InputKind(StrEnum):
+    IMAGE = "image"
+    AUDIO = "audio"
+    VIDEO = "video"
+
+
+# Category keys in menu order (the overview's "По категориям" sections).
+CATEGORIES: tuple[str, ...] = (
+    "cinematic",
+    "fast",
+    "quality",
+    "audio",
+    "stylization",
+    "avatar",
+    "postprod",
+    "shorts",
+)
+
+CATEGORY_NAMES: Mapping[str, Mapping[str, str]] = {
+    "cinematic": {"en": "Cinematic", "ru": "Кинематографичные"},
+    "fast": {"en": "Fast", "ru": "Быстрые"},
+    "quality": {"en": "Best quality", "ru": "Лучшее качество"},
+    "audio": {"en": "With audio", "ru": "Со звуком"},
+    "stylization": {"en": "Stylization", "ru": "Стилизация"},
+    "avatar": {"en": "Avatar / talking head", "ru": "Аватар / говорящая голова"},
+    "postprod": {"en": "Post-production (video→video)", "ru": "Постпродакшн (видео→видео)"},
+    "shorts": {"en": "For Shorts 9:16", "ru": "Для Shorts 9:16"},
+}
+
+MODE_NAMES: Mapping[str, Mapping[str, str]] = {
+    Mode.T2V: {"en": "Text → video", "ru": "Текст → видео"},
+    Mode.I2V: {"en": "Image → video", "ru": "Фото → видео"},
+    Mode.FRAMES: {"en": "First + last frame", "ru": "Первый + последний кадр"},
+    Mode.V2V: {"en": "Video → video", "ru": "Видео → видео"},
+    Mode.S2V: {"en": "Speech → video", "ru": "Речь → видео"},
+    Mode.AVATAR: {"en": "Talking avatar", "ru": "Говорящий аватар"},
+}
+
+
+def pick_text(texts: Mapping[str, str], lang: str) -> str:
+    """The text in `lang`, falling back to English (every text has English)."""
+    return texts.get(lang) or texts.get("en") or next(iter(texts.values()), "")
+
+
+def category_name(category: str, lang: str) -> str:
+    return pick_text(CATEGORY_NAMES.get(category, {"en": category}), lang)
+
+
+def mode_name(mode: str, lang: str) -> str:
+    return pick_text(MODE_NAMES.get(mode, {"en": mode}), lang)
+
+
+class InvalidOrder(Exception):
+    """An order the catalog refuses. `reason_key` is stable snake_case; the Telegram layer localizes it.
+
+    Reason keys: unknown_model, unknown_mode, bad_ratio, bad_option, forbidden_combination,
+    prompt_empty, prompt_too_long, prompt_not_english, missing_input, unexpected_input.
+    """
+
+    def __init__(self, reason_key: str, **params: Any) -> None:
+        super().__init__(reason_key, params)
+        self.reason_key = reason_key
+        self.params: dict[str, Any] = params
+
+    def __str__(self) -> str:
+        details = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{self.reason_key}({details})" if details else self.reason_key
+
+
+@dataclass(frozen=True)
+class Order:
+    """What the user asked for, as collected by the wizard."""
+
+    model_key: str
+    mode: str
+    ratio: str | None
+    options: dict[str, str]
+    prompt: str
+    # input kind ("image", "audio", "video") → URLs of the already-uploaded files, in slot order
+    inputs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Quote:
+    kie_credits: int
+    user_credits: int
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One choice the user makes (duration, resolution, size, sound...). Values are strings."""
+
+    key: str
+    values: tuple[str, ...]
+    default: str
+    titles: Mapping[str, str]
+    value_titles: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.default not in self.values:
+            raise ValueError(f"option {self.key}: default {self.default!r} not in {self.values}")
+
+    def title(self, lang: str) -> str:
+        return pick_text(self.titles, lang)
+
+    def value_title(self, value: str, lang: str) -> str:
+        return pick_text(self.value_titles.get(value, {"en": value}), lang)
+
+
+@dataclass(frozen=True)
+class PromptRule:
+    required: bool
+    min_length: int
+    max_length: int
+    english_only: bool = False
+
+
+@dataclass(frozen=True)
+class InputRule:
+    """One input slot kind: `count` files of `kind`, each within the limits."""
+
+    kind: InputKind
+    count: int
+    mime_types: tuple[str, ...]
+    max_bytes: int
+    max_duration_s: int | None = None
+    # For inputs priced by their length (avatar audio): the option whose value (seconds) further caps
+    # the allowed duration, so the user never uploads more than they paid for.
+    duration_option: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_bytes > TELEGRAM_DOWNLOAD_LIMIT_BYTES:
+            raise ValueError(f"{self.kind} input above Telegram's 20 MB download limit")
+
+
+@dataclass(frozen=True)
+class WireSpec:
+    """How a market (jobs API) model names its `input` fields. Dedicated families hard-code theirs."""
+
+    prompt_field: str | None = "prompt"
+    # Some models require the prompt key even when it may be empty (Kling AI Avatar).
+    send_empty_prompt: bool = False
+    ratio_field: str | None = None
+    ratio_values: Mapping[str, str] = field(default_factory=dict)  # our ratio → KIE value, if different
+    image_field: str | None = None
+    image_as_list: bool = False  # `image_urls: [..]` vs `image_url: ".."`
+    audio_field: str | None = None
+    video_field: str | None = None
+    option_fields: Mapping[str, str] = field(default_factory=dict)  # option key → KIE field
+    value_maps: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # option → value → wire
+    constants: Mapping[str, Any] = field(default_factory=dict)
+
+
+PriceKey = tuple[tuple[str, str], ...]
+
+
+def price_key(options: Mapping[str, str]) -> PriceKey:
+    return tuple(sorted(options.items()))
+
+
+def violates(forbidden: Mapping[str, str], options: Mapping[str, str]) -> bool:
+    """True when `options` contains every pair of the forbidden combination."""
+    return all(options.get(key) == value for key, value in forbidden.items())
+
+
+@dataclass(frozen=True)
+class ModeSpec:
+    mode: Mode
+    # The id KIE knows this model by. Runway/Aleph/Luma have no model field on the wire; theirs is a
+    # descriptive label for listings only.
+    kie_model: str
+    inputs: tuple[InputRule, ...]
+    prompt: PromptRule
+    ratios: tuple[str, ...] = ()  # empty: the input image/video decides, no ratio step
+    options: tuple[OptionSpec, ...] = ()
+    forbidden: tuple[Mapping[str, str], ...] = ()
+    # KIE credits for every allowed option set (all options filled in), see `price_table`.
+    prices: Mapping[PriceKey, int] = field(default_factory=dict)
+    wire: WireSpec | None = None
+
+    def option(self, key: str) -> OptionSpec | None:
+        return next((o for o in self.options if o.key == key), None)
+
+    def defaults(self) -> dict[str, str]:
+        return {o.key: o.default for o in self.options}
+
+    def option_sets(self) -> list[dict[str, str]]:
+        """Every allowed combination of option values, in declaration order."""
+        keys = [o.key for o in self.options]
+        every = product(*(o.values for o in self.options))
+        combos = (dict(zip(keys, values, strict=True)) for values in every)
+        return [c for c in combos if not any(violates(f, c) for f in self.forbidden)]
+
+
+def price_table(
+    options: Iterable[OptionSpec],
+    forbidden: Iterable[Mapping[str, str]],
+    price_of: Callable[[Mapping[str, str]], int],
+) -> dict[PriceKey, int]:
+    """Price every allowed option set with `price_of` (a function of the option values)."""
+    spec = ModeSpec(
+        mode=Mode.T2V,
+        kie_model="",
+        inputs=(),
+        prompt=PromptRule(False, 0, 0),
+        options=tuple(options),
+        forbidden=tuple(forbidden),
+    )
+    return {price_key(o): price_of(o) for o in spec.option_sets()}
+
+
+def to_decimal(markup: float | Decimal | int | str) -> Decimal:
+    # Through str() so that 1.1 means Decimal("1.1"), not the binary float 1.100000000000000088...
+    value = markup if isinstance(markup, Decimal) else Decimal(str(markup))
+    if not value.is_finite() or value <= 0:
+        raise ValueError(f"markup must be a positive number, got {markup!r}")
+    return value
+
+
+def user_price(kie_credits: int, markup: Decimal) -> int:
+    """KIE credits × markup, rounded up to a whole user credit."""
+    return int((Decimal(kie_credits) * markup).to_integral_value(rounding=ROUND_CEILING))
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One user-facing model variant."""
+
+    key: str  # ASCII, ≤12 chars: travels inside callback_data
+    family: Family
+    maker: str
+    names: Mapping[str, str]
+    descriptions: Mapping[str, str]
+    categories: tuple[str, ...]
+    modes: Mapping[str, ModeSpec]  # ordered: the first mode is offered first
+    # Where a price or limit is an assumption rather than KIE's published figure, say so here.
+    notes: str = ""
+    markup: Decimal = Decimal(1)
+
+    # --- texts -------------------------------------------------------------------------------
+    def name(self, lang: str) -> str:
+        return pick_text(self.names, lang)
+
+    def description(self, lang: str) -> str:
+        return pick_text(self.descriptions, lang)
+
+    # --- structure ---------------------------------------------------------------------------
+    def mode_spec(self, mode: str) -> ModeSpec:
+        """The mode's spec; KeyError for a mode this model does not offer."""
+        return self.modes[mode]
+
+    def options_for(self, mode: str) -> tuple[OptionSpec, ...]:
+        return self.modes[mode].options
+
+    def ratios_for(self, mode: str) -> tuple[str, ...]:
+        return self.modes[mode].ratios
+
+    def prompt_rule(self, mode: str) -> PromptRule:
+        return self.modes[mode].prompt
+
+    def input_rules(self, mode: str, options: Mapping[str, str] | None = None) -> tuple[InputRule, ...]:
+        """The input slots of `mode`. With `options`, length caps tied to an option are applied."""
+        spec = self.modes[mode]
+        if options is None:
+            return spec.inputs
+        resolved = {**spec.defaults(), **options}
+        rules = []
+        for rule in spec.inputs:
+            if rule.duration_option and resolved.get(rule.duration_option, "").isdigit():
+                cap = int(resolved[rule.duration_option])
+                limit = cap if rule.max_duration_s is None else min(cap, rule.max_duration_s)
+                rule = InputRule(rule.kind, rule.count, rule.mime_types, rule.max_bytes, limit,
+                                 rule.duration_option)
+            rules.append(rule)
+        return tuple(rules)
+
+    def allowed_values(self, mode: str, option_key: str, chosen: Mapping[str, str]) -> tuple[str, ...]:
+        """Values of `option_key` that form no forbidden combination with what is already chosen."""
+        spec = self.modes[mode]
+        option = spec.option(option_key)
+        if option is None:
+            return ()
+        others = {k: v for k, v in chosen.items() if k != option_key}
+        return tuple(
+            value
+            for value in option.values
+            if not any(violates(f, {**others, option_key: value}) for f in spec.forbidden)
+        )
+
+    # --- validation --------------------------------------------------------------------------
+    def resolve_options(self, mode: str, options: Mapping[str, str]) -> dict[str, str]:
+        """`options` with defaults filled in; InvalidOrder for unknown keys/values or forbidden sets."""
+        spec = self.modes.get(mode)
+        if spec is None:
+            raise InvalidOrder("unknown_mode", model=self.key, mode=mode)
+        for key, value in options.items():
+            option = spec.option(key)
+            if option is None or value not in option.values:
+                raise InvalidOrder("bad_option", option=key, value=value)
+        resolved = {o.key: options.get(o.key, o.default) for o in spec.options}
+        for forbidden in spec.forbidden:
+            if violates(forbidden, resolved):
+                raise InvalidOrder("forbidden_combination", options=dict(forbidden))
+        return resolved
+
+    def validate(self, order: Order) -> None:
+        """Raise InvalidOrder for the first problem found in `order` (which names this entry)."""
+        if order.model_key != self.key:
+            raise InvalidOrder("unknown_model", model=order.model_key)
+        spec = self.modes.get(order.mode)
+        if spec is None:
+            raise InvalidOrder("unknown_mode", model=self.key, mode=order.mode)
+        if spec.ratios:
+            if order.ratio not in spec.ratios:
+                raise InvalidOrder("bad_ratio", ratio=order.ratio, allowed=spec.ratios)
+        elif order.ratio is not None:
+            raise InvalidOrder("bad_ratio", ratio=order.ratio, allowed=())
+        self.resolve_options(order.mode, order.options)
+
+        prompt = order.prompt.strip()
+        rule = spec.prompt
+        if not prompt:
+            if rule.required:
+                raise InvalidOrder("prompt_empty")
+        else:
+            if len(prompt) < rule.min_length:
+                raise InvalidOrder("prompt_empty", min=rule.min_length)
+            if len(prompt) > rule.max_length:
+                raise InvalidOrder("prompt_too_long", max=rule.max_length, length=len(prompt))
+            if rule.english_only and not is_english(prompt):
+                raise InvalidOrder("prompt_not_english")
+
+        expected = {r.kind.value: r.count for r in spec.inputs}
+        for kind, count in expected.items():
+            given = len([url for url in order.inputs.get(kind, ()) if url])
+            if given < count:
+                raise InvalidOrder("missing_input", kind=kind, count=count, given=given)
+            if given > count:
+                raise InvalidOrder("unexpected_input", kind=kind, count=count, given=given)
+        for kind, urls in order.inputs.items():
+            if kind not in expected and urls:
+                raise InvalidOrder("unexpected_input", kind=kind, count=0, given=len(urls))
+
+    # --- prices ------------------------------------------------------------------------------
+    def kie_price(self, mode: str, options: Mapping[str, str]) -> int:
+        resolved = self.resolve_options(mode, options)
+        return self.modes[mode].prices[price_key(resolved)]
+
+    def quote(self, mode: str, options: Mapping[str, str]) -> Quote:
+        kie = self.kie_price(mode, options)
+        return Quote(kie_credits=kie, user_credits=user_price(kie, self.markup))
+
+    def price_list(self, mode: str) -> list[tuple[dict[str, str], Quote]]:
+        """Every allowed option set of `mode` with its price, in option order."""
+        spec = self.modes[mode]
+        return [
+            (o, Quote(spec.prices[price_key(o)], user_price(spec.prices[price_key(o)], self.markup)))
+            for o in spec.option_sets()
+        ]
+
+    @property
+    def min_kie_price(self) -> int:
+        return min(price for spec in self.modes.values() for price in spec.prices.values())
+
+    @property
+    def min_user_price(self) -> int:
+        """The cheapest way to order this model, in user credits ("from N credits")."""
+        return user_price(self.min_kie_price, self.markup)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    entries: tuple[ModelEntry, ...]
+    markup: Decimal = Decimal(1)
+    _by_key: Mapping[str, ModelEntry] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_key = {e.key: e for e in self.entries}
+        if len(by_key) != len(self.entries):
+            raise ValueError("duplicate model keys in the catalog")
+        object.__setattr__(self, "_by_key", by_key)
+
+    def get(self, key: str) -> ModelEntry | None:
+        return self._by_key.get(key)
+
+    def in_category(self, category: str) -> tuple[ModelEntry, ...]:
+        return tuple(e for e in self.entries if category in e.categories)
+
+    def categories(self) -> tuple[str, ...]:
+        """Category keys that have at least one model, in menu order."""
+        return tuple(c for c in CATEGORIES if self.in_category(c))
+
+    def _entry(self, key: str) -> ModelEntry:
+        entry = self.get(key)
+        if entry is None:
+            raise InvalidOrder("unknown_model", model=key)
+        return entry
+
+    def validate(self, order: Order) -> None:
+        self._entry(order.model_key).validate(order)
+
+    def quote(self, model_key: str, mode: str, options: Mapping[str, str]) -> Quote:
+        return self._entry(model_key).quote(mode, options)
+
+    def min_price(self, key: str) -> int | None:
+        entry = self.get(key)
+        return None if entry is None else entry.min_user_price
+

@@ -1,0 +1,75 @@
+"""Prices KIE does not publish (UNCERTAIN in kie-api.md): they come from settings with defaults.
+
+Each field `name` is read from the setting `price_<name>` (env `PRICE_<NAME>`), in KIE credits.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PriceOverrides:
+    # Luma Modify: no price in the 2026 pricing export; per video.
+    luma_modify: int = 120
+    # Seedance 1.0 (bytedance/v1-*): not in the 2026 pricing export; per second of video, any resolution.
+    seedance_lite_per_s: int = 4
+    seedance_pro_per_s: int = 14
+    seedance_pro_fast_per_s: int = 9
+    # Sora 2 (non-Pro) 15 s: only the 10 s price (30) is published; default is 10 s pro rata (45).
+    sora2_15s: int = 45
+    # Hailuo 02 Standard image→video 768P 6 s: the export lists 512P 6/10 s and 768P 10 s only;
+    # default = the Standard text→video 6 s price (30), which is 768P too.
+    hailuo02_i2v_768p_6s: int = 30
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"price_{f.name} must be a whole number of KIE credits ≥ 1, got {value!r}")
+
+    @classmethod
+    def setting_names(cls) -> tuple[str, ...]:
+        """Settings attribute names (`price_<field>`) this reads."""
+        return tuple(f"price_{f.name}" for f in fields(cls))
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> PriceOverrides:
+        """From `{field: credits}`; keys may also be spelled `price_<field>`. Unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        chosen: dict[str, int] = {}
+        for key, value in values.items():
+            name = key.lower().removeprefix("price_")
+            if name not in known:
+                raise ValueError(f"unknown price override {key!r}; known: {sorted(known)}")
+            chosen[name] = int(value)
+        return replace(cls(), **chosen)
+
+    @classmethod
+    def from_settings(cls, settings: object) -> PriceOverrides:
+        """From an object with `price_<field>` attributes (bot.config.Settings); missing ones default."""
+        defaults = cls()
+        return cls(**{
+            f.name: getattr(settings, f"price_{f.name}", getattr(defaults, f.name)) for f in fields(cls)
+        })
+
+
+def read_price_env(
+    environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+) -> dict[str, str]:
+    """PRICE_* variables from `env_file` (if it exists) overlaid by the environment, lower-cased.
+
+    For `python -m bot models`, which should work without a bot token or KIE key.
+    """
+    values: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        from dotenv import dotenv_values  # a pydantic-settings dependency; only needed here
+
+        values.update({k.lower(): v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update({k.lower(): v for k, v in (os.environ if environ is None else environ).items()})
+    wanted = {"price_markup", *PriceOverrides.setting_names()}
+    return {k: v for k, v in values.items() if k in wanted and v.strip()}

@@ -1,0 +1,44 @@
+"""`python -m bot models [--json]`: print the catalog for operators (and for scripts with --json)."""
+
+from __future__ import annotations
+
+import json
+from typing import TextIO
+
+from bot.catalog import Catalog, ModelEntry, catalog_as_json, mode_name
+
+
+def _option_text(options: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in options.items()) or "-"
+
+
+def _entry_lines(entry: ModelEntry) -> list[str]:
+    lines = [
+        f"{entry.key:<13} {entry.name('en')}  [{entry.family}]  by {entry.maker}  "
+        f"from {entry.min_user_price} credits (KIE {entry.min_kie_price})",
+        f"{'':13} categories: {', '.join(entry.categories)}",
+    ]
+    for mode_key, spec in entry.modes.items():
+        ratios = ", ".join(spec.ratios) if spec.ratios else "from input"
+        inputs = ", ".join(f"{r.count}×{r.kind}" for r in spec.inputs) or "none"
+        lines.append(f"{'':13} {mode_key:<7} {spec.kie_model}  ({mode_name(mode_key, 'en')}; "
+                     f"ratios: {ratios}; inputs: {inputs}; prompt ≤{spec.prompt.max_length}"
+                     f"{', English only' if spec.prompt.english_only else ''}"
+                     f"{', optional' if not spec.prompt.required else ''})")
+        for options, quote in entry.price_list(mode_key):
+            lines.append(f"{'':23} {_option_text(options):<36} {quote.user_credits:>5} credits "
+                         f"(KIE {quote.kie_credits})")
+    if entry.notes:
+        lines.append(f"{'':13} note: {entry.notes}")
+    return lines
+
+
+def print_models(catalog: Catalog, as_json: bool, out: TextIO) -> None:
+    """A readable listing, or with `as_json` the `catalog_as_json` list (UTF-8, indented)."""
+    if as_json:
+        json.dump(catalog_as_json(catalog), out, ensure_ascii=False, indent=2)
+        out.write("\n")
+        return
+    out.write(f"{len(catalog.entries)} models; user price = KIE credits × {catalog.markup}, rounded up\n\n")
+    for entry in catalog.entries:
+        out.write("\n".join(_entry_lines(entry)) + "\n\n")

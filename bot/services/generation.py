@@ -1,0 +1,281 @@
+"""Turning a confirmed draft into a KIE task: reserve, upload the inputs, create, record the task id.
+
+Knows nothing of Telegram messages: user files come through the `FileSource` port (the Telegram layer
+implements it with bot.download, so a Telegram file URL, which carries the bot token, never leaves
+the process), and job events go to the tracker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from bot.catalog.model import Catalog, InvalidOrder, Order
+from bot.kie.adapters.base import adapter_for
+from bot.kie.client import KieClient
+from bot.kie.errors import KieCreateOutcomeUnknown, KieError
+from bot.kie.webhook_auth import new_callback_token
+from bot.services.billing import BillingService
+from bot.store.db import Database, now
+from bot.store.jobs import Job, JobsRepo, JobState, NewJob
+
+log = logging.getLogger(__name__)
+
+CALLBACK_PATH = "/kie/callback/"
+
+
+class FileSource(Protocol):
+    """Where user files come from (the Telegram layer: bot.download by file_id)."""
+
+    async def read(self, file_id: str) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class InputFileRef:
+    """A user's file as the wizard received it: a Telegram file id, never a URL."""
+
+    kind: str  # image | audio | video
+    file_id: str
+    file_name: str
+    mime_type: str
+    size: int | None = None
+    duration: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "file_id": self.file_id,
+            "file_name": self.file_name,
+            "mime_type": self.mime_type,
+            "size": self.size,
+            "duration": self.duration,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InputFileRef:
+        return cls(
+            kind=data["kind"],
+            file_id=data["file_id"],
+            file_name=data.get("file_name") or "input",
+            mime_type=data.get("mime_type") or "application/octet-stream",
+            size=data.get("size"),
+            duration=data.get("duration"),
+        )
+
+
+class TooManyJobs(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"at most {limit} generations at once")
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    job: Job
+    created: bool  # False: this draft was confirmed before (double tap, replay, second device)
+
+
+# Placeholder URLs let the catalog check that every input slot is filled before anything is uploaded.
+def _placeholder_inputs(files: Iterable[InputFileRef]) -> dict[str, tuple[str, ...]]:
+    inputs: dict[str, list[str]] = {}
+    for ref in files:
+        inputs.setdefault(ref.kind, []).append(f"pending:{ref.file_id}")
+    return {k: tuple(v) for k, v in inputs.items()}
+
+
+JobListener = Callable[[Job], Awaitable[None]]
+
+
+class GenerationService:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        jobs: JobsRepo,
+        catalog: Catalog,
+        billing: BillingService,
+        kie: KieClient,
+        files: FileSource,
+        public_url: str | None,
+        job_timeout_s: float,
+        max_jobs_in_flight: int,
+    ) -> None:
+        self.db = db
+        self.jobs = jobs
+        self.catalog = catalog
+        self.billing = billing
+        self.kie = kie
+        self.files = files
+        self.public_url = public_url
+        self.job_timeout_s = job_timeout_s
+        self.max_jobs_in_flight = max_jobs_in_flight
+        self._tasks: set[asyncio.Task[None]] = set()
+        # The tracker subscribes: it learns of submitted and failed jobs without polling the table.
+        self.on_submitted: JobListener | None = None
+        self.on_failed: JobListener | None = None
+
+    # --- confirm: validate, price, reserve and record in one transaction ------------------------
+
+    async def confirm(
+        self,
+        *,
+        user_id: int,
+        chat_id: int,
+        draft_key: str,
+        order: Order,
+        files: list[InputFileRef],
+        status_message_id: int | None,
+    ) -> Confirmed:
+        """Reserve the credits and record the job. Idempotent per draft_key.
+
+        Raises InvalidOrder, TooManyJobs or billing's InsufficientCredits; then nothing changed.
+        """
+        entry = self.catalog.get(order.model_key)
+        if entry is None:
+            raise InvalidOrder("unknown_model")
+        checked = replace(order, inputs=_placeholder_inputs(files))
+        self.catalog.validate(checked)
+        quote = self.catalog.quote(order.model_key, order.mode, order.options)
+        mode = entry.mode_spec(order.mode)
+        async with self.db.transaction() as conn:
+            existing = await JobsRepo.by_draft_in(conn, draft_key)
+            if existing is not None:
+                return Confirmed(existing, created=False)
+            if await JobsRepo.count_in_flight_in(conn, user_id) >= self.max_jobs_in_flight:
+                raise TooManyJobs(self.max_jobs_in_flight)
+            job_id = await JobsRepo.insert_in(
+                conn,
+                NewJob(
+                    user_id=user_id,
+                    chat_id=chat_id,
+                    draft_key=draft_key,
+                    model_key=order.model_key,
+                    mode=order.mode,
+                    ratio=order.ratio,
+                    options=dict(order.options),
+                    prompt=order.prompt,
+                    inputs={"files": [f.as_dict() for f in files], "urls": {}},
+                    family=str(entry.family),
+                    kie_model=mode.kie_model,
+                    kie_credits=quote.kie_credits,
+                    cost=quote.user_credits,
+                    callback_token=new_callback_token(),
+                    deadline_at=now() + self.job_timeout_s,
+                ),
+            )
+            await self.billing.reserve_in(
+                conn, user_id=user_id, amount=quote.user_credits, key=f"job:{job_id}", job_id=job_id
+            )
+            if status_message_id is not None:
+                await conn.execute("UPDATE jobs SET status_message_id = ? WHERE id = ?", (status_message_id, job_id))
+            job = await JobsRepo.get_in(conn, job_id)
+        assert job is not None
+        return Confirmed(job, created=True)
+
+    # --- submit: upload inputs and create the KIE task (in the background) -----------------------
+
+    def start_submission(self, job: Job) -> None:
+        task = asyncio.create_task(self.submit(job.id), name=f"submit-job-{job.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def wait_submissions(self, timeout: float) -> None:
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
+    async def submit(self, job_id: int) -> None:
+        job = await self.jobs.get(job_id)
+        if job is None or job.state is not JobState.CREATED:
+            return
+        if job.create_started_at is not None:
+            # A create call may already have reached KIE before a crash: never send a second one.
+            await self._fail(job, "submission_unknown", "create outcome unknown after restart")
+            return
+        try:
+            urls = await self._upload_inputs(job)
+            entry = self.catalog.get(job.model_key)
+            if entry is None:
+                raise InvalidOrder("unknown_model")
+            order = Order(
+                model_key=job.model_key,
+                mode=job.mode,
+                ratio=job.ratio,
+                options=dict(job.options),
+                prompt=job.prompt,
+                inputs={k: tuple(v) for k, v in urls.items()},
+            )
+            self.catalog.validate(order)
+            request = adapter_for(entry.family).build_create(entry, order, self.callback_url(job))
+            await self.jobs.update_fields(job.id, create_started_at=time.time())
+            task_id = await self.kie.create_task(request)
+        except KieCreateOutcomeUnknown as exc:
+            log.error("Job %s: KIE create outcome unknown (%s); refunding", job.id, exc)
+            await self._fail(job, "submission_unknown", str(exc))
+            return
+        except KieError as exc:
+            log.warning("Job %s: KIE refused the task: %s", job.id, exc)
+            await self._fail(job, exc.user_message_key, exc.kie_message or str(exc), code=exc.code)
+            return
+        except InvalidOrder as exc:
+            await self._fail(job, f"invalid_{exc.reason_key}", str(exc))
+            return
+        except Exception:
+            log.exception("Job %s: submission crashed; refunding", job.id)
+            await self._fail(job, "internal_error", "submission crashed")
+            return
+        await self.record_task_id(job.id, task_id)
+
+    async def record_task_id(self, job_id: int, task_id: str) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE jobs SET task_id = ?, submitted_at = ? WHERE id = ? AND task_id IS NULL",
+                (task_id, now(), job_id),
+            )
+            # A fast callback may already have finished the job: only a created job becomes submitted.
+            await JobsRepo.transition_in(conn, job_id, [JobState.CREATED], JobState.SUBMITTED)
+        job = await self.jobs.get(job_id)
+        if job is not None and self.on_submitted is not None:
+            await self.on_submitted(job)
+
+    async def _upload_inputs(self, job: Job) -> dict[str, list[str]]:
+        """Download each file from Telegram and upload the bytes to KIE; remember the URLs."""
+        uploaded: dict[str, str] = dict(job.inputs.get("urls", {}))
+        urls: dict[str, list[str]] = {}
+        for raw in job.inputs.get("files", []):
+            ref = InputFileRef.from_dict(raw)
+            url = uploaded.get(ref.file_id)
+            if url is None:
+                data = await self.files.read(ref.file_id)
+                url = await self.kie.upload_file(data, ref.file_name, ref.mime_type)
+                uploaded[ref.file_id] = url
+                await self.jobs.set_inputs(job.id, {**job.inputs, "urls": uploaded})
+            urls.setdefault(ref.kind, []).append(url)
+        return urls
+
+    async def _fail(self, job: Job, reason_key: str, detail: str, code: int | None = None) -> None:
+        async with self.db.transaction() as conn:
+            won = await JobsRepo.transition_in(
+                conn,
+                job.id,
+                [JobState.CREATED],
+                JobState.FAILED,
+                fail_code=str(code) if code is not None else None,
+                fail_reason=f"{reason_key}: {detail}"[:500],
+                finished_at=now(),
+            )
+            if won:
+                await self.billing.refund_in(conn, job.reservation_key, job_id=job.id)
+        log.info("Job %s failed at submission (%s): %s", job.id, reason_key, detail)
+        if won and self.on_failed is not None:
+            failed = await self.jobs.get(job.id)
+            if failed is not None:
+                await self.on_failed(failed)
+
+    def callback_url(self, job: Job) -> str | None:
+        if not self.public_url:
+            return None
+        return f"{self.public_url}{CALLBACK_PATH}{job.callback_token}"

@@ -1,0 +1,405 @@
+"""Following jobs to the end: KIE callbacks first, a polling backstop, timeouts, restart recovery.
+
+Every outcome is applied through a conditional state change (see store/jobs.py); whichever event
+wins (callback, poll, timeout) triggers the refund or the delivery, exactly once.
+Nothing here lives only in memory: the schedule is `next_poll_at` in the jobs table, so a restart
+picks every unfinished job up again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.catalog.model import Catalog, Family
+from bot.i18n import translate
+from bot.kie.adapters.base import adapter_for
+from bot.kie.client import KieClient
+from bot.kie.errors import KieError, KieTaskNotFound
+from bot.kie.types import TaskResult, TaskState
+from bot.kie.webhook_auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from bot.services.billing import BillingService
+from bot.services.delivery import DeliveryResult, DeliveryService
+from bot.services.generation import GenerationService
+from bot.services.notifier import StatusNotifier, format_elapsed
+from bot.store.db import Database, now
+from bot.store.jobs import Job, JobsRepo, JobState
+from bot.text import escape, shorten
+
+log = logging.getLogger(__name__)
+
+# After a timeout we keep looking for a late success this long, at a slow pace.
+LATE_SUCCESS_WINDOW_S = 6 * 3600.0
+LATE_POLL_INTERVAL_S = 60.0
+# A created job whose submission never started for this long after a restart is resubmitted.
+MAX_PARALLEL_POLLS = 10
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    """KIE's advice: poll every ~3 s for the first 30 s, then ~10 s, then ~30 s.
+
+    With callbacks (PUBLIC_URL set) polling is only a backstop for a callback that is overdue.
+    `scale` shrinks every interval (tests and benchmarks only).
+    """
+
+    callbacks: bool
+    scale: float = 1.0
+
+    def delay_after(self, age_s: float) -> float:
+        if self.callbacks:
+            base = 30.0 if age_s < 300 else 60.0
+        elif age_s < 8:
+            base = 8.0 - age_s
+        elif age_s < 30:
+            base = 3.0
+        elif age_s < 120:
+            base = 10.0
+        else:
+            base = 30.0
+        return max(0.05, base * self.scale)
+
+    def first_delay(self) -> float:
+        return self.delay_after(0.0)
+
+
+class CallbackRejected(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class JobTracker:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        jobs: JobsRepo,
+        billing: BillingService,
+        kie: KieClient,
+        catalog: Catalog,
+        generation: GenerationService,
+        delivery: DeliveryService,
+        notifier: StatusNotifier,
+        schedule: PollSchedule,
+        hmac_key: str | None = None,
+    ) -> None:
+        self.db = db
+        self.jobs = jobs
+        self.billing = billing
+        self.kie = kie
+        self.catalog = catalog
+        self.generation = generation
+        self.delivery = delivery
+        self.notifier = notifier
+        self.schedule = schedule
+        self.hmac_key = hmac_key
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._delivering: set[int] = set()
+        self._poll_slots = asyncio.Semaphore(MAX_PARALLEL_POLLS)
+        self._stopping = False
+        generation.on_submitted = self._on_submitted
+        generation.on_failed = self._on_submission_failed
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover every unfinished job, then run the poll/timeout loop."""
+        await self.recover()
+        self._loop_task = asyncio.create_task(self._run(), name="job-tracker")
+
+    async def stop(self, grace_s: float = 20.0) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        await self.generation.wait_submissions(grace_s)
+        if self._tasks:
+            # Deliveries in progress finish if they can; the rest resume after the restart.
+            await asyncio.wait(list(self._tasks), timeout=grace_s)
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def recover(self) -> None:
+        t = now()
+        for job in await self.jobs.in_states([JobState.CREATED]):
+            self.generation.start_submission(job)
+        for job in await self.jobs.in_states([JobState.SUBMITTED, JobState.RUNNING]):
+            if job.task_id is not None:
+                await self.jobs.update_fields(job.id, next_poll_at=t)
+        for job in await self.jobs.in_states([JobState.SUCCEEDED]):
+            self._spawn_delivery(job)
+        self._wake.set()
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _on_submitted(self, job: Job) -> None:
+        if job.state is JobState.SUBMITTED:
+            await self.jobs.update_fields(job.id, next_poll_at=now() + self.schedule.first_delay())
+            await self.notifier.show(job, "job-status-queued", final=True)
+            self._wake.set()
+        elif job.state is JobState.SUCCEEDED:
+            # The callback beat the create call's answer.
+            self._spawn_delivery(job)
+
+    async def _on_submission_failed(self, job: Job) -> None:
+        await self._announce_failure(job)
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                await self._tick()
+            except Exception:
+                log.exception("Job tracker tick failed; continuing")
+            next_at = await self._next_wakeup()
+            delay = 5.0 if next_at is None else max(0.0, min(5.0, next_at - now()))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def _next_wakeup(self) -> float | None:
+        candidates = [await self.jobs.next_poll_time()]
+        row = await self.db.fetchone(
+            "SELECT MIN(deadline_at) FROM jobs WHERE state IN ('created', 'submitted', 'running')"
+        )
+        candidates.append(float(row[0]) if row and row[0] is not None else None)
+        values = [c for c in candidates if c is not None]
+        return min(values) if values else None
+
+    async def _tick(self) -> None:
+        t = now()
+        for job in await self.jobs.overdue(t):
+            await self.time_out(job)
+        due = await self.jobs.due_for_poll(t)
+        if due:
+            await asyncio.gather(*(self._poll_guarded(job) for job in due))
+
+    async def _poll_guarded(self, job: Job) -> None:
+        async with self._poll_slots:
+            try:
+                await self.poll(job)
+            except Exception:
+                log.exception("Job %s: poll crashed", job.id)
+
+    async def poll(self, job: Job) -> None:
+        """One status call; schedules the next one unless the job ended."""
+        assert job.task_id is not None
+        age = now() - (job.submitted_at or job.created_at)
+        next_delay = self.schedule.delay_after(age)
+        if job.state is JobState.TIMED_OUT:
+            if now() - job.deadline_at > LATE_SUCCESS_WINDOW_S:
+                await self.jobs.update_fields(job.id, next_poll_at=None)
+                return
+            next_delay = LATE_POLL_INTERVAL_S * self.schedule.scale
+        # Book the next poll first: a crash mid-call must not leave the job without a schedule.
+        await self.jobs.update_fields(job.id, next_poll_at=now() + next_delay, poll_count=job.poll_count + 1)
+        entry = self.catalog.get(job.model_key)
+        family = entry.family if entry else Family(job.family)
+        adapter = adapter_for(family)
+        try:
+            data = await self.kie.get_status(adapter.status_request(job.task_id))
+        except KieTaskNotFound:
+            return  # not visible yet right after creation; the next poll will see it
+        except KieError as exc:
+            log.warning("Job %s: status call failed (%s); retrying later", job.id, exc)
+            return
+        await self.apply(job.id, adapter.parse_status(data), source="poll")
+
+    # --- callbacks ------------------------------------------------------------------------------
+
+    async def accept_callback(self, token: str, raw_body: bytes, headers: Mapping[str, str]) -> Job:
+        """Authenticate a callback; raises CallbackRejected. Processing happens in the background."""
+        job = await self.jobs.by_callback_token(token)
+        if job is None:
+            raise CallbackRejected(404, "unknown callback token")
+        try:
+            body = json.loads(raw_body)
+        except ValueError:
+            raise CallbackRejected(400, "callback body is not JSON") from None
+        if not isinstance(body, dict):
+            raise CallbackRejected(400, "callback body is not an object")
+        entry = self.catalog.get(job.model_key)
+        adapter = adapter_for(entry.family if entry else Family(job.family))
+        result = adapter.parse_callback(body)
+        if job.task_id is not None and result.task_id is not None and result.task_id != job.task_id:
+            raise CallbackRejected(403, "callback task id does not match the job")
+        if self.hmac_key:
+            task_id = result.task_id or job.task_id or ""
+            verdict = verify_signature(
+                self.hmac_key, task_id, headers.get(TIMESTAMP_HEADER), headers.get(SIGNATURE_HEADER)
+            )
+            if not verdict.ok:
+                raise CallbackRejected(401, f"callback signature {verdict.value}")
+        self._spawn(self.apply(job.id, result, source="callback"), name=f"callback-job-{job.id}")
+        return job
+
+    # --- applying outcomes ----------------------------------------------------------------------
+
+    async def apply(self, job_id: int, result: TaskResult, *, source: str) -> None:
+        job = await self.jobs.get(job_id)
+        if job is None:
+            return
+        if result.state is TaskState.SUCCEEDED:
+            await self._succeed(job, result, source)
+        elif result.state is TaskState.FAILED:
+            await self._fail(job, result, source)
+        else:
+            await self._progress(job, result)
+
+    async def _progress(self, job: Job, result: TaskResult) -> None:
+        if job.state not in (JobState.SUBMITTED, JobState.RUNNING):
+            return
+        if result.state is TaskState.RUNNING and job.state is JobState.SUBMITTED:
+            await self.jobs.transition(job.id, [JobState.SUBMITTED], JobState.RUNNING)
+        if result.progress is not None and result.progress != job.progress:
+            await self.jobs.update_fields(job.id, progress=result.progress)
+        elapsed = format_elapsed(now() - job.created_at)
+        if result.state is TaskState.RUNNING:
+            if result.progress is not None:
+                await self.notifier.show(job, "job-status-progress", progress=result.progress, elapsed=elapsed)
+            else:
+                await self.notifier.show(job, "job-status-generating", elapsed=elapsed)
+
+    async def _succeed(self, job: Job, result: TaskResult, source: str) -> None:
+        expected = [JobState.CREATED, JobState.SUBMITTED, JobState.RUNNING, JobState.TIMED_OUT]
+        async with self.db.transaction() as conn:
+            won = await JobsRepo.transition_in(
+                conn,
+                job.id,
+                expected,
+                JobState.SUCCEEDED,
+                result_urls_json=json.dumps(list(result.video_urls)),
+                finished_at=now(),
+                next_poll_at=None,
+                progress=100,
+            )
+            if won:
+                # A no-op after a timeout: that reservation was refunded, so the late video is free.
+                await self.billing.settle_in(conn, job.reservation_key)
+        if not won:
+            log.info("Job %s: duplicate or late %s success ignored (state %s)", job.id, source, job.state)
+            return
+        log.info("Job %s succeeded (%s)", job.id, source)
+        fresh = await self.jobs.get(job.id)
+        if fresh is not None:
+            self._spawn_delivery(fresh)
+
+    async def _fail(self, job: Job, result: TaskResult, source: str) -> None:
+        if job.state is JobState.TIMED_OUT:
+            # Already refunded and told; stop looking for a late success.
+            await self.jobs.update_fields(job.id, next_poll_at=None)
+            return
+        async with self.db.transaction() as conn:
+            won = await JobsRepo.transition_in(
+                conn,
+                job.id,
+                [JobState.CREATED, JobState.SUBMITTED, JobState.RUNNING],
+                JobState.FAILED,
+                fail_code=result.fail_code,
+                fail_reason=(result.fail_message or "generation_failed")[:500],
+                finished_at=now(),
+                next_poll_at=None,
+            )
+            if won:
+                await self.billing.refund_in(conn, job.reservation_key, job_id=job.id)
+        if not won:
+            log.info("Job %s: duplicate or late %s failure ignored (state %s)", job.id, source, job.state)
+            return
+        log.info("Job %s failed (%s): %s %s", job.id, source, result.fail_code, result.fail_message)
+        fresh = await self.jobs.get(job.id)
+        if fresh is not None:
+            await self._announce_failure(fresh)
+
+    async def time_out(self, job: Job) -> None:
+        async with self.db.transaction() as conn:
+            won = await JobsRepo.transition_in(
+                conn,
+                job.id,
+                [JobState.CREATED, JobState.SUBMITTED, JobState.RUNNING],
+                JobState.TIMED_OUT,
+                finished_at=now(),
+                next_poll_at=(now() + LATE_POLL_INTERVAL_S * self.schedule.scale) if job.task_id else None,
+            )
+            if won:
+                await self.billing.refund_in(conn, job.reservation_key, job_id=job.id)
+        if won:
+            log.info("Job %s timed out; refunded %s credits", job.id, job.cost)
+            await self.notifier.show(job, "job-status-timed-out", final=True, cost=job.cost)
+
+    async def _announce_failure(self, job: Job) -> None:
+        lang = await self.notifier.language(job.user_id)
+        reason = failure_text(job, lang)
+        await self.notifier.show(job, "job-status-failed", final=True, reason=reason, cost=job.cost)
+
+    # --- delivery -------------------------------------------------------------------------------
+
+    def _spawn_delivery(self, job: Job) -> None:
+        if job.id in self._delivering:
+            return
+        self._delivering.add(job.id)
+        self._spawn(self._deliver(job), name=f"deliver-job-{job.id}")
+
+    async def _deliver(self, job: Job) -> None:
+        try:
+            await self.notifier.show(job, "job-status-sending", final=True)
+            outcome = await self.delivery.deliver(job)
+            if outcome.result is DeliveryResult.UNDELIVERABLE:
+                await self.jobs.transition(job.id, [JobState.SUCCEEDED], JobState.UNDELIVERABLE, delivered_at=now())
+                return
+            if outcome.result is DeliveryResult.FAILED:
+                log.error("Job %s: delivery failed; will retry after the next restart", job.id)
+                await self.notifier.show(job, "job-status-delivery-failed", final=True)
+                return
+            await self.jobs.transition(
+                job.id, [JobState.SUCCEEDED], JobState.DELIVERED, delivered_at=now(), file_id=outcome.file_id
+            )
+            await self.notifier.show(job, "job-status-done", final=True)
+        except Exception:
+            log.exception("Job %s: delivery crashed", job.id)
+        finally:
+            self._delivering.discard(job.id)
+
+    async def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Test helper: wait until no callback/delivery task is running."""
+        deadline = time.monotonic() + timeout
+        while self._tasks:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            await asyncio.wait(list(self._tasks), timeout=remaining)
+        return True
+
+
+def failure_text(job: Job, lang: str) -> str:
+    """The failure reason in the user's words.
+
+    `fail_reason` is "<key>" or "<key>: <KIE's own message>" (submission errors), or KIE's free text
+    for a failed generation. KIE's message is added for settings it refused, so the user knows
+    what to change.
+    """
+    reason = job.fail_reason or ""
+    key, _sep, detail = reason.partition(": ")
+    if key.startswith("invalid_"):
+        key = "kie_rejected_request"
+    text = translate(f"fail-{key}", lang)
+    if text == f"fail-{key}":
+        return translate("fail-generation", lang)
+    if key == "kie_rejected_request" and detail:
+        text = f"{text} ({escape(shorten(detail, 200))})"
+    return text

@@ -1,0 +1,290 @@
+"""Generation jobs: every state change is a conditional UPDATE on the expected state.
+
+So racing events (callback vs poll, duplicate callbacks, a late success after a timeout) take effect
+once: the caller that changed the row won, and the refund or the delivery hangs off that win.
+
+    created ─▶ submitted(task_id) ─▶ running ─▶ succeeded ─▶ delivered | undeliverable
+       │              │                 │
+       └──────────────┴─────────────────┴─▶ failed | timed_out ─(late success)─▶ succeeded
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import aiosqlite
+
+from bot.store.db import Database, now
+
+
+class JobState(StrEnum):
+    CREATED = "created"          # reserved, inputs uploading, create call not answered yet
+    SUBMITTED = "submitted"      # KIE gave a task id
+    RUNNING = "running"          # KIE says it is generating
+    SUCCEEDED = "succeeded"      # result URLs known, not yet in the chat
+    FAILED = "failed"            # refunded
+    TIMED_OUT = "timed_out"      # refunded; a late success is still delivered, free
+    DELIVERED = "delivered"
+    UNDELIVERABLE = "undeliverable"
+
+
+IN_FLIGHT = (JobState.CREATED, JobState.SUBMITTED, JobState.RUNNING)
+TRACKED = (JobState.SUBMITTED, JobState.RUNNING, JobState.TIMED_OUT)
+FINAL = (JobState.FAILED, JobState.DELIVERED, JobState.UNDELIVERABLE)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    user_id: int
+    chat_id: int
+    draft_key: str
+    model_key: str
+    mode: str
+    options: dict[str, str]
+    ratio: str | None
+    prompt: str
+    inputs: dict[str, Any]
+    family: str
+    kie_model: str
+    kie_credits: int
+    cost: int
+    callback_token: str
+    task_id: str | None
+    state: JobState
+    progress: int | None
+    status_message_id: int | None
+    fail_code: str | None
+    fail_reason: str | None
+    result_urls: tuple[str, ...]
+    file_id: str | None
+    poll_count: int
+    next_poll_at: float | None
+    deadline_at: float
+    created_at: float
+    create_started_at: float | None
+    submitted_at: float | None
+    finished_at: float | None
+    delivered_at: float | None
+
+    @property
+    def reservation_key(self) -> str:
+        return f"job:{self.id}"
+
+    @classmethod
+    def from_row(cls, row: aiosqlite.Row) -> Job:
+        return cls(
+            id=row["id"],
+            user_id=row["user_id"],
+            chat_id=row["chat_id"],
+            draft_key=row["draft_key"],
+            model_key=row["model_key"],
+            mode=row["mode"],
+            options=json.loads(row["options_json"] or "{}"),
+            ratio=row["ratio"],
+            prompt=row["prompt"],
+            inputs=json.loads(row["inputs_json"] or "{}"),
+            family=row["family"],
+            kie_model=row["kie_model"],
+            kie_credits=row["kie_credits"],
+            cost=row["cost"],
+            callback_token=row["callback_token"],
+            task_id=row["task_id"],
+            state=JobState(row["state"]),
+            progress=row["progress"],
+            status_message_id=row["status_message_id"],
+            fail_code=row["fail_code"],
+            fail_reason=row["fail_reason"],
+            result_urls=tuple(json.loads(row["result_urls_json"] or "[]")),
+            file_id=row["file_id"],
+            poll_count=row["poll_count"],
+            next_poll_at=row["next_poll_at"],
+            deadline_at=row["deadline_at"],
+            created_at=row["created_at"],
+            create_started_at=row["create_started_at"],
+            submitted_at=row["submitted_at"],
+            finished_at=row["finished_at"],
+            delivered_at=row["delivered_at"],
+        )
+
+
+@dataclass(frozen=True)
+class NewJob:
+    user_id: int
+    chat_id: int
+    draft_key: str
+    model_key: str
+    mode: str
+    ratio: str | None
+    options: dict[str, str]
+    prompt: str
+    inputs: dict[str, Any]
+    family: str
+    kie_model: str
+    kie_credits: int
+    cost: int
+    callback_token: str
+    deadline_at: float
+
+
+def _placeholders(values: Sequence[object]) -> str:
+    return ",".join("?" for _ in values)
+
+
+class JobsRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- inside a caller's transaction -------------------------------------------------------
+
+    @staticmethod
+    async def insert_in(conn: aiosqlite.Connection, job: NewJob) -> int:
+        t = now()
+        cursor = await conn.execute(
+            """
+            INSERT INTO jobs (user_id, chat_id, draft_key, model_key, mode, ratio, options_json, prompt,
+                              inputs_json, family, kie_model, kie_credits, cost, callback_token,
+                              state, deadline_at, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'created', ?, ?, ?)
+            """,
+            (
+                job.user_id,
+                job.chat_id,
+                job.draft_key,
+                job.model_key,
+                job.mode,
+                job.ratio,
+                json.dumps(job.options, ensure_ascii=False),
+                job.prompt,
+                json.dumps(job.inputs, ensure_ascii=False),
+                job.family,
+                job.kie_model,
+                job.kie_credits,
+                job.cost,
+                job.callback_token,
+                job.deadline_at,
+                t,
+                t,
+            ),
+        )
+        assert cursor.lastrowid is not None
+        return int(cursor.lastrowid)
+
+    @staticmethod
+    async def get_in(conn: aiosqlite.Connection, job_id: int) -> Job | None:
+        cursor = await conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        row = await cursor.fetchone()
+        return Job.from_row(row) if row else None
+
+    @staticmethod
+    async def by_draft_in(conn: aiosqlite.Connection, draft_key: str) -> Job | None:
+        cursor = await conn.execute("SELECT * FROM jobs WHERE draft_key = ?", (draft_key,))
+        row = await cursor.fetchone()
+        return Job.from_row(row) if row else None
+
+    @staticmethod
+    async def count_in_flight_in(conn: aiosqlite.Connection, user_id: int) -> int:
+        states = [s.value for s in IN_FLIGHT]
+        cursor = await conn.execute(
+            f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND state IN ({_placeholders(states)})",
+            (user_id, *states),
+        )
+        row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    async def transition_in(
+        conn: aiosqlite.Connection,
+        job_id: int,
+        expected: Sequence[JobState],
+        new_state: JobState,
+        **fields: Any,
+    ) -> bool:
+        """Move the job to `new_state` only if it is in one of `expected`. True if this call won."""
+        assignments = ["state = ?", "updated_at = ?"]
+        values: list[Any] = [new_state.value, now()]
+        for column, value in fields.items():
+            assignments.append(f"{column} = ?")
+            values.append(value)
+        states = [s.value for s in expected]
+        cursor = await conn.execute(
+            f"UPDATE jobs SET {', '.join(assignments)} WHERE id = ? AND state IN ({_placeholders(states)})",
+            (*values, job_id, *states),
+        )
+        return cursor.rowcount == 1
+
+    # --- standalone -----------------------------------------------------------------------------
+
+    async def get(self, job_id: int) -> Job | None:
+        row = await self.db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return Job.from_row(row) if row else None
+
+    async def by_callback_token(self, token: str) -> Job | None:
+        row = await self.db.fetchone("SELECT * FROM jobs WHERE callback_token = ?", (token,))
+        return Job.from_row(row) if row else None
+
+    async def transition(
+        self, job_id: int, expected: Sequence[JobState], new_state: JobState, **fields: Any
+    ) -> bool:
+        async with self.db.transaction() as conn:
+            return await self.transition_in(conn, job_id, expected, new_state, **fields)
+
+    async def update_fields(self, job_id: int, **fields: Any) -> None:
+        """Non-state bookkeeping (poll schedule, progress, status message id, inputs)."""
+        if not fields:
+            return
+        columns = ", ".join(f"{c} = ?" for c in fields)
+        await self.db.execute(
+            f"UPDATE jobs SET {columns}, updated_at = ? WHERE id = ?", (*fields.values(), now(), job_id)
+        )
+
+    async def set_inputs(self, job_id: int, inputs: dict[str, Any]) -> None:
+        await self.update_fields(job_id, inputs_json=json.dumps(inputs, ensure_ascii=False))
+
+    async def in_states(self, states: Sequence[JobState]) -> list[Job]:
+        values = [s.value for s in states]
+        rows = await self.db.fetchall(
+            f"SELECT * FROM jobs WHERE state IN ({_placeholders(values)}) ORDER BY id", values
+        )
+        return [Job.from_row(r) for r in rows]
+
+    async def due_for_poll(self, at: float, limit: int = 100) -> list[Job]:
+        values = [JobState.SUBMITTED.value, JobState.RUNNING.value, JobState.TIMED_OUT.value]
+        rows = await self.db.fetchall(
+            f"""SELECT * FROM jobs WHERE state IN ({_placeholders(values)})
+                AND task_id IS NOT NULL AND next_poll_at IS NOT NULL AND next_poll_at <= ?
+                ORDER BY next_poll_at LIMIT ?""",
+            (*values, at, limit),
+        )
+        return [Job.from_row(r) for r in rows]
+
+    async def next_poll_time(self) -> float | None:
+        values = [JobState.SUBMITTED.value, JobState.RUNNING.value, JobState.TIMED_OUT.value]
+        row = await self.db.fetchone(
+            f"""SELECT MIN(next_poll_at) FROM jobs WHERE state IN ({_placeholders(values)})
+                AND task_id IS NOT NULL AND next_poll_at IS NOT NULL""",
+            values,
+        )
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def overdue(self, at: float) -> list[Job]:
+        values = [s.value for s in IN_FLIGHT]
+        rows = await self.db.fetchall(
+            f"SELECT * FROM jobs WHERE state IN ({_placeholders(values)}) AND deadline_at <= ? ORDER BY id",
+            (*values, at),
+        )
+        return [Job.from_row(r) for r in rows]
+
+    async def recent_for_user(self, user_id: int, limit: int = 10) -> list[Job]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM jobs WHERE user_id = ? ORDER BY id DESC LIMIT ?", (user_id, limit)
+        )
+        return [Job.from_row(r) for r in rows]
+
+    async def count_by_state(self) -> dict[str, int]:
+        rows = await self.db.fetchall("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+        return {str(r[0]): int(r[1]) for r in rows}

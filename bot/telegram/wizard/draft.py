@@ -1,0 +1,174 @@
+"""The wizard's draft: an ordered list of choices, and the next step derived from the catalog.
+
+Keeping choices as a list makes Back exact (drop the last choice the user made, and whatever was
+filled in automatically after the one before it) and keeps every rule in the catalog: which steps
+exist, which values are allowed, which inputs are needed.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.catalog.model import Catalog, InputRule, ModelEntry, Order, PromptRule
+
+ALL_MODELS = "all"
+
+
+@dataclass
+class Choice:
+    step: str          # category | model | mode | ratio | opt:<key> | input:<kind> | prompt
+    value: Any         # str, or a file ref dict for inputs
+    auto: bool = False  # filled in because there was only one possibility
+
+    def as_list(self) -> list[Any]:
+        return [self.step, self.value, self.auto]
+
+
+@dataclass
+class Step:
+    """What the wizard asks next."""
+
+    name: str                      # category | model | mode | ratio | option | input | prompt | summary
+    option: str | None = None      # option key, for name == "option"
+    values: tuple[str, ...] = ()   # allowed values for button steps
+    rule: InputRule | None = None  # for name == "input"
+    index: int = 0                 # which file of this kind (0-based) for inputs
+    prompt_rule: PromptRule | None = None
+
+
+def new_draft_id() -> str:
+    return secrets.token_urlsafe(6)[:8]
+
+
+@dataclass
+class Draft:
+    id: str
+    message_id: int | None = None
+    choices: list[Choice] = field(default_factory=list)
+
+    # --- storage in FSM data ------------------------------------------------------------------
+    def to_data(self) -> dict[str, Any]:
+        return {"id": self.id, "message_id": self.message_id, "choices": [c.as_list() for c in self.choices]}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any] | None) -> Draft | None:
+        if not data or "id" not in data:
+            return None
+        return cls(
+            id=str(data["id"]),
+            message_id=data.get("message_id"),
+            choices=[Choice(str(s), v, bool(a)) for s, v, a in data.get("choices", [])],
+        )
+
+    # --- derived values -----------------------------------------------------------------------
+    def value(self, step: str) -> Any:
+        for choice in self.choices:
+            if choice.step == step:
+                return choice.value
+        return None
+
+    @property
+    def category(self) -> str | None:
+        return self.value("category")
+
+    @property
+    def model(self) -> str | None:
+        return self.value("model")
+
+    @property
+    def mode(self) -> str | None:
+        return self.value("mode")
+
+    @property
+    def ratio(self) -> str | None:
+        return self.value("ratio")
+
+    @property
+    def options(self) -> dict[str, str]:
+        return {c.step[4:]: c.value for c in self.choices if c.step.startswith("opt:")}
+
+    @property
+    def files(self) -> list[dict[str, Any]]:
+        return [c.value for c in self.choices if c.step.startswith("input:")]
+
+    def files_of(self, kind: str) -> list[dict[str, Any]]:
+        return [c.value for c in self.choices if c.step == f"input:{kind}"]
+
+    @property
+    def prompt(self) -> str | None:
+        return self.value("prompt")
+
+    def add(self, step: str, value: Any, *, auto: bool = False) -> None:
+        self.choices.append(Choice(step, value, auto))
+
+    def back(self) -> bool:
+        """Undo the last choice the user made (and the automatic ones after the one before it)."""
+        while self.choices and self.choices[-1].auto:
+            self.choices.pop()
+        if not self.choices:
+            return False
+        self.choices.pop()
+        while self.choices and self.choices[-1].auto:
+            self.choices.pop()
+        return True
+
+    def order(self) -> Order:
+        return Order(
+            model_key=self.model or "",
+            mode=self.mode or "",
+            ratio=self.ratio,
+            options=self.options,
+            prompt=self.prompt or "",
+            inputs={},
+        )
+
+
+def ratios_in_menu_order(ratios: tuple[str, ...]) -> tuple[str, ...]:
+    """9:16 first (Shorts / Reels / TikTok), the rest as the catalog lists them."""
+    return tuple(sorted(ratios, key=lambda r: 0 if r == "9:16" else 1))
+
+
+def next_step(draft: Draft, catalog: Catalog, default_ratio: str | None = None) -> Step:
+    """The first unanswered step; fills in steps that have exactly one possible answer."""
+    if draft.model is None:
+        if draft.category is None:
+            return Step("category", values=(ALL_MODELS, *catalog.categories()))
+        models = catalog.entries if draft.category == ALL_MODELS else catalog.in_category(draft.category)
+        return Step("model", values=tuple(e.key for e in models))
+    entry = catalog.get(draft.model)
+    assert entry is not None, "draft names a model the catalog does not have"
+    if draft.mode is None:
+        modes = tuple(entry.modes)
+        if len(modes) > 1:
+            return Step("mode", values=modes)
+        draft.add("mode", modes[0], auto=True)
+    mode = draft.mode
+    assert mode is not None
+    ratios = ratios_in_menu_order(entry.ratios_for(mode))
+    if ratios and draft.ratio is None:
+        if len(ratios) > 1:
+            return Step("ratio", values=ratios)
+        draft.add("ratio", ratios[0], auto=True)
+    chosen = draft.options
+    for option in entry.options_for(mode):
+        if option.key in chosen:
+            continue
+        allowed = entry.allowed_values(mode, option.key, chosen)
+        if len(allowed) > 1:
+            return Step("option", option=option.key, values=allowed)
+        draft.add(f"opt:{option.key}", allowed[0], auto=True)
+        chosen = draft.options
+    for rule in entry.input_rules(mode, chosen):
+        have = len(draft.files_of(rule.kind.value))
+        if have < rule.count:
+            return Step("input", rule=rule, index=have)
+    rule = entry.prompt_rule(mode)
+    if draft.prompt is None and rule.max_length > 0:
+        return Step("prompt", prompt_rule=rule)
+    return Step("summary")
+
+
+def entry_of(draft: Draft, catalog: Catalog) -> ModelEntry | None:
+    return catalog.get(draft.model) if draft.model else None

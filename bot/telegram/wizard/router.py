@@ -1,0 +1,500 @@
+"""/generate: model ▸ mode ▸ aspect ratio ▸ options ▸ inputs ▸ price ▸ confirm, in one message.
+
+Handlers stay thin: the draft (draft.py) decides the next step from the catalog, inputs.py checks
+files, GenerationService reserves and submits. Every button carries the draft id; a button from
+another draft (an old message, another user's message, a forged callback) changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command, StateFilter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.catalog.model import Catalog, InvalidOrder, category_name, mode_name
+from bot.services.accounts import AccountsService
+from bot.services.billing import BillingService, InsufficientCredits
+from bot.services.generation import GenerationService, InputFileRef, TooManyJobs
+from bot.store.users import UserRow
+from bot.telegram.common import MenuCb, escape, shorten
+from bot.telegram.wizard.draft import ALL_MODELS, Draft, Step, new_draft_id, next_step
+from bot.telegram.wizard.inputs import InputProblem, read_input, rule_hint_params
+
+log = logging.getLogger(__name__)
+
+SUMMARY_PROMPT_CHARS = 300
+BUTTON_ACTIONS = {"cat", "model", "mode", "ratio", "opt"}
+
+
+class WizardStates(StatesGroup):
+    active = State()
+
+
+class WizCb(CallbackData, prefix="w"):
+    d: str       # draft id
+    a: str       # action: cat model mode ratio opt skip back ok cancel
+    v: str = ""  # value
+
+
+class BuyCb(CallbackData, prefix="buy"):
+    stars: int
+
+
+def reason_text(exc: InvalidOrder) -> str:
+    """A catalog refusal in the user's words."""
+    params = {k: (", ".join(v) if isinstance(v, tuple | list) else v) for k, v in exc.params.items()}
+    text = _(f"order-{exc.reason_key}")
+    try:
+        return text.format(**params)
+    except (KeyError, IndexError):
+        return text
+
+
+class Wizard:
+    """The wizard's rendering and transitions; one instance per dispatcher."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    # --- texts and keyboards --------------------------------------------------------------------
+
+    def _lang(self, user: UserRow) -> str:
+        return user.language
+
+    def render(self, draft: Draft, step: Step, user: UserRow, balance: int) -> tuple[str, InlineKeyboardMarkup]:
+        lang = self._lang(user)
+        kb = InlineKeyboardBuilder()
+        d = draft.id
+        entry = self.catalog.get(draft.model) if draft.model else None
+        lines: list[str] = []
+        if entry is not None:
+            head = f"<b>{escape(entry.name(lang))}</b>"
+            if draft.mode:
+                head += f" · {escape(mode_name(draft.mode, lang))}"
+            if draft.ratio:
+                head += f" · {escape(draft.ratio)}"
+            lines.append(head)
+            for key, value in draft.options.items():
+                option = entry.mode_spec(draft.mode or "").option(key) if draft.mode else None
+                if option is not None:
+                    lines.append(f"{escape(option.title(lang))}: {escape(option.value_title(value, lang))}")
+            if lines:
+                lines.append("")
+
+        if step.name == "category":
+            lines.append(_("wizard-choose-category"))
+            for category in step.values:
+                title = _("wizard-all-models") if category == ALL_MODELS else category_name(category, lang)
+                kb.button(text=title, callback_data=WizCb(d=d, a="cat", v=category))
+            kb.adjust(1, 2)
+        elif step.name == "model":
+            title = _("wizard-all-models") if draft.category == ALL_MODELS else category_name(draft.category or "", lang)
+            lines.append(_("wizard-choose-model").format(category=escape(title)))
+            for key in step.values:
+                model = self.catalog.get(key)
+                if model is None:
+                    continue
+                label = _("wizard-model-button").format(name=model.name(lang), price=model.min_user_price)
+                kb.button(text=label, callback_data=WizCb(d=d, a="model", v=key))
+            kb.adjust(1)
+        elif step.name == "mode":
+            lines.append(_("wizard-choose-mode"))
+            for mode in step.values:
+                kb.button(text=mode_name(mode, lang), callback_data=WizCb(d=d, a="mode", v=mode))
+            kb.adjust(1)
+        elif step.name == "ratio":
+            lines.append(_("wizard-choose-ratio"))
+            for ratio in step.values:
+                label = ratio_label(ratio)
+                if ratio == user.default_ratio:
+                    label = f"✓ {label}"
+                kb.button(text=label, callback_data=WizCb(d=d, a="ratio", v=ratio))
+            kb.adjust(1)
+        elif step.name == "option" and entry is not None and draft.mode and step.option:
+            option = entry.mode_spec(draft.mode).option(step.option)
+            assert option is not None
+            lines.append(_("wizard-choose-option").format(option=escape(option.title(lang))))
+            for value in step.values:
+                kb.button(
+                    text=option.value_title(value, lang),
+                    callback_data=WizCb(d=d, a="opt", v=f"{option.key}={value}"),
+                )
+            kb.adjust(2)
+        elif step.name == "input" and step.rule is not None:
+            params = rule_hint_params(step.rule)
+            key = f"wizard-send-{step.rule.kind.value}"
+            if step.rule.count > 1:
+                key = f"wizard-send-{step.rule.kind.value}-nth"
+            lines.append(_(key).format(n=step.index + 1, count=step.rule.count, **params))
+            if step.rule.kind.value == "image" and entry is not None and draft.mode:
+                if entry.prompt_rule(draft.mode).max_length > 0:
+                    lines.append(_("wizard-caption-hint"))
+        elif step.name == "prompt" and step.prompt_rule is not None:
+            rule = step.prompt_rule
+            lines.append(_("wizard-send-prompt").format(max=rule.max_length))
+            if rule.english_only:
+                lines.append(_("wizard-english-only"))
+            if not rule.required:
+                kb.button(text=_("wizard-skip"), callback_data=WizCb(d=d, a="skip"))
+        elif step.name == "summary" and entry is not None:
+            return self.render_summary(draft, user, balance)
+
+        markup = kb.as_markup()
+        nav = []
+        if draft.choices:
+            nav.append(InlineKeyboardButton(text=_("wizard-back"), callback_data=WizCb(d=d, a="back").pack()))
+        nav.append(InlineKeyboardButton(text=_("wizard-cancel"), callback_data=WizCb(d=d, a="cancel").pack()))
+        markup.inline_keyboard.append(nav)
+        return "\n".join(lines), markup
+
+    def render_summary(self, draft: Draft, user: UserRow, balance: int) -> tuple[str, InlineKeyboardMarkup]:
+        lang = self._lang(user)
+        entry = self.catalog.get(draft.model or "")
+        assert entry is not None and draft.mode is not None
+        quote = entry.quote(draft.mode, draft.options)
+        lines = [_("wizard-summary-title"), "", f"{_('wizard-summary-model')}: <b>{escape(entry.name(lang))}</b>"]
+        lines.append(f"{_('wizard-summary-mode')}: {escape(mode_name(draft.mode, lang))}")
+        if draft.ratio:
+            lines.append(f"{_('wizard-summary-ratio')}: {escape(draft.ratio)}")
+        spec = entry.mode_spec(draft.mode)
+        for key, value in draft.options.items():
+            option = spec.option(key)
+            if option is not None:
+                lines.append(f"{escape(option.title(lang))}: {escape(option.value_title(value, lang))}")
+        files = draft.files
+        if files:
+            kinds = ", ".join(_(f"input-kind-{f['kind']}") for f in files)
+            lines.append(f"{_('wizard-summary-inputs')}: {kinds}")
+        if draft.prompt:
+            lines.append(f"{_('wizard-summary-prompt')}: <i>{escape(shorten(draft.prompt, SUMMARY_PROMPT_CHARS))}</i>")
+        lines.append("")
+        lines.append(_("wizard-summary-price").format(price=quote.user_credits))
+        after = balance - quote.user_credits
+        if after >= 0:
+            lines.append(_("wizard-summary-balance-after").format(balance=balance, after=after))
+        else:
+            lines.append(_("wizard-summary-not-enough").format(balance=balance, price=quote.user_credits))
+        kb = InlineKeyboardBuilder()
+        d = draft.id
+        if after >= 0:
+            kb.button(text=_("wizard-confirm").format(price=quote.user_credits), callback_data=WizCb(d=d, a="ok"))
+        else:
+            kb.button(text=_("menu-buy"), callback_data=MenuCb(action="buy"))
+        kb.button(text=_("wizard-change"), callback_data=WizCb(d=d, a="back"))
+        kb.button(text=_("wizard-cancel"), callback_data=WizCb(d=d, a="cancel"))
+        kb.adjust(1, 2)
+        return "\n".join(lines), kb.as_markup()
+
+
+def ratio_label(ratio: str) -> str:
+    if ratio == "9:16":
+        return _("ratio-9-16")
+    if ratio == "16:9":
+        return _("ratio-16-9")
+    if ratio == "1:1":
+        return _("ratio-1-1")
+    if ratio.lower() == "auto":
+        return _("ratio-auto")
+    return ratio
+
+
+def make_wizard_router(catalog: Catalog) -> Router:
+    router = Router(name="wizard")
+    wizard = Wizard(catalog)
+
+    async def load(state: FSMContext) -> Draft | None:
+        data = await state.get_data()
+        return Draft.from_data(data.get("draft"))
+
+    async def save(state: FSMContext, draft: Draft) -> None:
+        await state.set_state(WizardStates.active)
+        await state.update_data(draft=draft.to_data())
+
+    async def show(
+        message: Message | None,
+        chat_id: int,
+        draft: Draft,
+        state: FSMContext,
+        user: UserRow,
+        billing: BillingService,
+        *,
+        edit: bool,
+    ) -> None:
+        """Show the draft's next step: edit the wizard message in place, or send a fresh one."""
+        step = next_step(draft, catalog, user.default_ratio)
+        balance = await billing.balance(user.id) if step.name == "summary" else 0
+        text, markup = wizard.render(draft, step, user, balance)
+        if edit and message is not None:
+            try:
+                await message.edit_text(text, reply_markup=markup)
+                draft.message_id = message.message_id
+                await save(state, draft)
+                return
+            except TelegramBadRequest as exc:
+                if "message is not modified" in str(exc):
+                    await save(state, draft)
+                    return
+        bot = message.bot if message is not None else None
+        assert bot is not None
+        old_id = draft.message_id
+        sent = await bot.send_message(chat_id, text, reply_markup=markup)
+        draft.message_id = sent.message_id
+        await save(state, draft)
+        if old_id is not None and old_id != sent.message_id:
+            # One live wizard message: the old one loses its buttons.
+            with contextlib.suppress(TelegramBadRequest):
+                await bot.edit_message_reply_markup(chat_id=chat_id, message_id=old_id, reply_markup=None)
+
+    async def start(message: Message, state: FSMContext, db_user: UserRow, billing: BillingService) -> None:
+        old = await load(state)
+        if old is not None and old.message_id is not None and message.bot is not None:
+            with contextlib.suppress(TelegramBadRequest):
+                await message.bot.edit_message_reply_markup(
+                    chat_id=message.chat.id, message_id=old.message_id, reply_markup=None
+                )
+        await state.clear()
+        draft = Draft(id=new_draft_id())
+        await show(message, message.chat.id, draft, state, db_user, billing, edit=False)
+
+    @router.message(Command("generate"))
+    async def generate_command(message: Message, state: FSMContext, db_user: UserRow, billing: BillingService) -> None:
+        await start(message, state, db_user, billing)
+
+    @router.callback_query(MenuCb.filter(F.action == "generate"))
+    async def generate_button(
+        query: CallbackQuery, state: FSMContext, db_user: UserRow, billing: BillingService
+    ) -> None:
+        await query.answer()
+        if isinstance(query.message, Message):
+            await start(query.message, state, db_user, billing)
+
+    @router.message(Command("cancel"))
+    async def cancel_command(message: Message, state: FSMContext) -> None:
+        draft = await load(state)
+        await state.clear()
+        if draft is not None and draft.message_id is not None and message.bot is not None:
+            with contextlib.suppress(TelegramBadRequest):
+                await message.bot.edit_message_text(
+                    _("wizard-cancelled"), chat_id=message.chat.id, message_id=draft.message_id
+                )
+        await message.answer(_("cancelled"))
+
+    @router.message(Command("models"))
+    async def models_command(message: Message, db_user: UserRow) -> None:
+        lang = db_user.language
+        lines = [_("models-title"), ""]
+        for entry in catalog.entries:
+            modes = ", ".join(mode_name(m, lang) for m in entry.modes)
+            lines.append(
+                _("models-line").format(
+                    name=escape(entry.name(lang)),
+                    maker=escape(entry.maker),
+                    description=escape(entry.description(lang)),
+                    modes=escape(modes),
+                    price=entry.min_user_price,
+                )
+            )
+        await message.answer("\n".join(lines))
+
+    @router.callback_query(WizCb.filter())
+    async def wizard_button(
+        query: CallbackQuery,
+        callback_data: WizCb,
+        state: FSMContext,
+        db_user: UserRow,
+        billing: BillingService,
+        generation: GenerationService,
+        accounts: AccountsService,
+    ) -> None:
+        message = query.message if isinstance(query.message, Message) else None
+        draft = await load(state)
+        if callback_data.a == "ok" and (draft is None or draft.id != callback_data.d):
+            # A replayed or double-tapped Confirm: the draft is gone because it was confirmed.
+            await query.answer(_("wizard-already-confirmed"), show_alert=False)
+            return
+        if draft is None or draft.id != callback_data.d or message is None:
+            await query.answer(_("stale-button"), show_alert=True)
+            return
+        if message.message_id != draft.message_id:
+            await query.answer(_("stale-button"), show_alert=True)
+            return
+        action, value = callback_data.a, callback_data.v
+        chat_id = message.chat.id
+
+        if action == "cancel":
+            await state.clear()
+            await query.answer()
+            with contextlib.suppress(TelegramBadRequest):
+                await message.edit_text(_("wizard-cancelled"))
+            return
+        if action == "back":
+            draft.back()
+            await query.answer()
+            await show(message, chat_id, draft, state, db_user, billing, edit=True)
+            return
+
+        step = next_step(draft, catalog, db_user.default_ratio)
+        if action in BUTTON_ACTIONS:
+            expected = {"category": "cat", "model": "model", "mode": "mode", "ratio": "ratio", "option": "opt"}
+            if expected.get(step.name) != action:
+                await query.answer(_("stale-button"), show_alert=True)
+                return
+            if action == "opt":
+                key, _sep, chosen = value.partition("=")
+                if key != step.option or chosen not in step.values:
+                    await query.answer(_("wizard-not-available"), show_alert=True)
+                    return
+                draft.add(f"opt:{key}", chosen)
+            else:
+                if value not in step.values:
+                    await query.answer(_("wizard-not-available"), show_alert=True)
+                    return
+                draft.add({"cat": "category"}.get(action, action), value)
+                if action == "ratio":
+                    await accounts.set_default_ratio(db_user.id, value)
+            await query.answer()
+            await show(message, chat_id, draft, state, db_user, billing, edit=True)
+            return
+        if action == "skip":
+            if step.name != "prompt" or step.prompt_rule is None or step.prompt_rule.required:
+                await query.answer(_("stale-button"), show_alert=True)
+                return
+            draft.add("prompt", "")
+            await query.answer()
+            await show(message, chat_id, draft, state, db_user, billing, edit=True)
+            return
+        if action == "ok":
+            if step.name != "summary":
+                await query.answer(_("stale-button"), show_alert=True)
+                return
+            await confirm(query, message, draft, state, db_user, billing, generation)
+            return
+        await query.answer(_("wizard-not-available"), show_alert=True)
+
+    async def confirm(
+        query: CallbackQuery,
+        message: Message,
+        draft: Draft,
+        state: FSMContext,
+        user: UserRow,
+        billing: BillingService,
+        generation: GenerationService,
+    ) -> None:
+        files = [InputFileRef.from_dict(f) for f in draft.files]
+        try:
+            confirmed = await generation.confirm(
+                user_id=user.id,
+                chat_id=message.chat.id,
+                draft_key=f"{user.id}:{draft.id}",
+                order=draft.order(),
+                files=files,
+                status_message_id=message.message_id,
+            )
+        except InsufficientCredits as exc:
+            await query.answer()
+            text = _("wizard-not-enough-credits").format(balance=exc.balance, price=exc.needed)
+            kb = InlineKeyboardBuilder()
+            kb.button(text=_("menu-buy"), callback_data=MenuCb(action="buy"))
+            kb.button(text=_("wizard-change"), callback_data=WizCb(d=draft.id, a="back"))
+            kb.button(text=_("wizard-cancel"), callback_data=WizCb(d=draft.id, a="cancel"))
+            kb.adjust(1, 2)
+            with contextlib.suppress(TelegramBadRequest):
+                await message.edit_text(text, reply_markup=kb.as_markup())
+            return
+        except TooManyJobs as exc:
+            await query.answer(_("wizard-too-many-jobs").format(limit=exc.limit), show_alert=True)
+            return
+        except InvalidOrder as exc:
+            await query.answer(reason_text(exc), show_alert=True)
+            return
+        await state.clear()
+        if not confirmed.created:
+            await query.answer(_("wizard-already-confirmed"))
+            return
+        await query.answer(_("wizard-confirmed"))
+        with contextlib.suppress(TelegramBadRequest):
+            entry = catalog.get(confirmed.job.model_key)
+            name = entry.name(user.language) if entry else confirmed.job.model_key
+            await message.edit_text(
+                _("job-status-preparing-full").format(name=escape(name), cost=confirmed.job.cost)
+            )
+        generation.start_submission(confirmed.job)
+
+    @router.message(StateFilter(WizardStates.active))
+    async def wizard_input(
+        message: Message, state: FSMContext, db_user: UserRow, billing: BillingService
+    ) -> None:
+        draft = await load(state)
+        if draft is None:
+            await state.clear()
+            await message.answer(_("fallback-hint"))
+            return
+        step = next_step(draft, catalog, db_user.default_ratio)
+        chat_id = message.chat.id
+        if step.name == "input" and step.rule is not None:
+            try:
+                received = read_input(message, step.rule)
+            except InputProblem as problem:
+                await message.answer(_(problem.key).format(**problem.params))
+                return
+            draft.add(f"input:{step.rule.kind.value}", received.ref.as_dict())
+            caption = (received.caption or "").strip()
+            follow = next_step(draft, catalog, db_user.default_ratio)
+            if caption and follow.name == "prompt":
+                problem_text = check_prompt(draft, caption)
+                if problem_text is not None:
+                    await message.answer(problem_text)
+                else:
+                    draft.add("prompt", caption)
+            await show(message, chat_id, draft, state, db_user, billing, edit=False)
+            return
+        if step.name == "prompt":
+            if message.text is None or message.text.startswith("/"):
+                await message.answer(_("wizard-expect-prompt"))
+                return
+            text = message.text.strip()
+            problem_text = check_prompt(draft, text)
+            if problem_text is not None:
+                await message.answer(problem_text)
+                return
+            draft.add("prompt", text)
+            await show(message, chat_id, draft, state, db_user, billing, edit=False)
+            return
+        # A button step: remind where the buttons are, and bring the menu back down.
+        await message.answer(_("wizard-use-buttons"))
+        await show(message, chat_id, draft, state, db_user, billing, edit=False)
+
+    def check_prompt(draft: Draft, prompt: str) -> str | None:
+        entry = catalog.get(draft.model or "")
+        if entry is None or draft.mode is None:
+            return _("stale-button")
+        rule = entry.prompt_rule(draft.mode)
+        order = draft.order()
+        try:
+            entry.validate(
+                type(order)(
+                    model_key=order.model_key,
+                    mode=order.mode,
+                    ratio=order.ratio,
+                    options=order.options,
+                    prompt=prompt,
+                    inputs={r.kind.value: ("x",) * r.count for r in entry.input_rules(draft.mode)},
+                )
+            )
+        except InvalidOrder as exc:
+            if exc.reason_key.startswith("prompt_"):
+                return reason_text(exc)
+        if not prompt and rule.required:
+            return _("order-prompt_empty")
+        return None
+
+    return router

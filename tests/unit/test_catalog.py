@@ -1,0 +1,488 @@
+"""The catalog: every model orderable, constraints enforced, prices from kie-api.md, exact markup."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+from decimal import Decimal
+from types import SimpleNamespace
+
+import pytest
+
+from bot.catalog import (
+    CATEGORIES,
+    TELEGRAM_DOWNLOAD_LIMIT_BYTES,
+    Catalog,
+    InvalidOrder,
+    Mode,
+    ModelEntry,
+    Order,
+    PriceOverrides,
+    build_catalog,
+    build_catalog_from_env,
+    build_catalog_from_settings,
+    catalog_as_json,
+    is_english,
+    user_price,
+)
+from bot.catalog.model import violates
+from bot.cli_models import print_models
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return build_catalog()
+
+
+def sample_order(entry: ModelEntry, mode_key: str, **changes: object) -> Order:
+    """A valid order for `mode_key` with default options; `changes` override Order fields."""
+    spec = entry.mode_spec(mode_key)
+    inputs = {
+        r.kind.value: tuple(f"https://files.test/{r.kind}{i}" for i in range(r.count)) for r in spec.inputs
+    }
+    fields: dict[str, object] = {
+        "model_key": entry.key,
+        "mode": mode_key,
+        "ratio": spec.ratios[0] if spec.ratios else None,
+        "options": {},
+        "prompt": "A red fox running through snow at sunrise",
+        "inputs": inputs,
+    }
+    fields.update(changes)
+    return Order(**fields)  # type: ignore[arg-type]
+
+
+def all_modes(catalog: Catalog) -> list[tuple[ModelEntry, str]]:
+    return [(entry, mode) for entry in catalog.entries for mode in entry.modes]
+
+
+# --- the table in the brief: every row is there and orderable -------------------------------------
+EXPECTED_KIE_MODELS = {
+    "veo3_fast",
+    "veo3",
+    "veo3_lite",
+    "sora-2-text-to-video",
+    "sora-2-image-to-video",
+    "sora-2-pro-text-to-video",
+    "sora-2-pro-image-to-video",
+    "kling/v2-5-turbo-text-to-video-pro",
+    "kling/v2-5-turbo-image-to-video-pro",
+    "kling-2.6/text-to-video",
+    "kling-2.6/image-to-video",
+    "kling/ai-avatar-standard",
+    "kling/ai-avatar-pro",
+    "hailuo/2-3-image-to-video-standard",
+    "hailuo/2-3-image-to-video-pro",
+    "hailuo/02-text-to-video-standard",
+    "hailuo/02-text-to-video-pro",
+    "hailuo/02-image-to-video-standard",
+    "hailuo/02-image-to-video-pro",
+    "wan/2-5-text-to-video",
+    "wan/2-5-image-to-video",
+    "wan/2-2-a14b-speech-to-video-turbo",
+    "bytedance/v1-lite-text-to-video",
+    "bytedance/v1-lite-image-to-video",
+    "bytedance/v1-pro-text-to-video",
+    "bytedance/v1-pro-image-to-video",
+    "bytedance/v1-pro-fast-image-to-video",
+}
+
+
+def test_every_table_row_is_in_the_catalog(catalog: Catalog) -> None:
+    kie_models = {spec.kie_model for entry in catalog.entries for spec in entry.modes.values()}
+    assert kie_models >= EXPECTED_KIE_MODELS
+    families = {entry.family.value for entry in catalog.entries}
+    assert families == {"veo", "runway", "aleph", "modify", "market"}
+    assert catalog.get("runway") is not None and set(catalog.get("runway").modes) == {"t2v", "i2v"}  # type: ignore[union-attr]
+    assert set(catalog.get("veo_fast").modes) == {"t2v", "i2v", "frames"}  # type: ignore[union-attr]
+    assert set(catalog.get("aleph").modes) == {"v2v"}  # type: ignore[union-attr]
+    assert set(catalog.get("luma").modes) == {"v2v"}  # type: ignore[union-attr]
+    assert set(catalog.get("wan_s2v").modes) == {"s2v"}  # type: ignore[union-attr]
+    assert set(catalog.get("kavatar_pro").modes) == {"avatar"}  # type: ignore[union-attr]
+
+
+def test_every_mode_orderable_with_every_allowed_option_set(catalog: Catalog) -> None:
+    for entry, mode in all_modes(catalog):
+        spec = entry.mode_spec(mode)
+        catalog.validate(sample_order(entry, mode))
+        for ratio in spec.ratios or (None,):
+            for options in spec.option_sets():
+                order = sample_order(entry, mode, ratio=ratio, options=options)
+                catalog.validate(order)
+                quote = catalog.quote(entry.key, mode, options)
+                assert quote.kie_credits >= 1 and quote.user_credits >= quote.kie_credits
+        # every allowed set has exactly one price, no stray prices
+        assert len(spec.prices) == len(spec.option_sets()) >= 1
+
+
+def test_defaults_are_an_allowed_combination(catalog: Catalog) -> None:
+    for entry, mode in all_modes(catalog):
+        spec = entry.mode_spec(mode)
+        assert not any(violates(f, spec.defaults()) for f in spec.forbidden), (entry.key, mode)
+
+
+def test_entries_have_texts_categories_and_sane_rules(catalog: Catalog) -> None:
+    for entry in catalog.entries:
+        for lang in ("en", "ru"):
+            assert entry.name(lang) and entry.description(lang)
+        assert entry.description("de") == entry.description("en")  # unknown language falls back to English
+        assert entry.maker
+        assert entry.categories and set(entry.categories) <= set(CATEGORIES)
+        for spec in entry.modes.values():
+            rule = spec.prompt
+            assert rule.max_length >= 800
+            assert rule.min_length == (1 if rule.required else 0)
+            for inp in spec.inputs:
+                assert 0 < inp.max_bytes <= TELEGRAM_DOWNLOAD_LIMIT_BYTES
+                assert inp.mime_types and all("/" in m for m in inp.mime_types)
+                assert inp.count >= 1
+
+
+def test_every_category_has_models_and_overview_assignments(catalog: Catalog) -> None:
+    assert CATEGORIES == (
+        "cinematic",
+        "fast",
+        "quality",
+        "audio",
+        "stylization",
+        "avatar",
+        "postprod",
+        "shorts",
+    )
+    assert catalog.categories() == CATEGORIES
+    keys = {c: {e.key for e in catalog.in_category(c)} for c in CATEGORIES}
+    assert {"sora2", "hailuo02_std", "veo_quality"} <= keys["cinematic"]
+    assert {"kling25", "seed_pfast", "runway"} <= keys["fast"]
+    assert {"sora2_pro", "veo_quality", "hailuo23_pro"} <= keys["quality"]
+    assert {"sora2", "wan_s2v", "kling26"} <= keys["audio"]
+    assert {"hailuo23_std", "seed_lite", "aleph"} <= keys["stylization"]
+    assert {"kavatar_std", "kavatar_pro", "kling26"} <= keys["avatar"]
+    assert keys["postprod"] == {"aleph", "luma"}
+    assert {"veo_fast", "seed_lite", "runway"} <= keys["shorts"]
+
+
+def test_shorts_models_can_make_vertical_video(catalog: Catalog) -> None:
+    for entry in catalog.in_category("shorts"):
+        # 9:16 offered somewhere, or an image-driven mode where a vertical picture makes a vertical clip
+        assert any("9:16" in spec.ratios or not spec.ratios for spec in entry.modes.values()), entry.key
+
+
+def test_ratios_put_9_16_first(catalog: Catalog) -> None:
+    for entry, mode in all_modes(catalog):
+        ratios = entry.ratios_for(mode)
+        if ratios:
+            assert ratios[0] == "9:16", (entry.key, mode)
+            assert len(set(ratios)) == len(ratios)
+    assert catalog.get("veo_fast").ratios_for("i2v") == ("9:16", "16:9", "auto")  # type: ignore[union-attr]
+    assert catalog.get("veo_fast").ratios_for("t2v") == ("9:16", "16:9")  # type: ignore[union-attr]
+    assert catalog.get("runway").ratios_for("i2v") == ()  # type: ignore[union-attr]  # the image decides
+
+
+def test_callback_visible_keys_are_short_ascii(catalog: Catalog) -> None:
+    for entry in catalog.entries:
+        assert entry.key.isascii() and 1 <= len(entry.key) <= 12 and ":" not in entry.key
+        for mode, spec in entry.modes.items():
+            assert mode in {m.value for m in Mode}
+            for ratio in spec.ratios:
+                assert ratio.isascii() and len(ratio) <= 5
+            for option in spec.options:
+                assert option.key.isascii() and len(option.key) <= 10
+                for value in option.values:
+                    assert value.isascii() and len(value) <= 8
+                    # a plausible callback_data: prefix:model:mode:option:value fits Telegram's 64 bytes
+                    assert len(f"opt:{entry.key}:{mode}:{option.key}:{value}".encode()) <= 64
+
+
+# --- forbidden combinations ---------------------------------------------------------------------
+def test_allowed_values_never_offers_a_forbidden_combination(catalog: Catalog) -> None:
+    for entry, mode in all_modes(catalog):
+        spec = entry.mode_spec(mode)
+        keys = [o.key for o in spec.options]
+        for ask_order in itertools.permutations(keys):
+            # walk every path the wizard could take, asking options in this order
+            paths: list[dict[str, str]] = [{}]
+            for key in ask_order:
+                next_paths = []
+                for chosen in paths:
+                    offered = entry.allowed_values(mode, key, chosen)
+                    assert offered, (entry.key, mode, key, chosen)
+                    for value in offered:
+                        combo = {**chosen, key: value}
+                        assert not any(violates(f, combo) for f in spec.forbidden), (entry.key, combo)
+                        next_paths.append(combo)
+                paths = next_paths
+            for complete in paths:
+                catalog.quote(entry.key, mode, complete)
+
+
+def test_runway_and_hailuo23_forbid_1080p_at_10s(catalog: Catalog) -> None:
+    runway = catalog.get("runway")
+    assert runway is not None
+    assert runway.allowed_values("t2v", "resolution", {"duration": "10"}) == ("720p",)
+    assert runway.allowed_values("t2v", "duration", {"resolution": "1080p"}) == ("5",)
+    assert runway.allowed_values("t2v", "resolution", {"duration": "5"}) == ("720p", "1080p")
+    # the option being asked is re-chosen freely: its own earlier value does not restrict it
+    assert runway.allowed_values("t2v", "duration", {"duration": "10"}) == ("5", "10")
+    hailuo = catalog.get("hailuo23_pro")
+    assert hailuo is not None
+    assert hailuo.allowed_values("i2v", "resolution", {"duration": "10"}) == ("768P",)
+    assert hailuo.allowed_values("i2v", "nonexistent", {}) == ()
+    # Wan 2.5 sells 10 s at 1080p: no general rule
+    wan = catalog.get("wan25")
+    assert wan is not None
+    assert wan.allowed_values("t2v", "resolution", {"duration": "10"}) == ("720p", "1080p")
+
+
+# --- prices -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("key", "mode", "options", "kie_credits"),
+    [
+        ("runway", "t2v", {"duration": "5", "resolution": "720p"}, 12),
+        ("runway", "t2v", {"duration": "10", "resolution": "720p"}, 30),
+        ("runway", "i2v", {"duration": "5", "resolution": "1080p"}, 30),
+        ("veo_fast", "t2v", {"resolution": "720p"}, 60),
+        ("veo_fast", "frames", {"resolution": "1080p"}, 65),
+        ("veo_quality", "i2v", {}, 250),
+        ("veo_lite", "t2v", {"resolution": "1080p"}, 35),
+        ("kling26", "t2v", {"duration": "5", "sound": "on"}, 110),
+        ("kling26", "i2v", {"duration": "10", "sound": "off"}, 110),
+        ("kling26", "t2v", {"duration": "10", "sound": "on"}, 220),
+        ("kling25", "i2v", {"duration": "10"}, 84),
+        ("wan25", "t2v", {"duration": "10", "resolution": "1080p"}, 200),
+        ("wan25", "i2v", {"duration": "5", "resolution": "720p"}, 60),
+        ("sora2", "t2v", {"duration": "10"}, 30),
+        ("sora2_pro", "t2v", {"duration": "15", "size": "high"}, 630),
+        ("sora2_pro", "i2v", {"duration": "10", "size": "standard"}, 150),
+        ("hailuo23_std", "i2v", {"duration": "6", "resolution": "1080P"}, 50),
+        ("hailuo23_pro", "i2v", {"duration": "10", "resolution": "768P"}, 90),
+        ("hailuo02_std", "t2v", {"duration": "10"}, 50),
+        ("hailuo02_std", "i2v", {"duration": "6", "resolution": "512P"}, 12),
+        ("hailuo02_pro", "i2v", {}, 57),
+        ("kavatar_std", "avatar", {"duration": "15"}, 120),
+        ("kavatar_pro", "avatar", {"duration": "5"}, 80),
+        ("wan_s2v", "s2v", {"resolution": "720p"}, 120),
+        ("aleph", "v2v", {}, 110),
+        # settings-backed defaults
+        ("luma", "v2v", {}, 120),
+        ("seed_lite", "t2v", {"duration": "10"}, 40),
+        ("seed_pro", "i2v", {"duration": "5", "resolution": "1080p"}, 70),
+        ("seed_pfast", "i2v", {"duration": "10"}, 90),
+        ("sora2", "i2v", {"duration": "15"}, 45),
+        ("hailuo02_std", "i2v", {"duration": "6", "resolution": "768P"}, 30),
+    ],
+)
+def test_prices_from_the_doc(
+    catalog: Catalog, key: str, mode: str, options: dict[str, str], kie_credits: int
+) -> None:
+    assert catalog.quote(key, mode, options).kie_credits == kie_credits
+
+
+def test_markup_rounds_up_exactly() -> None:
+    assert user_price(30, Decimal("1.1")) == 33  # the float 1.1 * 30 is 33.000000000000004
+    marked = build_catalog(markup=1.1)
+    assert marked.quote("runway", "t2v", {"duration": "10"}).user_credits == 33
+    assert marked.quote("kling25", "t2v", {}).user_credits == 47  # 42 × 1.1 = 46.2 → 47
+    assert build_catalog(markup=Decimal("1.25")).quote("kling25", "t2v", {}).user_credits == 53  # 52.5 → 53
+    assert build_catalog(markup="2").quote("veo_fast", "t2v", {}).user_credits == 120
+    assert build_catalog(markup=1).quote("veo_fast", "t2v", {}).user_credits == 60
+    assert build_catalog(markup=0.7).quote("runway", "t2v", {}).user_credits == 9  # 8.4 → 9
+    with pytest.raises(ValueError, match="markup"):
+        build_catalog(markup=0)
+
+
+def test_min_prices_are_the_cheapest_option_set() -> None:
+    catalog = build_catalog(markup=1.1)
+    assert catalog.min_price("runway") == 14  # 12 × 1.1 = 13.2 → 14
+    assert catalog.get("runway").min_user_price == 14  # type: ignore[union-attr]
+    assert catalog.get("kling26").min_kie_price == 55  # type: ignore[union-attr]
+    assert catalog.get("hailuo02_std").min_kie_price == 12  # type: ignore[union-attr]
+    assert catalog.min_price("nope") is None
+
+
+def test_price_overrides_from_mapping_settings_and_env() -> None:
+    custom = build_catalog(prices={"luma_modify": 200, "price_seedance_lite_per_s": 6})
+    assert custom.quote("luma", "v2v", {}).kie_credits == 200
+    assert custom.quote("seed_lite", "t2v", {"duration": "10"}).kie_credits == 60
+    with pytest.raises(ValueError, match="unknown price override"):
+        build_catalog(prices={"veo": 1})
+    with pytest.raises(ValueError):
+        PriceOverrides(luma_modify=0)
+
+    # Settings-like object: missing attributes keep their defaults (new settings may not exist yet)
+    settings = SimpleNamespace(price_markup=1.5, price_luma_modify=100, price_seedance_pro_per_s=10)
+    from_settings = build_catalog_from_settings(settings)
+    assert from_settings.quote("luma", "v2v", {}).user_credits == 150
+    assert from_settings.quote("seed_pro", "t2v", {"duration": "5"}).kie_credits == 50
+    assert from_settings.quote("sora2", "t2v", {"duration": "15"}).kie_credits == 45
+
+    env = {"PRICE_MARKUP": "1.1", "PRICE_SORA2_15S": "35", "OTHER": "x", "BOT_TOKEN": "irrelevant"}
+    from_env = build_catalog_from_env(env, env_file=None)
+    assert from_env.markup == Decimal("1.1")
+    assert from_env.quote("sora2", "t2v", {"duration": "15"}).kie_credits == 35
+    with pytest.raises(ValueError, match="PRICE_LUMA_MODIFY"):
+        build_catalog_from_env({"PRICE_LUMA_MODIFY": "abc"}, env_file=None)
+    with pytest.raises(ValueError, match="PRICE_MARKUP"):
+        build_catalog_from_env({"PRICE_MARKUP": "-1"}, env_file=None)
+
+
+def test_env_file_is_read_and_environment_wins(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env_file = tmp_path / ".env"
+    env_file.write_text("PRICE_LUMA_MODIFY=150\nPRICE_MARKUP=2\n", encoding="utf-8")
+    catalog = build_catalog_from_env({"PRICE_MARKUP": "3"}, env_file=env_file)
+    assert catalog.quote("luma", "v2v", {}).user_credits == 450
+
+
+def test_the_real_settings_class_feeds_the_catalog() -> None:
+    from bot.config import Settings
+
+    settings = Settings(
+        bot_token="123:abc", kie_sandbox=True, price_markup=1.1, price_luma_modify=140, _env_file=None
+    )  # type: ignore[call-arg]
+    catalog = build_catalog_from_settings(settings)
+    assert catalog.quote("luma", "v2v", {}).user_credits == 154
+
+
+# --- validation ---------------------------------------------------------------------------------
+def reason(catalog: Catalog, order: Order) -> str:
+    with pytest.raises(InvalidOrder) as caught:
+        catalog.validate(order)
+    return caught.value.reason_key
+
+
+def test_validate_rejects_each_reason(catalog: Catalog) -> None:
+    runway = catalog.get("runway")
+    luma = catalog.get("luma")
+    veo = catalog.get("veo_fast")
+    avatar = catalog.get("kavatar_std")
+    assert runway and luma and veo and avatar
+    base = sample_order(runway, "t2v")
+
+    assert reason(catalog, sample_order(runway, "t2v", model_key="nope")) == "unknown_model"
+    assert reason(catalog, sample_order(runway, "t2v", mode="v2v")) == "unknown_mode"
+    assert reason(catalog, sample_order(runway, "t2v", ratio="21:9")) == "bad_ratio"
+    assert reason(catalog, sample_order(runway, "t2v", ratio=None)) == "bad_ratio"
+    assert reason(catalog, sample_order(runway, "i2v", ratio="9:16")) == "bad_ratio"  # image decides
+    assert reason(catalog, sample_order(runway, "t2v", options={"duration": "8"})) == "bad_option"
+    assert reason(catalog, sample_order(runway, "t2v", options={"fps": "30"})) == "bad_option"
+    assert (
+        reason(catalog, sample_order(runway, "t2v", options={"duration": "10", "resolution": "1080p"}))
+        == "forbidden_combination"
+    )
+    assert reason(catalog, sample_order(runway, "t2v", prompt="   ")) == "prompt_empty"
+    assert reason(catalog, sample_order(runway, "t2v", prompt="x" * 1801)) == "prompt_too_long"
+    catalog.validate(sample_order(runway, "t2v", prompt="x" * 1800))
+    assert reason(catalog, sample_order(luma, "v2v", prompt="Сделай закат")) == "prompt_not_english"
+    assert reason(catalog, sample_order(veo, "frames", inputs={"image": ("https://a",)})) == "missing_input"
+    no_audio = {"image": ("https://a",)}
+    assert reason(catalog, sample_order(avatar, "avatar", inputs=no_audio)) == "missing_input"
+    assert (
+        reason(catalog, sample_order(veo, "i2v", inputs={"image": ("https://a", "https://b")}))
+        == "unexpected_input"
+    )
+    stray_video = {"video": ("https://v",)}
+    assert reason(catalog, sample_order(runway, "t2v", inputs=stray_video)) == "unexpected_input"
+    catalog.validate(base)
+
+
+def test_invalid_order_carries_params(catalog: Catalog) -> None:
+    runway = catalog.get("runway")
+    assert runway
+    with pytest.raises(InvalidOrder) as caught:
+        catalog.validate(sample_order(runway, "t2v", prompt="y" * 2000))
+    assert caught.value.params == {"max": 1800, "length": 2000}
+    assert "prompt_too_long" in str(caught.value)
+    with pytest.raises(InvalidOrder) as caught:
+        catalog.quote("runway", "t2v", {"duration": "10", "resolution": "1080p"})
+    assert caught.value.reason_key == "forbidden_combination"
+    with pytest.raises(InvalidOrder, match="unknown_model"):
+        catalog.quote("nope", "t2v", {})
+
+
+def test_optional_prompt_may_be_empty_but_not_too_long(catalog: Catalog) -> None:
+    avatar = catalog.get("kavatar_pro")
+    assert avatar
+    rule = avatar.prompt_rule("avatar")
+    assert not rule.required and rule.min_length == 0 and rule.max_length == 5000
+    catalog.validate(sample_order(avatar, "avatar", prompt=""))
+    assert reason(catalog, sample_order(avatar, "avatar", prompt="z" * 5001)) == "prompt_too_long"
+
+
+def test_luma_rules(catalog: Catalog) -> None:
+    luma = catalog.get("luma")
+    assert luma
+    assert luma.prompt_rule("v2v").english_only
+    (video,) = luma.input_rules("v2v")
+    assert video.kind == "video" and video.max_duration_s == 10 and video.max_bytes == 20 * 1024 * 1024
+    assert "video/mp4" in video.mime_types
+    catalog.validate(sample_order(luma, "v2v", prompt="Make it golden hour, café vibe 🌅"))
+
+
+def test_avatar_audio_length_follows_the_paid_option(catalog: Catalog) -> None:
+    avatar = catalog.get("kavatar_std")
+    assert avatar
+    image, audio = avatar.input_rules("avatar")
+    assert image.kind == "image" and image.mime_types == ("image/jpeg", "image/png")
+    assert audio.kind == "audio" and audio.max_duration_s == 15
+    assert avatar.input_rules("avatar", {"duration": "5"})[1].max_duration_s == 5
+    assert avatar.input_rules("avatar", {})[1].max_duration_s == 10  # the default option
+    assert avatar.allowed_values("avatar", "duration", {}) == ("5", "10", "15")
+
+
+def test_option_labels(catalog: Catalog) -> None:
+    kling = catalog.get("kling26")
+    assert kling
+    duration, sound = kling.options_for("t2v")
+    assert duration.title("ru") == "Длительность" and duration.value_title("5", "en") == "5 s"
+    assert sound.value_title("off", "ru") == "Без звука"
+    resolution = catalog.get("wan25").options_for("t2v")[1]  # type: ignore[union-attr]
+    assert resolution.value_title("1080p", "ru") == "1080p"
+
+
+@pytest.mark.parametrize(
+    ("text", "english"),
+    [
+        ("A cat on the moon", True),
+        ("Close-up, 35mm, f/1.8 — golden hour! 🎬🔥 100%", True),
+        ("café crème, naïve façade", True),
+        ("", True),
+        ("Кот на луне", False),
+        ("A cat на луне", False),
+        ("月の猫", False),
+        ("Γάτα", False),
+        ("قطة", False),
+    ],
+)
+def test_is_english(text: str, english: bool) -> None:
+    assert is_english(text) is english
+
+
+# --- JSON and the CLI ---------------------------------------------------------------------------
+def test_json_round_trips_and_lists_everything(catalog: Catalog) -> None:
+    data = catalog_as_json(catalog)
+    assert json.loads(json.dumps(data, ensure_ascii=False)) == data
+    assert [d["key"] for d in data] == [e.key for e in catalog.entries]
+    runway = next(d for d in data if d["key"] == "runway")
+    assert runway["family"] == "runway"
+    prices = {
+        (p["options"]["duration"], p["options"]["resolution"]): p["kie_credits"]
+        for p in runway["modes"]["t2v"]["prices"]
+    }
+    assert prices == {("5", "720p"): 12, ("10", "720p"): 30, ("5", "1080p"): 30}
+    assert runway["modes"]["t2v"]["forbidden"] == [{"duration": "10", "resolution": "1080p"}]
+    veo = next(d for d in data if d["key"] == "veo_fast")
+    assert veo["modes"]["frames"]["kie_model"] == "veo3_fast"
+    assert veo["modes"]["frames"]["inputs"][0]["count"] == 2
+
+
+def test_print_models_json_and_table(catalog: Catalog) -> None:
+    out = io.StringIO()
+    print_models(catalog, as_json=True, out=out)
+    assert json.loads(out.getvalue()) == catalog_as_json(catalog)
+
+    out = io.StringIO()
+    print_models(build_catalog(markup=1.1), as_json=False, out=out)
+    text = out.getvalue()
+    assert "veo3_fast" in text and "kling-2.6/image-to-video" in text
+    assert "duration=10, resolution=720p" in text
+    assert f"{len(catalog.entries)} models" in text
