@@ -76,6 +76,11 @@ class PaymentsRepo:
         """
         t = now()
         async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO users (id, created_at, last_seen_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(id) DO NOTHING",
+                (user_id, t, t),
+            )
             cursor = await conn.execute(
                 """
                 INSERT INTO payments (charge_id, user_id, payload, stars, credits, status, created_at)
@@ -88,11 +93,6 @@ class PaymentsRepo:
             if already_recorded:
                 movement = await movement_by_op_id(conn, payment_op_id(charge_id))
             else:
-                await conn.execute(
-                    "INSERT INTO users (id, created_at, last_seen_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT(id) DO NOTHING",
-                    (user_id, t, t),
-                )
                 movement = await apply_movement(
                     conn,
                     user_id=user_id,

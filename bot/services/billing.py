@@ -1,0 +1,519 @@
+"""Credits: signup bonus, reservations for generations, Stars purchases and refunds, admin tools.
+
+Every balance change goes through `bot.store.ledger.apply_movement`, keyed by a unique op_id, so
+each business event moves credits exactly once however often it is replayed:
+
+    signup:<user_id>          signup bonus
+    payment:<charge_id>       Stars purchase
+    stars_refund:<charge_id>  Stars refunded by an admin
+    <key>:reserve             generation reserved (key e.g. "job:42")
+    <key>:refund              generation failed, credits returned
+    admin:<uuid>              admin /grant
+
+A generation is paid by reserving (debiting) before KIE is called; the reservation then ends
+exactly once, either settled (the money stays spent) or refunded (a credit row). The `*_in`
+variants run inside a caller's transaction so the job service can change the job row and the
+money atomically.
+
+Stars refund order (Telegram first, then the database), see `refund_payment`:
+  1. `prepare_refund` checks the payment is known, not refunded, and its credits are unspent.
+  2. The Telegram layer calls refundStarPayment; CHARGE_ALREADY_REFUNDED counts as success.
+     If the call fails, nothing was changed and the admin can retry.
+  3. `complete_refund` marks the payment refunded and takes the credits back, exactly once.
+A crash between 2 and 3 heals itself: a retried /refund finds the payment still 'paid', Telegram
+answers CHARGE_ALREADY_REFUNDED, and step 3 runs.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import aiosqlite
+
+from bot.config import Settings, StarPack
+from bot.store.db import Database, now
+from bot.store.ledger import (
+    InsufficientCredits,
+    LedgerError,
+    LedgerRepo,
+    LedgerTotals,
+    Movement,
+    Reason,
+    UnknownUser,
+    apply_movement,
+    apply_movement_sync,
+    movement_by_op_id,
+    require_transaction,
+    run_on_connection_thread,
+    run_write_transaction,
+)
+from bot.store.payments import PaymentsRepo, stars_refund_op_id
+
+__all__ = [
+    "BillingService",
+    "BillingStats",
+    "InsufficientCredits",
+    "LedgerError",
+    "Movement",
+    "PaymentOutcome",
+    "PaymentResult",
+    "PreCheckoutError",
+    "Reason",
+    "RefundOutcome",
+    "RefundPlan",
+    "RefundRefusal",
+    "RefundResult",
+    "ReservationExists",
+    "ReservationRow",
+    "UnknownUser",
+    "UserBillingSummary",
+    "pack_payload",
+    "parse_pack_payload",
+]
+
+STARS_CURRENCY = "XTR"
+_PAYLOAD_RE = re.compile(r"pack:(\d{1,9}):(\d{1,12})")
+
+
+class ReservationExists(LedgerError):
+    """A reservation with this key was already made; nothing was changed."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"reservation {key} already exists")
+        self.key = key
+
+
+class PreCheckoutError(StrEnum):
+    """Why a pre-checkout query is declined; the Telegram layer localizes the key."""
+
+    UNKNOWN_PACK = "unknown_pack"
+    WRONG_AMOUNT = "wrong_amount"
+    WRONG_CURRENCY = "wrong_currency"
+    UNKNOWN_USER = "unknown_user"
+
+
+class PaymentResult(StrEnum):
+    CREDITED = "credited"
+    DUPLICATE = "duplicate"  # same charge id seen before: nothing credited this time
+    # Paid, but the payload names no pack (should not happen: pre-checkout checks it). Recorded
+    # with 0 credits so an admin can find it and refund the Stars in full.
+    UNRECOGNIZED = "unrecognized"
+
+
+@dataclass(frozen=True)
+class PaymentOutcome:
+    result: PaymentResult
+    charge_id: str
+    credits: int  # credited by this payment (also for a duplicate: what the first delivery gave)
+    balance: int  # the user's balance now
+
+
+class RefundRefusal(StrEnum):
+    """Why a Stars refund cannot go ahead; checked before Telegram is called."""
+
+    UNKNOWN_PAYMENT = "unknown_payment"
+    ALREADY_REFUNDED = "already_refunded"
+    CREDITS_SPENT = "credits_spent"
+
+
+@dataclass(frozen=True)
+class RefundPlan:
+    """A Stars refund that may go ahead: refund `stars` to `user_id`, then take back `credits`."""
+
+    charge_id: str
+    user_id: int
+    stars: int
+    credits: int
+    balance: int
+
+
+class RefundResult(StrEnum):
+    REFUNDED = "refunded"
+    ALREADY_REFUNDED = "already_refunded"
+    UNKNOWN_PAYMENT = "unknown_payment"
+
+
+@dataclass(frozen=True)
+class RefundOutcome:
+    result: RefundResult
+    charge_id: str
+    user_id: int | None
+    credits_taken: int
+    # Credits the user spent between prepare and complete (Telegram refunded the Stars anyway).
+    shortfall: int
+    balance: int | None
+
+
+@dataclass(frozen=True)
+class ReservationRow:
+    key: str
+    user_id: int
+    amount: int
+    status: str  # 'held', 'settled' or 'refunded'
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class UserBillingSummary:
+    user_id: int
+    balance: int
+    ledger_sum: int  # equals balance unless the database was edited by hand
+    stars_paid: int  # payments not refunded
+    credits_purchased: int
+    payments: int
+    credits_spent: int  # settled generations
+    credits_held: int  # generations still running
+    credits_refunded: int  # failed generations
+    recent: list[Movement]
+
+
+@dataclass(frozen=True)
+class BillingStats:
+    totals: LedgerTotals
+    jobs_by_state: dict[str, int]
+
+
+def pack_payload(pack: StarPack) -> str:
+    """The invoice payload of a pack (Telegram allows 1-128 bytes)."""
+    return f"pack:{pack.stars}:{pack.credits}"
+
+
+def parse_pack_payload(payload: str) -> StarPack | None:
+    """The pack a payload names, whether or not it is still on sale; None if malformed."""
+    match = _PAYLOAD_RE.fullmatch(payload)
+    if not match:
+        return None
+    stars, credits = int(match.group(1)), int(match.group(2))
+    if stars < 1 or credits < 1:
+        return None
+    return StarPack(stars, credits)
+
+
+def reserve_op_id(key: str) -> str:
+    return f"{key}:reserve"
+
+
+def refund_op_id(key: str) -> str:
+    return f"{key}:refund"
+
+
+def _reserve_sync(
+    raw: sqlite3.Connection, *, user_id: int, amount: int, key: str, job_id: int | None
+) -> None:
+    if amount < 0:
+        raise ValueError("a reservation amount cannot be negative")
+    require_transaction(raw)
+    # The debit goes first: it raises (InsufficientCredits, UnknownUser) before anything is
+    # written, and its op_id doubles as the "key already used" check.
+    movement = apply_movement_sync(
+        raw,
+        user_id=user_id,
+        amount=-amount,
+        reason=Reason.GENERATION,
+        op_id=reserve_op_id(key),
+        job_id=job_id,
+    )
+    if movement is None:
+        raise ReservationExists(key)
+    t = now()
+    raw.execute(
+        "INSERT INTO reservations (key, user_id, amount, status, created_at, updated_at) "
+        "VALUES (?, ?, ?, 'held', ?, ?)",
+        (key, user_id, amount, t, t),
+    )
+
+
+def _refund_sync(raw: sqlite3.Connection, *, key: str, reason: str, job_id: int | None, actor: str) -> bool:
+    require_transaction(raw)
+    # The guarded status flip is what makes the refund happen once: only one caller sees 'held'.
+    row = raw.execute(
+        "UPDATE reservations SET status = 'refunded', updated_at = ? "
+        "WHERE key = ? AND status = 'held' RETURNING user_id, amount",
+        (now(), key),
+    ).fetchone()
+    if row is None:
+        return False
+    apply_movement_sync(
+        raw, user_id=row[0], amount=row[1], reason=reason, op_id=refund_op_id(key), job_id=job_id, actor=actor
+    )
+    return True
+
+
+class BillingService:
+    def __init__(self, db: Database, *, signup_bonus: int, star_packs: Sequence[StarPack]) -> None:
+        self.db = db
+        self.signup_bonus = signup_bonus
+        self.star_packs = tuple(star_packs)
+        self.ledger = LedgerRepo(db)
+        self.payments = PaymentsRepo(db)
+
+    @classmethod
+    def from_settings(cls, db: Database, settings: Settings) -> BillingService:
+        return cls(db, signup_bonus=settings.signup_bonus, star_packs=settings.star_packs)
+
+    # --- balances ---
+
+    async def balance(self, user_id: int) -> int:
+        """The user's balance; 0 for a user who never registered."""
+        return await self.ledger.balance(user_id) or 0
+
+    async def grant_signup_bonus(self, user_id: int) -> bool:
+        """Credit the signup bonus once per user; True if it was credited now."""
+        if self.signup_bonus <= 0:
+            return False
+        movement = await self.ledger.apply(
+            user_id=user_id, amount=self.signup_bonus, reason=Reason.SIGNUP_BONUS, op_id=f"signup:{user_id}"
+        )
+        return movement is not None
+
+    # --- reservations for generations ---
+
+    async def reserve_in(
+        self, conn: aiosqlite.Connection, *, user_id: int, amount: int, key: str, job_id: int | None = None
+    ) -> None:
+        """Debit `amount` and hold it under `key`, inside the caller's transaction.
+
+        Raises InsufficientCredits(balance, needed=amount), UnknownUser or ReservationExists;
+        in every case nothing was written. Raises RuntimeError outside a transaction.
+        """
+        # One round trip to the connection thread for the whole step (the hot path of every
+        # generation; see run_on_connection_thread).
+        await run_on_connection_thread(
+            conn, _reserve_sync, user_id=user_id, amount=amount, key=key, job_id=job_id
+        )
+
+    async def reserve(self, user_id: int, amount: int, key: str, *, job_id: int | None = None) -> None:
+        await run_write_transaction(
+            self.db, _reserve_sync, user_id=user_id, amount=amount, key=key, job_id=job_id
+        )
+
+    @staticmethod
+    async def settle_in(conn: aiosqlite.Connection, key: str) -> bool:
+        """held -> settled: the generation was delivered and the money stays spent.
+
+        False if the reservation is unknown or already ended (settled or refunded).
+        """
+        cursor = await conn.execute(
+            "UPDATE reservations SET status = 'settled', updated_at = ? WHERE key = ? AND status = 'held'",
+            (now(), key),
+        )
+        return cursor.rowcount == 1
+
+    async def settle(self, key: str) -> bool:
+        # One guarded UPDATE is atomic on its own; no explicit transaction (or its two round trips)
+        # is needed.
+        changed = await self.db.execute(
+            "UPDATE reservations SET status = 'settled', updated_at = ? WHERE key = ? AND status = 'held'",
+            (now(), key),
+        )
+        return changed == 1
+
+    async def refund_in(
+        self,
+        conn: aiosqlite.Connection,
+        key: str,
+        *,
+        reason: str = Reason.REFUND,
+        job_id: int | None = None,
+        actor: str = "system",
+    ) -> bool:
+        """held -> refunded and credit the amount back, inside the caller's transaction.
+
+        False (and nothing changed) if the reservation is unknown or already ended.
+        """
+        return await run_on_connection_thread(
+            conn, _refund_sync, key=key, reason=reason, job_id=job_id, actor=actor
+        )
+
+    async def refund(self, key: str, reason: str = Reason.REFUND, *, job_id: int | None = None) -> bool:
+        return await run_write_transaction(
+            self.db, _refund_sync, key=key, reason=reason, job_id=job_id, actor="system"
+        )
+
+    async def reservation(self, key: str) -> ReservationRow | None:
+        row = await self.db.fetchone(
+            "SELECT key, user_id, amount, status, created_at, updated_at FROM reservations WHERE key = ?",
+            (key,),
+        )
+        return ReservationRow(*row) if row else None
+
+    # --- Telegram Stars ---
+
+    def pack_for_payload(self, payload: str) -> StarPack | None:
+        """The pack on sale that `payload` names, or None."""
+        pack = parse_pack_payload(payload)
+        return pack if pack in self.star_packs else None
+
+    def payload_for_pack(self, pack: StarPack) -> str:
+        return pack_payload(pack)
+
+    async def check_pre_checkout(
+        self, user_id: int, payload: str, currency: str, total_amount: int
+    ) -> PreCheckoutError | None:
+        """None if the payment may go ahead, else the reason to decline. One indexed read only:
+        Telegram wants the answer within 10 seconds."""
+        if currency != STARS_CURRENCY:
+            return PreCheckoutError.WRONG_CURRENCY
+        pack = self.pack_for_payload(payload)
+        if pack is None:
+            return PreCheckoutError.UNKNOWN_PACK
+        if total_amount != pack.stars:
+            return PreCheckoutError.WRONG_AMOUNT
+        if await self.ledger.balance(user_id) is None:
+            return PreCheckoutError.UNKNOWN_USER
+        return None
+
+    async def credit_payment(
+        self, user_id: int, charge_id: str, payload: str, total_amount: int
+    ) -> PaymentOutcome:
+        """Record a successful Stars payment and credit its pack, exactly once per charge id.
+
+        The pack comes from the payload even if it is no longer on sale: pre-checkout accepted it,
+        and the user was shown that offer.
+        """
+        pack = parse_pack_payload(payload)
+        recognized = pack is not None and pack.stars == total_amount
+        credits = pack.credits if pack is not None and recognized else 0
+        recorded = await self.payments.record_and_credit(
+            user_id=user_id, charge_id=charge_id, payload=payload, stars=total_amount, credits=credits
+        )
+        if recorded.already_recorded:
+            result = PaymentResult.DUPLICATE
+        elif not recognized:
+            result = PaymentResult.UNRECOGNIZED
+        else:
+            result = PaymentResult.CREDITED
+        return PaymentOutcome(
+            result=result, charge_id=charge_id, credits=recorded.payment.credits, balance=recorded.balance
+        )
+
+    async def prepare_refund(self, charge_id: str) -> RefundPlan | RefundRefusal:
+        """Step 1 of a Stars refund: may it go ahead? Read-only."""
+        payment = await self.payments.get(charge_id)
+        if payment is None:
+            return RefundRefusal.UNKNOWN_PAYMENT
+        if payment.refunded:
+            return RefundRefusal.ALREADY_REFUNDED
+        balance = await self.balance(payment.user_id)
+        if balance < payment.credits:
+            return RefundRefusal.CREDITS_SPENT
+        return RefundPlan(
+            charge_id=charge_id,
+            user_id=payment.user_id,
+            stars=payment.stars,
+            credits=payment.credits,
+            balance=balance,
+        )
+
+    async def complete_refund(self, charge_id: str, admin_id: int) -> RefundOutcome:
+        """Step 3, after Telegram refunded the Stars: mark refunded and take the credits back, once.
+
+        The Stars are gone at this point, so this never refuses for lack of credits: if the user
+        spent some since step 1, it takes what is left and reports the shortfall.
+        """
+        async with self.db.transaction() as conn:
+            rows = list(
+                await conn.execute_fetchall(
+                    "SELECT p.user_id, p.credits, u.balance FROM payments p "
+                    "LEFT JOIN users u ON u.id = p.user_id WHERE p.charge_id = ?",
+                    (charge_id,),
+                )
+            )
+            if not rows:
+                return RefundOutcome(RefundResult.UNKNOWN_PAYMENT, charge_id, None, 0, 0, None)
+            user_id, credits, balance = int(rows[0][0]), int(rows[0][1]), int(rows[0][2] or 0)
+            if not await self.payments.mark_refunded_in(conn, charge_id):
+                return RefundOutcome(RefundResult.ALREADY_REFUNDED, charge_id, user_id, 0, 0, balance)
+            taken = min(balance, credits)
+            shortfall = credits - taken
+            movement = await apply_movement(
+                conn,
+                user_id=user_id,
+                amount=-taken,
+                reason=Reason.STARS_REFUND,
+                op_id=stars_refund_op_id(charge_id),
+                charge_id=charge_id,
+                actor=f"admin:{admin_id}",
+                note=f"shortfall {shortfall}" if shortfall else None,
+            )
+            if movement is None:
+                # The payment was 'paid' yet its refund row exists: only a hand edit does this.
+                existing = await movement_by_op_id(conn, stars_refund_op_id(charge_id))
+                taken = -existing.amount if existing else 0
+                shortfall = credits - taken
+            balance_after = movement.balance_after if movement else balance
+        return RefundOutcome(RefundResult.REFUNDED, charge_id, user_id, taken, shortfall, balance_after)
+
+    async def refund_payment(
+        self, charge_id: str, admin_id: int, refund_stars: Callable[[int, str], Awaitable[None]]
+    ) -> RefundOutcome | RefundRefusal:
+        """The whole admin /refund: prepare, `await refund_stars(user_id, charge_id)`, complete.
+
+        `refund_stars` is the Telegram call (refundStarPayment). It must return normally when
+        Telegram refunded the Stars or answers CHARGE_ALREADY_REFUNDED, and raise otherwise; an
+        exception propagates and leaves the database unchanged.
+        """
+        plan = await self.prepare_refund(charge_id)
+        if isinstance(plan, RefundRefusal):
+            return plan
+        await refund_stars(plan.user_id, charge_id)
+        return await self.complete_refund(charge_id, admin_id)
+
+    # --- admin ---
+
+    async def grant(
+        self, admin_id: int, user_id: int, credits: int, note: str = "", *, op_id: str | None = None
+    ) -> Movement:
+        """Add (or, if negative, take) credits by hand; never below zero.
+
+        Pass `op_id` to make a retried command idempotent; by default each call is a new movement.
+        Raises InsufficientCredits for a negative grant larger than the balance, UnknownUser.
+        """
+        if credits == 0:
+            raise ValueError("a grant of 0 credits changes nothing")
+        op_id = op_id or f"admin:{uuid.uuid4().hex}"
+        async with self.db.transaction() as conn:
+            movement = await apply_movement(
+                conn,
+                user_id=user_id,
+                amount=credits,
+                reason=Reason.ADMIN_GRANT,
+                op_id=op_id,
+                actor=f"admin:{admin_id}",
+                note=note or None,
+            )
+            if movement is None:
+                movement = await movement_by_op_id(conn, op_id)
+        assert movement is not None
+        return movement
+
+    async def user_summary(self, user_id: int, recent_limit: int = 10) -> UserBillingSummary | None:
+        row = await self.db.fetchone(
+            """
+            SELECT u.balance,
+              (SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE user_id = u.id),
+              (SELECT COALESCE(SUM(stars), 0) FROM payments WHERE user_id = u.id AND status = 'paid'),
+              (SELECT COALESCE(SUM(credits), 0) FROM payments WHERE user_id = u.id AND status = 'paid'),
+              (SELECT COUNT(*) FROM payments WHERE user_id = u.id),
+              (SELECT COALESCE(SUM(amount), 0) FROM reservations WHERE user_id = u.id AND status = 'settled'),
+              (SELECT COALESCE(SUM(amount), 0) FROM reservations WHERE user_id = u.id AND status = 'held'),
+              (SELECT COALESCE(SUM(amount), 0) FROM reservations WHERE user_id = u.id AND status = 'refunded')
+            FROM users u WHERE u.id = ?
+            """,
+            (user_id,),
+        )
+        if row is None:
+            return None
+        values = [int(value) for value in row]
+        return UserBillingSummary(user_id, *values, recent=await self.ledger.recent(user_id, recent_limit))
+
+    async def stats(self) -> BillingStats:
+        totals = await self.ledger.totals()
+        rows = await self.db.fetchall("SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state")
+        return BillingStats(totals=totals, jobs_by_state={str(r[0]): int(r[1]) for r in rows})
