@@ -203,15 +203,27 @@ async def set_commands(bot: Bot) -> None:
         )
 
 
-async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run until `stop` is set (or SIGTERM/SIGINT), then shut down cleanly."""
+async def run(
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    ready: asyncio.Future[Components] | None = None,
+) -> None:
+    """Run until `stop` is set (or SIGTERM/SIGINT), then shut down cleanly.
+
+    `ready` (tests) receives the components once the bot takes updates.
+    """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
 
-    components = await build_components(settings)
+    try:
+        components = await build_components(settings)
+    except BaseException as exc:
+        if ready is not None and not ready.done():
+            ready.set_exception(exc)
+        raise
     bot, dp = components.bot, components.dispatcher
     runner: web.AppRunner | None = None
     polling: asyncio.Task[None] | None = None
@@ -248,6 +260,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 )
             )
             log.info("Polling mode")
+        if ready is not None and not ready.done():
+            ready.set_result(components)
         stop_waiter = asyncio.create_task(stop.wait())
         waiters: set[asyncio.Task[Any]] = {stop_waiter}
         if polling is not None:
