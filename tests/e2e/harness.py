@@ -24,14 +24,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def make_settings(tmp_path: Path, tg: FakeTelegram, sim: KieSimulator | None, **overrides: Any) -> Settings:
+def make_settings(
+    tmp_path: Path, tg: FakeTelegram, sim: KieSimulator | None, *, callbacks: bool = False, **overrides: Any
+) -> Settings:
+    """Settings for a bot wired to the fakes. callbacks=True: KIE calls back to this bot's web server."""
+    port = overrides.pop("web_port", None) or free_port()
     values: dict[str, Any] = {
         "_env_file": None,  # never read a developer's .env in tests
         "bot_token": tg.token,
         "telegram_api_base": tg.base_url,
         "database_path": tmp_path / "bot.sqlite3",
         "web_host": "127.0.0.1",
-        "web_port": free_port(),
+        "web_port": port,
         "kie_poll_scale": 0.05,
         "log_level": "INFO",
     }
@@ -43,6 +47,8 @@ def make_settings(tmp_path: Path, tg: FakeTelegram, sim: KieSimulator | None, **
         )
     else:
         values["kie_sandbox"] = True
+    if callbacks:
+        values["public_url"] = f"http://127.0.0.1:{port}"
     values.update(overrides)
     return load_settings(**values)
 
