@@ -16,7 +16,6 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.types import BotCommandScopeDefault
-from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 from aiohttp import web
 
 from bot import __version__
@@ -34,10 +33,19 @@ from bot.services.tracker import JobTracker, PollSchedule
 from bot.store.db import Database
 from bot.store.jobs import JobsRepo
 from bot.store.users import UsersRepo
+from bot.telegram.admin import make_admin_router
+from bot.telegram.balance import make_balance_router
 from bot.telegram.common import bot_commands
 from bot.telegram.errors import make_errors_router
 from bot.telegram.files import TelegramFiles
-from bot.telegram.middlewares import InFlightUpdates, RetryAfterMiddleware, UserMiddleware
+from bot.telegram.history import make_history_router
+from bot.telegram.middlewares import (
+    CallbackAnswerGuard,
+    InFlightUpdates,
+    RetryAfterMiddleware,
+    UserMiddleware,
+)
+from bot.telegram.payments import make_payments_router
 from bot.telegram.start import make_fallback_router, make_start_router
 from bot.telegram.wizard.router import make_wizard_router
 from bot.web import WEBHOOK_PATH, build_web_app
@@ -102,10 +110,18 @@ def create_dispatcher(components: Components) -> Dispatcher:
     for observer in (dp.message, dp.callback_query, dp.pre_checkout_query):
         observer.outer_middleware(user_middleware)
         observer.outer_middleware(i18n_middleware)
-    dp.callback_query.middleware(CallbackAnswerMiddleware())
+    dp.callback_query.outer_middleware(CallbackAnswerGuard())
     dp.include_routers(
         make_errors_router(),
         make_start_router(),
+        # Payments, balance and admin come before the wizard: its "any message while a draft is
+        # open" handler would otherwise swallow /buy, /balance and, worse, the successful_payment
+        # of a user who tapped "Buy" on the wizard's not-enough-credits summary.
+        make_payments_router(),
+        make_balance_router(),
+        # Filtered on ADMIN_IDS: for anyone else it matches nothing and the fallback answers.
+        make_admin_router(components.settings.admin_ids),
+        make_history_router(components.catalog),
         make_wizard_router(components.catalog),
         make_fallback_router(),
     )
@@ -119,7 +135,9 @@ async def build_components(settings: Settings) -> Components:
     try:
         sandbox: SandboxHandle | None = None
         if settings.kie_sandbox:
-            hmac_key = settings.kie_webhook_hmac_key.get_secret_value() if settings.kie_webhook_hmac_key else None
+            hmac_key = (
+                settings.kie_webhook_hmac_key.get_secret_value() if settings.kie_webhook_hmac_key else None
+            )
             sandbox = await start_sandbox(hmac_key=hmac_key)
             closers.append(sandbox.stop)
             kie = KieClient.from_settings(
@@ -166,7 +184,9 @@ async def build_components(settings: Settings) -> Components:
             delivery=delivery,
             notifier=notifier,
             schedule=PollSchedule(callbacks=bool(settings.public_url), scale=settings.kie_poll_scale),
-            hmac_key=settings.kie_webhook_hmac_key.get_secret_value() if settings.kie_webhook_hmac_key else None,
+            hmac_key=settings.kie_webhook_hmac_key.get_secret_value()
+            if settings.kie_webhook_hmac_key
+            else None,
         )
     except BaseException:
         for closer in reversed(closers):

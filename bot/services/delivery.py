@@ -46,7 +46,7 @@ class DeliveryResult(StrEnum):
     DOCUMENT = "document"
     LINK = "link"
     UNDELIVERABLE = "undeliverable"  # the user blocked the bot or the chat is gone
-    FAILED = "failed"                # nothing worked (e.g. the result can no longer be downloaded)
+    FAILED = "failed"  # nothing worked (e.g. the result can no longer be downloaded)
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,10 @@ class DeliveryService:
             log.warning("Job %s: sendVideo refused (%s); sending as a document", job.id, exc)
         try:
             message = await self.bot.send_document(
-                job.chat_id, FSInputFile(video_path, filename="video.mp4"), caption=caption, request_timeout=600
+                job.chat_id,
+                FSInputFile(video_path, filename="video.mp4"),
+                caption=caption,
+                request_timeout=600,
             )
             return Delivered(DeliveryResult.DOCUMENT, message.document.file_id if message.document else None)
         except TelegramEntityTooLarge:

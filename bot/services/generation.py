@@ -171,7 +171,9 @@ class GenerationService:
                 conn, user_id=user_id, amount=quote.user_credits, key=f"job:{job_id}", job_id=job_id
             )
             if status_message_id is not None:
-                await conn.execute("UPDATE jobs SET status_message_id = ? WHERE id = ?", (status_message_id, job_id))
+                await conn.execute(
+                    "UPDATE jobs SET status_message_id = ? WHERE id = ?", (status_message_id, job_id)
+                )
             job = await JobsRepo.get_in(conn, job_id)
         assert job is not None
         return Confirmed(job, created=True)

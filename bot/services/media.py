@@ -89,9 +89,19 @@ async def make_thumbnail(video: Path, out: Path) -> Path | None:
     if not ffmpeg_available():
         return None
     code, _ = await _run(
-        "ffmpeg", "-v", "error", "-y", "-i", str(video), "-frames:v", "1",
-        "-vf", "scale='min(320,iw)':'min(320,ih)':force_original_aspect_ratio=decrease",
-        "-q:v", "5", str(out),
+        "ffmpeg",
+        "-v",
+        "error",
+        "-y",
+        "-i",
+        str(video),
+        "-frames:v",
+        "1",
+        "-vf",
+        "scale='min(320,iw)':'min(320,ih)':force_original_aspect_ratio=decrease",
+        "-q:v",
+        "5",
+        str(out),
     )
     if code != 0 or not out.exists() or out.stat().st_size == 0 or out.stat().st_size > 200_000:
         return None
@@ -103,8 +113,24 @@ async def add_silent_audio(video: Path, out: Path) -> Path | None:
     if not ffmpeg_available():
         return None
     code, _ = await _run(
-        "ffmpeg", "-v", "error", "-y", "-i", str(video), "-f", "lavfi", "-i", "anullsrc=r=44100:cl=stereo",
-        "-shortest", "-c:v", "copy", "-c:a", "aac", "-movflags", "+faststart", str(out),
+        "ffmpeg",
+        "-v",
+        "error",
+        "-y",
+        "-i",
+        str(video),
+        "-f",
+        "lavfi",
+        "-i",
+        "anullsrc=r=44100:cl=stereo",
+        "-shortest",
+        "-c:v",
+        "copy",
+        "-c:a",
+        "aac",
+        "-movflags",
+        "+faststart",
+        str(out),
         timeout=120.0,
     )
     return out if code == 0 and out.exists() and out.stat().st_size > 0 else None

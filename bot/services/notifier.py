@@ -31,7 +31,9 @@ def format_elapsed(seconds: float) -> str:
 
 
 class StatusNotifier:
-    def __init__(self, bot: Bot, users: UsersRepo, catalog: Catalog, *, min_interval_s: float = EDIT_INTERVAL_S):
+    def __init__(
+        self, bot: Bot, users: UsersRepo, catalog: Catalog, *, min_interval_s: float = EDIT_INTERVAL_S
+    ):
         self.bot = bot
         self.users = users
         self.catalog = catalog
@@ -76,7 +78,10 @@ class StatusNotifier:
         try:
             if job.status_message_id is not None:
                 await self.bot.edit_message_text(
-                    text=text, chat_id=job.chat_id, message_id=job.status_message_id, reply_markup=reply_markup
+                    text=text,
+                    chat_id=job.chat_id,
+                    message_id=job.status_message_id,
+                    reply_markup=reply_markup,
                 )
             else:
                 await self.bot.send_message(job.chat_id, text, reply_markup=reply_markup)

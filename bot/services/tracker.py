@@ -272,7 +272,9 @@ class JobTracker:
         elapsed = format_elapsed(now() - job.created_at)
         if result.state is TaskState.RUNNING:
             if result.progress is not None:
-                await self.notifier.show(job, "job-status-progress", progress=result.progress, elapsed=elapsed)
+                await self.notifier.show(
+                    job, "job-status-progress", progress=result.progress, elapsed=elapsed
+                )
             else:
                 await self.notifier.show(job, "job-status-generating", elapsed=elapsed)
 
@@ -360,7 +362,9 @@ class JobTracker:
             await self.notifier.show(job, "job-status-sending", final=True)
             outcome = await self.delivery.deliver(job)
             if outcome.result is DeliveryResult.UNDELIVERABLE:
-                await self.jobs.transition(job.id, [JobState.SUCCEEDED], JobState.UNDELIVERABLE, delivered_at=now())
+                await self.jobs.transition(
+                    job.id, [JobState.SUCCEEDED], JobState.UNDELIVERABLE, delivered_at=now()
+                )
                 return
             if outcome.result is DeliveryResult.FAILED:
                 log.error("Job %s: delivery failed; will retry after the next restart", job.id)

@@ -22,12 +22,12 @@ from bot.store.db import Database, now
 
 
 class JobState(StrEnum):
-    CREATED = "created"          # reserved, inputs uploading, create call not answered yet
-    SUBMITTED = "submitted"      # KIE gave a task id
-    RUNNING = "running"          # KIE says it is generating
-    SUCCEEDED = "succeeded"      # result URLs known, not yet in the chat
-    FAILED = "failed"            # refunded
-    TIMED_OUT = "timed_out"      # refunded; a late success is still delivered, free
+    CREATED = "created"  # reserved, inputs uploading, create call not answered yet
+    SUBMITTED = "submitted"  # KIE gave a task id
+    RUNNING = "running"  # KIE says it is generating
+    SUCCEEDED = "succeeded"  # result URLs known, not yet in the chat
+    FAILED = "failed"  # refunded
+    TIMED_OUT = "timed_out"  # refunded; a late success is still delivered, free
     DELIVERED = "delivered"
     UNDELIVERABLE = "undeliverable"
 

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.exceptions import TelegramRetryAfter
-from aiogram.methods import TelegramMethod
+from aiogram.exceptions import TelegramAPIError, TelegramRetryAfter
+from aiogram.methods import AnswerCallbackQuery, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
-from aiogram.types import TelegramObject, Update, User
+from aiogram.types import CallbackQuery, TelegramObject, Update, User
+from aiogram.utils.i18n import gettext as _
 
 from bot.services.accounts import AccountsService
 
 log = logging.getLogger(__name__)
+
+
+# Callback query ids answered while the current update is handled (see CallbackAnswerGuard).
+_answered_queries: ContextVar[set[str] | None] = ContextVar("answered_queries", default=None)
 
 
 class RetryAfterMiddleware(BaseRequestMiddleware):
@@ -32,6 +39,10 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
+        if isinstance(method, AnswerCallbackQuery):
+            answered = _answered_queries.get()
+            if answered is not None:
+                answered.add(method.callback_query_id)
         for attempt in range(1, self.attempts + 1):
             try:
                 return await make_request(bot, method)
@@ -109,3 +120,38 @@ class UserMiddleware(BaseMiddleware):
                 username=tg_user.username,
             )
         return await handler(event, data)
+
+
+class CallbackAnswerGuard(BaseMiddleware):
+    """Every callback query gets exactly one answer, so no button spins forever.
+
+    Handlers answer as they see fit (`query.answer(...)`, with an alert or not); whatever they
+    left unanswered, even when they crashed, is answered here afterwards. aiogram's own
+    CallbackAnswerMiddleware would answer a second time after a handler that answered itself,
+    which Telegram rejects ("query ID is invalid").
+    """
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        if not isinstance(event, CallbackQuery):
+            return await handler(event, data)
+        answered: set[str] = set()
+        token = _answered_queries.set(answered)
+        failed = False
+        try:
+            return await handler(event, data)
+        except Exception:
+            failed = True
+            raise
+        finally:
+            _answered_queries.reset(token)
+            if event.id not in answered:
+                with contextlib.suppress(TelegramAPIError, LookupError):
+                    if failed:
+                        await event.answer(_("error-generic"), show_alert=True)
+                    else:
+                        await event.answer()

@@ -77,7 +77,7 @@ async def start_bot(settings: Settings, timeout: float = 15.0) -> RunningBot:
     stop_event = asyncio.Event()
     ready: asyncio.Future[Components] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(run(settings, stop_event, ready))
-    done, _ = await asyncio.wait({task, ready}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)  # type: ignore[arg-type]
+    await asyncio.wait({task, ready}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)  # type: ignore[arg-type]
     if ready.done():
         return RunningBot(settings, ready.result(), task, stop_event)
     if task.done():

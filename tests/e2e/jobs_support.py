@@ -21,7 +21,9 @@ DEFAULT_PROMPT = "A red fox running through fresh snow at sunrise"
 
 
 async def wait_until(
-    condition: Callable[[], Any] | Callable[[], Awaitable[Any]], timeout: float = 15.0, what: str = "condition"
+    condition: Callable[[], Any] | Callable[[], Awaitable[Any]],
+    timeout: float = 15.0,
+    what: str = "condition",
 ) -> Any:
     """Re-check `condition` until it is truthy; fail after `timeout` seconds (never a fixed sleep)."""
     deadline = time.monotonic() + timeout
@@ -62,7 +64,9 @@ async def order_job(
         user_id=user_id,
         chat_id=user_id,
         draft_key=f"{user_id}:test{next(_draft_ids)}",
-        order=Order(model_key=model, mode=mode, ratio=ratio, options=options or {"duration": "5"}, prompt=prompt),
+        order=Order(
+            model_key=model, mode=mode, ratio=ratio, options=options or {"duration": "5"}, prompt=prompt
+        ),
         files=[],
         status_message_id=status.message_id,
     )

@@ -18,7 +18,9 @@ async def test_start_in_english_and_russian(fake_tg: FakeTelegram, tmp_path: Pat
         boris = fake_tg.as_user(TgUser(id=1002, first_name="Борис", language_code="ru-RU"))
         await alice.send_text("/start")
         await boris.send_text("/start")
-        await fake_tg.wait_for("sendMessage", count=2, predicate=lambda c: c.params.get("chat_id") in (1001, 1002))
+        await fake_tg.wait_for(
+            "sendMessage", count=2, predicate=lambda c: c.params.get("chat_id") in (1001, 1002)
+        )
         greeting_en = fake_tg.last_message(1001)
         greeting_ru = fake_tg.last_message(1002)
         assert greeting_en is not None and greeting_ru is not None
@@ -49,7 +51,9 @@ async def test_healthz_reports_database_and_version(fake_tg: FakeTelegram, tmp_p
 
 async def test_flood_control_429_is_waited_out(fake_tg: FakeTelegram, tmp_path: Path) -> None:
     async with running_bot(make_settings(tmp_path, fake_tg, None)):
-        fake_tg.fail_next("sendMessage", status=429, description="Too Many Requests: retry after 1", retry_after=1)
+        fake_tg.fail_next(
+            "sendMessage", status=429, description="Too Many Requests: retry after 1", retry_after=1
+        )
         user = fake_tg.as_user(TgUser(id=2001, first_name="Eve"))
         await user.send_text("/start")
         calls = await fake_tg.wait_for("sendMessage", count=2, timeout=10)
@@ -74,9 +78,17 @@ async def test_webhook_mode_checks_the_secret(fake_tg: FakeTelegram, tmp_path: P
         assert fake_tg.webhook_url == f"{public}/tg/webhook"
         assert fake_tg.webhook_secret == "s3cret-Token_1"
         # Without the header: 401, and nothing reaches the handlers.
-        update = {"update_id": 900, "message": {"message_id": 1, "date": 0, "text": "/start",
-                  "chat": {"id": 3001, "type": "private"}, "from": {"id": 3001, "is_bot": False, "first_name": "W"},
-                  "entities": [{"type": "bot_command", "offset": 0, "length": 6}]}}
+        update = {
+            "update_id": 900,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "text": "/start",
+                "chat": {"id": 3001, "type": "private"},
+                "from": {"id": 3001, "is_bot": False, "first_name": "W"},
+                "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+            },
+        }
         async with httpx.AsyncClient() as client:
             bad = await client.post(f"{public}/tg/webhook", json=update)
             assert bad.status_code == 401

@@ -112,9 +112,7 @@ async def test_duplicate_and_late_callbacks_give_one_video(
         assert await ledger_for_job(bot, job.id) == [(-PRICE, "generation")]
 
 
-async def test_callback_and_poll_racing_give_one_video(
-    fake_tg: FakeTelegram, tmp_path: Path
-) -> None:
+async def test_callback_and_poll_racing_give_one_video(fake_tg: FakeTelegram, tmp_path: Path) -> None:
     sim = KieSimulator("sim-test-key", timings=SimTimings.manual())
     await sim.start()
     try:
@@ -196,7 +194,9 @@ async def test_forged_callbacks_change_nothing(fake_tg: FakeTelegram, tmp_path: 
         await sim.stop()
 
 
-async def test_lost_callback_is_caught_by_the_poll(fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path) -> None:
+async def test_lost_callback_is_caught_by_the_poll(
+    fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path
+) -> None:
     settings = make_settings(tmp_path, fake_tg, sim, callbacks=True)
     async with running_bot(settings) as bot:
         await prepare_user(bot, fake_tg, USER)
@@ -214,7 +214,9 @@ async def test_kie_5xx_and_429_while_polling_are_recovered(
     async with running_bot(make_settings(tmp_path, fake_tg, sim)) as bot:
         await prepare_user(bot, fake_tg, USER)
         sim.faults.inject("status", http_status=500, code=500, msg="Internal error", times=2)
-        sim.faults.inject("status", http_status=429, code=429, msg="Too many requests", times=2, retry_after_s=0.1)
+        sim.faults.inject(
+            "status", http_status=429, code=429, msg="Too many requests", times=2, retry_after_s=0.1
+        )
         sim.faults.inject("status", code=455, msg="Maintenance", times=1)
         job = await order_job(bot, USER)
         await wait_job_state(bot, job.id, JobState.DELIVERED, timeout=30)
@@ -253,7 +255,8 @@ async def test_result_over_the_upload_limit_is_sent_as_a_link(
         done = await wait_job_state(bot, job.id, JobState.DELIVERED, timeout=30)
         assert not fake_tg.calls_of("sendVideo")
         links = [
-            c for c in fake_tg.calls_of("sendMessage")
+            c
+            for c in fake_tg.calls_of("sendMessage")
             if c.params.get("chat_id") == USER and "/results/" in str(c.params.get("text"))
         ]
         assert len(links) == 1
@@ -283,9 +286,7 @@ async def test_vertical_result_is_sent_with_its_real_size(
         assert info.has_audio, "a silent clip gets a silent audio track (else it plays like a GIF)"
 
 
-async def test_user_who_blocked_the_bot_closes_the_job(
-    fake_tg: FakeTelegram, tmp_path: Path
-) -> None:
+async def test_user_who_blocked_the_bot_closes_the_job(fake_tg: FakeTelegram, tmp_path: Path) -> None:
     sim = KieSimulator("sim-test-key", timings=SimTimings.manual())
     await sim.start()
     try:
@@ -305,9 +306,7 @@ async def test_user_who_blocked_the_bot_closes_the_job(
         await sim.stop()
 
 
-async def test_tracker_applies_results_once_whatever_the_order(
-    fake_tg: FakeTelegram, tmp_path: Path
-) -> None:
+async def test_tracker_applies_results_once_whatever_the_order(fake_tg: FakeTelegram, tmp_path: Path) -> None:
     """Success, failure and duplicates applied in any order: one outcome, one money movement."""
     sim = KieSimulator("sim-test-key", timings=SimTimings.manual())
     await sim.start()
@@ -317,7 +316,9 @@ async def test_tracker_applies_results_once_whatever_the_order(
             job = await order_job(bot, USER)
             submitted = await wait_job_state(bot, job.id, JobState.SUBMITTED)
             tracker = bot.components.tracker
-            ok = TaskResult(TaskState.SUCCEEDED, submitted.task_id, video_urls=(sim.result_url(submitted.task_id or ""),))
+            ok = TaskResult(
+                TaskState.SUCCEEDED, submitted.task_id, video_urls=(sim.result_url(submitted.task_id or ""),)
+            )
             bad = TaskResult(TaskState.FAILED, submitted.task_id, fail_code="500", fail_message="boom")
             sim.complete(submitted.task_id or "")
             await asyncio.gather(*(tracker.apply(job.id, r, source="test") for r in (ok, bad, ok, bad, ok)))

@@ -722,6 +722,8 @@ class FakeTelegram:
         self.menu_buttons: dict[int | None, dict[str, Any]] = {}
         self.reply_keyboards: dict[int, dict[str, Any] | None] = {}
         self.blocked: set[int] = set()
+        self._holds: dict[str, list[asyncio.Event]] = {}
+        self.held = 0
         self.webhook_url: str | None = None
         self.webhook_secret: str | None = None
         self.webhook_last_error: str | None = None
@@ -860,6 +862,16 @@ class FakeTelegram:
         self._failures.append(
             _Failure(method.lower(), status, description, params or None, count),
         )
+
+    def hold_next(self, method: str) -> asyncio.Event:
+        """Park the next call of `method` (after reading it) until the returned event is set.
+
+        Lets a test catch the bot in the middle of a handler, e.g. to send SIGTERM right then.
+        `held` counts calls currently parked.
+        """
+        release = asyncio.Event()
+        self._holds.setdefault(method.lower(), []).append(release)
+        return release
 
     def block_user(self, chat_id: int) -> None:
         """Every call targeting this chat answers 403 "bot was blocked by the user"."""
@@ -1407,6 +1419,16 @@ class FakeTelegram:
         call = Call(name, {})
         try:
             call.params, call.files = await self._read_params(request)
+            holds = self._holds.get(name.lower())
+            if holds:
+                release = holds.pop(0)
+                self.held += 1
+                async with self._calls_cond:
+                    self._calls_cond.notify_all()
+                try:
+                    await release.wait()
+                finally:
+                    self.held -= 1
             self._check_injected(name)
             self._check_blocked(name, call.params)
             result = await handler(call.params, call.files)

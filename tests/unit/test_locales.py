@@ -11,6 +11,7 @@ from babel.messages.pofile import read_po
 from bot.catalog import InputKind
 from bot.i18n import LOCALES_DIR, SUPPORTED_LANGUAGES, translate, translate_plural
 from bot.kie import errors as kie_errors
+from bot.store.jobs import JobState
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC_KEY = re.compile(r"""(?:\b_|\btranslate(?:_plural)?|\bngettext)\(\s*["']([a-z0-9][a-z0-9_-]*)["']""")
@@ -34,12 +35,23 @@ def dynamic_keys() -> set[str]:
     """Keys built at run time from a known set of values."""
     keys = {f"input-kind-{k.value}" for k in InputKind}
     keys |= {f"wizard-send-{k.value}" for k in InputKind} | {f"wizard-send-{k.value}-nth" for k in InputKind}
-    reasons = ("unknown_model unknown_mode bad_ratio bad_option forbidden_combination prompt_empty "
-               "prompt_too_long prompt_not_english missing_input unexpected_input").split()
+    reasons = [
+        "unknown_model",
+        "unknown_mode",
+        "bad_ratio",
+        "bad_option",
+        "forbidden_combination",
+        "prompt_empty",
+        "prompt_too_long",
+        "prompt_not_english",
+        "missing_input",
+        "unexpected_input",
+    ]
     keys |= {f"order-{r}" for r in reasons}
     error_classes = [c for c in vars(kie_errors).values() if isinstance(c, type) and issubclass(c, Exception)]
     keys |= {f"fail-{c.user_message_key}" for c in error_classes if hasattr(c, "user_message_key")}
     keys |= {"fail-submission_unknown", "fail-internal_error", "fail-generation"}
+    keys |= {f"job-state-{state.value}" for state in JobState}
     return keys
 
 
@@ -50,7 +62,9 @@ def test_both_locales_have_the_same_keys() -> None:
 
 @pytest.mark.parametrize("lang", SUPPORTED_LANGUAGES)
 def test_every_message_is_translated(lang: str) -> None:
-    empty = [key for key, text in load(lang).items() if not text or (isinstance(text, tuple) and not all(text))]
+    empty = [
+        key for key, text in load(lang).items() if not text or (isinstance(text, tuple) and not all(text))
+    ]
     assert not empty
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from aiogram.types import Message
+from aiogram.utils.i18n import gettext as _
 
 from bot.catalog.model import TELEGRAM_DOWNLOAD_LIMIT_BYTES, InputRule
 from bot.services.generation import InputFileRef
@@ -26,9 +28,12 @@ _EXTENSIONS = {
     "audio/mp4": "m4a",
     "audio/x-m4a": "m4a",
     "audio/flac": "flac",
+    "audio/x-flac": "flac",
+    "audio/x-ms-wma": "wma",
     "video/mp4": "mp4",
     "video/quicktime": "mov",
     "video/x-msvideo": "avi",
+    "video/avi": "avi",
 }
 
 
@@ -66,9 +71,15 @@ class ReceivedFile:
 
 
 def _file_name(kind: str, mime: str, given: str | None) -> str:
-    if given:
-        return given
-    return f"{kind}.{_EXTENSIONS.get(mime, 'bin')}"
+    """A fresh name for the upload to KIE. KIE's upload API overwrites a file of the same name in
+    the same folder, so the user's own name ("photo.jpg") or a fixed one would let one order's
+    input replace another's before KIE fetched it. Only the extension is kept."""
+    extension = _EXTENSIONS.get(mime)
+    if given and "." in given:
+        suffix = given.rsplit(".", 1)[1].lower()
+        if suffix.isalnum() and len(suffix) <= 5:
+            extension = suffix
+    return f"{kind}-{secrets.token_hex(8)}.{extension or 'bin'}"
 
 
 def _types_text(rule: InputRule) -> str:
@@ -83,6 +94,14 @@ def rule_hint_params(rule: InputRule) -> dict[str, Any]:
         "max_mb": round(limit / MB),
         "max_s": rule.max_duration_s or 0,
     }
+
+
+def rule_limits_text(rule: InputRule) -> str:
+    """What the step accepts, in the user's language: types, size and, if limited, length."""
+    params = rule_hint_params(rule)
+    if rule.max_duration_s:
+        return _("input-limits-duration").format(**params)
+    return _("input-limits").format(**params)
 
 
 def read_input(message: Message, rule: InputRule) -> ReceivedFile:

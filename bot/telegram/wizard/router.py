@@ -7,8 +7,11 @@ another draft (an old message, another user's message, a forged callback) change
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
@@ -17,7 +20,9 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.catalog.model import Catalog, InvalidOrder, category_name, mode_name
@@ -27,12 +32,16 @@ from bot.services.generation import GenerationService, InputFileRef, TooManyJobs
 from bot.store.users import UserRow
 from bot.telegram.common import MenuCb, escape, shorten
 from bot.telegram.wizard.draft import ALL_MODELS, Draft, Step, new_draft_id, next_step
-from bot.telegram.wizard.inputs import InputProblem, read_input, rule_hint_params
+from bot.telegram.wizard.inputs import InputProblem, read_input, rule_limits_text
 
 log = logging.getLogger(__name__)
 
 SUMMARY_PROMPT_CHARS = 300
 BUTTON_ACTIONS = {"cat", "model", "mode", "ratio", "opt"}
+# Telegram's limit is 4096; /models is cut into messages below it at entry boundaries.
+MODELS_MESSAGE_CHARS = 3800
+# Draft ids of the user's last confirmed orders, so a replayed Confirm says "already confirmed".
+CONFIRMED_KEPT = 10
 
 
 class WizardStates(StatesGroup):
@@ -47,6 +56,41 @@ class WizCb(CallbackData, prefix="w"):
 
 class BuyCb(CallbackData, prefix="buy"):
     stars: int
+
+
+def encode_ratio(ratio: str) -> str:
+    """A ratio as it travels in callback data: ":" is aiogram's field separator ("9:16" → "9x16")."""
+    return ratio.replace(":", "x")
+
+
+def decode_ratio(value: str) -> str:
+    return value.replace("x", ":")
+
+
+async def answer_query(
+    query: CallbackQuery,
+    callback_answer: CallbackAnswer | None,
+    text: str | None = None,
+    *,
+    alert: bool = False,
+) -> None:
+    """Answer the tap now and stop CallbackAnswerMiddleware from answering again afterwards:
+    Telegram refuses a second answer to the same query (400 "query is too old").
+
+    Answering is best effort: a query Telegram re-sent, or one older than its answer window, cannot
+    be answered any more, and that must not stop the work the tap asked for (a confirmed order
+    still has to be submitted)."""
+    if callback_answer is not None and not callback_answer.disabled:
+        callback_answer.disable()
+    try:
+        await query.answer(text, show_alert=alert)
+    except TelegramBadRequest as exc:
+        log.info("Could not answer callback query %s: %s", query.id, exc.message)
+
+
+def is_not_command(message: Message) -> bool:
+    # Commands pass through the wizard's catch-all, so /balance or /help work in the middle of it.
+    return not (message.text or "").startswith("/")
 
 
 def reason_text(exc: InvalidOrder) -> str:
@@ -103,7 +147,10 @@ class Wizard:
                 model = self.catalog.get(key)
                 if model is None:
                     continue
-                label = _("wizard-model-button").format(name=model.name(lang), price=model.min_user_price)
+                price = model.min_user_price
+                label = ngettext("wizard-model-button", "wizard-model-button", price).format(
+                    name=model.name(lang), price=price
+                )
                 kb.button(text=label, callback_data=WizCb(d=d, a="model", v=key))
             kb.adjust(1)
         elif step.name == "mode":
@@ -117,7 +164,7 @@ class Wizard:
                 label = ratio_label(ratio)
                 if ratio == user.default_ratio:
                     label = f"✓ {label}"
-                kb.button(text=label, callback_data=WizCb(d=d, a="ratio", v=ratio))
+                kb.button(text=label, callback_data=WizCb(d=d, a="ratio", v=encode_ratio(ratio)))
             kb.adjust(1)
         elif step.name == "option" and entry is not None and draft.mode and step.option:
             option = entry.mode_spec(draft.mode).option(step.option)
@@ -130,11 +177,11 @@ class Wizard:
                 )
             kb.adjust(2)
         elif step.name == "input" and step.rule is not None:
-            params = rule_hint_params(step.rule)
             key = f"wizard-send-{step.rule.kind.value}"
             if step.rule.count > 1:
                 key = f"wizard-send-{step.rule.kind.value}-nth"
-            lines.append(_(key).format(n=step.index + 1, count=step.rule.count, **params))
+            limits = rule_limits_text(step.rule)
+            lines.append(_(key).format(n=step.index + 1, count=step.rule.count, limits=limits))
             if step.rule.kind.value == "image" and entry is not None and draft.mode:
                 if entry.prompt_rule(draft.mode).max_length > 0:
                     lines.append(_("wizard-caption-hint"))
@@ -210,6 +257,31 @@ def ratio_label(ratio: str) -> str:
 def make_wizard_router(catalog: Catalog) -> Router:
     router = Router(name="wizard")
     wizard = Wizard(catalog)
+    # One wizard update per user at a time: a double tap or an album of photos must not read the
+    # same draft twice and lose one of the changes. (In-process; FSM storage is in-process too.)
+    user_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    @contextlib.asynccontextmanager
+    async def user_lock(user_id: int) -> AsyncIterator[None]:
+        lock = user_locks.get(user_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            user_locks[user_id] = lock
+        async with lock:
+            yield
+
+    async def confirmed_ids(state: FSMContext) -> list[str]:
+        data = await state.get_data()
+        return [str(d) for d in data.get("confirmed", [])]
+
+    async def reset(state: FSMContext, *, confirmed: str | None = None) -> None:
+        """Forget the draft but keep the ids of confirmed drafts (see wizard_button)."""
+        kept = await confirmed_ids(state)
+        if confirmed is not None:
+            kept = [*kept, confirmed][-CONFIRMED_KEPT:]
+        await state.clear()
+        if kept:
+            await state.update_data(confirmed=kept)
 
     async def load(state: FSMContext) -> Draft | None:
         data = await state.get_data()
@@ -255,15 +327,16 @@ def make_wizard_router(catalog: Catalog) -> Router:
                 await bot.edit_message_reply_markup(chat_id=chat_id, message_id=old_id, reply_markup=None)
 
     async def start(message: Message, state: FSMContext, db_user: UserRow, billing: BillingService) -> None:
-        old = await load(state)
-        if old is not None and old.message_id is not None and message.bot is not None:
-            with contextlib.suppress(TelegramBadRequest):
-                await message.bot.edit_message_reply_markup(
-                    chat_id=message.chat.id, message_id=old.message_id, reply_markup=None
-                )
-        await state.clear()
-        draft = Draft(id=new_draft_id())
-        await show(message, message.chat.id, draft, state, db_user, billing, edit=False)
+        async with user_lock(db_user.id):
+            old = await load(state)
+            if old is not None and old.message_id is not None and message.bot is not None:
+                with contextlib.suppress(TelegramBadRequest):
+                    await message.bot.edit_message_reply_markup(
+                        chat_id=message.chat.id, message_id=old.message_id, reply_markup=None
+                    )
+            await reset(state)
+            draft = Draft(id=new_draft_id())
+            await show(message, message.chat.id, draft, state, db_user, billing, edit=False)
 
     @router.message(Command("generate"))
     async def generate_command(message: Message, state: FSMContext, db_user: UserRow, billing: BillingService) -> None:
@@ -271,16 +344,20 @@ def make_wizard_router(catalog: Catalog) -> Router:
 
     @router.callback_query(MenuCb.filter(F.action == "generate"))
     async def generate_button(
-        query: CallbackQuery, state: FSMContext, db_user: UserRow, billing: BillingService
+        query: CallbackQuery,
+        state: FSMContext,
+        db_user: UserRow,
+        billing: BillingService,
+        callback_answer: CallbackAnswer | None = None,
     ) -> None:
-        await query.answer()
+        await answer_query(query, callback_answer)
         if isinstance(query.message, Message):
             await start(query.message, state, db_user, billing)
 
     @router.message(Command("cancel"))
     async def cancel_command(message: Message, state: FSMContext) -> None:
         draft = await load(state)
-        await state.clear()
+        await reset(state)
         if draft is not None and draft.message_id is not None and message.bot is not None:
             with contextlib.suppress(TelegramBadRequest):
                 await message.bot.edit_message_text(
@@ -291,19 +368,21 @@ def make_wizard_router(catalog: Catalog) -> Router:
     @router.message(Command("models"))
     async def models_command(message: Message, db_user: UserRow) -> None:
         lang = db_user.language
-        lines = [_("models-title"), ""]
+        chunks: list[str] = [_("models-title") + "\n"]
         for entry in catalog.entries:
             modes = ", ".join(mode_name(m, lang) for m in entry.modes)
-            lines.append(
-                _("models-line").format(
-                    name=escape(entry.name(lang)),
-                    maker=escape(entry.maker),
-                    description=escape(entry.description(lang)),
-                    modes=escape(modes),
-                    price=entry.min_user_price,
-                )
+            line = _("models-line").format(
+                name=escape(entry.name(lang)),
+                maker=escape(entry.maker),
+                description=escape(entry.description(lang)),
+                modes=escape(modes),
+                price=entry.min_user_price,
             )
-        await message.answer("\n".join(lines))
+            if len(chunks[-1]) + len(line) + 1 > MODELS_MESSAGE_CHARS:
+                chunks.append("")
+            chunks[-1] = f"{chunks[-1]}\n{line}" if chunks[-1] else line
+        for chunk in chunks:
+            await message.answer(chunk)
 
     @router.callback_query(WizCb.filter())
     async def wizard_button(
@@ -314,31 +393,52 @@ def make_wizard_router(catalog: Catalog) -> Router:
         billing: BillingService,
         generation: GenerationService,
         accounts: AccountsService,
+        callback_answer: CallbackAnswer | None = None,
+    ) -> None:
+        async with user_lock(db_user.id):
+            await handle_button(
+                query, callback_data, state, db_user, billing, generation, accounts, callback_answer
+            )
+
+    async def handle_button(
+        query: CallbackQuery,
+        callback_data: WizCb,
+        state: FSMContext,
+        db_user: UserRow,
+        billing: BillingService,
+        generation: GenerationService,
+        accounts: AccountsService,
+        callback_answer: CallbackAnswer | None,
     ) -> None:
         message = query.message if isinstance(query.message, Message) else None
         draft = await load(state)
-        if callback_data.a == "ok" and (draft is None or draft.id != callback_data.d):
-            # A replayed or double-tapped Confirm: the draft is gone because it was confirmed.
-            await query.answer(_("wizard-already-confirmed"), show_alert=False)
-            return
+
+        async def reply(text: str | None = None, *, alert: bool = False) -> None:
+            await answer_query(query, callback_answer, text, alert=alert)
+
         if draft is None or draft.id != callback_data.d or message is None:
-            await query.answer(_("stale-button"), show_alert=True)
+            if callback_data.a == "ok" and callback_data.d in await confirmed_ids(state):
+                # A replayed or double-tapped Confirm: the draft is gone because it was confirmed.
+                await reply(_("wizard-already-confirmed"))
+            else:
+                # An old message, another user's draft id, or a forged button.
+                await reply(_("stale-button"), alert=True)
             return
         if message.message_id != draft.message_id:
-            await query.answer(_("stale-button"), show_alert=True)
+            await reply(_("stale-button"), alert=True)
             return
         action, value = callback_data.a, callback_data.v
         chat_id = message.chat.id
 
         if action == "cancel":
-            await state.clear()
-            await query.answer()
+            await reset(state)
+            await reply()
             with contextlib.suppress(TelegramBadRequest):
                 await message.edit_text(_("wizard-cancelled"))
             return
         if action == "back":
             draft.back()
-            await query.answer()
+            await reply()
             await show(message, chat_id, draft, state, db_user, billing, edit=True)
             return
 
@@ -346,47 +446,48 @@ def make_wizard_router(catalog: Catalog) -> Router:
         if action in BUTTON_ACTIONS:
             expected = {"category": "cat", "model": "model", "mode": "mode", "ratio": "ratio", "option": "opt"}
             if expected.get(step.name) != action:
-                await query.answer(_("stale-button"), show_alert=True)
+                await reply(_("stale-button"), alert=True)
                 return
             if action == "opt":
                 key, _sep, chosen = value.partition("=")
                 if key != step.option or chosen not in step.values:
-                    await query.answer(_("wizard-not-available"), show_alert=True)
+                    await reply(_("wizard-not-available"), alert=True)
                     return
                 draft.add(f"opt:{key}", chosen)
             else:
+                if action == "ratio":
+                    value = decode_ratio(value)
                 if value not in step.values:
-                    await query.answer(_("wizard-not-available"), show_alert=True)
+                    await reply(_("wizard-not-available"), alert=True)
                     return
                 draft.add({"cat": "category"}.get(action, action), value)
                 if action == "ratio":
                     await accounts.set_default_ratio(db_user.id, value)
-            await query.answer()
+            await reply()
             await show(message, chat_id, draft, state, db_user, billing, edit=True)
             return
         if action == "skip":
             if step.name != "prompt" or step.prompt_rule is None or step.prompt_rule.required:
-                await query.answer(_("stale-button"), show_alert=True)
+                await reply(_("stale-button"), alert=True)
                 return
             draft.add("prompt", "")
-            await query.answer()
+            await reply()
             await show(message, chat_id, draft, state, db_user, billing, edit=True)
             return
         if action == "ok":
             if step.name != "summary":
-                await query.answer(_("stale-button"), show_alert=True)
+                await reply(_("stale-button"), alert=True)
                 return
-            await confirm(query, message, draft, state, db_user, billing, generation)
+            await confirm(reply, message, draft, state, db_user, generation)
             return
-        await query.answer(_("wizard-not-available"), show_alert=True)
+        await reply(_("wizard-not-available"), alert=True)
 
     async def confirm(
-        query: CallbackQuery,
+        reply: Callable[..., Awaitable[None]],
         message: Message,
         draft: Draft,
         state: FSMContext,
         user: UserRow,
-        billing: BillingService,
         generation: GenerationService,
     ) -> None:
         files = [InputFileRef.from_dict(f) for f in draft.files]
@@ -400,7 +501,7 @@ def make_wizard_router(catalog: Catalog) -> Router:
                 status_message_id=message.message_id,
             )
         except InsufficientCredits as exc:
-            await query.answer()
+            await reply()
             text = _("wizard-not-enough-credits").format(balance=exc.balance, price=exc.needed)
             kb = InlineKeyboardBuilder()
             kb.button(text=_("menu-buy"), callback_data=MenuCb(action="buy"))
@@ -411,16 +512,16 @@ def make_wizard_router(catalog: Catalog) -> Router:
                 await message.edit_text(text, reply_markup=kb.as_markup())
             return
         except TooManyJobs as exc:
-            await query.answer(_("wizard-too-many-jobs").format(limit=exc.limit), show_alert=True)
+            await reply(_("wizard-too-many-jobs").format(limit=exc.limit), alert=True)
             return
         except InvalidOrder as exc:
-            await query.answer(reason_text(exc), show_alert=True)
+            await reply(reason_text(exc), alert=True)
             return
-        await state.clear()
+        await reset(state, confirmed=draft.id)
         if not confirmed.created:
-            await query.answer(_("wizard-already-confirmed"))
+            await reply(_("wizard-already-confirmed"))
             return
-        await query.answer(_("wizard-confirmed"))
+        await reply(_("wizard-confirmed"))
         with contextlib.suppress(TelegramBadRequest):
             entry = catalog.get(confirmed.job.model_key)
             name = entry.name(user.language) if entry else confirmed.job.model_key
@@ -429,13 +530,19 @@ def make_wizard_router(catalog: Catalog) -> Router:
             )
         generation.start_submission(confirmed.job)
 
-    @router.message(StateFilter(WizardStates.active))
+    @router.message(StateFilter(WizardStates.active), is_not_command)
     async def wizard_input(
+        message: Message, state: FSMContext, db_user: UserRow, billing: BillingService
+    ) -> None:
+        async with user_lock(db_user.id):
+            await handle_message(message, state, db_user, billing)
+
+    async def handle_message(
         message: Message, state: FSMContext, db_user: UserRow, billing: BillingService
     ) -> None:
         draft = await load(state)
         if draft is None:
-            await state.clear()
+            await reset(state)
             await message.answer(_("fallback-hint"))
             return
         step = next_step(draft, catalog, db_user.default_ratio)
@@ -458,7 +565,7 @@ def make_wizard_router(catalog: Catalog) -> Router:
             await show(message, chat_id, draft, state, db_user, billing, edit=False)
             return
         if step.name == "prompt":
-            if message.text is None or message.text.startswith("/"):
+            if message.text is None:
                 await message.answer(_("wizard-expect-prompt"))
                 return
             text = message.text.strip()

@@ -1,0 +1,134 @@
+"""Helpers shared by the job benchmarks: percentiles, load, process memory, a bot subprocess.
+
+Imported by bench scripts after they put the repository root on sys.path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MB = 1024 * 1024
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile (fraction in 0..1) of a non-empty sample."""
+    ordered = sorted(values)
+    rank = min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))
+    return ordered[rank]
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} ({os.cpu_count()} cores)"
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for n, row in enumerate(cells):
+        print("  " + "  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in
+                               enumerate(zip(row, widths, strict=True))))
+        if n == 0:
+            print("  " + "  ".join("-" * width for width in widths))
+
+
+@dataclass(frozen=True)
+class ProcMemory:
+    """From /proc/<pid>/status, in MB: resident now (VmRSS) and the peak so far (VmHWM)."""
+
+    rss_mb: float
+    hwm_mb: float
+
+
+def proc_memory(pid: int) -> ProcMemory:
+    values: dict[str, float] = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0]) / 1024  # kB -> MB
+    return ProcMemory(rss_mb=values["VmRSS"], hwm_mb=values["VmHWM"])
+
+
+async def wait_for(condition: Callable[[], object], timeout: float, what: str, step: float = 0.05) -> None:
+    """Re-check `condition` until truthy; raise after `timeout` seconds (bounded, never forever)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(step)
+
+
+class BotProcess:
+    """`python -m bot` as a child process, configured only through the environment (as in production)."""
+
+    def __init__(self, env: dict[str, str], workdir: Path) -> None:
+        self.env = env
+        self.workdir = workdir
+        self.log_path = workdir / "bot.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self) -> None:
+        full_env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": str(REPO_ROOT),
+            "HOME": str(self.workdir),
+            **self.env,
+        }
+        # cwd = the temp dir, so a developer's .env in the repository is never read.
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot"], cwd=self.workdir, env=full_env, stdout=log, stderr=log
+            )
+
+    async def wait_healthy(self, web_port: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient() as client:
+            while True:
+                if self.process is not None and self.process.poll() is not None:
+                    raise RuntimeError(f"the bot exited with {self.process.returncode}:\n{self.log_tail()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    answer = await client.get(f"http://127.0.0.1:{web_port}/healthz", timeout=1.0)
+                    if answer.status_code == 200:
+                        return
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the bot was not healthy after {timeout:.0f}s:\n{self.log_tail()}")
+                await asyncio.sleep(0.1)
+
+    def memory(self) -> ProcMemory:
+        return proc_memory(self.pid)
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"

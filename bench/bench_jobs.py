@@ -1,0 +1,703 @@
+"""Job tracking figures: callback-to-video latency, polling delay and cost, bot memory.
+
+Run from the repository root: .venv/bin/python bench/bench_jobs.py [--only callbacks,polling,memory]
+
+1. callbacks: N jobs (default 100, one user each) finish at the same moment; per job, the time from
+   the KIE callback reaching the bot to the sendVideo request reaching the fake Bot API, split into
+   phases (download measured separately and also subtracted). Target: p99 <= 1 s without download.
+2. polling: callbacks off, KIE's real schedule (3 s / 10 s / 30 s) shrunk by --scale, jobs whose
+   generation time is spread over 0-120 s; delay between KIE finishing and the bot noticing, and
+   status calls per job, converted back to real seconds; also the exact figures computed from
+   PollSchedule. Targets: mean delay <= 5 s for jobs under 2 min; <= 12 calls for a 60 s job.
+3. memory: `python -m bot` as a subprocess recovering and polling 500 in-flight jobs (RSS from
+   /proc); then one 5 MB and one 45 MB delivery in fresh processes, comparing their peak RSS.
+   Targets: <= 150 MB with 500 jobs; the peak does not grow with the video size.
+
+The in-process benches (1, 2) run the bot, the fake Bot API and the KIE simulator in one event loop,
+so every figure includes the fakes' own work. Everything listens on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+
+import bot.services.delivery as delivery_module
+import bot.services.media as media_module
+from bench._support import (
+    MB,
+    BotProcess,
+    ProcMemory,
+    load_average,
+    percentile,
+    print_table,
+    wait_for,
+)
+from bot.catalog import build_catalog_from_settings
+from bot.catalog.model import Order
+from bot.config import Settings, load_settings
+from bot.kie.client import KieClient
+from bot.kie.sandbox import KieSimulator, SimTimings
+from bot.kie.sandbox.simulator import MEDIA_DIR
+from bot.kie.types import TaskResult, TaskState
+from bot.services.accounts import AccountsService
+from bot.services.billing import BillingService
+from bot.services.generation import GenerationService
+from bot.services.tracker import PollSchedule
+from bot.store.db import Database
+from bot.store.jobs import JobsRepo, JobState
+from bot.store.users import UsersRepo
+from tests.e2e.harness import RunningBot, free_port, make_settings, running_bot
+from tests.e2e.jobs_support import order_job, prepare_user
+from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.tg_user import TgUser
+
+CALLBACK_P99_TARGET_S = 1.0
+POLL_DELAY_TARGET_S = 5.0
+POLL_CALLS_TARGET_60S = 12
+RSS_TARGET_MB = 150.0
+LONGEST_JOB_S = 120.0
+FIRST_USER_ID = 700_001
+PROMPT = "A red fox running through fresh snow at sunrise"
+# Real KIE allows 10 status calls per second per key; the simulator enforces the same.
+KIE_STATUS_RPS = 10.0
+STATUS_PATHS = ("/api/v1/jobs/recordInfo", "/api/v1/veo/record-info")
+_JOB_DIR_RE = re.compile(r"^job(\d+)-")
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}"
+
+
+def job_id_of(path: Path | str) -> int | None:
+    """The delivery works in a temp dir named job<id>-...; the id ties a file operation to its job."""
+    match = _JOB_DIR_RE.match(Path(path).parent.name)
+    return int(match.group(1)) if match else None
+
+
+async def open_simulator(timings: SimTimings, *, status_limit_per_s: float | None) -> KieSimulator:
+    # create_limit raised: the bench submits many jobs at once and measures what comes after.
+    sim = KieSimulator("bench-kie-key", timings=timings, create_limit=100_000,
+                       status_limit_per_s=status_limit_per_s)
+    await sim.start()
+    return sim
+
+
+async def submit_jobs(bot: RunningBot, tg: FakeTelegram, prompts: list[str]) -> dict[int, int]:
+    """One user per job (so the per-user in-flight cap does not interfere); returns job id -> user id."""
+    users: dict[int, int] = {}
+    for n, prompt in enumerate(prompts):
+        user_id = FIRST_USER_ID + n
+        await prepare_user(bot, tg, user_id)
+        job = await order_job(bot, user_id, prompt=prompt)
+        users[job.id] = user_id
+
+    async def all_submitted() -> bool:
+        row = await bot.components.db.fetchone("SELECT COUNT(*) FROM jobs WHERE task_id IS NOT NULL")
+        return row is not None and row[0] == len(prompts)
+
+    deadline = time.monotonic() + 60
+    while not await all_submitted():
+        if time.monotonic() > deadline:
+            raise TimeoutError("jobs were not all submitted within 60 s")
+        await asyncio.sleep(0.05)
+    return users
+
+
+# ---------------------------------------------------------------------------------------------------
+# 1. callback received -> sendVideo sent
+
+
+@dataclass
+class DeliveryTrace:
+    """Monotonic timestamps of one job's way from callback to sendVideo (one clock, one process)."""
+
+    callback_at: float | None = None
+    download_started: float | None = None
+    download_ended: float | None = None
+    media_s: float = 0.0
+    media_ended: float | None = None
+    send_video_at: float | None = None
+
+
+@contextlib.contextmanager
+def instrument_delivery(bot: RunningBot, traces: dict[int, DeliveryTrace]) -> Iterator[None]:
+    """Observe the callback entry, the download and the ffmpeg steps without changing what they do."""
+    tracker = bot.components.tracker
+    kie = bot.components.kie
+    real_accept = tracker.accept_callback
+    real_download = kie.download
+    real_media = {name: getattr(delivery_module, name)
+                  for name in ("probe_video", "add_silent_audio", "make_thumbnail")}
+
+    async def accept_callback(token: str, raw_body: bytes, headers: Mapping[str, str]) -> Any:
+        received = time.monotonic()
+        job = await real_accept(token, raw_body, headers)
+        traces.setdefault(job.id, DeliveryTrace()).callback_at = received
+        return job
+
+    async def download(url: str, dest_path: Any, max_bytes: int, **kwargs: Any) -> int:
+        trace = traces.setdefault(job_id_of(dest_path) or -1, DeliveryTrace())
+        trace.download_started = time.monotonic()
+        try:
+            return await real_download(url, dest_path, max_bytes, **kwargs)
+        finally:
+            trace.download_ended = time.monotonic()
+
+    def timed(real: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def wrapper(video: Path, *args: Any, **kwargs: Any) -> Any:
+            trace = traces.setdefault(job_id_of(video) or -1, DeliveryTrace())
+            started = time.monotonic()
+            try:
+                return await real(video, *args, **kwargs)
+            finally:
+                trace.media_ended = time.monotonic()
+                trace.media_s += trace.media_ended - started
+        return wrapper
+
+    # Instance attributes shadow the methods: web.py and delivery look them up at call time.
+    tracker.accept_callback = accept_callback  # type: ignore[method-assign]
+    kie.download = download  # type: ignore[method-assign]
+    for name, real in real_media.items():
+        setattr(delivery_module, name, timed(real))
+    try:
+        yield
+    finally:
+        del tracker.accept_callback
+        del kie.download
+        for name, real in real_media.items():
+            setattr(delivery_module, name, real)
+
+
+@contextlib.contextmanager
+def without_ffmpeg() -> Iterator[None]:
+    """Make the bot believe ffprobe/ffmpeg are missing: delivery then skips probe, audio and thumbnail."""
+    real = media_module.ffprobe_available, media_module.ffmpeg_available
+    media_module.ffprobe_available = media_module.ffmpeg_available = lambda: False
+    try:
+        yield
+    finally:
+        media_module.ffprobe_available, media_module.ffmpeg_available = real
+
+
+async def bench_callbacks(jobs: int, *, media: bool) -> None:
+    variant = "with ffprobe/ffmpeg (production)" if media else "media steps off (the bot's own path)"
+    print(f"\n== 1. callback received -> sendVideo sent: {jobs} jobs finishing at once, {variant} "
+          f"(load {load_average()})")
+    tg = FakeTelegram()
+    await tg.start()
+    sim = await open_simulator(SimTimings.manual(), status_limit_per_s=None)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            # Poll scale 1: the backstop poll (30 s) stays out of the measured window.
+            settings = make_settings(Path(tmp), tg, sim, callbacks=True, kie_poll_scale=1.0,
+                                     kie_create_limit=100_000)
+            async with running_bot(settings) as bot:
+                users = await submit_jobs(bot, tg, [PROMPT] * jobs)
+                traces: dict[int, DeliveryTrace] = {}
+                with instrument_delivery(bot, traces), (
+                    contextlib.nullcontext() if media else without_ffmpeg()
+                ):
+                    completed_at = time.monotonic()
+                    for task_id in list(sim.tasks):
+                        sim.complete(task_id)
+                    await wait_for(lambda: len(tg.calls_of("sendVideo")) >= jobs, 120, "every sendVideo")
+                    last_video_s = time.monotonic() - completed_at
+                    await bot.components.tracker.wait_idle(30)
+                user_to_job = {user: job for job, user in users.items()}
+                for call in tg.calls_of("sendVideo"):
+                    job_id = user_to_job.get(int(call.params["chat_id"]))
+                    if job_id is not None:
+                        traces.setdefault(job_id, DeliveryTrace()).send_video_at = call.at
+    finally:
+        await sim.stop()
+        await tg.stop()
+
+    complete = [t for t in traces.values() if t.callback_at and t.send_video_at and t.download_started
+                and t.download_ended and t.media_ended]
+    if len(complete) < jobs:
+        print(f"  only {len(complete)} of {jobs} jobs have a full trace")
+    if not complete:
+        return
+    total = [t.send_video_at - t.callback_at for t in complete]  # type: ignore[operator]
+    download = [t.download_ended - t.download_started for t in complete]  # type: ignore[operator]
+    without_download = [a - b for a, b in zip(total, download, strict=True)]
+    phases: list[tuple[str, list[float]]] = [
+        ("callback -> download start (state, settle, status edit)",
+         [t.download_started - t.callback_at for t in complete]),  # type: ignore[operator]
+        ("download (KIE result, loopback)", download),
+        ("ffprobe + ffmpeg (probe, silent audio, thumbnail)", [t.media_s for t in complete]),
+        ("media done -> sendVideo at the fake (chat action, upload start)",
+         [t.send_video_at - t.media_ended for t in complete]),  # type: ignore[operator]
+        ("total: callback -> sendVideo", total),
+        ("total without download", without_download),
+    ]
+    print_table(["phase (ms)", "p50", "p99", "max"],
+                [(name, ms(percentile(v, 0.5)), ms(percentile(v, 0.99)), ms(max(v))) for name, v in phases])
+    print(f"  last sendVideo {last_video_s:.2f} s after all {jobs} tasks completed; load {load_average()}")
+    p99 = percentile(without_download, 0.99)
+    verdict = "MEETS" if p99 <= CALLBACK_P99_TARGET_S else "MISSES"
+    print(f"  verdict: p99 without download {p99:.2f} s {verdict} the target "
+          f"(<= {CALLBACK_P99_TARGET_S:.0f} s)")
+
+
+async def bench_callbacks_subprocess(jobs: int, *, media: bool) -> None:
+    """The same burst against `python -m bot` in its own process: the fakes' work is not on its loop.
+
+    Seen from outside: KIE finished (sim.complete), the callback answered (simulator), the result
+    download requested (simulator) and sendVideo received (fake Bot API), all on this process's clock.
+    """
+    variant = "with ffprobe/ffmpeg" if media else "without ffmpeg on PATH"
+    print(f"\n== 1b. the same, `python -m bot` as a subprocess, {variant} (load {load_average()})")
+    tg = FakeTelegram()
+    await tg.start()
+    sim = await open_simulator(SimTimings.manual(), status_limit_per_s=None)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            database = workdir / "bot.sqlite3"
+            port = free_port()
+            public_url = f"http://127.0.0.1:{port}"
+            task_ids = await precreate_jobs(tg, sim, database, [PROMPT] * jobs, model="kling25",
+                                            options={"duration": "5"}, public_url=public_url)
+            extra = {"PUBLIC_URL": public_url, "KIE_STATUS_RPS": "1000"}
+            if not media:
+                extra["PATH"] = str(workdir)  # an empty directory: no ffprobe/ffmpeg to be found
+            child = BotProcess(bot_settings(tg, sim, database, port, **extra), workdir)
+            child.start()
+            try:
+                await child.wait_healthy(port)
+                # Recovery polls every job once; let that settle so only the burst is measured.
+                await wait_for(lambda: len([r for r in sim.requests if r.path in STATUS_PATHS]) >= jobs,
+                               30, "the recovery polls")
+                await asyncio.sleep(1.0)
+                finished_at = time.monotonic()
+                for task_id in task_ids:
+                    sim.complete(task_id)
+                await wait_for(lambda: len(tg.calls_of("sendVideo")) >= jobs, 120, "every sendVideo")
+                last_video_s = time.monotonic() - finished_at
+            finally:
+                await child.stop()
+    finally:
+        await sim.stop()
+        await tg.stop()
+    answered = {c.task_id: c.at for c in sim.callbacks if c.delivered}
+    download_at = {r.path.split("/")[2]: r.at for r in sim.requests
+                   if r.path.startswith("/results/") and r.path.endswith(".mp4")}
+    sent_at = {int(c.params["chat_id"]): c.at for c in tg.calls_of("sendVideo")}
+    rows: list[tuple[float, float, float]] = []
+    for n, task_id in enumerate(task_ids):
+        if task_id in answered and task_id in download_at and FIRST_USER_ID + n in sent_at:
+            rows.append((answered[task_id], download_at[task_id], sent_at[FIRST_USER_ID + n]))
+    phases = [
+        ("KIE finished -> callback answered by the bot", [a - finished_at for a, _, _ in rows]),
+        ("callback answered -> result download requested", [d - a for a, d, _ in rows]),
+        ("download requested -> sendVideo at the fake (download, media, upload start)",
+         [v - d for _, d, v in rows]),
+        ("total: callback answered -> sendVideo", [v - a for a, _, v in rows]),
+        ("total: KIE finished -> sendVideo", [v - finished_at for _, _, v in rows]),
+    ]
+    print_table(["phase (ms)", "p50", "p99", "max"],
+                [(name, ms(percentile(v, 0.5)), ms(percentile(v, 0.99)), ms(max(v))) for name, v in phases])
+    print(f"  {len(rows)} of {jobs} jobs traced; last sendVideo {last_video_s:.2f} s after KIE finished; "
+          f"load {load_average()}")
+    p99 = percentile(phases[3][1], 0.99)
+    verdict = "MEETS" if p99 <= CALLBACK_P99_TARGET_S else "MISSES"
+    print(f"  verdict: p99 callback -> sendVideo {p99:.2f} s (with the {download_kb()} kB download) "
+          f"{verdict} the target (<= {CALLBACK_P99_TARGET_S:.0f} s)")
+
+
+def download_kb() -> int:
+    """Size of the clip the simulator serves for these jobs (Kling 9:16, silent)."""
+    return round((MEDIA_DIR / "9x16_silent.mp4").stat().st_size / 1024)
+
+
+# ---------------------------------------------------------------------------------------------------
+# 2. polling only
+
+
+def analytic_polls(schedule: PollSchedule, finish_s: float) -> tuple[int, float]:
+    """(status calls, delay) when KIE finishes `finish_s` after submission and polls take no time."""
+    at = schedule.first_delay()
+    calls = 1
+    while at < finish_s:
+        at += schedule.delay_after(at)
+        calls += 1
+    return calls, at - finish_s
+
+
+def analytic_mean_delay(schedule: PollSchedule, start_s: float, end_s: float, step_s: float = 0.05) -> float:
+    """Mean delay for finish times spread evenly over [start_s, end_s)."""
+    points = [start_s + step_s * (n + 0.5) for n in range(int((end_s - start_s) / step_s))]
+    return statistics.fmean(analytic_polls(schedule, p)[1] for p in points)
+
+
+@dataclass
+class PollingTrace:
+    finish_real_s: float
+    task_id: str = ""
+    noticed_at: float | None = None
+    status_calls: int = 0
+    delays: list[float] = field(default_factory=list)
+
+
+BUCKETS = ((0.0, 8.0), (8.0, 30.0), (30.0, 120.0), (0.0, 120.0))
+
+
+async def bench_polling(jobs: int, scale: float) -> None:
+    print(f"\n== 2. polling only: {jobs} jobs over 0-{LONGEST_JOB_S:.0f} s + one 60 s job, schedule "
+          f"x{scale} (load {load_average()})")
+    finish_times = [LONGEST_JOB_S * (n + 0.5) / jobs for n in range(jobs)] + [60.0]
+    tg = FakeTelegram()
+    await tg.start()
+    # The rate limits shrink with the schedule, so "10 status calls/s at KIE" keeps its real meaning.
+    status_rps = KIE_STATUS_RPS / scale
+    sim = await open_simulator(SimTimings(wait_s=0.0, queue_s=0.0, generate_s=0.0),
+                               status_limit_per_s=status_rps)
+    traces: dict[int, PollingTrace] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = make_settings(Path(tmp), tg, sim, kie_poll_scale=scale, kie_create_limit=100_000,
+                                     kie_status_rps=status_rps)
+            async with running_bot(settings) as bot:
+                tracker = bot.components.tracker
+                real_apply = tracker.apply
+
+                noticed: dict[int, float] = {}
+
+                async def apply(job_id: int, result: TaskResult, *, source: str) -> None:
+                    # Recorded for any job: the first ones may be noticed before submit_jobs returns.
+                    if result.state is TaskState.SUCCEEDED:
+                        noticed.setdefault(job_id, time.monotonic())
+                    await real_apply(job_id, result, source=source)
+
+                tracker.apply = apply  # type: ignore[method-assign]
+                prompts = [f"{PROMPT} [sim:delay={t * scale:.3f}]" for t in finish_times]
+                users = await submit_jobs(bot, tg, prompts)
+                for (job_id, _user), finish in zip(sorted(users.items()), finish_times, strict=True):
+                    traces[job_id] = PollingTrace(finish_real_s=finish)
+                longest = (max(finish_times) + 30.0) * scale + 10.0
+                await wait_for(lambda: len(noticed) >= len(traces), longest, "every job noticed")
+                del tracker.apply
+                for job_id, trace in traces.items():
+                    trace.noticed_at = noticed[job_id]
+                    job = await bot.components.jobs.get(job_id)
+                    assert job is not None and job.task_id is not None
+                    trace.task_id = job.task_id
+                rate_limited = sim.rate_limited["status"]
+                statuses = [r for r in sim.requests if r.path in STATUS_PATHS]
+    finally:
+        await sim.stop()
+        await tg.stop()
+
+    for trace in traces.values():
+        finished = sim.tasks[trace.task_id].finished_mono
+        assert finished is not None and trace.noticed_at is not None
+        trace.delays.append((trace.noticed_at - finished) / scale)
+        trace.status_calls = sum(1 for r in statuses if trace.task_id in r.query.values())
+
+    real = PollSchedule(callbacks=False)
+    rows = []
+    for start, end in BUCKETS:
+        chosen = [t for t in list(traces.values())[:jobs] if start <= t.finish_real_s < end]
+        delays = [t.delays[0] for t in chosen]
+        calls = [t.status_calls for t in chosen]
+        rows.append((f"{start:.0f}-{end:.0f} s", len(chosen), f"{statistics.fmean(delays):.2f}",
+                     f"{max(delays):.2f}", f"{analytic_mean_delay(real, start, end):.2f}",
+                     f"{statistics.fmean(calls):.1f}"))
+    print_table(["KIE finished after", "jobs", "mean delay s", "max s", "analytic mean s", "calls/job"], rows)
+    sixty = list(traces.values())[-1]
+    analytic_calls, analytic_delay = analytic_polls(real, 60.0)
+    print(f"  60 s job: {sixty.status_calls} status calls, noticed {sixty.delays[0]:.2f} s late "
+          f"(analytic: {analytic_calls} calls, {analytic_delay:.2f} s)")
+    print(f"  {len(statuses)} status calls in all; {rate_limited} answered 429 by the simulator; "
+          f"load {load_average()}")
+    under_2_min = [t.delays[0] for t in list(traces.values())[:jobs] if t.finish_real_s < LONGEST_JOB_S]
+    mean_delay = statistics.fmean(under_2_min)
+    delay_ok = mean_delay <= POLL_DELAY_TARGET_S
+    calls_ok = sixty.status_calls <= POLL_CALLS_TARGET_60S and analytic_calls <= POLL_CALLS_TARGET_60S
+    print(f"  verdict: mean delay {mean_delay:.2f} s {'MEETS' if delay_ok else 'MISSES'} the target "
+          f"(<= {POLL_DELAY_TARGET_S:.0f} s); 60 s job {sixty.status_calls} calls "
+          f"{'MEETS' if calls_ok else 'MISSES'} the target (<= {POLL_CALLS_TARGET_60S})")
+
+
+# ---------------------------------------------------------------------------------------------------
+# 3. memory of `python -m bot`
+
+
+class _NoFiles:
+    """The benchmark's jobs are text-to-video: no user file is ever read."""
+
+    async def read(self, file_id: str) -> bytes:
+        raise AssertionError(f"unexpected file read {file_id}")
+
+
+def bot_settings(
+    tg: FakeTelegram, sim: KieSimulator, database: Path, web_port: int, **extra: str
+) -> dict[str, str]:
+    """The environment of the bot subprocess: real schedule and KIE limits, fakes on 127.0.0.1."""
+    return {
+        "BOT_TOKEN": tg.token,
+        "TELEGRAM_API_BASE": tg.base_url,
+        "KIE_API_KEY": sim.api_key,
+        "KIE_API_BASE": sim.base_url,
+        "KIE_UPLOAD_BASE": sim.base_url,
+        "DATABASE_PATH": str(database),
+        "WEB_HOST": "127.0.0.1",
+        "WEB_PORT": str(web_port),
+        "SIGNUP_BONUS": "1000000",
+        "MAX_JOBS_IN_FLIGHT": "1000",
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+async def precreate_jobs(
+    tg: FakeTelegram,
+    sim: KieSimulator,
+    database: Path,
+    prompts: list[str],
+    *,
+    model: str,
+    options: dict[str, str],
+    public_url: str | None = None,
+) -> list[str]:
+    """Jobs in state `submitted`, made by the bot's own services (confirm + submit), before the bot runs.
+
+    The running bot then finds them by restart recovery, exactly as after a deploy. Returns task ids.
+    """
+    env = bot_settings(tg, sim, database, 0)
+    settings: Settings = load_settings(
+        _env_file=None, **{k.lower(): v for k, v in env.items()}, kie_create_limit=100_000
+    )
+    db = Database(database)
+    await db.open()
+    kie = KieClient.from_settings(settings)
+    sender = Bot(tg.token, session=AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url)))
+    try:
+        billing = BillingService.from_settings(db, settings)
+        accounts = AccountsService(UsersRepo(db), on_new_user=billing.grant_signup_bonus)
+        jobs = JobsRepo(db)
+        generation = GenerationService(
+            db=db, jobs=jobs, catalog=build_catalog_from_settings(settings), billing=billing, kie=kie,
+            files=_NoFiles(), public_url=public_url, job_timeout_s=settings.job_timeout_minutes * 60,
+            max_jobs_in_flight=settings.max_jobs_in_flight,
+        )
+        job_ids: list[int] = []
+        for n, prompt in enumerate(prompts):
+            user_id = FIRST_USER_ID + n
+            tg.add_user(TgUser(id=user_id, first_name=f"User{user_id}", language_code="en"))
+            await accounts.register(user_id, language_code="en", first_name=f"User{user_id}")
+            status = await sender.send_message(user_id, "⏳")
+            confirmed = await generation.confirm(
+                user_id=user_id, chat_id=user_id, draft_key=f"bench:{n}",
+                order=Order(model_key=model, mode="t2v", ratio="9:16", options=options, prompt=prompt),
+                files=[], status_message_id=status.message_id,
+            )
+            job_ids.append(confirmed.job.id)
+        for start in range(0, len(job_ids), 50):
+            await asyncio.gather(*(generation.submit(job_id) for job_id in job_ids[start:start + 50]))
+        task_ids = []
+        for job_id in job_ids:
+            job = await jobs.get(job_id)
+            assert job is not None and job.state is JobState.SUBMITTED and job.task_id, job
+            task_ids.append(job.task_id)
+        return task_ids
+    finally:
+        await sender.session.close()
+        await kie.aclose()
+        await db.close()
+
+
+@dataclass
+class RssSample:
+    at_s: float
+    memory: ProcMemory
+    status_calls: int
+
+
+async def bench_memory_in_flight(jobs: int, sample_s: float) -> None:
+    print(f"\n== 3a. RSS of `python -m bot` tracking {jobs} in-flight jobs (polling only, real schedule, "
+          f"KIE limit {KIE_STATUS_RPS:.0f} status calls/s) (load {load_average()})")
+    tg = FakeTelegram()
+    await tg.start()
+    sim = await open_simulator(SimTimings.manual(), status_limit_per_s=KIE_STATUS_RPS)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            baseline = await idle_bot_memory(tg, sim, workdir / "idle")
+            database = workdir / "bot.sqlite3"
+            started = time.monotonic()
+            await precreate_jobs(tg, sim, database, [PROMPT] * jobs, model="kling25",
+                                 options={"duration": "5"})
+            print(f"  {jobs} jobs confirmed and submitted through GenerationService in "
+                  f"{time.monotonic() - started:.1f} s")
+            port = free_port()
+            child = BotProcess(bot_settings(tg, sim, database, port), workdir)
+            status_before = len([r for r in sim.requests if r.path in STATUS_PATHS])
+            child.start()
+            try:
+                await child.wait_healthy(port)
+                started = time.monotonic()
+                samples: list[RssSample] = []
+                while time.monotonic() - started < sample_s:
+                    calls = len([r for r in sim.requests if r.path in STATUS_PATHS]) - status_before
+                    samples.append(RssSample(time.monotonic() - started, child.memory(), calls))
+                    await asyncio.sleep(0.5)
+                tracked = len({r.query.get("taskId") for r in sim.requests if r.path in STATUS_PATHS})
+            finally:
+                await child.stop()
+    finally:
+        await sim.stop()
+        await tg.stop()
+    shown = [s for n, s in enumerate(samples) if n % max(1, len(samples) // 6) == 0 or n == len(samples) - 1]
+    print_table(["seconds after healthy", "VmRSS MB", "VmHWM MB", "status calls so far"],
+                [(f"{s.at_s:.1f}", f"{s.memory.rss_mb:.1f}", f"{s.memory.hwm_mb:.1f}", s.status_calls)
+                 for s in shown])
+    peak = max(s.memory.hwm_mb for s in samples)
+    per_job_kb = (max(s.memory.rss_mb for s in samples) - baseline.rss_mb) * 1024 / jobs
+    print(f"  idle bot (no jobs): VmRSS {baseline.rss_mb:.1f} MB, VmHWM {baseline.hwm_mb:.1f} MB; "
+          f"with {jobs} jobs ~{per_job_kb:.0f} kB per job; {tracked} tasks polled at least once in "
+          f"{sample_s:.0f} s; {sim.rate_limited['status']} status calls answered 429; load {load_average()}")
+    verdict = "MEETS" if peak <= RSS_TARGET_MB else "MISSES"
+    print(f"  verdict: peak RSS {peak:.1f} MB with {jobs} jobs in flight {verdict} the target "
+          f"(<= {RSS_TARGET_MB:.0f} MB)")
+
+
+async def idle_bot_memory(tg: FakeTelegram, sim: KieSimulator, workdir: Path) -> ProcMemory:
+    workdir.mkdir()
+    port = free_port()
+    child = BotProcess(bot_settings(tg, sim, workdir / "bot.sqlite3", port), workdir)
+    child.start()
+    try:
+        await child.wait_healthy(port)
+        await asyncio.sleep(2.0)
+        return child.memory()
+    finally:
+        await child.stop()
+
+
+@dataclass(frozen=True)
+class SizedDelivery:
+    result_mb: int
+    sent_as: str
+    uploaded_mb: float | None
+    ready: ProcMemory
+    after: ProcMemory
+    took_s: float
+
+
+async def deliver_one_video(size_mb: int) -> SizedDelivery:
+    """A fresh bot process recovers one finished job whose result is `size_mb` and delivers it."""
+    tg = FakeTelegram()
+    await tg.start()
+    sim = await open_simulator(SimTimings.manual(), status_limit_per_s=KIE_STATUS_RPS)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            database = workdir / "bot.sqlite3"
+            # Veo results carry sound, so the file is sent as downloaded (no silent-audio remux).
+            (task_id,) = await precreate_jobs(
+                tg, sim, database, [f"{PROMPT} [sim:large={size_mb}]"], model="veo_fast",
+                options={"resolution": "720p"},
+            )
+            sim.complete(task_id)
+            port = free_port()
+            child = BotProcess(bot_settings(tg, sim, database, port), workdir)
+            child.start()
+            started = time.monotonic()
+            try:
+                await child.wait_healthy(port)
+                ready = child.memory()
+                # The first sendMessage is the status message made before the bot ran; a second one
+                # would be the link fallback.
+                await wait_for(lambda: bool(tg.calls_of("sendVideo") or tg.calls_of("sendDocument")
+                                            or tg.calls_of("sendMessage")[1:]), 90, "the delivery")
+                await asyncio.sleep(1.0)  # the bot finishes reading the answer; then read the peak
+                after = child.memory()
+                took_s = time.monotonic() - started
+            finally:
+                await child.stop()
+    finally:
+        await sim.stop()
+        await tg.stop()
+    sent = tg.calls_of("sendVideo") or tg.calls_of("sendDocument")
+    uploaded = (sent[0].files.get("video") or sent[0].files.get("document")) if sent else None
+    return SizedDelivery(
+        result_mb=size_mb,
+        sent_as=sent[0].method if sent else "link message",
+        uploaded_mb=uploaded.size / MB if uploaded else None,
+        ready=ready,
+        after=after,
+        took_s=took_s,
+    )
+
+
+async def bench_memory_video_size(sizes_mb: list[int]) -> None:
+    print(f"\n== 3b. peak RSS of `python -m bot` delivering one video of {', '.join(map(str, sizes_mb))} MB "
+          f"(a fresh process each) (load {load_average()})")
+    results = [await deliver_one_video(size) for size in sizes_mb]
+    print_table(
+        ["result", "sent as", "uploaded MB", "RSS ready", "RSS after", "peak (VmHWM)", "s"],
+        [(f"{r.result_mb} MB", r.sent_as, f"{r.uploaded_mb:.1f}" if r.uploaded_mb is not None else "-",
+          f"{r.ready.rss_mb:.1f}", f"{r.after.rss_mb:.1f}", f"{r.after.hwm_mb:.1f}", f"{r.took_s:.1f}")
+         for r in results],
+    )
+    smallest, largest = results[0], results[-1]
+    growth = largest.after.hwm_mb - smallest.after.hwm_mb
+    size_step = largest.result_mb - smallest.result_mb
+    # "Does not grow with the video size": well under a fifth of the extra bytes.
+    ok = growth < 0.2 * size_step
+    print(f"  verdict: peak grew {growth:+.1f} MB for {size_step} MB more video: "
+          f"{'MEETS' if ok else 'MISSES'} the target (memory does not grow with video size); "
+          f"load {load_average()}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="callbacks,polling,memory",
+                        help="comma-separated: callbacks, polling, memory")
+    parser.add_argument("--callback-jobs", type=int, default=100)
+    parser.add_argument("--inprocess-no-media", action="store_true",
+                        help="also run the in-process callback bench with the media steps off")
+    parser.add_argument("--polling-jobs", type=int, default=40)
+    parser.add_argument("--scale", type=float, default=0.1, help="poll schedule scale for the polling bench")
+    parser.add_argument("--memory-jobs", type=int, default=500)
+    parser.add_argument("--rss-seconds", type=float, default=20.0,
+                        help="how long to sample RSS while polling")
+    args = parser.parse_args()
+    chosen = {name.strip() for name in args.only.split(",")}
+    started = time.monotonic()
+    print(f"load average at start: {load_average()}")
+    if "callbacks" in chosen:
+        await bench_callbacks(args.callback_jobs, media=True)
+        if args.inprocess_no_media:
+            await bench_callbacks(args.callback_jobs, media=False)
+        await bench_callbacks_subprocess(args.callback_jobs, media=True)
+        await bench_callbacks_subprocess(args.callback_jobs, media=False)
+    if "polling" in chosen:
+        await bench_polling(args.polling_jobs, args.scale)
+    if "memory" in chosen:
+        await bench_memory_in_flight(args.memory_jobs, args.rss_seconds)
+        await bench_memory_video_size([5, 45])
+    print(f"\ntotal {time.monotonic() - started:.0f} s; load average at the end: {load_average()}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,481 @@
+"""HTTP client for KIE.ai: create, status, upload, credit, download-url, result download.
+
+One `KieClient` (one httpx.AsyncClient, one pair of rate limiters) per process. It knows nothing about
+model families: adapters build `CreateRequest` / `StatusRequest` objects and parse the `data` it returns.
+
+Retry rules (why they differ):
+* Status, upload (bytes), credit, download-url, result download are idempotent: network errors, 429,
+  5xx and 455 are retried with exponential backoff and jitter.
+* A create is paid. It is resent only when KIE surely never saw it (connection refused, connect
+  timeout, DNS failure, no free pool connection) or when KIE answered 429, which it documents as
+  "rejected, not queued". Anything that might have reached KIE without a clear answer (read timeout,
+  connection dropped after sending, gateway 5xx without a KIE body) raises `KieCreateOutcomeUnknown`
+  and is never resent: one order must never become two paid tasks.
+
+Secrets: the key travels only in the Authorization header, and only to KIE's own hosts (never to a
+result CDN); it is redacted from every error text. Log lines name the path, never a full URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import secrets
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from bot.kie.errors import (
+    KieCreateOutcomeUnknown,
+    KieDownloadTooLarge,
+    KieError,
+    KieNetworkError,
+    KieRateLimited,
+    KieResultExpired,
+    KieServerError,
+    KieTaskNotFound,
+    error_from_answer,
+    parse_code,
+    redact,
+)
+from bot.kie.ratelimit import Limiter, Sleep, SlidingWindowLimiter, Unlimited
+from bot.kie.types import CreateRequest, StatusRequest
+
+log = logging.getLogger(__name__)
+_NO_LIMIT = Unlimited()
+
+DEFAULT_API_BASE = "https://api.kie.ai"
+DEFAULT_UPLOAD_BASE = "https://kieai.redpandaai.co"
+
+# Transport errors raised before a single request byte left this machine: safe to resend a create.
+_NEVER_SENT_ERRORS: tuple[type[httpx.TransportError], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """`attempts` counts the first try. Delay before retry n (1-based) is
+    min(max_delay_s, base_delay_s * 2**(n-1)) scaled by a random factor in [1 - jitter, 1]."""
+
+    attempts: int = 4
+    base_delay_s: float = 0.5
+    max_delay_s: float = 8.0
+    jitter: float = 0.5
+
+    def delay_s(self, retry_number: int, retry_after_s: float | None = None) -> float:
+        backoff = min(self.max_delay_s, self.base_delay_s * 2 ** (retry_number - 1))
+        backoff *= random.uniform(1.0 - self.jitter, 1.0)
+        if retry_after_s is not None:
+            # Honour the server's hint, but never wait longer than our own ceiling.
+            backoff = max(backoff, min(retry_after_s, self.max_delay_s))
+        return backoff
+
+
+@dataclass(frozen=True)
+class KieTimeouts:
+    connect_s: float = 10.0
+    read_s: float = 30.0
+    write_s: float = 30.0
+    pool_s: float = 10.0
+    upload_s: float = 300.0      # read/write budget of one upload
+    download_read_s: float = 60.0  # longest pause between two chunks of a result download
+
+    def api(self) -> httpx.Timeout:
+        return httpx.Timeout(connect=self.connect_s, read=self.read_s, write=self.write_s, pool=self.pool_s)
+
+    def upload(self) -> httpx.Timeout:
+        return httpx.Timeout(connect=self.connect_s, read=self.upload_s, write=self.upload_s,
+                             pool=self.pool_s)
+
+    def download(self) -> httpx.Timeout:
+        return httpx.Timeout(connect=self.connect_s, read=self.download_read_s, write=self.write_s,
+                             pool=self.pool_s)
+
+
+class KieSettingsLike(Protocol):
+    """The part of bot.config.Settings the client reads."""
+
+    kie_api_base: str
+    kie_upload_base: str
+    kie_create_limit: int
+    kie_create_window_s: float
+    kie_status_rps: float
+
+    @property
+    def kie_api_key(self) -> Any: ...
+
+
+@dataclass
+class KieCallStats:
+    """Counters for the admin status page and the benchmark."""
+
+    creates: int = 0
+    status_calls: int = 0
+    retries: int = 0
+    rate_limited_answers: int = 0
+    errors_by_key: dict[str, int] = field(default_factory=dict)
+
+    def count_error(self, error: KieError) -> None:
+        key = error.operator_message_key
+        self.errors_by_key[key] = self.errors_by_key.get(key, 0) + 1
+
+
+class KieClient:
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        api_base: str = DEFAULT_API_BASE,
+        upload_base: str = DEFAULT_UPLOAD_BASE,
+        create_limit: int = 20,
+        create_window_s: float = 10.0,
+        status_rps: float = 10.0,
+        create_limiter: Limiter | None = None,
+        status_limiter: Limiter | None = None,
+        retry: RetryPolicy | None = None,
+        create_retry: RetryPolicy | None = None,
+        timeouts: KieTimeouts | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 100,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if not api_key:
+            raise ValueError("KIE api_key is empty")
+        self._api_key = api_key
+        self._secrets = (api_key,)
+        self.api_base = api_base.rstrip("/")
+        self.upload_base = upload_base.rstrip("/")
+        # Margins absorb network jitter between our grant time and KIE's arrival time (see ratelimit.py).
+        self.create_limiter: Limiter = create_limiter or SlidingWindowLimiter(
+            create_limit, create_window_s, safety_margin_s=min(0.25, create_window_s * 0.01)
+        )
+        self.status_limiter: Limiter = status_limiter or SlidingWindowLimiter.per_second(
+            status_rps, safety_margin_s=0.02
+        )
+        self.retry = retry or RetryPolicy()
+        self.create_retry = create_retry or RetryPolicy(attempts=3, base_delay_s=1.0)
+        self.timeouts = timeouts or KieTimeouts()
+        self._sleep = sleep
+        self.stats = KieCallStats()
+        self._http = httpx.AsyncClient(
+            timeout=self.timeouts.api(),
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=20),
+            follow_redirects=False,
+            headers={"Accept": "application/json", "User-Agent": "kie-video-bot/0.1"},
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: KieSettingsLike,
+        *,
+        api_key: str | None = None,
+        api_base: str | None = None,
+        upload_base: str | None = None,
+        **kwargs: Any,
+    ) -> KieClient:
+        """Build from Settings; sandbox mode passes the simulator's key and bases explicitly."""
+        key = api_key
+        if key is None and settings.kie_api_key is not None:
+            key = settings.kie_api_key.get_secret_value()
+        return cls(
+            key or "",
+            api_base=api_base or settings.kie_api_base,
+            upload_base=upload_base or settings.kie_upload_base,
+            create_limit=settings.kie_create_limit,
+            create_window_s=settings.kie_create_window_s,
+            status_rps=settings.kie_status_rps,
+            **kwargs,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> KieClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ public calls
+
+    async def create_task(self, req: CreateRequest) -> str:
+        """POST the create call; returns KIE's taskId. See the module doc for the retry rules."""
+        self.stats.creates += 1
+        data = await self._call_api("POST", req.path, json_body=req.body, limiter=self.create_limiter,
+                                    policy=self.create_retry, is_create=True)
+        task_id = data.get("taskId") or data.get("task_id") if isinstance(data, dict) else None
+        if not isinstance(task_id, str) or not task_id:
+            # KIE said 200 but gave no id: a task may exist that we cannot track.
+            raise KieCreateOutcomeUnknown("create answer has no taskId", code=200)
+        return task_id
+
+    async def get_status(self, req: StatusRequest) -> dict[str, Any]:
+        """GET a status endpoint; returns the envelope's `data` object. Unknown / not yet visible
+        tasks raise KieTaskNotFound (never retried here: the tracker decides)."""
+        self.stats.status_calls += 1
+        data = await self._call_api("GET", req.path, params=req.params, limiter=self.status_limiter,
+                                    policy=self.retry)
+        if not isinstance(data, dict):
+            raise KieTaskNotFound("status answer has no data object", code=200)
+        return data
+
+    async def get_credit(self) -> int:
+        """The operator's remaining KIE credits (GET /api/v1/chat/credit)."""
+        data = await self._call_api("GET", "/api/v1/chat/credit", limiter=self.status_limiter,
+                                    policy=self.retry)
+        try:
+            return int(float(data))
+        except (TypeError, ValueError):
+            raise KieServerError("credit answer is not a number") from None
+
+    async def get_download_url(self, url: str) -> str:
+        """Exchange a KIE-generated file URL for a fresh download link (valid ~20 minutes)."""
+        data = await self._call_api("POST", "/api/v1/common/download-url", json_body={"url": url},
+                                    limiter=self.status_limiter, policy=self.retry)
+        if not isinstance(data, str) or not data:
+            raise KieServerError("download-url answer has no URL")
+        return data
+
+    async def upload_file(
+        self,
+        data: bytes | AsyncIterable[bytes],
+        file_name: str,
+        mime_type: str,
+        upload_path: str = "telegram-inputs",
+    ) -> str:
+        """Multipart stream upload to KIE_UPLOAD_BASE/api/file-stream-upload; returns data.downloadUrl.
+
+        Bytes are retried like any idempotent call (same name overwrites the same file). An async
+        iterable is consumed once and therefore sent once.
+        """
+        upload_path = upload_path.strip("/")
+        fields = {"uploadPath": upload_path, "fileName": file_name}
+        url = f"{self.upload_base}/api/file-stream-upload"
+        if isinstance(data, bytes | bytearray | memoryview):
+            payload = bytes(data)
+
+            def build() -> dict[str, Any]:
+                return {"files": {"file": (file_name, payload, mime_type)}, "data": fields}
+
+            policy = self.retry
+        else:
+            boundary = secrets.token_hex(16)
+            stream = _multipart_stream(boundary, fields, file_name, mime_type, data)
+
+            def build() -> dict[str, Any]:
+                return {
+                    "content": stream,
+                    "headers": {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+                }
+
+            policy = RetryPolicy(attempts=1)
+        body = await self._call(
+            "POST", url, label="/api/file-stream-upload", build=build, limiter=None, policy=policy,
+            timeout=self.timeouts.upload(),
+        )
+        info = body.get("data") if isinstance(body, dict) else None
+        link = None
+        if isinstance(info, dict):
+            link = info.get("downloadUrl") or info.get("fileUrl")
+        if not isinstance(link, str) or not link:
+            raise KieServerError("upload answer has no downloadUrl")
+        return link
+
+    async def download(self, url: str, dest_path: str | os.PathLike[str], max_bytes: int,
+                       *, chunk_size: int = 256 * 1024) -> int:
+        """Stream `url` into `dest_path`; returns the byte count. Never holds the file in memory.
+
+        Raises KieDownloadTooLarge as soon as the declared or received size passes `max_bytes` (the
+        partial file is removed), KieResultExpired on 403/404/410. No KIE key is sent: result URLs
+        live on CDNs, not on KIE's API host.
+        """
+        dest = Path(dest_path)
+        part = dest.with_name(dest.name + ".part")
+        host = httpx.URL(url).host
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._download_once(url, dest, part, max_bytes, chunk_size)
+            except httpx.TransportError as exc:
+                error: KieError = KieNetworkError(redact(f"{type(exc).__name__}: {exc}", self._secrets))
+            except KieServerError as exc:
+                error = exc
+            if attempt >= self.retry.attempts:
+                raise error
+            self.stats.retries += 1
+            log.warning("KIE result download from %s failed (%s), retry %d", host,
+                        error.operator_message_key, attempt)
+            await self._sleep(self.retry.delay_s(attempt))
+
+    # ------------------------------------------------------------------ internals
+
+    def _auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}"}
+
+    async def _call_api(
+        self,
+        method: str,
+        path: str,
+        *,
+        limiter: Limiter | None,
+        policy: RetryPolicy,
+        json_body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+        is_create: bool = False,
+    ) -> Any:
+        def build() -> dict[str, Any]:
+            kwargs: dict[str, Any] = {}
+            if json_body is not None:
+                kwargs["json"] = json_body
+            if params:
+                kwargs["params"] = params
+            return kwargs
+
+        body = await self._call(method, f"{self.api_base}{path}", label=path, build=build, limiter=limiter,
+                                policy=policy, is_create=is_create)
+        return body.get("data") if isinstance(body, dict) else None
+
+    async def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        label: str,
+        build: Any,
+        limiter: Limiter | None,
+        policy: RetryPolicy,
+        is_create: bool = False,
+        timeout: httpx.Timeout | None = None,
+    ) -> Any:
+        """One logical call with retries; returns the decoded success envelope."""
+        attempt = 0
+        while True:
+            attempt += 1
+            retry_after: float | None = None
+            kwargs = build()
+            headers = {**self._auth_headers(), **kwargs.pop("headers", {})}
+            try:
+                # The permit is held until the answer is back (see ratelimit.py for why).
+                async with (limiter or _NO_LIMIT).hold():
+                    response = await self._http.request(method, url, headers=headers,
+                                                        timeout=timeout or httpx.USE_CLIENT_DEFAULT, **kwargs)
+            except httpx.TransportError as exc:
+                error = self._transport_error(exc, is_create, label)
+            else:
+                body = _decode_json(response)
+                error = error_from_answer(response.status_code, body, self._secrets)
+                if error is None:
+                    return body
+                if is_create and _maybe_reached_backend(response.status_code, body):
+                    raise KieCreateOutcomeUnknown(
+                        f"HTTP {response.status_code} without a KIE answer", http_status=response.status_code
+                    ) from error
+                if isinstance(error, KieRateLimited):
+                    self.stats.rate_limited_answers += 1
+                    retry_after = _retry_after_s(response)
+            self.stats.count_error(error)
+            if not self._may_retry(error, is_create) or attempt >= policy.attempts:
+                log.warning("KIE %s %s failed: %s", method, label, error)
+                raise error
+            self.stats.retries += 1
+            delay = policy.delay_s(attempt, retry_after)
+            log.info("KIE %s %s: %s, retry %d in %.2fs", method, label, error.operator_message_key,
+                     attempt, delay)
+            await self._sleep(delay)
+
+    def _transport_error(self, exc: httpx.TransportError, is_create: bool, label: str) -> KieError:
+        text = redact(f"{type(exc).__name__}: {exc}", self._secrets)
+        if is_create and not isinstance(exc, _NEVER_SENT_ERRORS):
+            log.error("KIE create %s: outcome unknown after %s; not resending", label, type(exc).__name__)
+            raise KieCreateOutcomeUnknown(text) from None
+        return KieNetworkError(text)
+
+    @staticmethod
+    def _may_retry(error: KieError, is_create: bool) -> bool:
+        if is_create:
+            # Network errors reaching here were raised before sending (see _transport_error).
+            return isinstance(error, KieRateLimited | KieNetworkError)
+        return error.retryable
+
+    async def _download_once(self, url: str, dest: Path, part: Path, max_bytes: int, chunk_size: int) -> int:
+        async with self._http.stream("GET", url, timeout=self.timeouts.download()) as response:
+            status = response.status_code
+            if status in (403, 404, 410):
+                raise KieResultExpired(f"result URL answered HTTP {status}", http_status=status)
+            if status >= 500:
+                raise KieServerError(f"result URL answered HTTP {status}", http_status=status)
+            if not 200 <= status <= 299:
+                raise KieError(f"result URL answered HTTP {status}", http_status=status)
+            declared = parse_code(response.headers.get("Content-Length"))
+            if declared is not None and declared > max_bytes:
+                raise KieDownloadTooLarge(max_bytes, declared)
+            written = 0
+            handle = await asyncio.to_thread(part.open, "wb")
+            try:
+                async for chunk in response.aiter_bytes(chunk_size):
+                    written += len(chunk)
+                    if written > max_bytes:
+                        raise KieDownloadTooLarge(max_bytes, written)
+                    await asyncio.to_thread(handle.write, chunk)
+            except BaseException:
+                await asyncio.to_thread(handle.close)
+                await asyncio.to_thread(part.unlink, True)
+                raise
+            await asyncio.to_thread(handle.close)
+            await asyncio.to_thread(part.replace, dest)
+            return written
+
+
+def _decode_json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _maybe_reached_backend(http_status: int, body: Any) -> bool:
+    """A gateway-style failure (5xx without a KIE envelope) on a create: KIE's backend may have taken
+    the task before the proxy gave up, so the outcome is unknown."""
+    has_envelope = isinstance(body, dict) and parse_code(body.get("code")) is not None
+    return http_status >= 500 and not has_envelope
+
+
+def _retry_after_s(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+async def _multipart_stream(
+    boundary: str,
+    fields: dict[str, str],
+    file_name: str,
+    mime_type: str,
+    chunks: AsyncIterable[bytes],
+) -> AsyncIterator[bytes]:
+    """multipart/form-data produced on the fly, so a large input never sits in memory whole."""
+    for name, value in fields.items():
+        yield (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n').encode()
+    safe_name = file_name.replace('"', "_").replace("\r", "_").replace("\n", "_")
+    yield (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{safe_name}"\r\n'
+        f"Content-Type: {mime_type}\r\n\r\n"
+    ).encode()
+    async for chunk in chunks:
+        yield chunk
+    yield f"\r\n--{boundary}--\r\n".encode()

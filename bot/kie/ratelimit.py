@@ -1,0 +1,205 @@
+"""Process-wide client-side rate limiters for KIE calls.
+
+KIE allows 20 new generation requests per 10 s per account and rejects (does not queue) the excess
+with 429; status polling is capped at 10 requests/s per key (kie-api.md §3.5). We would rather wait
+in line here than turn a burst of orders into a burst of 429s, so every create and status call first
+takes a permit.
+
+Fairness: waiters are served strictly in arrival order. `asyncio.Lock` hands itself to waiters FIFO,
+and the lock is held while the head of the line sleeps for its slot, so nobody can overtake.
+
+Why `hold()`: KIE counts a request when it *arrives*, which is somewhere between the moment we send
+it and the moment its answer comes back. Counting a slot from the answer (not from the grant) makes
+"N per window at KIE" hold whatever the latency spread, e.g. a first burst that had to open 20 new
+connections. The cost is one round trip per window, small against a 10 s window.
+
+Both limiters take an injectable `clock` (seconds, monotonic) and `sleep` so tests can run on a fake
+clock without real waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+# Float rounding can leave a sleeper a hair short of its slot; with a fake clock that would loop.
+_EPSILON_S = 1e-9
+
+
+class _Slot:
+    """One permit. `ends_at` is None while its request is in flight."""
+
+    __slots__ = ("ends_at",)
+
+    def __init__(self, ends_at: float | None) -> None:
+        self.ends_at = ends_at
+
+
+class SlidingWindowLimiter:
+    """At most `limit` permits in any rolling window of `window_s` seconds.
+
+    `acquire()` counts the permit from the moment it is granted; `hold()` counts it from the moment
+    the caller's block ends (the answer arrived), and an in-flight permit occupies the window.
+    `safety_margin_s` widens the window a little more for clock and counting differences at KIE.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window_s: float,
+        *,
+        safety_margin_s: float = 0.0,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if limit < 1 or window_s <= 0:
+            raise ValueError("limit must be >= 1 and window_s > 0")
+        self.limit = limit
+        self.window_s = window_s
+        self._span_s = window_s + max(0.0, safety_margin_s)
+        self._clock = clock
+        self._sleep = sleep
+        self._slots: list[_Slot] = []
+        self._line = asyncio.Lock()
+        self._released = asyncio.Event()
+        self.total_wait_s = 0.0  # observability: how long callers queued in total
+        self.granted = 0
+
+    @classmethod
+    def per_second(
+        cls,
+        rate_per_s: float,
+        *,
+        safety_margin_s: float = 0.0,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> SlidingWindowLimiter:
+        """A rate like 10/s as "10 per 1 s"; fractional rates (2.5/s) become "3 per 1.2 s"."""
+        limit = max(1, math.ceil(rate_per_s))
+        return cls(limit, limit / rate_per_s, safety_margin_s=safety_margin_s, clock=clock, sleep=sleep)
+
+    async def _take(self, in_flight: bool) -> _Slot:
+        asked_at = self._clock()
+        async with self._line:
+            while True:
+                now = self._clock()
+                horizon = now - self._span_s + _EPSILON_S
+                self._slots = [s for s in self._slots if s.ends_at is None or s.ends_at > horizon]
+                if len(self._slots) < self.limit:
+                    slot = _Slot(None if in_flight else now)
+                    self._slots.append(slot)
+                    self.granted += 1
+                    self.total_wait_s += now - asked_at
+                    return slot
+                finished = [s.ends_at for s in self._slots if s.ends_at is not None]
+                if finished:
+                    # A release can only end later than this, so the earliest expiry is the next chance.
+                    await self._sleep(min(finished) + self._span_s - now)
+                else:
+                    self._released.clear()
+                    await self._released.wait()
+
+    def _release(self, slot: _Slot) -> None:
+        slot.ends_at = self._clock()
+        self._released.set()
+
+    async def acquire(self) -> None:
+        await self._take(in_flight=False)
+
+    @contextlib.asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        slot = await self._take(in_flight=True)
+        try:
+            yield
+        finally:
+            self._release(slot)
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+class TokenBucketLimiter:
+    """`rate_per_s` permits per second on average, bursts of at most `capacity`.
+
+    With capacity 1 this spaces calls evenly (one every 1/rate s), the gentlest shape for a server
+    whose counting method we do not know.
+    """
+
+    def __init__(
+        self,
+        rate_per_s: float,
+        capacity: float = 1.0,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if rate_per_s <= 0 or capacity < 1:
+            raise ValueError("rate_per_s must be > 0 and capacity >= 1")
+        self.rate_per_s = rate_per_s
+        self.capacity = capacity
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = capacity
+        self._updated_at = clock()
+        self._line = asyncio.Lock()
+        self.total_wait_s = 0.0
+        self.granted = 0
+
+    def _refill(self, now: float) -> None:
+        self._tokens = min(self.capacity, self._tokens + (now - self._updated_at) * self.rate_per_s)
+        self._updated_at = now
+
+    async def acquire(self) -> None:
+        asked_at = self._clock()
+        async with self._line:
+            while True:
+                now = self._clock()
+                self._refill(now)
+                if self._tokens >= 1 - _EPSILON_S:
+                    self._tokens = max(0.0, self._tokens - 1)
+                    self.granted += 1
+                    self.total_wait_s += now - asked_at
+                    return
+                await self._sleep((1 - self._tokens) / self.rate_per_s)
+
+    @contextlib.asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        await self.acquire()
+        yield
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+class Unlimited:
+    """A limiter that never waits (benchmarks of per-call overhead, tests that don't care)."""
+
+    granted = 0
+    total_wait_s = 0.0
+
+    async def acquire(self) -> None:
+        return None
+
+    @contextlib.asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        yield
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+Limiter = SlidingWindowLimiter | TokenBucketLimiter | Unlimited

@@ -1,0 +1,150 @@
+"""/history: the user's last jobs, with Send again (by file_id, free) and Repeat (a new confirm)."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
+
+from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.catalog.model import Catalog, mode_name
+from bot.services.billing import BillingService
+from bot.store.jobs import Job, JobsRepo
+from bot.store.users import UserRow
+from bot.telegram.common import MenuCb, escape, shorten
+from bot.telegram.wizard.draft import ALL_MODELS, Draft, new_draft_id
+from bot.telegram.wizard.router import Wizard, WizardStates
+
+HISTORY_SIZE = 10
+PROMPT_CHARS = 80
+
+
+class HistoryCb(CallbackData, prefix="h"):
+    a: str  # send | repeat
+    j: int  # job id
+
+
+def _job_line(job: Job, catalog: Catalog, lang: str) -> str:
+    entry = catalog.get(job.model_key)
+    name = entry.name(lang) if entry else job.model_key
+    when = datetime.fromtimestamp(job.created_at, tz=UTC).strftime("%Y-%m-%d %H:%M")
+    head = _("history-line").format(
+        id=job.id,
+        name=escape(name),
+        mode=escape(mode_name(job.mode, lang)),
+        state=_(f"job-state-{job.state.value}"),
+        cost=job.cost,
+        date=when,
+    )
+    prompt = f"\n<i>{escape(shorten(job.prompt, PROMPT_CHARS))}</i>" if job.prompt else ""
+    return head + prompt
+
+
+def draft_from_job(job: Job) -> Draft:
+    """The same settings as a past job, ready for a new summary and confirm."""
+    draft = Draft(id=new_draft_id())
+    draft.add("category", ALL_MODELS)
+    draft.add("model", job.model_key)
+    draft.add("mode", job.mode)
+    if job.ratio:
+        draft.add("ratio", job.ratio)
+    for key, value in job.options.items():
+        draft.add(f"opt:{key}", value)
+    for ref in job.inputs.get("files", []):
+        draft.add(f"input:{ref['kind']}", ref)
+    draft.add("prompt", job.prompt)
+    return draft
+
+
+def make_history_router(catalog: Catalog) -> Router:
+    router = Router(name="history")
+    wizard = Wizard(catalog)
+
+    async def show_history(message: Message, user: UserRow, jobs: JobsRepo) -> None:
+        recent = await jobs.recent_for_user(user.id, HISTORY_SIZE)
+        if not recent:
+            await message.answer(_("history-empty"))
+            return
+        lines = [_("history-title"), ""]
+        kb = InlineKeyboardBuilder()
+        for job in recent:
+            lines.append(_job_line(job, catalog, user.language))
+            lines.append("")
+            if job.file_id:
+                kb.button(
+                    text=_("history-send-again").format(id=job.id),
+                    callback_data=HistoryCb(a="send", j=job.id),
+                )
+            if catalog.get(job.model_key) is not None:
+                kb.button(
+                    text=_("history-repeat").format(id=job.id), callback_data=HistoryCb(a="repeat", j=job.id)
+                )
+        kb.adjust(2)
+        await message.answer("\n".join(lines).strip(), reply_markup=kb.as_markup())
+
+    @router.message(Command("history"))
+    async def history_command(message: Message, db_user: UserRow, jobs: JobsRepo) -> None:
+        await show_history(message, db_user, jobs)
+
+    @router.callback_query(MenuCb.filter(F.action == "history"))
+    async def history_button(query: CallbackQuery, db_user: UserRow, jobs: JobsRepo) -> None:
+        await query.answer()
+        if isinstance(query.message, Message):
+            await show_history(query.message, db_user, jobs)
+
+    @router.callback_query(HistoryCb.filter())
+    async def history_action(
+        query: CallbackQuery,
+        callback_data: HistoryCb,
+        db_user: UserRow,
+        jobs: JobsRepo,
+        billing: BillingService,
+        state: FSMContext,
+    ) -> None:
+        job = await jobs.get(callback_data.j)
+        # Someone else's job id (a forged or shared button) looks exactly like a missing one.
+        if job is None or job.user_id != db_user.id or not isinstance(query.message, Message):
+            await query.answer(_("stale-button"), show_alert=True)
+            return
+        message = query.message
+        if callback_data.a == "send":
+            if not job.file_id:
+                await query.answer(_("history-no-file"), show_alert=True)
+                return
+            await query.answer()
+            entry = catalog.get(job.model_key)
+            caption = f"<b>{escape(entry.name(db_user.language) if entry else job.model_key)}</b>"
+            try:
+                await message.answer_video(job.file_id, caption=caption)
+            except TelegramBadRequest:
+                await message.answer(_("history-no-file"))
+            return
+        if callback_data.a == "repeat":
+            if catalog.get(job.model_key) is None:
+                await query.answer(_("order-unknown_model"), show_alert=True)
+                return
+            await query.answer()
+            draft = draft_from_job(job)
+            balance = await billing.balance(db_user.id)
+            text, markup = wizard.render_summary(draft, db_user, balance)
+            old = Draft.from_data((await state.get_data()).get("draft"))
+            sent = await message.answer(text, reply_markup=markup)
+            draft.message_id = sent.message_id
+            await state.set_state(WizardStates.active)
+            await state.set_data({"draft": draft.to_data()})
+            if old is not None and old.message_id is not None and message.bot is not None:
+                with contextlib.suppress(TelegramBadRequest):
+                    await message.bot.edit_message_reply_markup(
+                        chat_id=message.chat.id, message_id=old.message_id, reply_markup=None
+                    )
+            return
+        await query.answer(_("stale-button"), show_alert=True)
+
+    return router

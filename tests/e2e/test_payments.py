@@ -1,0 +1,292 @@
+"""Stars purchases, /balance and /paysupport end to end: the real bot against the fake Bot API.
+
+Each test runs its own bot on a fresh database (tmp_path) with the in-process KIE sandbox.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.i18n import language_for, translate, translate_plural
+from bot.services.billing import Reason
+from bot.store.payments import payment_op_id
+from bot.telegram.payments import PackCb
+from bot.telegram.wizard.router import WizCb
+from tests.e2e.harness import make_settings, running_bot
+from tests.fakes.telegram_api import Call, FakeTelegram, StoredMessage
+from tests.fakes.tg_user import TgUser, UserClient
+
+ADMIN_ID = 900_001
+
+
+def pack_button(stars: int, credits: int, lang: str = "en") -> str:
+    return translate(
+        "buy-pack-button", lang, stars=stars, credits=translate_plural("credits-count", credits, lang)
+    )
+
+
+def bot_calls_to(chat_id: int) -> Callable[[Call], bool]:
+    """A predicate for wait_for: a successful call addressed to this chat."""
+    return lambda c: c.ok and c.params.get("chat_id") == chat_id
+
+
+async def send_and_wait(fake: FakeTelegram, user: UserClient, text: str) -> StoredMessage:
+    """Send a message and wait for the bot's reply in that chat; return the reply."""
+    since = fake.mark()
+    await user.send_text(text)
+    await fake.wait_for("sendMessage", predicate=bot_calls_to(user.id), since=since)
+    reply = fake.last_message(user.id)
+    assert reply is not None
+    return reply
+
+
+async def open_invoice(fake: FakeTelegram, user: UserClient, stars: int, credits: int) -> Call:
+    """/buy, tap the pack, return the sendInvoice call."""
+    button = pack_button(stars, credits, language_for(user.user.language_code))
+    packs = await send_and_wait(fake, user, "/buy")
+    assert button in packs.button_texts
+    since = fake.mark()
+    await user.click_button(button)
+    [invoice] = await fake.wait_for("sendInvoice", predicate=bot_calls_to(user.id), since=since)
+    return invoice
+
+
+async def buy(fake: FakeTelegram, user: UserClient, stars: int = 50, credits: int = 50) -> str:
+    """The whole purchase; returns the charge id once the bot confirmed it to the user."""
+    invoice = await open_invoice(fake, user, stars, credits)
+    since = fake.mark()
+    payment = await user.pay(invoice)
+    assert payment.ok and payment.charge_id is not None
+    await fake.wait_for(
+        "sendMessage",
+        predicate=lambda c: (
+            c.ok and c.params.get("chat_id") == user.id and payment.charge_id in c.params["text"]
+        ),
+        since=since,
+    )
+    return payment.charge_id
+
+
+async def test_buy_a_pack_credits_once_and_shows_the_charge_id(fake_tg: FakeTelegram, tmp_path: Path) -> None:
+    async with running_bot(make_settings(tmp_path, fake_tg, None)) as bot:
+        alice = fake_tg.as_user(TgUser(id=1101, first_name="Alice"))
+        invoice = await open_invoice(fake_tg, alice, 250, 260)
+        # Telegram's rules for Stars: XTR, exactly one price, no provider token.
+        assert invoice.params["currency"] == "XTR"
+        assert len(invoice.params["prices"]) == 1 and invoice.params["prices"][0]["amount"] == 250
+        assert "provider_token" not in invoice.params
+        assert invoice.params["payload"] == "pack:250:260"
+
+        since = fake_tg.mark()
+        payment = await alice.pay(invoice)
+        assert payment.ok and payment.charge_id and payment.update
+        [confirmation] = await fake_tg.wait_for("sendMessage", predicate=bot_calls_to(alice.id), since=since)
+        assert payment.charge_id in confirmation.params["text"]
+        assert "260 credits" in confirmation.params["text"]
+
+        billing = bot.components.billing
+        assert await billing.balance(alice.id) == 260
+        movement = await billing.ledger.by_op_id(payment_op_id(payment.charge_id))
+        assert movement is not None
+        assert (movement.amount, movement.reason, movement.charge_id) == (
+            260,
+            Reason.PURCHASE,
+            payment.charge_id,
+        )
+
+        # Telegram (or a webhook retry) delivers the same successful_payment again.
+        since = fake_tg.mark()
+        await fake_tg.replay_update(payment.update)
+        [again] = await fake_tg.wait_for("sendMessage", predicate=bot_calls_to(alice.id), since=since)
+        assert again.params["text"] == translate(
+            "payment-already-credited", "en", charge_id=payment.charge_id, balance="260 credits"
+        )
+        assert await billing.balance(alice.id) == 260
+        purchases = [m for m in await billing.ledger.recent(alice.id) if m.reason == Reason.PURCHASE]
+        assert len(purchases) == 1
+
+
+async def test_forged_or_stale_invoices_are_declined_at_pre_checkout(
+    fake_tg: FakeTelegram, tmp_path: Path
+) -> None:
+    async with running_bot(make_settings(tmp_path, fake_tg, None)) as bot:
+        mallory = fake_tg.as_user(TgUser(id=1102, first_name="Mallory"))
+        await send_and_wait(fake_tg, mallory, "/start")
+        forged = Call(
+            "sendInvoice", {"payload": "pack:1:100000", "currency": "XTR", "prices": [{"amount": 1}]}
+        )
+        declined = await mallory.pay(forged)
+        assert not declined.ok
+        assert declined.error_message == translate("precheckout-unknown_pack", "en")
+
+        # A real pack's payload, but a different amount.
+        cheap = Call("sendInvoice", {"payload": "pack:50:50", "currency": "XTR", "prices": [{"amount": 5}]})
+        declined = await mallory.pay(cheap)
+        assert not declined.ok
+        assert declined.error_message == translate("precheckout-wrong_amount", "en")
+
+        assert fake_tg.calls_of("answerPreCheckoutQuery")[-1].params["ok"] is False
+        assert await bot.components.billing.balance(mallory.id) == 0
+        assert await bot.components.billing.payments.for_user(mallory.id) == []
+
+
+async def test_a_pack_that_is_not_on_sale_gets_an_alert_and_no_invoice(
+    fake_tg: FakeTelegram, tmp_path: Path
+) -> None:
+    async with running_bot(make_settings(tmp_path, fake_tg, None)):
+        eve = fake_tg.as_user(TgUser(id=1103, first_name="Eve"))
+        packs = await send_and_wait(fake_tg, eve, "/buy")
+        since = fake_tg.mark()
+        query_id = await eve.click(packs, PackCb(stars=1, credits=5000).pack(), strict=False)
+        [answer] = await fake_tg.wait_for(
+            "answerCallbackQuery",
+            predicate=lambda c: c.params.get("callback_query_id") == query_id,
+            since=since,
+        )
+        assert answer.params.get("show_alert") is True
+        assert answer.params["text"] == translate("buy-pack-not-on-sale", "en")
+        assert fake_tg.calls_of("sendInvoice") == []
+
+
+async def test_balance_lists_movements_with_russian_plurals(fake_tg: FakeTelegram, tmp_path: Path) -> None:
+    async with running_bot(make_settings(tmp_path, fake_tg, None)) as bot:
+        boris = fake_tg.as_user(TgUser(id=1104, first_name="Борис", language_code="ru"))
+        await send_and_wait(fake_tg, boris, "/start")
+        billing = bot.components.billing
+        for credits in (1, 3, 5, 12):
+            await billing.grant(ADMIN_ID, boris.id, credits, "test")
+
+        reply = await send_and_wait(fake_tg, boris, "/balance")
+        text = reply.text or ""
+        assert "<b>21 кредит</b>" in text  # 1 + 3 + 5 + 12
+        for line in ("+1 кредит ·", "+3 кредита ·", "+5 кредитов ·", "+12 кредитов ·"):
+            assert line in text, (line, text)
+        assert text.count(translate("reason-admin_grant", "ru")) == 4
+        assert re.search(r"\d\d\.\d\d\.\d{4} \d\d:\d\d · \+1 кредит", text)
+        assert translate("menu-buy", "ru") in reply.button_texts
+
+        # The main menu's balance button shows the same, and its callback is answered.
+        await send_and_wait(fake_tg, boris, "/start")
+        since = fake_tg.mark()
+        query_id = await boris.click_button(translate("menu-balance", "ru"))
+        await fake_tg.wait_for("sendMessage", predicate=bot_calls_to(boris.id), since=since)
+        await fake_tg.wait_until(lambda: fake_tg.callback_answer(query_id) is not None)
+        assert (fake_tg.last_message(boris.id) or reply).text == text
+
+
+async def test_balance_of_a_new_user_says_there_are_no_movements(
+    fake_tg: FakeTelegram, tmp_path: Path
+) -> None:
+    async with running_bot(make_settings(tmp_path, fake_tg, None)):
+        zoe = fake_tg.as_user(TgUser(id=1105, first_name="Zoe"))
+        reply = await send_and_wait(fake_tg, zoe, "/balance")
+        assert reply.text is not None
+        assert translate("balance-title", "en", credits="0 credits") in reply.text
+        assert translate("balance-no-movements", "en") in reply.text
+
+
+async def test_paysupport_lists_charge_ids_and_forwards_a_request(
+    fake_tg: FakeTelegram, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path, fake_tg, None, admin_ids=frozenset({ADMIN_ID}))
+    async with running_bot(settings):
+        admin = fake_tg.as_user(TgUser(id=ADMIN_ID, first_name="Admin"))
+        await send_and_wait(fake_tg, admin, "/start")
+        carol = fake_tg.as_user(TgUser(id=1106, first_name="Carol", username="carol"))
+        charge_id = await buy(fake_tg, carol)
+
+        reply = await send_and_wait(fake_tg, carol, "/paysupport")
+        assert reply.text is not None
+        assert translate("paysupport-text", "en") in reply.text
+        assert f"<code>{charge_id}</code>" in reply.text
+
+        since = fake_tg.mark()
+        await carol.send_text(f"/paysupport no credits? {charge_id}")
+        [forwarded] = await fake_tg.wait_for("sendMessage", predicate=bot_calls_to(ADMIN_ID), since=since)
+        assert charge_id in forwarded.params["text"] and "@carol" in forwarded.params["text"]
+        await fake_tg.wait_for("sendMessage", predicate=bot_calls_to(carol.id), since=since)
+        assert (fake_tg.last_message(carol.id) or reply).text == translate("paysupport-sent", "en")
+
+
+# --- the wizard's "not enough credits" path -------------------------------------------------------
+
+
+def wizard_message(fake: FakeTelegram, chat_id: int) -> StoredMessage:
+    for message in reversed(fake.messages(chat_id)):
+        if any(data.startswith("w:") for data in message.callback_datas):
+            return message
+    raise AssertionError(f"no wizard message in chat {chat_id}")
+
+
+async def drive_wizard_to_summary(fake: FakeTelegram, user: UserClient) -> StoredMessage:
+    """/generate ▸ All models ▸ Veo 3.1 Fast ▸ text→video ▸ first ratio/options ▸ a prompt ▸ summary."""
+    preferred = {"cat": "all", "model": "veo_fast", "mode": "t2v"}
+    await send_and_wait(fake, user, "/generate")
+    for _ in range(15):
+        message = wizard_message(fake, user.id)
+        datas = [WizCb.unpack(d) for d in message.callback_datas if d.startswith("w:")]
+        if "menu:buy" in message.callback_datas or any(d.a == "ok" for d in datas):
+            return message
+        choices = [d for d in datas if d.a in ("cat", "model", "mode", "ratio", "opt")]
+        since = fake.mark()
+        if choices:
+            wanted = [d for d in choices if preferred.get(d.a) == d.v] or choices
+            await user.click(message, wanted[0].pack())
+            await fake.wait_for(
+                None,
+                predicate=lambda c: (
+                    c.ok
+                    and c.method in ("editMessageText", "sendMessage")
+                    and c.params.get("chat_id") == user.id
+                ),
+                since=since,
+            )
+        else:
+            await user.send_text("A red fox runs through fresh snow at sunrise, cinematic wide shot")
+            await fake.wait_for("sendMessage", predicate=bot_calls_to(user.id), since=since)
+    raise AssertionError("the wizard did not reach its summary")
+
+
+async def test_wizard_confirm_without_enough_credits_offers_packs_and_charges_nothing(
+    fake_tg: FakeTelegram, tmp_path: Path
+) -> None:
+    async with running_bot(make_settings(tmp_path, fake_tg, None)) as bot:
+        billing = bot.components.billing
+        dave = fake_tg.as_user(TgUser(id=1107, first_name="Dave"))
+        await send_and_wait(fake_tg, dave, "/start")
+        await billing.grant(ADMIN_ID, dave.id, 100_000, "enough to see the Confirm button")
+        summary = await drive_wizard_to_summary(fake_tg, dave)
+        confirm = next(WizCb.unpack(d) for d in summary.callback_datas if d.startswith("w:") and ":ok" in d)
+
+        # The credits go elsewhere before the user taps Confirm.
+        await billing.grant(ADMIN_ID, dave.id, -100_000, "spent elsewhere")
+        since = fake_tg.mark()
+        await dave.click(summary, confirm.pack())
+        await fake_tg.wait_for("editMessageText", predicate=bot_calls_to(dave.id), since=since)
+        refusal = fake_tg.message(dave.id, summary.message_id)
+        assert refusal is not None and refusal.text is not None
+        price = int(re.findall(r"\d+", refusal.text)[-1])
+        assert price > 0
+        assert refusal.text.startswith(
+            translate("wizard-not-enough-credits", "en", balance=0, price=price).split("\n")[0]
+        )
+        assert translate("menu-buy", "en") in refusal.button_texts
+        assert await billing.balance(dave.id) == 0
+        assert await bot.components.jobs.recent_for_user(dave.id) == []
+
+        # "Buy" offers the packs; paying works although the wizard's draft is still open.
+        since = fake_tg.mark()
+        await dave.click_button(translate("menu-buy", "en"))
+        await fake_tg.wait_for("sendMessage", predicate=bot_calls_to(dave.id), since=since)
+        packs = fake_tg.last_message(dave.id)
+        assert packs is not None and pack_button(1000, 1100) in packs.button_texts
+        since = fake_tg.mark()
+        await dave.click_button(pack_button(1000, 1100))
+        [invoice] = await fake_tg.wait_for("sendInvoice", predicate=bot_calls_to(dave.id), since=since)
+        since = fake_tg.mark()
+        payment = await dave.pay(invoice)
+        assert payment.ok
+        await fake_tg.wait_for("sendMessage", predicate=bot_calls_to(dave.id), since=since)
+        assert await billing.balance(dave.id) == 1100

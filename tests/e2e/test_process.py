@@ -1,0 +1,146 @@
+"""`python -m bot` as a real process: start errors, clean SIGTERM shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from bot.i18n import translate
+from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.tg_user import TgUser
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def bot_env(**values: str) -> dict[str, str]:
+    """A clean environment: only what the bot is given, so no developer setting leaks in."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "PYTHONPATH": str(ROOT),
+    }
+    env.update(values)
+    return env
+
+
+async def run_bot(tmp_path: Path, env: dict[str, str], timeout: float = 30.0) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, stderr.decode()
+
+
+async def test_missing_bot_token_exits_2_with_one_line(tmp_path: Path) -> None:
+    code, stderr = await run_bot(tmp_path, bot_env(KIE_SANDBOX="true"))
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "BOT_TOKEN" in lines[0] and "Traceback" not in stderr
+
+
+async def test_invalid_setting_exits_2_naming_it(tmp_path: Path) -> None:
+    code, stderr = await run_bot(
+        tmp_path, bot_env(BOT_TOKEN="123456:TEST-token_abc", KIE_SANDBOX="true", WEB_PORT="eighty")
+    )
+    assert code == 2
+    assert stderr.strip().count("\n") == 0 and "WEB_PORT" in stderr
+
+
+async def test_missing_kie_key_exits_2_and_suggests_the_sandbox(tmp_path: Path) -> None:
+    code, stderr = await run_bot(tmp_path, bot_env(BOT_TOKEN="123456:TEST-token_abc"))
+    assert code == 2
+    assert "KIE_API_KEY" in stderr and "KIE_SANDBOX" in stderr and stderr.strip().count("\n") == 0
+
+
+async def test_settings_come_from_dotenv(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("BOT_TOKEN=123456:TEST-token_abc\nKIE_SANDBOX=true\nWEB_PORT=-5\n")
+    code, stderr = await run_bot(tmp_path, bot_env())
+    assert code == 2 and "WEB_PORT" in stderr, "the .env file was read"
+
+
+async def test_corrupt_database_is_a_clear_start_error(tmp_path: Path, fake_tg: FakeTelegram) -> None:
+    db = tmp_path / "bot.sqlite3"
+    db.write_bytes(b"this is not a database" * 100)
+    env = bot_env(
+        BOT_TOKEN=fake_tg.token,
+        TELEGRAM_API_BASE=fake_tg.base_url,
+        KIE_SANDBOX="true",
+        DATABASE_PATH=str(db),
+        WEB_HOST="127.0.0.1",
+        WEB_PORT="0",
+    )
+    code, stderr = await run_bot(tmp_path, env)
+    assert code == 2
+    assert "DATABASE_PATH" in stderr and "Traceback" not in stderr
+    assert stderr.strip().count("\n") == 0, stderr
+
+
+async def test_unusable_database_path_is_a_clear_start_error(tmp_path: Path, fake_tg: FakeTelegram) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a folder should be")
+    env = bot_env(
+        BOT_TOKEN=fake_tg.token,
+        TELEGRAM_API_BASE=fake_tg.base_url,
+        KIE_SANDBOX="true",
+        DATABASE_PATH=str(blocker / "bot.sqlite3"),
+        WEB_HOST="127.0.0.1",
+        WEB_PORT="0",
+    )
+    code, stderr = await run_bot(tmp_path, env)
+    assert code == 2 and "DATABASE_PATH" in stderr and "Traceback" not in stderr, stderr
+
+
+async def test_sigterm_while_a_handler_runs_loses_nothing(tmp_path: Path, fake_tg: FakeTelegram) -> None:
+    env = bot_env(
+        BOT_TOKEN=fake_tg.token,
+        TELEGRAM_API_BASE=fake_tg.base_url,
+        KIE_SANDBOX="true",
+        DATABASE_PATH=str(tmp_path / "bot.sqlite3"),
+        WEB_HOST="127.0.0.1",
+        WEB_PORT="0",
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await fake_tg.wait_until(lambda: fake_tg.parked_polls > 0, timeout=20)
+        release = fake_tg.hold_next("sendMessage")
+        user = fake_tg.as_user(TgUser(id=7001, first_name="Tess"))
+        await user.send_text("/start")
+        # The handler is now inside sendMessage, parked by the fake.
+        await fake_tg.wait_until(lambda: fake_tg.held == 1, timeout=20)
+        process.send_signal(signal.SIGTERM)
+        # It stops taking updates at once...
+        await fake_tg.wait_until(lambda: fake_tg.parked_polls == 0, timeout=20)
+        # ...but waits for the running handler instead of cutting it off.
+        assert process.returncode is None
+        release.set()
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 0, stderr.decode()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    replies = [c for c in fake_tg.calls_of("sendMessage") if c.params.get("chat_id") == 7001]
+    assert len(replies) == 1 and replies[0].ok
+    assert replies[0].params["text"] == translate("start-greeting", "en", name="Tess")
+    # The handled update was acknowledged, so the next start does not answer /start twice.
+    assert fake_tg.pending_updates == []
+    assert "Traceback" not in stderr.decode()
