@@ -10,14 +10,17 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import aiosqlite
 
 from bot.store.migrations import MIGRATIONS
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class StoreError(Exception):
@@ -110,6 +113,40 @@ class Database:
             else:
                 await conn.execute("COMMIT")
 
+    async def run_sync(
+        self,
+        body: Callable[Concatenate[sqlite3.Connection, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run `body(raw_connection, ...)` on the connection's worker thread as ONE round trip.
+
+        Why: each aiosqlite call is a hand-off to its worker thread and back (~0.1 ms on a small
+        VM), several times the cost of the SQL itself, so a money step made of separate awaits is
+        slow. `body` is plain sqlite3 code; it must be short and must not await. Callers inside
+        `transaction()` already hold the lock; others should use `run_in_transaction`.
+        aiosqlite has no public API for this: `_execute` / `_conn` are pinned by the dependency
+        range (aiosqlite 0.22.x) and checked by tests/unit/test_ledger.py.
+        """
+        conn = self.conn
+        return await conn._execute(lambda: body(conn._conn, *args, **kwargs))
+
+    async def run_in_transaction(
+        self,
+        body: Callable[Concatenate[sqlite3.Connection, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """`transaction()` with BEGIN IMMEDIATE, the body and COMMIT in one round trip.
+
+        Same guarantees: the process-wide lock, ROLLBACK on any error. If the awaiting coroutine is
+        cancelled, the worker thread still finishes the body and commits or rolls back on its own.
+        """
+        async with self._lock:
+            return await self.run_sync(_in_immediate_transaction, body, *args, **kwargs)
+
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One autocommitted statement; returns the number of changed rows."""
         async with self._lock:
@@ -132,6 +169,25 @@ class Database:
         except (sqlite3.Error, StoreError, ValueError):
             return False
         return True
+
+
+def _in_immediate_transaction(
+    raw: sqlite3.Connection,
+    body: Callable[Concatenate[sqlite3.Connection, P], T],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    raw.execute("BEGIN IMMEDIATE")
+    try:
+        result = body(raw, *args, **kwargs)
+        raw.execute("COMMIT")
+    except BaseException:
+        # Also covers a failed COMMIT, which would otherwise leave the transaction open.
+        if raw.in_transaction:
+            raw.execute("ROLLBACK")
+        raise
+    return result
 
 
 def _split_sql(script: str) -> Iterable[str]:

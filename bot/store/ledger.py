@@ -147,35 +147,8 @@ async def run_write_transaction(
     *args: P.args,
     **kwargs: P.kwargs,
 ) -> T:
-    """`Database.transaction()` with its body, BEGIN IMMEDIATE and COMMIT in one round trip.
-
-    Same guarantees as `db.transaction()`: the process-wide lock, BEGIN IMMEDIATE, ROLLBACK on any
-    error. It takes `Database._lock` directly because Database has no public one-round-trip
-    transaction yet (suggested as `Database.run_in_transaction`). If the awaiting coroutine is
-    cancelled, the worker thread still finishes the body and commits or rolls back on its own,
-    so the step stays atomic.
-    """
-    async with db._lock:
-        return await run_on_connection_thread(db.conn, _in_immediate_transaction, body, *args, **kwargs)
-
-
-def _in_immediate_transaction(
-    raw: sqlite3.Connection,
-    body: Callable[Concatenate[sqlite3.Connection, P], T],
-    /,
-    *args: P.args,
-    **kwargs: P.kwargs,
-) -> T:
-    raw.execute("BEGIN IMMEDIATE")
-    try:
-        result = body(raw, *args, **kwargs)
-        raw.execute("COMMIT")
-    except BaseException:
-        # Also covers a failed COMMIT, which would otherwise leave the transaction open.
-        if raw.in_transaction:
-            raw.execute("ROLLBACK")
-        raise
-    return result
+    """`body` in its own write transaction, in one round trip (see Database.run_in_transaction)."""
+    return await db.run_in_transaction(body, *args, **kwargs)
 
 
 def require_transaction(raw: sqlite3.Connection) -> None:

@@ -36,12 +36,18 @@ from tests.fakes.tg_user import TgUser
 
 GRANT = 5_000
 CATALOG = build_catalog()
-CREATE_PATHS = ("/api/v1/veo/generate", "/api/v1/runway/generate", "/api/v1/aleph/generate",
-                "/api/v1/modify/generate", "/api/v1/jobs/createTask")
+CREATE_PATHS = (
+    "/api/v1/veo/generate",
+    "/api/v1/runway/generate",
+    "/api/v1/aleph/generate",
+    "/api/v1/modify/generate",
+    "/api/v1/jobs/createTask",
+)
 UPLOAD_PATH = "/api/file-stream-upload"
 
 
 # --- fixtures -----------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 async def sim() -> AsyncIterator[KieSimulator]:
@@ -103,9 +109,16 @@ def _sora(order: WizardOrder, urls: Urls, *, pro: bool) -> dict[str, Any]:
     return body
 
 
-def _prompt_and(order: WizardOrder, urls: Urls, *, image: str | None = None, audio: str | None = None,
-                options: Mapping[str, str] = {}, ratio: str | None = None,
-                sound: bool = False) -> dict[str, Any]:
+def _prompt_and(
+    order: WizardOrder,
+    urls: Urls,
+    *,
+    image: str | None = None,
+    audio: str | None = None,
+    options: Mapping[str, str] = {},
+    ratio: str | None = None,
+    sound: bool = False,
+) -> dict[str, Any]:
     """A market `input`: prompt, the image/audio URL fields, option fields (string enums)."""
     body: dict[str, Any] = {"prompt": order.prompt}
     if image == "image_urls":
@@ -132,45 +145,85 @@ MARKET: dict[tuple[str, str], tuple[str, InputBuilder]] = {
     ("sora2", "i2v"): ("sora-2-image-to-video", lambda o, u: _sora(o, u, pro=False)),
     ("sora2_pro", "t2v"): ("sora-2-pro-text-to-video", lambda o, u: _sora(o, u, pro=True)),
     ("sora2_pro", "i2v"): ("sora-2-pro-image-to-video", lambda o, u: _sora(o, u, pro=True)),
-    ("kling25", "t2v"): ("kling/v2-5-turbo-text-to-video-pro",
-                         lambda o, u: _prompt_and(o, u, options=DURATION, ratio="aspect_ratio")),
-    ("kling25", "i2v"): ("kling/v2-5-turbo-image-to-video-pro",
-                         lambda o, u: _prompt_and(o, u, image="image_url", options=DURATION)),
-    ("kling26", "t2v"): ("kling-2.6/text-to-video",
-                         lambda o, u: _prompt_and(o, u, options=DURATION, ratio="aspect_ratio", sound=True)),
-    ("kling26", "i2v"): ("kling-2.6/image-to-video",
-                         lambda o, u: _prompt_and(o, u, image="image_urls", options=DURATION, sound=True)),
-    ("kavatar_std", "avatar"): ("kling/ai-avatar-standard",
-                                lambda o, u: _prompt_and(o, u, image="image_url", audio="audio_url")),
-    ("kavatar_pro", "avatar"): ("kling/ai-avatar-pro",
-                                lambda o, u: _prompt_and(o, u, image="image_url", audio="audio_url")),
-    ("hailuo23_std", "i2v"): ("hailuo/2-3-image-to-video-standard",
-                              lambda o, u: _prompt_and(o, u, image="image_url", options=DURATION_RESOLUTION)),
-    ("hailuo23_pro", "i2v"): ("hailuo/2-3-image-to-video-pro",
-                              lambda o, u: _prompt_and(o, u, image="image_url", options=DURATION_RESOLUTION)),
-    ("hailuo02_std", "t2v"): ("hailuo/02-text-to-video-standard",
-                              lambda o, u: _prompt_and(o, u, options=DURATION)),
-    ("hailuo02_std", "i2v"): ("hailuo/02-image-to-video-standard",
-                              lambda o, u: _prompt_and(o, u, image="image_url", options=DURATION_RESOLUTION)),
+    ("kling25", "t2v"): (
+        "kling/v2-5-turbo-text-to-video-pro",
+        lambda o, u: _prompt_and(o, u, options=DURATION, ratio="aspect_ratio"),
+    ),
+    ("kling25", "i2v"): (
+        "kling/v2-5-turbo-image-to-video-pro",
+        lambda o, u: _prompt_and(o, u, image="image_url", options=DURATION),
+    ),
+    ("kling26", "t2v"): (
+        "kling-2.6/text-to-video",
+        lambda o, u: _prompt_and(o, u, options=DURATION, ratio="aspect_ratio", sound=True),
+    ),
+    ("kling26", "i2v"): (
+        "kling-2.6/image-to-video",
+        lambda o, u: _prompt_and(o, u, image="image_urls", options=DURATION, sound=True),
+    ),
+    ("kavatar_std", "avatar"): (
+        "kling/ai-avatar-standard",
+        lambda o, u: _prompt_and(o, u, image="image_url", audio="audio_url"),
+    ),
+    ("kavatar_pro", "avatar"): (
+        "kling/ai-avatar-pro",
+        lambda o, u: _prompt_and(o, u, image="image_url", audio="audio_url"),
+    ),
+    ("hailuo23_std", "i2v"): (
+        "hailuo/2-3-image-to-video-standard",
+        lambda o, u: _prompt_and(o, u, image="image_url", options=DURATION_RESOLUTION),
+    ),
+    ("hailuo23_pro", "i2v"): (
+        "hailuo/2-3-image-to-video-pro",
+        lambda o, u: _prompt_and(o, u, image="image_url", options=DURATION_RESOLUTION),
+    ),
+    ("hailuo02_std", "t2v"): (
+        "hailuo/02-text-to-video-standard",
+        lambda o, u: _prompt_and(o, u, options=DURATION),
+    ),
+    ("hailuo02_std", "i2v"): (
+        "hailuo/02-image-to-video-standard",
+        lambda o, u: _prompt_and(o, u, image="image_url", options=DURATION_RESOLUTION),
+    ),
     ("hailuo02_pro", "t2v"): ("hailuo/02-text-to-video-pro", lambda o, u: _prompt_and(o, u)),
-    ("hailuo02_pro", "i2v"): ("hailuo/02-image-to-video-pro", lambda o, u: _prompt_and(o, u, image="image_url")),
-    ("wan25", "t2v"): ("wan/2-5-text-to-video",
-                       lambda o, u: _prompt_and(o, u, options=DURATION_RESOLUTION, ratio="aspect_ratio")),
-    ("wan25", "i2v"): ("wan/2-5-image-to-video",
-                       lambda o, u: _prompt_and(o, u, image="image_url", options=DURATION_RESOLUTION)),
-    ("wan_s2v", "s2v"): ("wan/2-2-a14b-speech-to-video-turbo",
-                         lambda o, u: _prompt_and(o, u, image="image_url", audio="audio_url",
-                                                  options={"resolution": "resolution"})),
-    ("seed_lite", "t2v"): ("bytedance/v1-lite-text-to-video",
-                           lambda o, u: _prompt_and(o, u, options=DURATION_RESOLUTION, ratio="aspect_ratio")),
-    ("seed_lite", "i2v"): ("bytedance/v1-lite-image-to-video",
-                           lambda o, u: _prompt_and(o, u, image="image_url", options=DURATION_RESOLUTION)),
-    ("seed_pro", "t2v"): ("bytedance/v1-pro-text-to-video",
-                          lambda o, u: _prompt_and(o, u, options=DURATION_RESOLUTION, ratio="aspect_ratio")),
-    ("seed_pro", "i2v"): ("bytedance/v1-pro-image-to-video",
-                          lambda o, u: _prompt_and(o, u, image="image_url", options=DURATION_RESOLUTION)),
-    ("seed_pfast", "i2v"): ("bytedance/v1-pro-fast-image-to-video",
-                            lambda o, u: _prompt_and(o, u, image="image_url", options=DURATION_RESOLUTION)),
+    ("hailuo02_pro", "i2v"): (
+        "hailuo/02-image-to-video-pro",
+        lambda o, u: _prompt_and(o, u, image="image_url"),
+    ),
+    ("wan25", "t2v"): (
+        "wan/2-5-text-to-video",
+        lambda o, u: _prompt_and(o, u, options=DURATION_RESOLUTION, ratio="aspect_ratio"),
+    ),
+    ("wan25", "i2v"): (
+        "wan/2-5-image-to-video",
+        lambda o, u: _prompt_and(o, u, image="image_url", options=DURATION_RESOLUTION),
+    ),
+    ("wan_s2v", "s2v"): (
+        "wan/2-2-a14b-speech-to-video-turbo",
+        lambda o, u: _prompt_and(
+            o, u, image="image_url", audio="audio_url", options={"resolution": "resolution"}
+        ),
+    ),
+    ("seed_lite", "t2v"): (
+        "bytedance/v1-lite-text-to-video",
+        lambda o, u: _prompt_and(o, u, options=DURATION_RESOLUTION, ratio="aspect_ratio"),
+    ),
+    ("seed_lite", "i2v"): (
+        "bytedance/v1-lite-image-to-video",
+        lambda o, u: _prompt_and(o, u, image="image_url", options=DURATION_RESOLUTION),
+    ),
+    ("seed_pro", "t2v"): (
+        "bytedance/v1-pro-text-to-video",
+        lambda o, u: _prompt_and(o, u, options=DURATION_RESOLUTION, ratio="aspect_ratio"),
+    ),
+    ("seed_pro", "i2v"): (
+        "bytedance/v1-pro-image-to-video",
+        lambda o, u: _prompt_and(o, u, image="image_url", options=DURATION_RESOLUTION),
+    ),
+    ("seed_pfast", "i2v"): (
+        "bytedance/v1-pro-fast-image-to-video",
+        lambda o, u: _prompt_and(o, u, image="image_url", options=DURATION_RESOLUTION),
+    ),
 }
 
 
@@ -190,30 +243,45 @@ def expected_request(order: WizardOrder, urls: Urls) -> tuple[str, dict[str, Any
             body["imageUrls"] = urls["image"]
         return "/api/v1/veo/generate", body
     if key == "runway":  # §5.1: duration is a number; quality; imageUrl replaces aspectRatio
-        body = {"prompt": order.prompt, "duration": int(order.options["duration"]),
-                "quality": order.options["resolution"], "waterMark": ""}
+        body = {
+            "prompt": order.prompt,
+            "duration": int(order.options["duration"]),
+            "quality": order.options["resolution"],
+            "waterMark": "",
+        }
         if urls.get("image"):
             body["imageUrl"] = urls["image"][0]
         else:
             body["aspectRatio"] = order.ratio
         return "/api/v1/runway/generate", body
     if key == "aleph":  # §5.5
-        return "/api/v1/aleph/generate", {"prompt": order.prompt, "videoUrl": urls["video"][0], "waterMark": ""}
+        return "/api/v1/aleph/generate", {
+            "prompt": order.prompt,
+            "videoUrl": urls["video"][0],
+            "waterMark": "",
+        }
     if key == "luma":  # §6
         return "/api/v1/modify/generate", {"prompt": order.prompt, "videoUrl": urls["video"][0]}
-    model_id, build_input = MARKET[(key, mode)]  # §7.1: {model, input:{...}}, no callBackUrl without PUBLIC_URL
+    model_id, build_input = MARKET[
+        (key, mode)
+    ]  # §7.1: {model, input:{...}}, no callBackUrl without PUBLIC_URL
     return "/api/v1/jobs/createTask", {"model": model_id, "input": build_input(order, urls)}
 
 
 def test_the_oracle_covers_the_whole_catalog() -> None:
     """A new catalog entry needs its documented request written down here."""
     dedicated = {"runway", "aleph", "luma", *VEO_MODEL_IDS}
-    missing = [(e.key, m) for e in CATALOG.entries for m in e.modes
-               if e.key not in dedicated and (e.key, m) not in MARKET]
+    missing = [
+        (e.key, m)
+        for e in CATALOG.entries
+        for m in e.modes
+        if e.key not in dedicated and (e.key, m) not in MARKET
+    ]
     assert not missing
 
 
 # --- every catalog entry and mode, from /generate to KIE ------------------------------------------
+
 
 def varied_choices(key: str, mode: str) -> tuple[str | None, dict[str, str]]:
     """Not the defaults: the last ratio in the menu and, option by option, the last allowed value,
@@ -233,8 +301,13 @@ CASES = [pytest.param(e.key, m, id=f"{e.key}-{m}") for e in CATALOG.entries for 
 
 def leak_markers(fake_tg: FakeTelegram) -> list[str]:
     token_secret = fake_tg.token.split(":", 1)[1]
-    return [fake_tg.token, token_secret, "/file/bot", fake_tg.base_url.removeprefix("http://"),
-            "api.telegram.org"]
+    return [
+        fake_tg.token,
+        token_secret,
+        "/file/bot",
+        fake_tg.base_url.removeprefix("http://"),
+        "api.telegram.org",
+    ]
 
 
 @pytest.mark.parametrize(("key", "mode"), CASES)
@@ -250,7 +323,9 @@ async def test_every_model_and_mode_reaches_kie_as_documented(
     quote = bot.components.catalog.quote(key, mode, order.options)
     summary = user.wizard_message()
     assert t("wizard-summary-price", price=quote.user_credits) in (summary.text or "")
-    assert t("wizard-summary-balance-after", balance=GRANT, after=GRANT - quote.user_credits) in (summary.text or "")
+    assert t("wizard-summary-balance-after", balance=GRANT, after=GRANT - quote.user_credits) in (
+        summary.text or ""
+    )
     assert t("wizard-confirm", price=quote.user_credits) in summary.button_texts
 
     await user.confirm()
@@ -274,7 +349,9 @@ async def test_every_model_and_mode_reaches_kie_as_documented(
         stored_key = f"{upload.form['uploadPath']}/{upload.form['fileName']}"
         assert sim.files[stored_key].data == sent.data
         urls.setdefault(sent.kind, []).append(f"{sim.base_url}/files/{stored_key}")
-    assert len({u for values in urls.values() for u in values}) == len(order.inputs), "uploads overwrote each other"
+    assert len({u for values in urls.values() for u in values}) == len(order.inputs), (
+        "uploads overwrote each other"
+    )
 
     # Exactly one create call, exactly as documented.
     creates = create_requests(sim)
@@ -294,11 +371,16 @@ async def test_every_model_and_mode_reaches_kie_as_documented(
 
 # --- menus ------------------------------------------------------------------------------------------
 
+
 async def test_generate_and_the_start_button_open_the_category_menu(
     fake_tg: FakeTelegram, bot: RunningBot
 ) -> None:
     user = await new_user(fake_tg, bot, 7101)
-    expected = [t("wizard-all-models"), *(CATEGORY_NAMES[c]["en"] for c in CATEGORY_NAMES), t("wizard-cancel")]
+    expected = [
+        t("wizard-all-models"),
+        *(CATEGORY_NAMES[c]["en"] for c in CATEGORY_NAMES),
+        t("wizard-cancel"),
+    ]
     assert [c for c, _n in CATEGORY_NAMES.items()] == list(bot.components.catalog.categories())
 
     await user.open()
@@ -321,7 +403,11 @@ async def test_model_buttons_show_name_and_lowest_price(fake_tg: FakeTelegram, b
     assert list(labels) == [e.key for e in catalog.entries]
     for entry in catalog.entries:
         assert labels[entry.key] == translate_plural(
-            "wizard-model-button", entry.min_user_price, "en", name=entry.name("en"), price=entry.min_user_price
+            "wizard-model-button",
+            entry.min_user_price,
+            "en",
+            name=entry.name("en"),
+            price=entry.min_user_price,
         )
         assert f"from {entry.min_user_price} credits" in labels[entry.key]
 
@@ -384,7 +470,9 @@ async def test_ratio_step_offers_supported_ratios_9_16_first_and_remembers_the_c
     assert not labels[encode_ratio("9:16")].startswith("✓")
 
 
-async def test_forbidden_option_combinations_are_never_offered(fake_tg: FakeTelegram, bot: RunningBot) -> None:
+async def test_forbidden_option_combinations_are_never_offered(
+    fake_tg: FakeTelegram, bot: RunningBot
+) -> None:
     user = await new_user(fake_tg, bot, 7107)
     # Runway: 10 s only in 720p, so after 10 s there is no resolution step at all.
     order = await user.walk_to_summary("runway", "t2v", ratio="9:16", options={"duration": "10"})
@@ -423,6 +511,7 @@ async def test_summary_escapes_and_shortens_the_prompt(fake_tg: FakeTelegram, bo
 
 
 # --- navigation -----------------------------------------------------------------------------------
+
 
 async def test_back_returns_to_the_previous_step_everywhere(fake_tg: FakeTelegram, bot: RunningBot) -> None:
     user = await new_user(fake_tg, bot, 7109)
@@ -465,8 +554,9 @@ async def test_back_returns_to_the_previous_step_everywhere(fake_tg: FakeTelegra
     assert "A calm lake at dawn" in summary and "Resolution: 1080p" in summary and "9:16" in summary
 
 
-async def test_cancel_button_and_command_end_the_wizard(fake_tg: FakeTelegram, sim: KieSimulator,
-                                                        bot: RunningBot) -> None:
+async def test_cancel_button_and_command_end_the_wizard(
+    fake_tg: FakeTelegram, sim: KieSimulator, bot: RunningBot
+) -> None:
     user = await new_user(fake_tg, bot, 7110)
     await user.choose_model("kling25")
     wizard = user.wizard_message()
@@ -545,6 +635,7 @@ async def test_unexpected_messages_get_a_hint(fake_tg: FakeTelegram, bot: Runnin
 
 # --- confirm: exactly one job and one charge --------------------------------------------------------
 
+
 async def test_double_tap_replay_and_second_device_make_one_job(
     fake_tg: FakeTelegram, sim: KieSimulator, bot: RunningBot
 ) -> None:
@@ -570,8 +661,9 @@ async def test_double_tap_replay_and_second_device_make_one_job(
     assert await bot.components.billing.balance(user.chat_id) == GRANT - price
 
 
-async def test_replayed_confirm_update_is_harmless(fake_tg: FakeTelegram, sim: KieSimulator,
-                                                   bot: RunningBot) -> None:
+async def test_replayed_confirm_update_is_harmless(
+    fake_tg: FakeTelegram, sim: KieSimulator, bot: RunningBot
+) -> None:
     user = await new_user(fake_tg, bot, 7114)
     await user.walk_to_summary("veo_lite", "t2v", ratio="9:16")
     price = bot.components.catalog.quote("veo_lite", "t2v", {}).user_credits
@@ -579,8 +671,11 @@ async def test_replayed_confirm_update_is_harmless(fake_tg: FakeTelegram, sim: K
     summary = user.wizard_message()
     update = {
         "callback_query": {
-            "id": "999000111", "from": user.user.user.to_api(), "message": summary.data,
-            "chat_instance": "1", "data": ok,
+            "id": "999000111",
+            "from": user.user.user.to_api(),
+            "message": summary.data,
+            "chat_instance": "1",
+            "data": ok,
         }
     }
     pushed = await fake_tg.push_update(update)
@@ -596,8 +691,9 @@ async def test_replayed_confirm_update_is_harmless(fake_tg: FakeTelegram, sim: K
     assert await bot.components.billing.balance(user.chat_id) == GRANT - price
 
 
-async def test_concurrent_confirms_from_two_devices(fake_tg: FakeTelegram, sim: KieSimulator,
-                                                    bot: RunningBot) -> None:
+async def test_concurrent_confirms_from_two_devices(
+    fake_tg: FakeTelegram, sim: KieSimulator, bot: RunningBot
+) -> None:
     user = await new_user(fake_tg, bot, 7115)
     await user.walk_to_summary("sora2", "t2v", ratio="9:16")
     summary = user.wizard_message()
@@ -611,8 +707,9 @@ async def test_concurrent_confirms_from_two_devices(fake_tg: FakeTelegram, sim: 
     assert await bot.components.billing.balance(user.chat_id) == GRANT - price
 
 
-async def test_not_enough_credits_charges_nothing(fake_tg: FakeTelegram, sim: KieSimulator,
-                                                  bot: RunningBot) -> None:
+async def test_not_enough_credits_charges_nothing(
+    fake_tg: FakeTelegram, sim: KieSimulator, bot: RunningBot
+) -> None:
     user = await new_user(fake_tg, bot, 7116, credits=20)
     await user.walk_to_summary("veo_fast", "t2v", ratio="9:16")
     summary = user.wizard_message()
@@ -627,6 +724,7 @@ async def test_not_enough_credits_charges_nothing(fake_tg: FakeTelegram, sim: Ki
 
 # --- forged buttons -----------------------------------------------------------------------------------
 
+
 async def test_forged_callbacks_are_rejected_and_charge_nothing(
     fake_tg: FakeTelegram, sim: KieSimulator, bot: RunningBot
 ) -> None:
@@ -638,7 +736,10 @@ async def test_forged_callbacks_are_rejected_and_charge_nothing(
         assert user.answer_text(query_id) == expected, data
         after = user.wizard_message()
         assert (after.message_id, after.text, after.callback_datas) == (
-            before.message_id, before.text, before.callback_datas)
+            before.message_id,
+            before.text,
+            before.callback_datas,
+        )
 
     await user.open()
     d = user.draft_id
@@ -680,8 +781,9 @@ async def test_forged_callbacks_are_rejected_and_charge_nothing(
     assert not await jobs_of(bot, user.chat_id) and not create_requests(sim)
 
 
-async def test_another_users_draft_id_is_rejected(fake_tg: FakeTelegram, sim: KieSimulator,
-                                                  bot: RunningBot) -> None:
+async def test_another_users_draft_id_is_rejected(
+    fake_tg: FakeTelegram, sim: KieSimulator, bot: RunningBot
+) -> None:
     alice = await new_user(fake_tg, bot, 7118)
     mallory = await new_user(fake_tg, bot, 7119)
     await alice.walk_to_summary("kling25", "t2v", ratio="9:16")
@@ -706,11 +808,14 @@ async def test_another_users_draft_id_is_rejected(fake_tg: FakeTelegram, sim: Ki
 
 # --- KIE refuses the order at submit ---------------------------------------------------------------
 
+
 async def test_kie_validation_error_at_submit_refunds_and_says_what_to_change(
     fake_tg: FakeTelegram, sim: KieSimulator, bot: RunningBot
 ) -> None:
     user = await new_user(fake_tg, bot, 7120)
-    await user.walk_to_summary("wan25", "t2v", ratio="9:16", options={"duration": "10", "resolution": "1080p"})
+    await user.walk_to_summary(
+        "wan25", "t2v", ratio="9:16", options={"duration": "10", "resolution": "1080p"}
+    )
     sim.faults.inject("create", code=422, msg="resolution 1080p is not available for 10 s videos")
     await user.confirm()
     jobs = await jobs_of(bot, user.chat_id)

@@ -75,6 +75,7 @@ async def to_prompt_step(user: WizardDriver, key: str, mode: str, *, ratio: str 
 
 # --- prompts ------------------------------------------------------------------------------------------
 
+
 async def test_empty_and_too_long_prompts_are_refused_with_the_limit(
     user: WizardDriver, bot: RunningBot, sim: KieSimulator
 ) -> None:
@@ -96,7 +97,9 @@ async def test_empty_and_too_long_prompts_are_refused_with_the_limit(
     await assert_nothing_charged(bot, sim, user)
 
 
-async def test_luma_takes_english_prompts_only(user: WizardDriver, bot: RunningBot, sim: KieSimulator) -> None:
+async def test_luma_takes_english_prompts_only(
+    user: WizardDriver, bot: RunningBot, sim: KieSimulator
+) -> None:
     await user.choose_model("luma")
     await user.send_input("video", fake_bytes("video", "clip"), duration=8)
     assert t("wizard-english-only") in (user.wizard_message().text or "")
@@ -133,6 +136,7 @@ async def test_optional_prompt_can_be_skipped(user: WizardDriver, sim: KieSimula
 
 # --- photos -------------------------------------------------------------------------------------------
 
+
 async def test_photo_with_caption_gives_image_and_prompt_at_once(
     user: WizardDriver, sim: KieSimulator
 ) -> None:
@@ -154,18 +158,23 @@ async def test_a_bad_caption_keeps_the_photo_and_asks_for_the_prompt(user: Wizar
     await to_prompt_step(user, "wan25", "i2v")
     await user.send_input("image", JPEG, caption="z" * 900)  # Wan: at most 800 characters
     assert t("order-prompt_too_long", length=900, max=800) in user.texts()
-    assert user.step_action() is None and t("wizard-send-prompt", max=800) in (user.wizard_message().text or "")
+    assert user.step_action() is None and t("wizard-send-prompt", max=800) in (
+        user.wizard_message().text or ""
+    )
     await user.send("A short prompt")
     assert user.step_action() == "ok"
 
 
-async def test_image_sent_as_a_file_is_accepted(user: WizardDriver, fake_tg: FakeTelegram,
-                                                sim: KieSimulator) -> None:
+async def test_image_sent_as_a_file_is_accepted(
+    user: WizardDriver, fake_tg: FakeTelegram, sim: KieSimulator
+) -> None:
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(32))
     await to_prompt_step(user, "hailuo23_std", "i2v")
     await user.user.send_document(png, file_name="Frame 01.PNG", mime_type="image/png")
     await user.settle()
-    assert user.step_action() is None and t("wizard-send-prompt", max=5000) in (user.wizard_message().text or "")
+    assert user.step_action() is None and t("wizard-send-prompt", max=5000) in (
+        user.wizard_message().text or ""
+    )
     await user.send(DEFAULT_PROMPT)
     await user.confirm()
     upload = next(r for r in sim.requests if r.path == "/api/file-stream-upload")
@@ -196,7 +205,9 @@ async def test_stickers_gifs_and_wrong_documents_are_refused(
     await user.send("here is my idea")  # text where a photo is expected
     assert user.last_text() == wrong_type
     # An image of a format this model does not take (Kling 2.5: JPEG/PNG only).
-    await user.user.send_document(b"RIFF\x00\x00\x00\x00WEBPVP8 ", file_name="pic.webp", mime_type="image/webp")
+    await user.user.send_document(
+        b"RIFF\x00\x00\x00\x00WEBPVP8 ", file_name="pic.webp", mime_type="image/webp"
+    )
     await user.settle()
     assert user.last_text() == t("input-wrong-format", types="JPG, PNG")
 
@@ -204,7 +215,9 @@ async def test_stickers_gifs_and_wrong_documents_are_refused(
     await assert_nothing_charged(bot, sim, user)
 
 
-async def test_images_over_the_limit_are_refused(user: WizardDriver, bot: RunningBot, sim: KieSimulator) -> None:
+async def test_images_over_the_limit_are_refused(
+    user: WizardDriver, bot: RunningBot, sim: KieSimulator
+) -> None:
     await to_prompt_step(user, "sora2", "i2v", ratio="9:16")
     await user.user.send_document(None, file_name="big.png", mime_type="image/png", file_size=15 * MB)
     await user.settle()
@@ -212,8 +225,9 @@ async def test_images_over_the_limit_are_refused(user: WizardDriver, bot: Runnin
     await user.user.send_photo(None, file_size=25 * MB)
     await user.settle()
     assert user.last_text() == t("input-too-big-telegram", size_mb=25.0)
-    assert user.step_action() is None and t("wizard-send-image", limits=t(
-        "input-limits", types="JPG, PNG, WEBP", max_mb=10)) in (user.wizard_message().text or "")
+    assert user.step_action() is None and t(
+        "wizard-send-image", limits=t("input-limits", types="JPG, PNG, WEBP", max_mb=10)
+    ) in (user.wizard_message().text or "")
     await assert_nothing_charged(bot, sim, user)
 
 
@@ -222,15 +236,19 @@ async def test_first_and_last_frame_asks_for_two_photos_one_at_a_time(
 ) -> None:
     await to_prompt_step(user, "veo_lite", "frames", ratio="9:16")
     limits = t("input-limits", types="JPG, PNG, WEBP", max_mb=10)
-    assert t("wizard-send-image-nth", n=1, count=2, limits=limits) in (user.wizard_message().text or "")
+    step_one = user.wizard_message().text or ""
+    assert t("wizard-send-image-nth", n=1, count=2, limits=limits) in step_one
+    assert t("wizard-caption-hint") not in step_one  # the prompt comes after the second photo
     first, last = fake_bytes("image", "first"), fake_bytes("image", "last")
-    await user.send_input("image", first)
-    assert t("wizard-send-image-nth", n=2, count=2, limits=limits) in (user.wizard_message().text or "")
+    await user.send_input("image", first, caption="a caption too early")
+    assert t("wizard-caption-ignored") in user.texts()  # said, not silently dropped
+    step_two = user.wizard_message().text or ""
+    assert t("wizard-send-image-nth", n=2, count=2, limits=limits) in step_two
+    assert t("wizard-caption-hint") in step_two
     await user.tap("back")  # drops the first photo
     assert t("wizard-send-image-nth", n=1, count=2, limits=limits) in (user.wizard_message().text or "")
     await user.send_input("image", first)
-    await user.send_input("image", last)
-    await user.send(DEFAULT_PROMPT)
+    await user.send_input("image", last, caption=DEFAULT_PROMPT)
     summary = user.wizard_message().text or ""
     assert f"{t('wizard-summary-inputs')}: photo, photo" in summary
     await user.confirm()
@@ -241,19 +259,24 @@ async def test_first_and_last_frame_asks_for_two_photos_one_at_a_time(
 
 # --- audio --------------------------------------------------------------------------------------------
 
-async def test_audio_longer_than_paid_for_is_refused(user: WizardDriver, bot: RunningBot,
-                                                     sim: KieSimulator) -> None:
+
+async def test_audio_longer_than_paid_for_is_refused(
+    user: WizardDriver, bot: RunningBot, sim: KieSimulator
+) -> None:
     await user.choose_model("kavatar_std")
     await user.tap("opt", "duration=5")  # "up to 5 s" of speech
     await user.send_input("image", JPEG)
     step = user.wizard_message().text or ""
     assert "at most 5 s" in step
     await user.send_input("audio", fake_bytes("audio", "long"), duration=8)
-    assert user.last_text() == t("input-too-long", seconds=8, max_s=5,
-                                 types="AAC, M4A, MP3, OGG, WAV", max_mb=20)
+    assert user.last_text() == t(
+        "input-too-long", seconds=8, max_s=5, types="AAC, M4A, MP3, OGG, WAV", max_mb=20
+    )
     await user.user.send_voice(b"OggS" + bytes(16), duration=9)
     await user.settle()
-    assert user.last_text() == t("input-too-long", seconds=9, max_s=5, types="AAC, M4A, MP3, OGG, WAV", max_mb=20)
+    assert user.last_text() == t(
+        "input-too-long", seconds=9, max_s=5, types="AAC, M4A, MP3, OGG, WAV", max_mb=20
+    )
     await assert_nothing_charged(bot, sim, user)
     # A voice note within the limit is taken (OGG/Opus, as Telegram records them).
     await user.user.send_voice(b"OggS" + bytes(16), duration=4)
@@ -265,13 +288,17 @@ async def test_audio_longer_than_paid_for_is_refused(user: WizardDriver, bot: Ru
     assert upload.form["fileName"].endswith(".ogg")
 
 
-async def test_audio_as_a_file_and_the_hint_without_a_length_limit(user: WizardDriver, sim: KieSimulator) -> None:
+async def test_audio_as_a_file_and_the_hint_without_a_length_limit(
+    user: WizardDriver, sim: KieSimulator
+) -> None:
     await user.choose_model("wan_s2v")
     await user.tap("opt", "resolution=720p")
     await user.send_input("image", JPEG)
     hint = user.wizard_message().text or ""
     assert " 0 s" not in hint and "at most" not in hint  # Wan's audio has no length limit
-    await user.user.send_document(fake_bytes("audio", "speech"), file_name="speech.mp3", mime_type="audio/mpeg")
+    await user.user.send_document(
+        fake_bytes("audio", "speech"), file_name="speech.mp3", mime_type="audio/mpeg"
+    )
     await user.settle()
     await user.send(DEFAULT_PROMPT)
     assert user.step_action() == "ok"
@@ -281,8 +308,9 @@ async def test_audio_as_a_file_and_the_hint_without_a_length_limit(user: WizardD
     assert sim.files[audio_key].data == fake_bytes("audio", "speech")
 
 
-async def test_audio_over_the_size_limit_is_refused(user: WizardDriver, bot: RunningBot,
-                                                    sim: KieSimulator) -> None:
+async def test_audio_over_the_size_limit_is_refused(
+    user: WizardDriver, bot: RunningBot, sim: KieSimulator
+) -> None:
     await user.choose_model("wan_s2v")
     await user.tap("opt", "resolution=480p")
     await user.send_input("image", JPEG)
@@ -294,11 +322,16 @@ async def test_audio_over_the_size_limit_is_refused(user: WizardDriver, bot: Run
 
 # --- video --------------------------------------------------------------------------------------------
 
-async def test_videos_over_the_limits_are_refused(user: WizardDriver, bot: RunningBot, sim: KieSimulator) -> None:
+
+async def test_videos_over_the_limits_are_refused(
+    user: WizardDriver, bot: RunningBot, sim: KieSimulator
+) -> None:
     await user.choose_model("luma")
     hint = user.wizard_message().text or ""
-    assert t("wizard-send-video", limits=t("input-limits-duration", types="AVI, MOV, MP4", max_mb=20,
-                                           max_s=10)) in hint
+    assert (
+        t("wizard-send-video", limits=t("input-limits-duration", types="AVI, MOV, MP4", max_mb=20, max_s=10))
+        in hint
+    )
     await user.send_input("video", fake_bytes("video", "long"), duration=12)
     assert user.last_text() == t("input-too-long", seconds=12, max_s=10, types="AVI, MOV, MP4", max_mb=20)
     await user.user.send_video(None, duration=6, file_size=30 * MB)
@@ -312,7 +345,9 @@ async def test_videos_over_the_limits_are_refused(user: WizardDriver, bot: Runni
     await assert_nothing_charged(bot, sim, user)
 
 
-async def test_video_sent_as_a_file_goes_to_aleph(user: WizardDriver, sim: KieSimulator, bot: RunningBot) -> None:
+async def test_video_sent_as_a_file_goes_to_aleph(
+    user: WizardDriver, sim: KieSimulator, bot: RunningBot
+) -> None:
     clip = fake_bytes("video", "mov")
     await user.choose_model("aleph")
     await user.user.send_document(clip, file_name="take2.mov", mime_type="video/quicktime")

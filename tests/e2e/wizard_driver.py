@@ -188,8 +188,9 @@ class WizardDriver:
         text = answer.params.get("text")
         return str(text) if text is not None else None
 
-    async def send_input(self, kind: str, data: bytes, *, caption: str | None = None,
-                         duration: int = 3) -> None:
+    async def send_input(
+        self, kind: str, data: bytes, *, caption: str | None = None, duration: int = 3
+    ) -> None:
         if kind == "image":
             await self.user.send_photo(data, caption=caption)
         elif kind == "audio":
@@ -272,7 +273,8 @@ class WizardDriver:
         summary = self.wizard_message()
         # The summary: Confirm, or Buy credits instead when the balance is too low.
         assert self.step_action() == "ok" or "menu:buy" in summary.callback_datas, (
-            f"expected the summary, got: {summary.text}")
+            f"expected the summary, got: {summary.text}"
+        )
         return order
 
     async def confirm(self) -> str:
@@ -318,6 +320,6 @@ def fail_on_bot_errors(request: pytest.FixtureRequest) -> Iterator[None]:
     if collector.records:
         formatter = logging.Formatter("%(name)s %(message)s")
         details = "\n".join(formatter.format(r) for r in collector.records[:3])
-        pytest.fail(f"the bot's error router caught {len(collector.records)} crash(es):\n{details}",
-                    pytrace=False)
-
+        pytest.fail(
+            f"the bot's error router caught {len(collector.records)} crash(es):\n{details}", pytrace=False
+        )

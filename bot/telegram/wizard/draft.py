@@ -18,8 +18,8 @@ ALL_MODELS = "all"
 
 @dataclass
 class Choice:
-    step: str          # category | model | mode | ratio | opt:<key> | input:<kind> | prompt
-    value: Any         # str, or a file ref dict for inputs
+    step: str  # category | model | mode | ratio | opt:<key> | input:<kind> | prompt
+    value: Any  # str, or a file ref dict for inputs
     auto: bool = False  # filled in because there was only one possibility
 
     def as_list(self) -> list[Any]:
@@ -30,11 +30,11 @@ class Choice:
 class Step:
     """What the wizard asks next."""
 
-    name: str                      # category | model | mode | ratio | option | input | prompt | summary
-    option: str | None = None      # option key, for name == "option"
-    values: tuple[str, ...] = ()   # allowed values for button steps
+    name: str  # category | model | mode | ratio | option | input | prompt | summary
+    option: str | None = None  # option key, for name == "option"
+    values: tuple[str, ...] = ()  # allowed values for button steps
     rule: InputRule | None = None  # for name == "input"
-    index: int = 0                 # which file of this kind (0-based) for inputs
+    index: int = 0  # which file of this kind (0-based) for inputs
     prompt_rule: PromptRule | None = None
 
 
@@ -168,6 +168,15 @@ def next_step(draft: Draft, catalog: Catalog, default_ratio: str | None = None) 
     if draft.prompt is None and rule.max_length > 0:
         return Step("prompt", prompt_rule=rule)
     return Step("summary")
+
+
+def is_last_input(entry: ModelEntry, draft: Draft, step: Step) -> bool:
+    """True when `step` asks for the last file of the order and a prompt step comes next."""
+    if step.rule is None or draft.mode is None or entry.prompt_rule(draft.mode).max_length <= 0:
+        return False
+    rules = entry.input_rules(draft.mode, draft.options)
+    last = rules[-1] if rules else None
+    return last is not None and last.kind == step.rule.kind and step.index == last.count - 1
 
 
 def entry_of(draft: Draft, catalog: Catalog) -> ModelEntry | None:

@@ -126,18 +126,33 @@ def read_input(message: Message, rule: InputRule) -> ReceivedFile:
     elif kind == "audio":
         if message.audio is not None:
             audio = message.audio
-            file_id, mime, size, duration = audio.file_id, audio.mime_type or "audio/mpeg", audio.file_size, audio.duration
+            file_id, mime, size, duration = (
+                audio.file_id,
+                audio.mime_type or "audio/mpeg",
+                audio.file_size,
+                audio.duration,
+            )
             given_name = audio.file_name
         elif message.voice is not None:
             voice = message.voice
-            file_id, mime, size, duration = voice.file_id, voice.mime_type or "audio/ogg", voice.file_size, voice.duration
+            file_id, mime, size, duration = (
+                voice.file_id,
+                voice.mime_type or "audio/ogg",
+                voice.file_size,
+                voice.duration,
+            )
         elif message.document is not None and (message.document.mime_type or "").startswith("audio/"):
             doc = message.document
             file_id, mime, size, given_name = doc.file_id, doc.mime_type, doc.file_size, doc.file_name
     elif kind == "video":
         if message.video is not None:
             video = message.video
-            file_id, mime, size, duration = video.file_id, video.mime_type or "video/mp4", video.file_size, video.duration
+            file_id, mime, size, duration = (
+                video.file_id,
+                video.mime_type or "video/mp4",
+                video.file_size,
+                video.duration,
+            )
             given_name = video.file_name
         elif message.document is not None and (message.document.mime_type or "").startswith("video/"):
             doc = message.document

@@ -31,7 +31,7 @@ from bot.services.billing import BillingService, InsufficientCredits
 from bot.services.generation import GenerationService, InputFileRef, TooManyJobs
 from bot.store.users import UserRow
 from bot.telegram.common import MenuCb, escape, shorten
-from bot.telegram.wizard.draft import ALL_MODELS, Draft, Step, new_draft_id, next_step
+from bot.telegram.wizard.draft import ALL_MODELS, Draft, Step, is_last_input, new_draft_id, next_step
 from bot.telegram.wizard.inputs import InputProblem, read_input, rule_limits_text
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,8 @@ class WizardStates(StatesGroup):
 
 
 class WizCb(CallbackData, prefix="w"):
-    d: str       # draft id
-    a: str       # action: cat model mode ratio opt skip back ok cancel
+    d: str  # draft id
+    a: str  # action: cat model mode ratio opt skip back ok cancel
     v: str = ""  # value
 
 
@@ -114,7 +114,9 @@ class Wizard:
     def _lang(self, user: UserRow) -> str:
         return user.language
 
-    def render(self, draft: Draft, step: Step, user: UserRow, balance: int) -> tuple[str, InlineKeyboardMarkup]:
+    def render(
+        self, draft: Draft, step: Step, user: UserRow, balance: int
+    ) -> tuple[str, InlineKeyboardMarkup]:
         lang = self._lang(user)
         kb = InlineKeyboardBuilder()
         d = draft.id
@@ -141,7 +143,11 @@ class Wizard:
                 kb.button(text=title, callback_data=WizCb(d=d, a="cat", v=category))
             kb.adjust(1, 2)
         elif step.name == "model":
-            title = _("wizard-all-models") if draft.category == ALL_MODELS else category_name(draft.category or "", lang)
+            title = (
+                _("wizard-all-models")
+                if draft.category == ALL_MODELS
+                else category_name(draft.category or "", lang)
+            )
             lines.append(_("wizard-choose-model").format(category=escape(title)))
             for key in step.values:
                 model = self.catalog.get(key)
@@ -182,9 +188,9 @@ class Wizard:
                 key = f"wizard-send-{step.rule.kind.value}-nth"
             limits = rule_limits_text(step.rule)
             lines.append(_(key).format(n=step.index + 1, count=step.rule.count, limits=limits))
-            if step.rule.kind.value == "image" and entry is not None and draft.mode:
-                if entry.prompt_rule(draft.mode).max_length > 0:
-                    lines.append(_("wizard-caption-hint"))
+            # A caption becomes the prompt only on the file right before the prompt step.
+            if step.rule.kind.value == "image" and entry is not None and is_last_input(entry, draft, step):
+                lines.append(_("wizard-caption-hint"))
         elif step.name == "prompt" and step.prompt_rule is not None:
             rule = step.prompt_rule
             lines.append(_("wizard-send-prompt").format(max=rule.max_length))
@@ -208,7 +214,11 @@ class Wizard:
         entry = self.catalog.get(draft.model or "")
         assert entry is not None and draft.mode is not None
         quote = entry.quote(draft.mode, draft.options)
-        lines = [_("wizard-summary-title"), "", f"{_('wizard-summary-model')}: <b>{escape(entry.name(lang))}</b>"]
+        lines = [
+            _("wizard-summary-title"),
+            "",
+            f"{_('wizard-summary-model')}: <b>{escape(entry.name(lang))}</b>",
+        ]
         lines.append(f"{_('wizard-summary-mode')}: {escape(mode_name(draft.mode, lang))}")
         if draft.ratio:
             lines.append(f"{_('wizard-summary-ratio')}: {escape(draft.ratio)}")
@@ -222,7 +232,9 @@ class Wizard:
             kinds = ", ".join(_(f"input-kind-{f['kind']}") for f in files)
             lines.append(f"{_('wizard-summary-inputs')}: {kinds}")
         if draft.prompt:
-            lines.append(f"{_('wizard-summary-prompt')}: <i>{escape(shorten(draft.prompt, SUMMARY_PROMPT_CHARS))}</i>")
+            lines.append(
+                f"{_('wizard-summary-prompt')}: <i>{escape(shorten(draft.prompt, SUMMARY_PROMPT_CHARS))}</i>"
+            )
         lines.append("")
         lines.append(_("wizard-summary-price").format(price=quote.user_credits))
         after = balance - quote.user_credits
@@ -233,7 +245,9 @@ class Wizard:
         kb = InlineKeyboardBuilder()
         d = draft.id
         if after >= 0:
-            kb.button(text=_("wizard-confirm").format(price=quote.user_credits), callback_data=WizCb(d=d, a="ok"))
+            kb.button(
+                text=_("wizard-confirm").format(price=quote.user_credits), callback_data=WizCb(d=d, a="ok")
+            )
         else:
             kb.button(text=_("menu-buy"), callback_data=MenuCb(action="buy"))
         kb.button(text=_("wizard-change"), callback_data=WizCb(d=d, a="back"))
@@ -339,7 +353,9 @@ def make_wizard_router(catalog: Catalog) -> Router:
             await show(message, message.chat.id, draft, state, db_user, billing, edit=False)
 
     @router.message(Command("generate"))
-    async def generate_command(message: Message, state: FSMContext, db_user: UserRow, billing: BillingService) -> None:
+    async def generate_command(
+        message: Message, state: FSMContext, db_user: UserRow, billing: BillingService
+    ) -> None:
         await start(message, state, db_user, billing)
 
     @router.callback_query(MenuCb.filter(F.action == "generate"))
@@ -444,7 +460,13 @@ def make_wizard_router(catalog: Catalog) -> Router:
 
         step = next_step(draft, catalog, db_user.default_ratio)
         if action in BUTTON_ACTIONS:
-            expected = {"category": "cat", "model": "model", "mode": "mode", "ratio": "ratio", "option": "opt"}
+            expected = {
+                "category": "cat",
+                "model": "model",
+                "mode": "mode",
+                "ratio": "ratio",
+                "option": "opt",
+            }
             if expected.get(step.name) != action:
                 await reply(_("stale-button"), alert=True)
                 return
@@ -562,6 +584,9 @@ def make_wizard_router(catalog: Catalog) -> Router:
                     await message.answer(problem_text)
                 else:
                     draft.add("prompt", caption)
+            elif caption:
+                # More files come first; say so rather than drop the caption silently.
+                await message.answer(_("wizard-caption-ignored"))
             await show(message, chat_id, draft, state, db_user, billing, edit=False)
             return
         if step.name == "prompt":

@@ -1,0 +1,476 @@
+"""The wizard's pure parts: the draft and its next step, rendering's callback data, reading inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from aiogram.types import Message
+
+from bot.catalog import build_catalog
+from bot.catalog.model import MB, InputKind, InputRule, ModelEntry
+from bot.i18n import get_i18n
+from bot.store.users import UserRow
+from bot.telegram.wizard.draft import ALL_MODELS, Draft, Step, is_last_input, next_step, ratios_in_menu_order
+from bot.telegram.wizard.inputs import InputProblem, read_input, rule_limits_text
+from bot.telegram.wizard.router import Wizard, WizCb, decode_ratio, encode_ratio
+
+CATALOG = build_catalog()
+CASES = [pytest.param(e.key, m, id=f"{e.key}-{m}") for e in CATALOG.entries for m in e.modes]
+CALLBACK_DATA_LIMIT = 64  # bytes, Bot API
+
+
+def entry(key: str) -> ModelEntry:
+    found = CATALOG.get(key)
+    assert found is not None
+    return found
+
+
+def fake_file(kind: str, n: int = 0) -> dict[str, Any]:
+    return {"kind": kind, "file_id": f"F{kind}{n}", "file_name": f"{kind}-{n}.bin", "mime_type": "x/y"}
+
+
+def walk(draft: Draft, *, pick: int = 0) -> Iterator[Step]:
+    """Answer every step of `draft` (value index `pick`, clamped), yielding each step asked."""
+    while True:
+        step = next_step(draft, CATALOG)
+        yield step
+        if step.name == "summary":
+            return
+        if step.name in ("category", "model", "mode", "ratio"):
+            draft.add(step.name, step.values[min(pick, len(step.values) - 1)])
+        elif step.name == "option":
+            draft.add(f"opt:{step.option}", step.values[min(pick, len(step.values) - 1)])
+        elif step.name == "input":
+            assert step.rule is not None
+            draft.add(f"input:{step.rule.kind.value}", fake_file(step.rule.kind.value, step.index))
+        elif step.name == "prompt":
+            draft.add("prompt", "a prompt")
+
+
+# --- the draft ----------------------------------------------------------------------------------------
+
+
+def test_draft_survives_fsm_storage() -> None:
+    draft = Draft(id="abc", message_id=7)
+    draft.add("category", ALL_MODELS)
+    draft.add("model", "runway")
+    draft.add("mode", "t2v")
+    draft.add("opt:duration", "10")
+    draft.add("opt:resolution", "720p", auto=True)
+    draft.add("input:image", fake_file("image"))
+    restored = Draft.from_data(draft.to_data())
+    assert restored == draft
+    assert restored is not None and restored.options == {"duration": "10", "resolution": "720p"}
+    assert restored.files == [fake_file("image")] and restored.files_of("audio") == []
+    assert Draft.from_data(None) is None and Draft.from_data({}) is None
+
+
+def test_back_undoes_the_last_user_choice_and_what_was_filled_in_after_it() -> None:
+    draft = Draft(id="d")
+    draft.add("category", ALL_MODELS)
+    draft.add("model", "aleph")
+    draft.add("mode", "v2v", auto=True)
+    assert draft.back()  # the automatic mode goes with the model
+    assert [c.step for c in draft.choices] == ["category"]
+    assert draft.back() and draft.choices == []
+    assert not draft.back()
+
+    draft = Draft(id="d")
+    for step, value in (
+        ("category", ALL_MODELS),
+        ("model", "runway"),
+        ("mode", "t2v"),
+        ("ratio", "9:16"),
+        ("opt:duration", "10"),
+    ):
+        draft.add(step, value)
+    next_step(draft, CATALOG)  # fills resolution=720p: the only value allowed with 10 s
+    assert draft.options == {"duration": "10", "resolution": "720p"} and draft.choices[-1].auto
+    assert draft.back()
+    assert draft.options == {} and draft.ratio == "9:16"
+
+
+def test_order_carries_the_choices() -> None:
+    draft = Draft(id="d")
+    for step, value in (
+        ("category", "fast"),
+        ("model", "runway"),
+        ("mode", "t2v"),
+        ("ratio", "4:3"),
+        ("opt:duration", "5"),
+        ("opt:resolution", "1080p"),
+        ("prompt", "waves"),
+    ):
+        draft.add(step, value)
+    order = draft.order()
+    assert (order.model_key, order.mode, order.ratio, order.options, order.prompt) == (
+        "runway",
+        "t2v",
+        "4:3",
+        {"duration": "5", "resolution": "1080p"},
+        "waves",
+    )
+    CATALOG.validate(order)
+
+
+# --- next_step over the whole catalog --------------------------------------------------------------------
+
+
+def test_first_steps_are_category_then_model() -> None:
+    draft = Draft(id="d")
+    step = next_step(draft, CATALOG)
+    assert step.name == "category" and step.values == (ALL_MODELS, *CATALOG.categories())
+    draft.add("category", ALL_MODELS)
+    step = next_step(draft, CATALOG)
+    assert step.name == "model" and step.values == tuple(e.key for e in CATALOG.entries)
+    draft.back()
+    draft.add("category", "avatar")
+    assert next_step(draft, CATALOG).values == tuple(e.key for e in CATALOG.in_category("avatar"))
+
+
+@pytest.mark.parametrize(("key", "mode"), CASES)
+@pytest.mark.parametrize("pick", [0, 9])
+def test_steps_follow_the_catalog(key: str, mode: str, pick: int) -> None:
+    """Every step a user sees is one the catalog has a real choice for; the order is fixed."""
+    model = entry(key)
+    draft = Draft(id="d")
+    draft.add("category", ALL_MODELS)
+    draft.add("model", key)
+    if len(model.modes) > 1:
+        draft.add("mode", mode)
+    steps = list(walk(draft, pick=pick))
+    names = [s.name for s in steps]
+    order = ["mode", "ratio", "option", "input", "prompt", "summary"]
+    assert names == sorted(names, key=order.index), names
+    assert "mode" not in names  # chosen above, or filled in when there is just one
+    assert draft.mode == mode
+
+    ratio_steps = [s for s in steps if s.name == "ratio"]
+    ratios = model.ratios_for(mode)
+    if len(ratios) > 1:
+        assert ratio_steps[0].values == ratios_in_menu_order(ratios)
+        assert ("9:16" not in ratios) or ratio_steps[0].values[0] == "9:16"
+    else:
+        assert not ratio_steps and draft.ratio == (ratios[0] if ratios else None)
+
+    chosen: dict[str, str] = {}
+    for step in (s for s in steps if s.name == "option"):
+        assert step.option is not None
+        assert len(step.values) > 1, "a step with one possible answer should have been filled in"
+        assert step.values == model.allowed_values(mode, step.option, chosen)
+        chosen[step.option] = draft.options[step.option]
+    assert set(draft.options) == {o.key for o in model.options_for(mode)}
+    model.resolve_options(mode, draft.options)  # never a forbidden combination
+
+    input_steps = [s for s in steps if s.name == "input"]
+    expected_inputs = [(r.kind, i) for r in model.input_rules(mode, draft.options) for i in range(r.count)]
+    assert [(s.rule.kind, s.index) for s in input_steps if s.rule] == expected_inputs
+    assert ("prompt" in names) == (model.prompt_rule(mode).max_length > 0)
+    # The finished draft is an order the catalog accepts (with the files uploaded).
+    order = draft.order()
+    CATALOG.validate(
+        type(order)(
+            order.model_key,
+            order.mode,
+            order.ratio,
+            order.options,
+            order.prompt,
+            {k.value: tuple("u" for _ in range(n)) for k, n in _counts(model, mode).items()},
+        )
+    )
+
+
+def _counts(model: ModelEntry, mode: str) -> dict[InputKind, int]:
+    return {r.kind: r.count for r in model.input_rules(mode)}
+
+
+def test_forbidden_combinations_are_not_offered() -> None:
+    draft = Draft(id="d")
+    for step, value in (("category", ALL_MODELS), ("model", "hailuo23_pro"), ("opt:duration", "10")):
+        draft.add(step, value)
+    step = next_step(draft, CATALOG)
+    assert step.name == "input" and draft.options == {"duration": "10", "resolution": "768P"}
+    draft.back()
+    draft.add("opt:duration", "6")
+    step = next_step(draft, CATALOG)
+    assert step.name == "option" and step.values == ("768P", "1080P")
+
+
+def test_avatar_audio_is_capped_by_the_length_paid_for() -> None:
+    draft = Draft(id="d")
+    for step, value in (
+        ("category", ALL_MODELS),
+        ("model", "kavatar_pro"),
+        ("opt:duration", "5"),
+        ("input:image", fake_file("image")),
+    ):
+        draft.add(step, value)
+    step = next_step(draft, CATALOG)
+    assert step.name == "input" and step.rule is not None
+    assert step.rule.kind is InputKind.AUDIO and step.rule.max_duration_s == 5
+
+
+@pytest.mark.parametrize(
+    ("key", "files", "last"),
+    [
+        ("veo_lite", 0, False),  # first of two frames
+        ("veo_lite", 1, True),
+        ("kavatar_std", 0, False),  # the photo; the audio comes next
+    ],
+)
+def test_is_last_input(key: str, files: int, last: bool) -> None:
+    model = entry(key)
+    mode = "frames" if key == "veo_lite" else next(iter(model.modes))
+    draft = Draft(id="d")
+    for step_name, value in (("category", ALL_MODELS), ("model", key), ("mode", mode)):
+        draft.add(step_name, value)
+    if key == "veo_lite":
+        draft.add("ratio", "9:16")
+        draft.add("opt:resolution", "720p")
+    else:
+        draft.add("opt:duration", "5")
+    for n in range(files):
+        draft.add("input:image", fake_file("image", n))
+    step = next_step(draft, CATALOG)
+    assert step.name == "input"
+    assert is_last_input(model, draft, step) is last
+
+
+def test_ratios_in_menu_order_puts_9_16_first() -> None:
+    assert ratios_in_menu_order(("16:9", "4:3", "9:16", "1:1")) == ("9:16", "16:9", "4:3", "1:1")
+    assert ratios_in_menu_order(("16:9", "1:1")) == ("16:9", "1:1")
+
+
+# --- rendering: every button fits Telegram's callback_data -------------------------------------------
+
+
+def user_row(default_ratio: str | None = None, language: str = "en") -> UserRow:
+    return UserRow(
+        id=1,
+        language=language,
+        language_chosen=False,
+        first_name="A",
+        username=None,
+        balance=0,
+        default_ratio=default_ratio,
+        created_at=0.0,
+        last_seen_at=0.0,
+    )
+
+
+@pytest.fixture
+def i18n_en() -> Iterator[None]:
+    i18n = get_i18n()
+    with i18n.context(), i18n.use_locale("en"):
+        yield
+
+
+@pytest.fixture(params=["en", "ru"])
+def i18n_any(request: pytest.FixtureRequest) -> Iterator[str]:
+    i18n = get_i18n()
+    with i18n.context(), i18n.use_locale(request.param):
+        yield str(request.param)
+
+
+@pytest.mark.parametrize(("key", "mode"), CASES)
+def test_every_rendered_step_renders_and_its_buttons_pack_into_64_bytes(
+    key: str, mode: str, i18n_any: str
+) -> None:
+    wizard = Wizard(CATALOG)
+    draft = Draft(id="Ab3-_x9Z")  # as long as new_draft_id() makes them
+    draft.add("category", ALL_MODELS)
+    draft.add("model", key)
+    draft.add("mode", mode)
+    for pick in (0, 9):
+        probe = Draft.from_data(draft.to_data())
+        assert probe is not None
+        for step in walk(probe, pick=pick):
+            text, markup = wizard.render(probe, step, user_row("9:16", i18n_any), balance=10_000)
+            assert text and "{" not in text  # every placeholder filled
+            for row in markup.inline_keyboard:
+                for button in row:
+                    data = button.callback_data or ""
+                    assert 0 < len(data.encode()) <= CALLBACK_DATA_LIMIT, data
+                    if data.startswith("w:"):
+                        parsed = WizCb.unpack(data)
+                        assert parsed.d == draft.id
+                        if parsed.a == "ratio":
+                            assert decode_ratio(parsed.v) in entry(key).ratios_for(mode)
+
+
+@pytest.mark.usefixtures("i18n_en")
+def test_ratio_buttons_mark_the_default_and_shorts() -> None:
+    wizard = Wizard(CATALOG)
+    draft = Draft(id="d")
+    for step, value in (("category", ALL_MODELS), ("model", "runway"), ("mode", "t2v")):
+        draft.add(step, value)
+    step = next_step(draft, CATALOG)
+    _text, markup = wizard.render(draft, step, user_row("4:3"), balance=0)
+    labels = [b.text for row in markup.inline_keyboard for b in row]
+    assert labels[0].startswith("📱 9:16") and "Shorts" in labels[0]
+    assert "✓ 4:3" in labels and sum(label.startswith("✓") for label in labels) == 1
+
+
+def test_every_catalog_ratio_survives_callback_encoding() -> None:
+    ratios = {r for e in CATALOG.entries for m in e.modes for r in e.ratios_for(m)}
+    for ratio in ratios:
+        packed = WizCb(d="d", a="ratio", v=encode_ratio(ratio)).pack()
+        assert decode_ratio(WizCb.unpack(packed).v) == ratio
+
+
+# --- reading inputs -----------------------------------------------------------------------------------
+
+
+def message(**fields: Any) -> Message:
+    return Message.model_validate(
+        {
+            "message_id": 1,
+            "date": 0,
+            "chat": {"id": 5, "type": "private"},
+            "from": {"id": 5, "is_bot": False, "first_name": "A"},
+            **fields,
+        }
+    )
+
+
+IMAGE_RULE = InputRule(InputKind.IMAGE, 1, ("image/jpeg", "image/png"), 10 * MB)
+AUDIO_RULE = InputRule(InputKind.AUDIO, 1, ("audio/mpeg", "audio/ogg", "audio/wav"), 10 * MB, 15)
+VIDEO_RULE = InputRule(InputKind.VIDEO, 1, ("video/mp4",), 20 * MB, 10)
+
+
+def test_photo_takes_the_largest_size_and_a_fresh_file_name() -> None:
+    photo = [
+        {"file_id": f"p{i}", "file_unique_id": f"u{i}", "width": w, "height": w, "file_size": w * 10}
+        for i, w in enumerate((90, 320, 1280))
+    ]
+    first = read_input(message(photo=photo, caption="a caption"), IMAGE_RULE)
+    second = read_input(message(photo=photo), IMAGE_RULE)
+    assert first.ref.file_id == "p2" and first.ref.mime_type == "image/jpeg" and first.caption == "a caption"
+    # KIE overwrites an upload with the same name: every input gets its own.
+    assert first.ref.file_name != second.ref.file_name
+    assert first.ref.file_name.endswith(".jpg") and "/" not in first.ref.file_name
+
+
+def test_documents_and_voice_notes() -> None:
+    doc = read_input(
+        message(
+            document={
+                "file_id": "d",
+                "file_unique_id": "u",
+                "file_name": "../x Y.PNG",
+                "mime_type": "image/png",
+                "file_size": 100,
+            }
+        ),
+        IMAGE_RULE,
+    )
+    assert doc.ref.mime_type == "image/png" and doc.ref.file_name.endswith(".png")
+    assert ".." not in doc.ref.file_name and " " not in doc.ref.file_name
+    voice = read_input(message(voice={"file_id": "v", "file_unique_id": "u", "duration": 4}), AUDIO_RULE)
+    assert (voice.ref.kind, voice.ref.mime_type, voice.ref.duration) == ("audio", "audio/ogg", 4)
+    assert voice.ref.file_name.endswith(".ogg")
+    mp3 = read_input(
+        message(audio={"file_id": "a", "file_unique_id": "u", "duration": 3, "mime_type": "audio/mp3"}),
+        AUDIO_RULE,
+    )
+    assert mp3.ref.mime_type == "audio/mpeg"  # an alias Telegram clients use
+
+
+@pytest.mark.parametrize(
+    ("fields", "rule", "key"),
+    [
+        (
+            {
+                "sticker": {
+                    "file_id": "s",
+                    "file_unique_id": "u",
+                    "type": "regular",
+                    "width": 1,
+                    "height": 1,
+                    "is_animated": False,
+                    "is_video": False,
+                }
+            },
+            IMAGE_RULE,
+            "input-wrong-type",
+        ),
+        (
+            {
+                "animation": {"file_id": "g", "file_unique_id": "u", "width": 1, "height": 1, "duration": 1},
+                "document": {"file_id": "g", "file_unique_id": "u", "mime_type": "video/mp4"},
+            },
+            VIDEO_RULE,
+            "input-wrong-type",
+        ),
+        ({"text": "hello"}, IMAGE_RULE, "input-wrong-type"),
+        (
+            {"document": {"file_id": "d", "file_unique_id": "u", "mime_type": "application/pdf"}},
+            IMAGE_RULE,
+            "input-wrong-type",
+        ),
+        (
+            {"document": {"file_id": "d", "file_unique_id": "u", "mime_type": "image/webp"}},
+            IMAGE_RULE,
+            "input-wrong-format",
+        ),
+        (
+            {
+                "document": {
+                    "file_id": "d",
+                    "file_unique_id": "u",
+                    "mime_type": "image/png",
+                    "file_size": 11 * MB,
+                }
+            },
+            IMAGE_RULE,
+            "input-too-big",
+        ),
+        (
+            {
+                "video": {
+                    "file_id": "v",
+                    "file_unique_id": "u",
+                    "width": 1,
+                    "height": 1,
+                    "duration": 5,
+                    "mime_type": "video/mp4",
+                    "file_size": 21 * MB,
+                }
+            },
+            VIDEO_RULE,
+            "input-too-big-telegram",
+        ),
+        (
+            {
+                "video": {
+                    "file_id": "v",
+                    "file_unique_id": "u",
+                    "width": 1,
+                    "height": 1,
+                    "duration": 11,
+                    "mime_type": "video/mp4",
+                }
+            },
+            VIDEO_RULE,
+            "input-too-long",
+        ),
+        ({"audio": {"file_id": "a", "file_unique_id": "u", "duration": 16}}, AUDIO_RULE, "input-too-long"),
+        (
+            {"photo": [{"file_id": "p", "file_unique_id": "u", "width": 1, "height": 1}]},
+            AUDIO_RULE,
+            "input-wrong-type",
+        ),
+    ],
+)
+def test_refusals_name_the_problem(fields: dict[str, Any], rule: InputRule, key: str) -> None:
+    with pytest.raises(InputProblem) as caught:
+        read_input(message(**fields), rule)
+    assert caught.value.key == key
+
+
+@pytest.mark.usefixtures("i18n_en")
+def test_limits_text_mentions_a_length_only_when_there_is_one() -> None:
+    assert rule_limits_text(IMAGE_RULE) == "JPG, PNG, up to 10 MB"
+    assert rule_limits_text(VIDEO_RULE) == "MP4, up to 20 MB, at most 10 s"
