@@ -25,6 +25,7 @@ from bot.i18n import SUPPORTED_LANGUAGES, UserLanguageMiddleware, get_i18n
 from bot.kie.client import KieClient
 from bot.kie.sandbox import SandboxHandle, start_sandbox
 from bot.services.accounts import AccountsService
+from bot.services.alerts import OperatorAlerts
 from bot.services.billing import BillingService
 from bot.services.delivery import DeliveryService
 from bot.services.generation import GenerationService
@@ -165,6 +166,8 @@ async def build_components(settings: Settings) -> Components:
             job_timeout_s=settings.job_timeout_minutes * 60,
             max_jobs_in_flight=settings.max_jobs_in_flight,
         )
+        alerts = OperatorAlerts(bot, users, settings.admin_ids)
+        generation.on_operator_problem = alerts.kie_problem
         notifier = StatusNotifier(bot, users, catalog)
         delivery = DeliveryService(
             bot=bot,

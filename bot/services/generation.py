@@ -117,6 +117,8 @@ class GenerationService:
         # The tracker subscribes: it learns of submitted and failed jobs without polling the table.
         self.on_submitted: JobListener | None = None
         self.on_failed: JobListener | None = None
+        # The composition root connects operator alerts (empty KIE balance, bad key).
+        self.on_operator_problem: Callable[[str, str], Awaitable[None]] | None = None
 
     # --- confirm: validate, price, reserve and record in one transaction ------------------------
 
@@ -220,6 +222,8 @@ class GenerationService:
             return
         except KieError as exc:
             log.warning("Job %s: KIE refused the task: %s", job.id, exc)
+            if self.on_operator_problem is not None:
+                await self.on_operator_problem(exc.operator_message_key, str(exc))
             await self._fail(job, exc.user_message_key, exc.kie_message or str(exc), code=exc.code)
             return
         except InvalidOrder as exc:

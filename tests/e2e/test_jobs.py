@@ -333,3 +333,30 @@ async def test_tracker_applies_results_once_whatever_the_order(fake_tg: FakeTele
                 assert not fake_tg.calls_of("sendVideo")
     finally:
         await sim.stop()
+
+
+async def test_empty_kie_balance_refunds_and_alerts_the_admin_once(
+    fake_tg: FakeTelegram, tmp_path: Path
+) -> None:
+    admin = 9001
+    sim = KieSimulator("sim-test-key", balance=0)
+    await sim.start()
+    try:
+        settings = make_settings(tmp_path, fake_tg, sim, admin_ids=frozenset({admin}))
+        async with running_bot(settings) as bot:
+            await prepare_user(bot, fake_tg, USER)
+            await prepare_user(bot, fake_tg, admin, credits=0, language="ru")
+            first = await order_job(bot, USER)
+            second = await order_job(bot, USER)
+            for job in (first, second):
+                failed = await wait_job_state(bot, job.id, JobState.FAILED)
+                assert await ledger_for_job(bot, job.id) == [(-PRICE, "generation"), (PRICE, "refund")]
+                status = fake_tg.message(USER, failed.status_message_id or 0)
+                assert status is not None
+                assert translate("fail-kie_unavailable", "en") in (status.text or "")
+            assert await bot.components.billing.balance(USER) == 1000
+            alerts = [c for c in fake_tg.calls_of("sendMessage") if c.params.get("chat_id") == admin]
+            assert len(alerts) == 1, "one alert, not one per failed job"
+            assert alerts[0].params["text"] == translate("operator-kie_balance_empty", "ru")
+    finally:
+        await sim.stop()

@@ -11,6 +11,7 @@ from babel.messages.pofile import read_po
 from bot.catalog import InputKind
 from bot.i18n import LOCALES_DIR, SUPPORTED_LANGUAGES, translate, translate_plural
 from bot.kie import errors as kie_errors
+from bot.services.alerts import ALERTED_KEYS
 from bot.store.jobs import JobState
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +53,7 @@ def dynamic_keys() -> set[str]:
     keys |= {f"fail-{c.user_message_key}" for c in error_classes if hasattr(c, "user_message_key")}
     keys |= {"fail-submission_unknown", "fail-internal_error", "fail-generation"}
     keys |= {f"job-state-{state.value}" for state in JobState}
+    keys |= {f"operator-{key}" for key in ALERTED_KEYS}
     return keys
 
 
