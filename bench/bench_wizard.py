@@ -1,0 +1,425 @@
+"""Wizard taps per second with 500 users over HTTP, against a bare aiogram bot on the same fake.
+
+Run from the repository root: .venv/bin/python bench/bench_wizard.py [--users N] [--taps N] [--runs N]
+
+Two bots poll their own FakeTelegram (a real HTTP fake Bot API on 127.0.0.1) in one event loop:
+
+1. the real bot: bot.app.run through tests/e2e/harness.running_bot (built-in KIE sandbox; taps before
+   Confirm never reach KIE), every middleware, the wizard router, SQLite;
+2. a bare aiogram 3 bot: a Dispatcher with one callback_query handler that answers the query and
+   edits the message text and keyboard, i.e. the same two Bot API calls per tap as a wizard step.
+
+Each simulated user first sends /generate, then taps buttons of the bot's *latest* message, one tap
+at a time: the next tap is pushed as soon as the previous one was answered *and* its edit arrived, so
+every tap is a valid button of the current draft (forward through category ▸ model ▸ mode ▸ ratio ▸
+options until the wizard asks for a file or a prompt, then Back until the category step, and again).
+All users tap in parallel (a closed loop of N users), the same scheme for both bots.
+
+Latency is tap-to-answer: from pushing the callback_query update into the fake to the bot's
+answerCallbackQuery reaching the fake. Throughput counts taps whose answer and edit both arrived.
+Runs alternate real/bare, so load from other processes hits both alike; figures are medians.
+Target: real taps/s >= 0.6 x bare taps/s.
+
+Everything (fakes, both bots, users) shares one event loop and one core, so the figures include the
+fake's own work and are a lower bound for either bot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import io
+import logging
+import pstats
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from aiogram import Bot, Dispatcher, F, Router
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bench._support import load_average, percentile, wait_for
+from bot.logging_setup import setup_logging
+from bot.telegram.wizard.router import WizCb
+from tests.e2e.harness import make_settings, running_bot
+from tests.fakes.telegram_api import Call, FakeTelegram, StoredMessage
+from tests.fakes.tg_user import TgUser
+
+TARGET_RATIO = 0.6
+FIRST_USER_ID = 900_001
+WIZARD_PREFIX = f"{WizCb.__prefix__}:"
+CHOICE_ACTIONS = frozenset({"cat", "model", "mode", "ratio", "opt"})
+TAP_TIMEOUT_S = 30.0
+OPEN_TIMEOUT_S = 60.0
+
+
+# --- the fake, with a stopwatch ---------------------------------------------------------------------
+
+class TimedFakeTelegram(FakeTelegram):
+    """FakeTelegram that timestamps answers and edits as they are recorded.
+
+    The fake's own lookups (`callback_answer`, `wait_for`) scan every call recorded so far, which
+    would make the load generator quadratic; this keeps O(1) indexes instead.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.answered_at: dict[str, float] = {}          # callback_query_id -> perf_counter
+        self.answer_alerts = 0                           # answers with a text: stale/invalid taps
+        self.edits_by_chat: Counter[int] = Counter()     # editMessageText calls per chat
+        self.failed_calls = 0
+        # A user waiting for its tap: woken by an answer to its query or an edit in its chat (one
+        # event per user: a shared one would wake all 500 users on every call).
+        self.chat_waiters: dict[int, asyncio.Event] = {}
+        self.query_chats: dict[str, int] = {}
+
+    async def _record(self, call: Call) -> None:
+        await super()._record(call)
+        if call.error is not None:
+            self.failed_calls += 1
+        chat_id: int | None = None
+        if call.method == "answerCallbackQuery":
+            query_id = str(call.params.get("callback_query_id"))
+            self.answered_at[query_id] = time.perf_counter()
+            chat_id = self.query_chats.pop(query_id, None)
+            if call.params.get("text") or call.params.get("show_alert"):
+                self.answer_alerts += 1
+        elif call.method == "editMessageText" and call.ok:
+            chat = call.params.get("chat_id")
+            if isinstance(chat, int):
+                chat_id = chat
+                self.edits_by_chat[chat] += 1
+        if chat_id is not None and (waiter := self.chat_waiters.get(chat_id)) is not None:
+            waiter.set()
+
+    def api_calls(self) -> int:
+        """Bot API calls recorded so far (getUpdates is not recorded: record_polling is off)."""
+        return len(self.calls)
+
+
+# --- what a user taps next ----------------------------------------------------------------------------
+
+class TapPlanner:
+    """Picks the next valid button for a user from the bot's latest message."""
+
+    def next_tap(self, fake: FakeTelegram, chat_id: int) -> tuple[StoredMessage, str]:
+        raise NotImplementedError
+
+
+class WizardWalk(TapPlanner):
+    """Forward through the wizard's choice buttons until it asks for a file or prompt, then Back to
+    the category step, and again; choices are random but seeded per user (same walk every run)."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.rngs: dict[int, random.Random] = {}
+        self.going_back: dict[int, bool] = {}
+
+    def next_tap(self, fake: FakeTelegram, chat_id: int) -> tuple[StoredMessage, str]:
+        message = wizard_message(fake, chat_id)
+        buttons = [(data, WizCb.unpack(data)) for data in message.callback_datas
+                   if data.startswith(WIZARD_PREFIX)]
+        choices = [data for data, cb in buttons if cb.a in CHOICE_ACTIONS]
+        back = [data for data, cb in buttons if cb.a == "back"]
+        if not choices:
+            self.going_back[chat_id] = True
+        elif not back:
+            self.going_back[chat_id] = False
+        if self.going_back.get(chat_id) and back:
+            return message, back[0]
+        if not choices:
+            raise AssertionError(f"chat {chat_id}: no choice and no Back on the wizard message: {buttons}")
+        rng = self.rngs.setdefault(chat_id, random.Random(self.seed * 1_000_003 + chat_id))
+        return message, rng.choice(choices)
+
+
+def wizard_message(fake: FakeTelegram, chat_id: int) -> StoredMessage:
+    for message in reversed(fake.messages(chat_id)):
+        if any(d.startswith(WIZARD_PREFIX) for d in message.callback_datas):
+            return message
+    raise AssertionError(f"chat {chat_id}: no wizard message")
+
+
+class AnyButton(TapPlanner):
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+
+    def next_tap(self, fake: FakeTelegram, chat_id: int) -> tuple[StoredMessage, str]:
+        message = fake.last_message(chat_id)
+        assert message is not None and message.callback_datas, f"chat {chat_id}: no buttons"
+        return message, self.rng.choice(message.callback_datas)
+
+
+# --- the bare aiogram bot -----------------------------------------------------------------------------
+
+def bare_keyboard(step: int) -> InlineKeyboardMarkup:
+    """About the size of a wizard step's keyboard: a few choices and a navigation row."""
+    rows = [[InlineKeyboardButton(text=f"Choice {step}.{n}", callback_data=f"b:{step}:{n}")]
+            for n in range(4)]
+    rows.append([InlineKeyboardButton(text="⬅ Back", callback_data=f"b:{step}:back"),
+                 InlineKeyboardButton(text="✖ Cancel", callback_data=f"b:{step}:cancel")])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def make_bare_dispatcher() -> Dispatcher:
+    router = Router(name="bare")
+
+    @router.message(Command("generate"))
+    async def open_menu(message: Message) -> None:
+        await message.answer("<b>Choose a category</b>", reply_markup=bare_keyboard(0))
+
+    @router.callback_query(F.data.startswith("b:"))
+    async def tap(query: CallbackQuery) -> None:
+        # Same order as the wizard: answer first (the spinner stops), then edit in place.
+        await query.answer()
+        if isinstance(query.message, Message):
+            step = int((query.data or "b:0").split(":")[1]) + 1
+            await query.message.edit_text(f"<b>Step {step}</b>\nChoose one", reply_markup=bare_keyboard(step))
+
+    dispatcher = Dispatcher()
+    dispatcher.include_router(router)
+    return dispatcher
+
+
+@contextlib.asynccontextmanager
+async def running_bare_bot(fake: FakeTelegram) -> AsyncIterator[None]:
+    bot = Bot(
+        fake.token,
+        session=AiohttpSession(api=TelegramAPIServer.from_base(fake.base_url)),
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+    dispatcher = make_bare_dispatcher()
+    polling = asyncio.create_task(dispatcher.start_polling(
+        bot, handle_signals=False, close_bot_session=False, polling_timeout=1,
+        allowed_updates=dispatcher.resolve_used_update_types(),
+    ))
+    try:
+        await wait_for(lambda: fake.parked_polls > 0 or polling.done(), 15, "the bare bot's first poll")
+        if polling.done():
+            polling.result()
+        yield
+    finally:
+        with contextlib.suppress(RuntimeError):
+            await dispatcher.stop_polling()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(polling, 10)
+        await bot.session.close()
+
+
+# --- the load -----------------------------------------------------------------------------------------
+
+@dataclass
+class Subject:
+    """One bot under test with its fake and its users."""
+
+    name: str
+    fake: TimedFakeTelegram
+    planner: TapPlanner
+    users: list[TgUser]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    taps: int
+    duration_s: float
+    taps_per_s: float
+    p50_ms: float
+    p99_ms: float
+    calls_per_tap: float
+    methods: dict[str, int]
+    invalid_taps: int
+    failed_calls: int
+
+
+async def open_wizards(subject: Subject) -> float:
+    """Every user sends /generate at once; returns seconds until every chat shows buttons."""
+    started = time.perf_counter()
+    await asyncio.gather(*(subject.fake.send_text(user, "/generate") for user in subject.users))
+    await wait_for(
+        lambda: all(subject.fake.last_message(u.id) is not None for u in subject.users),
+        OPEN_TIMEOUT_S, f"{subject.name}: a menu in every chat",
+    )
+    return time.perf_counter() - started
+
+
+async def one_user(subject: Subject, user: TgUser, taps: int, latencies: list[float]) -> None:
+    fake = subject.fake
+    for _ in range(taps):
+        message, data = subject.planner.next_tap(fake, user.id)
+        edits_before = fake.edits_by_chat[user.id]
+        woken = fake.chat_waiters.setdefault(user.id, asyncio.Event())
+        woken.clear()
+        pushed = time.perf_counter()
+        query_id = await fake.click(user, message, data)
+        # An answer recorded before this line is still seen: the loop checks answered_at first.
+        fake.query_chats[query_id] = user.id
+        async with asyncio.timeout(TAP_TIMEOUT_S):
+            # The next tap must see this tap's edit, or it would press a stale button.
+            while query_id not in fake.answered_at or fake.edits_by_chat[user.id] == edits_before:
+                await woken.wait()
+                woken.clear()
+        latencies.append(fake.answered_at.pop(query_id) - pushed)
+
+
+async def run_taps(subject: Subject, taps_per_user: int) -> RunResult:
+    fake = subject.fake
+    calls_before = fake.api_calls()
+    alerts_before, failed_before = fake.answer_alerts, fake.failed_calls
+    latencies: list[float] = []
+    started = time.perf_counter()
+    await asyncio.gather(*(one_user(subject, user, taps_per_user, latencies) for user in subject.users))
+    duration = time.perf_counter() - started
+    new_calls = fake.calls[calls_before:]
+    taps = len(latencies)
+    return RunResult(
+        taps=taps,
+        duration_s=duration,
+        taps_per_s=taps / duration,
+        p50_ms=percentile(latencies, 0.50) * 1000,
+        p99_ms=percentile(latencies, 0.99) * 1000,
+        calls_per_tap=len(new_calls) / taps,
+        methods=dict(Counter(c.method for c in new_calls)),
+        invalid_taps=fake.answer_alerts - alerts_before,
+        failed_calls=fake.failed_calls - failed_before,
+    )
+
+
+def median_result(results: list[RunResult]) -> RunResult:
+    return RunResult(
+        taps=results[0].taps,
+        duration_s=statistics.median(r.duration_s for r in results),
+        taps_per_s=statistics.median(r.taps_per_s for r in results),
+        p50_ms=statistics.median(r.p50_ms for r in results),
+        p99_ms=statistics.median(r.p99_ms for r in results),
+        calls_per_tap=statistics.median(r.calls_per_tap for r in results),
+        methods=results[-1].methods,
+        invalid_taps=sum(r.invalid_taps for r in results),
+        failed_calls=sum(r.failed_calls for r in results),
+    )
+
+
+def describe(name: str, result: RunResult, runs: list[RunResult]) -> str:
+    per_run = ", ".join(f"{r.taps_per_s:,.0f}" for r in runs)
+    methods = ", ".join(f"{m} {n / result.taps:.2f}" for m, n in sorted(result.methods.items()))
+    return (
+        f"{name:<5} {result.taps:,} taps in {result.duration_s:.2f} s: {result.taps_per_s:,.0f} taps/s "
+        f"(runs: {per_run}); tap-to-answer p50 {result.p50_ms:.0f} ms, p99 {result.p99_ms:.0f} ms; "
+        f"{result.calls_per_tap:.2f} Bot API calls/tap ({methods}); "
+        f"invalid taps {result.invalid_taps}, failed calls {result.failed_calls}"
+    )
+
+
+def make_users(count: int, first_id: int) -> list[TgUser]:
+    return [TgUser(id=first_id + n, first_name=f"User{n}", language_code="en") for n in range(count)]
+
+
+async def measure(args: argparse.Namespace) -> None:
+    real_fake, bare_fake = TimedFakeTelegram(), TimedFakeTelegram()
+    await real_fake.start()
+    await bare_fake.start()
+    real = Subject("bot", real_fake, WizardWalk(seed=1), make_users(args.users, FIRST_USER_ID))
+    bare = Subject("bare", bare_fake, AnyButton(seed=1), make_users(args.users, FIRST_USER_ID))
+    profiler = cProfile.Profile() if args.profile else None
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = make_settings(Path(tmp), real_fake, None)
+            async with running_bot(settings), running_bare_bot(bare_fake):
+                for subject in (real, bare):
+                    opened = await open_wizards(subject)
+                    print(f"{subject.name}: {args.users} users opened /generate in {opened:.2f} s")
+                    await run_taps(subject, 1)  # warm-up: caches, connection pools, first-time paths
+                results: dict[str, list[RunResult]] = {"bot": [], "bare": []}
+                for run in range(args.runs):
+                    for subject in (real, bare):
+                        if profiler is not None and subject is real:
+                            profiler.enable()
+                        result = await run_taps(subject, args.taps)
+                        if profiler is not None and subject is real:
+                            profiler.disable()
+                        results[subject.name].append(result)
+                        print(f"  run {run + 1} {subject.name:<4}: {result.taps_per_s:,.0f} taps/s, "
+                              f"p50 {result.p50_ms:.0f} ms, p99 {result.p99_ms:.0f} ms "
+                              f"[load {load_average()}]")
+    finally:
+        await real_fake.stop()
+        await bare_fake.stop()
+
+    real_result, bare_result = median_result(results["bot"]), median_result(results["bare"])
+    print()
+    print(describe("bot", real_result, results["bot"]))
+    print(describe("bare", bare_result, results["bare"]))
+    ratios = [r.taps_per_s / b.taps_per_s for r, b in zip(results["bot"], results["bare"], strict=True)]
+    ratio = statistics.median(ratios)
+    verdict = "ok" if ratio >= TARGET_RATIO else f"BELOW {TARGET_RATIO}"
+    print(f"ratio bot/bare: {ratio:.2f} (per run: {', '.join(f'{r:.2f}' for r in ratios)}) "
+          f"[target >= {TARGET_RATIO}: {verdict}]")
+    if real_result.invalid_taps or real_result.failed_calls:
+        print("WARNING: the real bot answered some taps as invalid or a Bot API call failed")
+    if profiler is not None:
+        print_profile(profiler, args.profile)
+
+
+def print_profile(profiler: cProfile.Profile, top: int) -> None:
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    print("\nprofile of the real-bot runs (whole event loop: fake, users and bot), by own time:")
+    print(out.getvalue())
+
+
+def quiet_logs(production_logging: bool) -> Callable[[], None]:
+    """Quiet by default, like the e2e tests; --production-logging installs the bot's INFO setup
+    (aiogram logs one line per handled update), with stderr going to /dev/null."""
+    if not production_logging:
+        logging.getLogger().setLevel(logging.ERROR)
+        return lambda: None
+    devnull = open("/dev/null", "w")  # noqa: SIM115 - closed by the returned callback
+    saved = sys.stderr
+    sys.stderr = devnull
+    setup_logging("INFO")
+
+    def restore() -> None:
+        sys.stderr = saved
+        devnull.close()
+
+    return restore
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=500, help="simulated users tapping in parallel")
+    parser.add_argument("--taps", type=int, default=6, help="taps per user per run")
+    parser.add_argument("--runs", type=int, default=3, help="runs per bot; medians are printed")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="profile the real-bot runs and print the top N functions")
+    parser.add_argument("--production-logging", action="store_true",
+                        help="log at INFO through bot.logging_setup, as `python -m bot` does")
+    args = parser.parse_args()
+    print(f"load average before: {load_average()}")
+    restore = quiet_logs(args.production_logging)
+    started = time.perf_counter()
+    try:
+        asyncio.run(measure(args))
+    finally:
+        restore()
+    print(f"total {time.perf_counter() - started:.0f} s; load average after: {load_average()}")
+
+
+if __name__ == "__main__":
+    main()
