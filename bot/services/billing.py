@@ -52,7 +52,7 @@ from bot.store.ledger import (
     run_on_connection_thread,
     run_write_transaction,
 )
-from bot.store.payments import PaymentsRepo, stars_refund_op_id
+from bot.store.payments import PaymentRow, PaymentsRepo, stars_refund_op_id
 
 __all__ = [
     "BillingService",
@@ -258,6 +258,13 @@ class BillingService:
         return cls(db, signup_bonus=settings.signup_bonus, star_packs=settings.star_packs)
 
     # --- balances ---
+
+    async def payments_of(self, user_id: int, limit: int = 20) -> list[PaymentRow]:
+        """The user's Stars payments, newest first (for /paysupport)."""
+        return await self.payments.for_user(user_id, limit=limit)
+
+    async def payment(self, charge_id: str) -> PaymentRow | None:
+        return await self.payments.get(charge_id)
 
     async def balance(self, user_id: int) -> int:
         """The user's balance; 0 for a user who never registered."""

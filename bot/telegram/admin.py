@@ -343,7 +343,7 @@ def make_admin_router(admin_ids: frozenset[int]) -> Router:
             credits: int | None = None
             balance: int | None = None
             if result is RefundRefusal.CREDITS_SPENT:
-                payment = await billing.payments.get(charge_id)
+                payment = await billing.payment(charge_id)
                 credits = payment.credits if payment else None
                 balance = await billing.balance(payment.user_id) if payment else None
             await message.answer(refund_refusal_text(result, charge_id, credits, balance))

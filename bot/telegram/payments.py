@@ -232,7 +232,7 @@ def make_payments_router() -> Router:
             await message.answer(_("paysupport-sent") if delivered else _("paysupport-not-delivered"))
             return
         lines = [_("paysupport-text")]
-        payments = await billing.payments.for_user(db_user.id, limit=SUPPORT_PAYMENTS_SHOWN)
+        payments = await billing.payments_of(db_user.id, limit=SUPPORT_PAYMENTS_SHOWN)
         if payments:
             lines.append("")
             lines.append(_("paysupport-your-payments"))

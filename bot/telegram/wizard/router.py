@@ -20,7 +20,6 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
-from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -54,10 +53,6 @@ class WizCb(CallbackData, prefix="w"):
     v: str = ""  # value
 
 
-class BuyCb(CallbackData, prefix="buy"):
-    stars: int
-
-
 def encode_ratio(ratio: str) -> str:
     """A ratio as it travels in callback data: ":" is aiogram's field separator ("9:16" → "9x16")."""
     return ratio.replace(":", "x")
@@ -67,21 +62,13 @@ def decode_ratio(value: str) -> str:
     return value.replace("x", ":")
 
 
-async def answer_query(
-    query: CallbackQuery,
-    callback_answer: CallbackAnswer | None,
-    text: str | None = None,
-    *,
-    alert: bool = False,
-) -> None:
-    """Answer the tap now and stop CallbackAnswerMiddleware from answering again afterwards:
-    Telegram refuses a second answer to the same query (400 "query is too old").
+async def answer_query(query: CallbackQuery, text: str | None = None, *, alert: bool = False) -> None:
+    """Answer the tap now (the spinner stops before slow work), once: CallbackAnswerGuard answers
+    only what a handler left unanswered.
 
     Answering is best effort: a query Telegram re-sent, or one older than its answer window, cannot
     be answered any more, and that must not stop the work the tap asked for (a confirmed order
     still has to be submitted)."""
-    if callback_answer is not None and not callback_answer.disabled:
-        callback_answer.disable()
     try:
         await query.answer(text, show_alert=alert)
     except TelegramBadRequest as exc:
@@ -364,9 +351,8 @@ def make_wizard_router(catalog: Catalog) -> Router:
         state: FSMContext,
         db_user: UserRow,
         billing: BillingService,
-        callback_answer: CallbackAnswer | None = None,
     ) -> None:
-        await answer_query(query, callback_answer)
+        await answer_query(query)
         if isinstance(query.message, Message):
             await start(query.message, state, db_user, billing)
 
@@ -409,12 +395,9 @@ def make_wizard_router(catalog: Catalog) -> Router:
         billing: BillingService,
         generation: GenerationService,
         accounts: AccountsService,
-        callback_answer: CallbackAnswer | None = None,
     ) -> None:
         async with user_lock(db_user.id):
-            await handle_button(
-                query, callback_data, state, db_user, billing, generation, accounts, callback_answer
-            )
+            await handle_button(query, callback_data, state, db_user, billing, generation, accounts)
 
     async def handle_button(
         query: CallbackQuery,
@@ -424,13 +407,12 @@ def make_wizard_router(catalog: Catalog) -> Router:
         billing: BillingService,
         generation: GenerationService,
         accounts: AccountsService,
-        callback_answer: CallbackAnswer | None,
     ) -> None:
         message = query.message if isinstance(query.message, Message) else None
         draft = await load(state)
 
         async def reply(text: str | None = None, *, alert: bool = False) -> None:
-            await answer_query(query, callback_answer, text, alert=alert)
+            await answer_query(query, text, alert=alert)
 
         if draft is None or draft.id != callback_data.d or message is None:
             if callback_data.a == "ok" and callback_data.d in await confirmed_ids(state):
