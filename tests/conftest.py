@@ -23,7 +23,9 @@ def _is_crash(record: logging.LogRecord) -> bool:
     """aiogram's unhandled-handler log, or any error with a traceback logged by our own code."""
     if HANDLER_ERROR_TEXT in record.getMessage():
         return True
-    return record.name.split(".")[0] == "bot" and record.levelno >= logging.ERROR and record.exc_info is not None
+    return (
+        record.name.split(".")[0] == "bot" and record.levelno >= logging.ERROR and record.exc_info is not None
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,4 +1,4 @@
-"""Fixtures for end-to-end tests: a KIE simulator over HTTP (the fake Bot API comes from tests/conftest.py)."""
+"""End-to-end fixtures: a KIE simulator over HTTP (the fake Bot API comes from tests/conftest.py)."""
 
 from __future__ import annotations
 

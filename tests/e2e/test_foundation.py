@@ -101,3 +101,18 @@ async def test_webhook_mode_checks_the_secret(fake_tg: FakeTelegram, tmp_path: P
         user = fake_tg.as_user(TgUser(id=3002, first_name="Wanda"))
         await user.send_text("/start")
         await fake_tg.wait_for("sendMessage", predicate=lambda c: c.params.get("chat_id") == 3002)
+
+
+async def test_updates_sent_while_the_bot_is_down_are_answered_after_restart(
+    fake_tg: FakeTelegram, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path, fake_tg, None)
+    async with running_bot(settings):
+        pass
+    user = fake_tg.as_user(TgUser(id=4001, first_name="Lena"))
+    await user.send_text("/start")
+    assert fake_tg.last_message(4001) is None, "nobody answers while the bot is down"
+    async with running_bot(settings):
+        replies = await fake_tg.wait_for("sendMessage", predicate=lambda c: c.params.get("chat_id") == 4001)
+        assert replies[0].params["text"] == translate("start-greeting", "en", name="Lena")
+    assert len([c for c in fake_tg.calls_of("sendMessage") if c.params.get("chat_id") == 4001]) == 1

@@ -1,0 +1,74 @@
+"""Delivery details: expired result URLs, progress on the status message, sandbox mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.i18n import translate
+from bot.kie.sandbox import KieSimulator
+from bot.store.jobs import JobState
+from tests.e2e.harness import make_settings, running_bot
+from tests.e2e.jobs_support import order_job, prepare_user, wait_job_state
+from tests.fakes.telegram_api import FakeTelegram
+
+USER = 5101
+
+
+async def test_expired_result_url_is_refreshed_through_download_url(
+    fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path
+) -> None:
+    async with running_bot(make_settings(tmp_path, fake_tg, sim)) as bot:
+        await prepare_user(bot, fake_tg, USER)
+        job = await order_job(bot, USER, prompt="An old film reel [sim:expired]")
+        done = await wait_job_state(bot, job.id, JobState.DELIVERED)
+        minted = sim.requests_to("/api/v1/common/download-url")
+        assert len(minted) == 1
+        assert minted[0].json == {"url": done.result_urls[0]}
+        assert len(fake_tg.calls_of("sendVideo")) == 1
+
+
+async def test_status_message_shows_progress_then_done(
+    fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path
+) -> None:
+    # Sora reports progress %; the job takes a few seconds so more than one status edit happens.
+    async with running_bot(make_settings(tmp_path, fake_tg, sim)) as bot:
+        await prepare_user(bot, fake_tg, USER)
+        job = await order_job(
+            bot,
+            USER,
+            model="sora2",
+            ratio="9:16",
+            options={"duration": "10"},
+            prompt="Rain on a window [sim:delay=4]",
+        )
+        done = await wait_job_state(bot, job.id, JobState.DELIVERED, timeout=30)
+        status = fake_tg.message(USER, done.status_message_id or 0)
+        assert status is not None
+        texts = [*status.history, status.text or ""]
+        queued = translate("job-status-queued", "en")
+        progress_prefix = translate("job-status-progress", "en").split("{")[0]
+        assert any(queued in t for t in texts)
+        progress = [t for t in texts if progress_prefix in t and "%" in t]
+        assert progress, texts
+        assert translate("job-status-done", "en") in texts[-1]
+        edits = [
+            c
+            for c in fake_tg.calls_of("editMessageText")
+            if c.params.get("message_id") == done.status_message_id and c.ok
+        ]
+        progress_edits = [c for c in edits if progress_prefix in str(c.params.get("text"))]
+        # At most one progress edit every 3 s: a 4 s generation cannot produce more than two.
+        assert 1 <= len(progress_edits) <= 2
+        actions = [c.params.get("action") for c in fake_tg.calls_of("sendChatAction")]
+        assert "upload_video" in actions
+
+
+async def test_sandbox_mode_generates_without_kie(fake_tg: FakeTelegram, tmp_path: Path) -> None:
+    """KIE_SANDBOX=true: the in-process simulator serves every call; no KIE key needed."""
+    settings = make_settings(tmp_path, fake_tg, None)
+    assert settings.kie_sandbox and settings.kie_api_key is None
+    async with running_bot(settings) as bot:
+        await prepare_user(bot, fake_tg, USER)
+        job = await order_job(bot, USER)
+        await wait_job_state(bot, job.id, JobState.DELIVERED, timeout=60)
+        assert len(fake_tg.calls_of("sendVideo")) == 1
