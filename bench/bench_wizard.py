@@ -54,7 +54,7 @@ from aiogram.enums import ParseMode
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bench._support import load_average, percentile, wait_for
+from bench._support import load_average, percentile, print_table, wait_for
 from bot.logging_setup import setup_logging
 from bot.telegram.wizard.router import WizCb
 from tests.e2e.harness import make_settings, running_bot
@@ -121,6 +121,10 @@ class TapPlanner:
     def next_tap(self, fake: FakeTelegram, chat_id: int) -> tuple[StoredMessage, str]:
         raise NotImplementedError
 
+    def label(self, chat_id: int, callback_data: str) -> str:
+        """What kind of tap this is, for the per-kind latency table."""
+        return "tap"
+
 
 class WizardWalk(TapPlanner):
     """Forward through the wizard's choice buttons until it asks for a file or prompt, then Back to
@@ -130,6 +134,7 @@ class WizardWalk(TapPlanner):
         self.seed = seed
         self.rngs: dict[int, random.Random] = {}
         self.going_back: dict[int, bool] = {}
+        self.previous_action: dict[int, str] = {}
 
     def next_tap(self, fake: FakeTelegram, chat_id: int) -> tuple[StoredMessage, str]:
         message = wizard_message(fake, chat_id)
@@ -147,6 +152,14 @@ class WizardWalk(TapPlanner):
             raise AssertionError(f"chat {chat_id}: no choice and no Back on the wizard message: {buttons}")
         rng = self.rngs.setdefault(chat_id, random.Random(self.seed * 1_000_003 + chat_id))
         return message, rng.choice(choices)
+
+    def label(self, chat_id: int, callback_data: str) -> str:
+        # A ratio tap saves the user's default ratio and drops the cached user row, so the next
+        # tap of that user registers them again (a write transaction): labelled apart.
+        action = WizCb.unpack(callback_data).a
+        after_ratio = self.previous_action.get(chat_id) == "ratio"
+        self.previous_action[chat_id] = action
+        return f"{action} after ratio" if after_ratio else action
 
 
 def wizard_message(fake: FakeTelegram, chat_id: int) -> StoredMessage:
@@ -245,6 +258,7 @@ class RunResult:
     methods: dict[str, int]
     invalid_taps: int
     failed_calls: int
+    samples: list[tuple[str, float]]  # (tap label, tap-to-answer seconds)
 
 
 async def open_wizards(subject: Subject) -> float:
@@ -258,10 +272,11 @@ async def open_wizards(subject: Subject) -> float:
     return time.perf_counter() - started
 
 
-async def one_user(subject: Subject, user: TgUser, taps: int, latencies: list[float]) -> None:
+async def one_user(subject: Subject, user: TgUser, taps: int, samples: list[tuple[str, float]]) -> None:
     fake = subject.fake
     for _ in range(taps):
         message, data = subject.planner.next_tap(fake, user.id)
+        label = subject.planner.label(user.id, data)
         edits_before = fake.edits_by_chat[user.id]
         woken = fake.chat_waiters.setdefault(user.id, asyncio.Event())
         woken.clear()
@@ -274,17 +289,18 @@ async def one_user(subject: Subject, user: TgUser, taps: int, latencies: list[fl
             while query_id not in fake.answered_at or fake.edits_by_chat[user.id] == edits_before:
                 await woken.wait()
                 woken.clear()
-        latencies.append(fake.answered_at.pop(query_id) - pushed)
+        samples.append((label, fake.answered_at.pop(query_id) - pushed))
 
 
 async def run_taps(subject: Subject, taps_per_user: int) -> RunResult:
     fake = subject.fake
     calls_before = fake.api_calls()
     alerts_before, failed_before = fake.answer_alerts, fake.failed_calls
-    latencies: list[float] = []
+    samples: list[tuple[str, float]] = []
     started = time.perf_counter()
-    await asyncio.gather(*(one_user(subject, user, taps_per_user, latencies) for user in subject.users))
+    await asyncio.gather(*(one_user(subject, user, taps_per_user, samples) for user in subject.users))
     duration = time.perf_counter() - started
+    latencies = [seconds for _label, seconds in samples]
     new_calls = fake.calls[calls_before:]
     taps = len(latencies)
     return RunResult(
@@ -297,6 +313,7 @@ async def run_taps(subject: Subject, taps_per_user: int) -> RunResult:
         methods=dict(Counter(c.method for c in new_calls)),
         invalid_taps=fake.answer_alerts - alerts_before,
         failed_calls=fake.failed_calls - failed_before,
+        samples=samples,
     )
 
 
@@ -311,6 +328,7 @@ def median_result(results: list[RunResult]) -> RunResult:
         methods=results[-1].methods,
         invalid_taps=sum(r.invalid_taps for r in results),
         failed_calls=sum(r.failed_calls for r in results),
+        samples=[sample for r in results for sample in r.samples],
     )
 
 
@@ -371,8 +389,22 @@ async def measure(args: argparse.Namespace) -> None:
           f"[target >= {TARGET_RATIO}: {verdict}]")
     if real_result.invalid_taps or real_result.failed_calls:
         print("WARNING: the real bot answered some taps as invalid or a Bot API call failed")
+    print("\nreal bot, tap-to-answer by kind of tap (all runs):")
+    print_by_label(real_result.samples)
     if profiler is not None:
         print_profile(profiler, args.profile)
+
+
+def print_by_label(samples: list[tuple[str, float]]) -> None:
+    by_label: dict[str, list[float]] = {}
+    for label, seconds in samples:
+        by_label.setdefault(label, []).append(seconds)
+    rows = [
+        (label, len(values), f"{percentile(values, 0.5) * 1000:.0f}",
+         f"{percentile(values, 0.99) * 1000:.0f}")
+        for label, values in sorted(by_label.items(), key=lambda item: -len(item[1]))
+    ]
+    print_table(("tap", "count", "p50 ms", "p99 ms"), rows)
 
 
 def print_profile(profiler: cProfile.Profile, top: int) -> None:

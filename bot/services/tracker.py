@@ -39,6 +39,9 @@ LATE_SUCCESS_WINDOW_S = 6 * 3600.0
 LATE_POLL_INTERVAL_S = 60.0
 # A created job whose submission never started for this long after a restart is resubmitted.
 MAX_PARALLEL_POLLS = 10
+# A result that cannot be fetched is retried this often before the user is refunded.
+DELIVERY_ATTEMPTS = 3
+DELIVERY_RETRY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -360,15 +363,32 @@ class JobTracker:
     async def _deliver(self, job: Job) -> None:
         try:
             await self.notifier.show(job, "job-status-sending", final=True)
-            outcome = await self.delivery.deliver(job)
+            for attempt in range(1, DELIVERY_ATTEMPTS + 1):
+                outcome = await self.delivery.deliver(job)
+                if outcome.result is not DeliveryResult.FAILED:
+                    break
+                log.warning("Job %s: delivery attempt %d failed", job.id, attempt)
+                if attempt < DELIVERY_ATTEMPTS:
+                    if attempt == 1:
+                        await self.notifier.show(job, "job-status-delivery-failed", final=True)
+                    # A background retry, not a test wait: the result host may be back in a minute.
+                    await asyncio.sleep(DELIVERY_RETRY_S * self.schedule.scale)
             if outcome.result is DeliveryResult.UNDELIVERABLE:
                 await self.jobs.transition(
                     job.id, [JobState.SUCCEEDED], JobState.UNDELIVERABLE, delivered_at=now()
                 )
                 return
             if outcome.result is DeliveryResult.FAILED:
-                log.error("Job %s: delivery failed; will retry after the next restart", job.id)
-                await self.notifier.show(job, "job-status-delivery-failed", final=True)
+                # The video exists but cannot be fetched any more: the user gets the credits back.
+                if await self.jobs.transition(
+                    job.id, [JobState.SUCCEEDED], JobState.UNDELIVERABLE, fail_reason="delivery_failed"
+                ):
+                    await self.billing.compensate_undelivered(
+                        job.user_id, job.cost, job.reservation_key, job_id=job.id
+                    )
+                    await self.notifier.show(
+                        job, "job-status-undelivered-refunded", final=True, cost=job.cost
+                    )
                 return
             await self.jobs.transition(
                 job.id, [JobState.SUCCEEDED], JobState.DELIVERED, delivered_at=now(), file_id=outcome.file_id

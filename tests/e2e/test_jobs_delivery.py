@@ -72,3 +72,25 @@ async def test_sandbox_mode_generates_without_kie(fake_tg: FakeTelegram, tmp_pat
         job = await order_job(bot, USER)
         await wait_job_state(bot, job.id, JobState.DELIVERED, timeout=60)
         assert len(fake_tg.calls_of("sendVideo")) == 1
+
+
+async def test_result_that_cannot_be_fetched_is_refunded_once(
+    fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path
+) -> None:
+    async with running_bot(make_settings(tmp_path, fake_tg, sim)) as bot:
+        await prepare_user(bot, fake_tg, USER)
+        # The result URL is gone and KIE will not mint a fresh one either.
+        sim.faults.inject("result", http_status=404, times=None)
+        sim.faults.inject("download_url", code=422, msg="record is null", times=None)
+        job = await order_job(bot, USER)
+        closed = await wait_job_state(bot, job.id, JobState.UNDELIVERABLE, timeout=40)
+        assert closed.fail_reason == "delivery_failed"
+        rows = await bot.components.db.fetchall(
+            "SELECT amount, reason FROM ledger WHERE job_id = ? ORDER BY id", (job.id,)
+        )
+        assert [(r[0], r[1]) for r in rows] == [(-closed.cost, "generation"), (closed.cost, "refund")]
+        assert await bot.components.billing.balance(USER) == 1000
+        assert not fake_tg.calls_of("sendVideo")
+        status = fake_tg.message(USER, closed.status_message_id or 0)
+        assert status is not None
+        assert translate("job-status-undelivered-refunded", "en", cost=closed.cost) in (status.text or "")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from bot.catalog.model import Catalog, ModelEntry
-from bot.telegram.wizard.router import WizCb
+from bot.telegram.wizard.router import WizCb, decode_ratio, encode_ratio
 from tests.e2e.harness import RunningBot
 from tests.fakes.telegram_api import FakeTelegram, StoredMessage
 from tests.fakes.tg_user import UserClient
@@ -249,7 +249,15 @@ class WizardDriver:
         if chosen_ratio is None and spec.ratios:
             assert len(spec.ratios) == 1, "the wizard skipped a ratio step it should have shown"
             chosen_ratio = spec.ratios[0]
-        resolved = {**spec.defaults(), **{k: v for k, v in wanted.items()}, **chosen}
+        # Options the wizard did not ask about had a single allowed value, filled in by the wizard.
+        resolved: dict[str, str] = {}
+        for option in spec.options:
+            if option.key in chosen:
+                resolved[option.key] = chosen[option.key]
+            else:
+                allowed = entry.allowed_values(mode, option.key, resolved)
+                assert len(allowed) == 1, f"the wizard skipped {option.key} with choices {allowed}"
+                resolved[option.key] = allowed[0]
         order = WizardOrder(entry, mode, chosen_ratio, resolved, prompt)
         rules = entry.input_rules(mode, resolved)
         prompt_sent = False
@@ -282,15 +290,6 @@ class WizardDriver:
         query_id = await self.tap("ok", "")
         await self.bot.components.generation.wait_submissions(timeout=10)
         return query_id
-
-
-def encode_ratio(ratio: str) -> str:
-    """How a ratio travels in callback data (":" is aiogram's field separator)."""
-    return ratio.replace(":", "x")
-
-
-def decode_ratio(value: str) -> str:
-    return value.replace("x", ":")
 
 
 class BotErrorCollector(logging.Handler):
