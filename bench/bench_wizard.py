@@ -1,27 +1,31 @@
 """Wizard taps per second with 500 users over HTTP, against a bare aiogram bot on the same fake.
 
 Run from the repository root: .venv/bin/python bench/bench_wizard.py [--users N] [--taps N] [--runs N]
+[--processes] [--production-logging] [--profile N]
 
-Two bots poll their own FakeTelegram (a real HTTP fake Bot API on 127.0.0.1) in one event loop:
+Each bot polls its own FakeTelegram (a real HTTP fake Bot API on 127.0.0.1):
 
 1. the real bot: bot.app.run through tests/e2e/harness.running_bot (built-in KIE sandbox; taps before
-   Confirm never reach KIE), every middleware, the wizard router, SQLite;
+   Confirm never reach KIE): every middleware, the wizard router, SQLite;
 2. a bare aiogram 3 bot: a Dispatcher with one callback_query handler that answers the query and
    edits the message text and keyboard, i.e. the same two Bot API calls per tap as a wizard step.
 
-Each simulated user first sends /generate, then taps buttons of the bot's *latest* message, one tap
-at a time: the next tap is pushed as soon as the previous one was answered *and* its edit arrived, so
-every tap is a valid button of the current draft (forward through category ▸ model ▸ mode ▸ ratio ▸
-options until the wizard asks for a file or a prompt, then Back until the category step, and again).
-All users tap in parallel (a closed loop of N users), the same scheme for both bots.
+A run: N fresh users each send /generate (not timed), then every user taps buttons of the bot's
+*latest* message, one tap at a time: the next tap is pushed as soon as the previous one was answered
+*and* its edit arrived, so every tap is a valid button of the current draft (forward through
+category > model > mode > ratio > options until the wizard asks for a file or a prompt, then Back
+to the category step, and again). All users tap in parallel (a closed loop of N users), the same
+scheme for both bots. Fresh users per run keep each run inside the bot's 60 s user cache.
 
 Latency is tap-to-answer: from pushing the callback_query update into the fake to the bot's
 answerCallbackQuery reaching the fake. Throughput counts taps whose answer and edit both arrived.
-Runs alternate real/bare, so load from other processes hits both alike; figures are medians.
+Runs alternate real/bare so load from other processes hits both alike; figures are medians.
 Target: real taps/s >= 0.6 x bare taps/s.
 
-Everything (fakes, both bots, users) shares one event loop and one core, so the figures include the
-fake's own work and are a lower bound for either bot.
+By default the fakes, both bots and the users share one event loop, so every figure includes the
+fake's own work (which flatters the ratio: that cost is the same for both). --processes runs each
+bot as a child process (`python -m bot`, configured through the environment as in production; the
+bare bot is this file with --serve-bare), leaving the fakes and users in this process.
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ import contextlib
 import cProfile
 import io
 import logging
+import os
 import pstats
 import random
+import signal
 import statistics
 import sys
 import tempfile
@@ -54,19 +60,22 @@ from aiogram.enums import ParseMode
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bench._support import load_average, percentile, print_table, wait_for
+from bench._support import REPO_ROOT, BotProcess, load_average, percentile, print_table, wait_for
 from bot.logging_setup import setup_logging
 from bot.telegram.wizard.router import WizCb
-from tests.e2e.harness import make_settings, running_bot
+from tests.e2e.harness import free_port, make_settings, running_bot
 from tests.fakes.telegram_api import Call, FakeTelegram, StoredMessage
 from tests.fakes.tg_user import TgUser
 
 TARGET_RATIO = 0.6
 FIRST_USER_ID = 900_001
+USER_IDS_PER_RUN = 100_000
 WIZARD_PREFIX = f"{WizCb.__prefix__}:"
 CHOICE_ACTIONS = frozenset({"cat", "model", "mode", "ratio", "opt"})
 TAP_TIMEOUT_S = 30.0
 OPEN_TIMEOUT_S = 60.0
+START_TIMEOUT_S = 30.0
+WARMUP_USERS = 100
 
 
 # --- the fake, with a stopwatch ---------------------------------------------------------------------
@@ -210,22 +219,40 @@ def make_bare_dispatcher() -> Dispatcher:
     return dispatcher
 
 
-@contextlib.asynccontextmanager
-async def running_bare_bot(fake: FakeTelegram) -> AsyncIterator[None]:
-    bot = Bot(
-        fake.token,
-        session=AiohttpSession(api=TelegramAPIServer.from_base(fake.base_url)),
+def make_bare_bot(token: str, api_base: str) -> Bot:
+    return Bot(
+        token,
+        session=AiohttpSession(api=TelegramAPIServer.from_base(api_base)),
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )
+
+
+async def serve_bare(token: str, api_base: str) -> None:
+    """The bare bot as a process of its own (--serve-bare): polls until SIGTERM."""
+    bot = make_bare_bot(token, api_base)
+    dispatcher = make_bare_dispatcher()
+    await dispatcher.start_polling(
+        bot, polling_timeout=1, allowed_updates=dispatcher.resolve_used_update_types()
+    )
+
+
+async def first_poll(fake: FakeTelegram, gone: Callable[[], bool], what: str) -> None:
+    """Wait until the bot long-polls (it takes updates from now on), failing fast if it died."""
+    await wait_for(lambda: fake.parked_polls > 0 or gone(), START_TIMEOUT_S, f"{what}'s first poll")
+    if gone():
+        raise RuntimeError(f"{what} stopped before polling")
+
+
+@contextlib.asynccontextmanager
+async def bare_in_process(fake: FakeTelegram) -> AsyncIterator[None]:
+    bot = make_bare_bot(fake.token, fake.base_url)
     dispatcher = make_bare_dispatcher()
     polling = asyncio.create_task(dispatcher.start_polling(
         bot, handle_signals=False, close_bot_session=False, polling_timeout=1,
         allowed_updates=dispatcher.resolve_used_update_types(),
     ))
     try:
-        await wait_for(lambda: fake.parked_polls > 0 or polling.done(), 15, "the bare bot's first poll")
-        if polling.done():
-            polling.result()
+        await first_poll(fake, polling.done, "the bare bot")
         yield
     finally:
         with contextlib.suppress(RuntimeError):
@@ -235,16 +262,66 @@ async def running_bare_bot(fake: FakeTelegram) -> AsyncIterator[None]:
         await bot.session.close()
 
 
+@contextlib.asynccontextmanager
+async def bare_process(fake: FakeTelegram, workdir: Path) -> AsyncIterator[None]:
+    with open(workdir / "bare.log", "wb") as log:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, str(Path(__file__).resolve()), "--serve-bare", fake.token, fake.base_url,
+            cwd=workdir, stdout=log, stderr=log, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        )
+    try:
+        await first_poll(fake, lambda: child.returncode is not None, "the bare bot process")
+        yield
+    finally:
+        if child.returncode is None:
+            child.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(child.wait(), 15)
+            except TimeoutError:
+                child.kill()
+                await child.wait()
+
+
+# --- the real bot -------------------------------------------------------------------------------------
+
+@contextlib.asynccontextmanager
+async def real_in_process(fake: FakeTelegram, workdir: Path) -> AsyncIterator[None]:
+    async with running_bot(make_settings(workdir, fake, None)):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def real_process(fake: FakeTelegram, workdir: Path, log_level: str) -> AsyncIterator[None]:
+    port = free_port()
+    env = {
+        "BOT_TOKEN": fake.token,
+        "TELEGRAM_API_BASE": fake.base_url,
+        "DATABASE_PATH": str(workdir / "bot.sqlite3"),
+        "WEB_HOST": "127.0.0.1",
+        "WEB_PORT": str(port),
+        "KIE_SANDBOX": "true",
+        "LOG_LEVEL": log_level,
+    }
+    child = BotProcess(env, workdir)
+    child.start()
+    try:
+        await child.wait_healthy(port, START_TIMEOUT_S)
+        await first_poll(fake, lambda: child.process is None or child.process.poll() is not None,
+                         "the bot process")
+        yield
+    finally:
+        await child.stop()
+
+
 # --- the load -----------------------------------------------------------------------------------------
 
 @dataclass
 class Subject:
-    """One bot under test with its fake and its users."""
+    """One bot under test with its fake."""
 
     name: str
     fake: TimedFakeTelegram
     planner: TapPlanner
-    users: list[TgUser]
 
 
 @dataclass(frozen=True)
@@ -261,12 +338,12 @@ class RunResult:
     samples: list[tuple[str, float]]  # (tap label, tap-to-answer seconds)
 
 
-async def open_wizards(subject: Subject) -> float:
+async def open_wizards(subject: Subject, users: list[TgUser]) -> float:
     """Every user sends /generate at once; returns seconds until every chat shows buttons."""
     started = time.perf_counter()
-    await asyncio.gather(*(subject.fake.send_text(user, "/generate") for user in subject.users))
+    await asyncio.gather(*(subject.fake.send_text(user, "/generate") for user in users))
     await wait_for(
-        lambda: all(subject.fake.last_message(u.id) is not None for u in subject.users),
+        lambda: all(subject.fake.last_message(u.id) is not None for u in users),
         OPEN_TIMEOUT_S, f"{subject.name}: a menu in every chat",
     )
     return time.perf_counter() - started
@@ -292,13 +369,13 @@ async def one_user(subject: Subject, user: TgUser, taps: int, samples: list[tupl
         samples.append((label, fake.answered_at.pop(query_id) - pushed))
 
 
-async def run_taps(subject: Subject, taps_per_user: int) -> RunResult:
+async def run_taps(subject: Subject, users: list[TgUser], taps_per_user: int) -> RunResult:
     fake = subject.fake
     calls_before = fake.api_calls()
     alerts_before, failed_before = fake.answer_alerts, fake.failed_calls
     samples: list[tuple[str, float]] = []
     started = time.perf_counter()
-    await asyncio.gather(*(one_user(subject, user, taps_per_user, samples) for user in subject.users))
+    await asyncio.gather(*(one_user(subject, user, taps_per_user, samples) for user in users))
     duration = time.perf_counter() - started
     latencies = [seconds for _label, seconds in samples]
     new_calls = fake.calls[calls_before:]
@@ -347,36 +424,45 @@ def make_users(count: int, first_id: int) -> list[TgUser]:
     return [TgUser(id=first_id + n, first_name=f"User{n}", language_code="en") for n in range(count)]
 
 
+async def run_round(subject: Subject, round_index: int, users: int, taps: int) -> RunResult:
+    """Fresh users open the wizard (not timed), then tap (timed)."""
+    round_users = make_users(users, FIRST_USER_ID + round_index * USER_IDS_PER_RUN)
+    await open_wizards(subject, round_users)
+    return await run_taps(subject, round_users, taps)
+
+
 async def measure(args: argparse.Namespace) -> None:
-    real_fake, bare_fake = TimedFakeTelegram(), TimedFakeTelegram()
-    await real_fake.start()
-    await bare_fake.start()
-    real = Subject("bot", real_fake, WizardWalk(seed=1), make_users(args.users, FIRST_USER_ID))
-    bare = Subject("bare", bare_fake, AnyButton(seed=1), make_users(args.users, FIRST_USER_ID))
+    real = Subject("bot", TimedFakeTelegram(), WizardWalk(seed=1))
+    bare = Subject("bare", TimedFakeTelegram(), AnyButton(seed=1))
     profiler = cProfile.Profile() if args.profile else None
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            settings = make_settings(Path(tmp), real_fake, None)
-            async with running_bot(settings), running_bare_bot(bare_fake):
-                for subject in (real, bare):
-                    opened = await open_wizards(subject)
-                    print(f"{subject.name}: {args.users} users opened /generate in {opened:.2f} s")
-                    await run_taps(subject, 1)  # warm-up: caches, connection pools, first-time paths
-                results: dict[str, list[RunResult]] = {"bot": [], "bare": []}
-                for run in range(args.runs):
-                    for subject in (real, bare):
-                        if profiler is not None and subject is real:
-                            profiler.enable()
-                        result = await run_taps(subject, args.taps)
-                        if profiler is not None and subject is real:
-                            profiler.disable()
-                        results[subject.name].append(result)
-                        print(f"  run {run + 1} {subject.name:<4}: {result.taps_per_s:,.0f} taps/s, "
-                              f"p50 {result.p50_ms:.0f} ms, p99 {result.p99_ms:.0f} ms "
-                              f"[load {load_average()}]")
-    finally:
-        await real_fake.stop()
-        await bare_fake.stop()
+    results: dict[str, list[RunResult]] = {"bot": [], "bare": []}
+    log_level = "INFO" if args.production_logging else "WARNING"
+    async with contextlib.AsyncExitStack() as stack:
+        for fake in (real.fake, bare.fake):
+            await fake.start()
+            stack.push_async_callback(fake.stop)
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        (tmp / "real").mkdir()
+        if args.processes:
+            await stack.enter_async_context(real_process(real.fake, tmp / "real", log_level))
+            await stack.enter_async_context(bare_process(bare.fake, tmp))
+        else:
+            await stack.enter_async_context(real_in_process(real.fake, tmp / "real"))
+            await stack.enter_async_context(bare_in_process(bare.fake))
+        for subject in (real, bare):
+            # Warm-up: caches, connection pools, first-time code paths.
+            await run_round(subject, 0, min(WARMUP_USERS, args.users), 2)
+        for run in range(1, args.runs + 1):
+            for subject in (real, bare):
+                profiling = profiler is not None and subject is real
+                if profiling:
+                    profiler.enable()
+                result = await run_round(subject, run, args.users, args.taps)
+                if profiling:
+                    profiler.disable()
+                results[subject.name].append(result)
+                print(f"  run {run} {subject.name:<4}: {result.taps_per_s:,.0f} taps/s, "
+                      f"p50 {result.p50_ms:.0f} ms, p99 {result.p99_ms:.0f} ms [load {load_average()}]")
 
     real_result, bare_result = median_result(results["bot"]), median_result(results["bare"])
     print()
@@ -392,7 +478,7 @@ async def measure(args: argparse.Namespace) -> None:
     print("\nreal bot, tap-to-answer by kind of tap (all runs):")
     print_by_label(real_result.samples)
     if profiler is not None:
-        print_profile(profiler, args.profile)
+        print_profile(profiler, args.profile, processes=args.processes)
 
 
 def print_by_label(samples: list[tuple[str, float]]) -> None:
@@ -407,11 +493,12 @@ def print_by_label(samples: list[tuple[str, float]]) -> None:
     print_table(("tap", "count", "p50 ms", "p99 ms"), rows)
 
 
-def print_profile(profiler: cProfile.Profile, top: int) -> None:
+def print_profile(profiler: cProfile.Profile, top: int, *, processes: bool) -> None:
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
     stats.sort_stats("tottime").print_stats(top)
-    print("\nprofile of the real-bot runs (whole event loop: fake, users and bot), by own time:")
+    scope = "fakes and users only (the bot is a child process)" if processes else "fakes, users and bot"
+    print(f"\nprofile of the real-bot runs ({scope}), by own time:")
     print(out.getvalue())
 
 
@@ -421,7 +508,7 @@ def quiet_logs(production_logging: bool) -> Callable[[], None]:
     if not production_logging:
         logging.getLogger().setLevel(logging.ERROR)
         return lambda: None
-    devnull = open("/dev/null", "w")  # noqa: SIM115 - closed by the returned callback
+    devnull = open(os.devnull, "w")  # noqa: SIM115 - closed by the returned callback
     saved = sys.stderr
     sys.stderr = devnull
     setup_logging("INFO")
@@ -434,16 +521,22 @@ def quiet_logs(production_logging: bool) -> Callable[[], None]:
 
 
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--serve-bare":
+        asyncio.run(serve_bare(token=sys.argv[2], api_base=sys.argv[3]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=500, help="simulated users tapping in parallel")
     parser.add_argument("--taps", type=int, default=6, help="taps per user per run")
     parser.add_argument("--runs", type=int, default=3, help="runs per bot; medians are printed")
-    parser.add_argument("--profile", type=int, default=0, metavar="N",
-                        help="profile the real-bot runs and print the top N functions")
+    parser.add_argument("--processes", action="store_true",
+                        help="run each bot in a child process instead of this event loop")
     parser.add_argument("--production-logging", action="store_true",
-                        help="log at INFO through bot.logging_setup, as `python -m bot` does")
+                        help="log at INFO as `python -m bot` does by default (aiogram: a line per update)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="profile the real-bot runs in this process and print the top N functions")
     args = parser.parse_args()
-    print(f"load average before: {load_average()}")
+    print(f"load average before: {load_average()}; {args.users} users x {args.taps} taps per run, "
+          f"{args.runs} runs, bots {'in child processes' if args.processes else 'in this event loop'}")
     restore = quiet_logs(args.production_logging)
     started = time.perf_counter()
     try:

@@ -7,8 +7,10 @@ Width, height and duration matter: without them Telegram shows a 9:16 clip as a 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -83,6 +85,7 @@ class DeliveryService:
         self.upload_limit_bytes = upload_limit_bytes
         self.max_result_bytes = max_result_bytes
         self.temp_dir = temp_dir
+        self._media_slots = asyncio.Semaphore(max(1, os.cpu_count() or 1))
 
     async def _language(self, user_id: int) -> str:
         user = await self.users.get(user_id)
@@ -118,12 +121,15 @@ class DeliveryService:
             log.warning("Job %s: result could not be downloaded: %s", job.id, exc)
             return Delivered(DeliveryResult.FAILED)
 
-        info = await probe_video(video_path)
-        if info is not None and not info.has_audio:
-            with_audio = await add_silent_audio(video_path, workdir / "video-audio.mp4")
-            if with_audio is not None and with_audio.stat().st_size <= self.upload_limit_bytes:
-                video_path = with_audio
-        thumbnail = await make_thumbnail(video_path, workdir / "thumb.jpg")
+        # ffprobe/ffmpeg are CPU work: a burst of finished jobs runs them a few at a time, so the
+        # event loop (and every other job) keeps moving.
+        async with self._media_slots:
+            info = await probe_video(video_path)
+            if info is not None and not info.has_audio:
+                with_audio = await add_silent_audio(video_path, workdir / "video-audio.mp4")
+                if with_audio is not None and with_audio.stat().st_size <= self.upload_limit_bytes:
+                    video_path = with_audio
+            thumbnail = await make_thumbnail(video_path, workdir / "thumb.jpg")
         caption = self.caption(job, lang)
         try:
             async with ChatActionSender.upload_video(chat_id=job.chat_id, bot=self.bot):

@@ -31,6 +31,9 @@ def ffmpeg_available() -> bool:
 
 
 async def _run(*args: str, timeout: float = PROBE_TIMEOUT_S) -> tuple[int, bytes]:
+    if shutil.which("nice"):
+        # Lower priority than the bot itself: video chores must not slow down answering users.
+        args = ("nice", "-n", "10", *args)
     process = await asyncio.create_subprocess_exec(
         *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
     )

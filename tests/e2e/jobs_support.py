@@ -102,3 +102,14 @@ async def books_balance(bot: RunningBot) -> bool:
            LEFT JOIN ledger l ON l.user_id = u.id GROUP BY u.id"""
     )
     return all(int(r[1]) == int(r[2]) for r in rows)
+
+
+async def wait_status(fake_tg: FakeTelegram, job: Job, needle: str, timeout: float = 15.0) -> str:
+    """Wait until the job's status message shows `needle` (edits follow state changes)."""
+
+    def shown() -> str | None:
+        message = fake_tg.message(job.chat_id, job.status_message_id or 0)
+        text = (message.text or "") if message is not None else ""
+        return text if needle in text else None
+
+    return await fake_tg.wait_until(shown, timeout=timeout)

@@ -23,6 +23,7 @@ from tests.e2e.jobs_support import (
     order_job,
     prepare_user,
     wait_job_state,
+    wait_status,
     wait_until,
 )
 from tests.fakes.telegram_api import FakeTelegram
@@ -52,8 +53,7 @@ async def test_success_by_callback(fake_tg: FakeTelegram, sim: KieSimulator, tmp
         assert await ledger_for_job(bot, job.id) == [(-PRICE, "generation")]
         reservation = await bot.components.billing.reservation(done.reservation_key)
         assert reservation is not None and reservation.status == "settled"
-        status = fake_tg.message(USER, done.status_message_id or 0)
-        assert status is not None and translate("job-status-done", "en") in (status.text or "")
+        await wait_status(fake_tg, done, translate("job-status-done", "en"))
 
 
 async def test_success_by_polling_only(fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path) -> None:
@@ -83,9 +83,8 @@ async def test_failure_refunds_exactly_once(fake_tg: FakeTelegram, sim: KieSimul
         assert await wait_until(lambda: bot.components.tracker.wait_idle(5), what="tracker idle")
         assert await ledger_for_job(bot, job.id) == [(-PRICE, "generation"), (PRICE, "refund")]
         assert await bot.components.billing.balance(USER) == 1000
-        status = fake_tg.message(USER, failed.status_message_id or 0)
-        assert status is not None and "❌" in (status.text or "")
-        assert f"{PRICE}" in (status.text or "")
+        text = await wait_status(fake_tg, failed, "❌")
+        assert f"{PRICE}" in text
         assert not fake_tg.calls_of("sendVideo")
         assert await books_balance(bot)
 
@@ -234,8 +233,7 @@ async def test_timeout_refunds_then_late_success_is_delivered_free(
         timed_out = await wait_job_state(bot, job.id, JobState.TIMED_OUT)
         assert await bot.components.billing.balance(USER) == 1000
         assert await ledger_for_job(bot, job.id) == [(-PRICE, "generation"), (PRICE, "refund")]
-        status = fake_tg.message(USER, timed_out.status_message_id or 0)
-        assert status is not None and "⌛" in (status.text or "")
+        await wait_status(fake_tg, timed_out, "⌛")
         assert timed_out.task_id is not None
         sim.complete(timed_out.task_id)
         await wait_job_state(bot, job.id, JobState.DELIVERED)
@@ -351,9 +349,7 @@ async def test_empty_kie_balance_refunds_and_alerts_the_admin_once(
             for job in (first, second):
                 failed = await wait_job_state(bot, job.id, JobState.FAILED)
                 assert await ledger_for_job(bot, job.id) == [(-PRICE, "generation"), (PRICE, "refund")]
-                status = fake_tg.message(USER, failed.status_message_id or 0)
-                assert status is not None
-                assert translate("fail-kie_unavailable", "en") in (status.text or "")
+                await wait_status(fake_tg, failed, translate("fail-kie_unavailable", "en"))
             assert await bot.components.billing.balance(USER) == 1000
             alerts = [c for c in fake_tg.calls_of("sendMessage") if c.params.get("chat_id") == admin]
             assert len(alerts) == 1, "one alert, not one per failed job"

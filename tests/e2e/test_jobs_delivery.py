@@ -8,7 +8,7 @@ from bot.i18n import translate
 from bot.kie.sandbox import KieSimulator
 from bot.store.jobs import JobState
 from tests.e2e.harness import make_settings, running_bot
-from tests.e2e.jobs_support import order_job, prepare_user, wait_job_state
+from tests.e2e.jobs_support import order_job, prepare_user, wait_job_state, wait_status
 from tests.fakes.telegram_api import FakeTelegram
 
 USER = 5101
@@ -42,6 +42,7 @@ async def test_status_message_shows_progress_then_done(
             prompt="Rain on a window [sim:delay=4]",
         )
         done = await wait_job_state(bot, job.id, JobState.DELIVERED, timeout=30)
+        await wait_status(fake_tg, done, translate("job-status-done", "en"))
         status = fake_tg.message(USER, done.status_message_id or 0)
         assert status is not None
         texts = [*status.history, status.text or ""]
@@ -91,6 +92,6 @@ async def test_result_that_cannot_be_fetched_is_refunded_once(
         assert [(r[0], r[1]) for r in rows] == [(-closed.cost, "generation"), (closed.cost, "refund")]
         assert await bot.components.billing.balance(USER) == 1000
         assert not fake_tg.calls_of("sendVideo")
-        status = fake_tg.message(USER, closed.status_message_id or 0)
-        assert status is not None
-        assert translate("job-status-undelivered-refunded", "en", cost=closed.cost) in (status.text or "")
+        await wait_status(
+            fake_tg, closed, translate("job-status-undelivered-refunded", "en", cost=closed.cost)
+        )
