@@ -203,9 +203,7 @@ def refund_op_id(key: str) -> str:
     return f"{key}:refund"
 
 
-def _reserve_sync(
-    raw: sqlite3.Connection, *, user_id: int, amount: int, key: str, job_id: int | None
-) -> None:
+def reserve_sync(raw: sqlite3.Connection, *, user_id: int, amount: int, key: str, job_id: int | None) -> None:
     if amount < 0:
         raise ValueError("a reservation amount cannot be negative")
     require_transaction(raw)
@@ -229,7 +227,25 @@ def _reserve_sync(
     )
 
 
-def _refund_sync(raw: sqlite3.Connection, *, key: str, reason: str, job_id: int | None, actor: str) -> bool:
+def settle_sync(raw: sqlite3.Connection, key: str) -> bool:
+    """held -> settled inside the caller's transaction (plain sqlite3, for one-round-trip steps)."""
+    require_transaction(raw)
+    cursor = raw.execute(
+        "UPDATE reservations SET status = 'settled', updated_at = ? WHERE key = ? AND status = 'held'",
+        (now(), key),
+    )
+    return cursor.rowcount == 1
+
+
+def refund_sync(
+    raw: sqlite3.Connection,
+    *,
+    key: str,
+    reason: str = Reason.REFUND,
+    job_id: int | None = None,
+    actor: str = "system",
+) -> bool:
+    """held -> refunded plus the credit back, inside the caller's transaction (plain sqlite3)."""
     require_transaction(raw)
     # The guarded status flip is what makes the refund happen once: only one caller sees 'held'.
     row = raw.execute(
@@ -299,12 +315,12 @@ class BillingService:
         # One round trip to the connection thread for the whole step (the hot path of every
         # generation; see run_on_connection_thread).
         await run_on_connection_thread(
-            conn, _reserve_sync, user_id=user_id, amount=amount, key=key, job_id=job_id
+            conn, reserve_sync, user_id=user_id, amount=amount, key=key, job_id=job_id
         )
 
     async def reserve(self, user_id: int, amount: int, key: str, *, job_id: int | None = None) -> None:
         await run_write_transaction(
-            self.db, _reserve_sync, user_id=user_id, amount=amount, key=key, job_id=job_id
+            self.db, reserve_sync, user_id=user_id, amount=amount, key=key, job_id=job_id
         )
 
     @staticmethod
@@ -342,12 +358,12 @@ class BillingService:
         False (and nothing changed) if the reservation is unknown or already ended.
         """
         return await run_on_connection_thread(
-            conn, _refund_sync, key=key, reason=reason, job_id=job_id, actor=actor
+            conn, refund_sync, key=key, reason=reason, job_id=job_id, actor=actor
         )
 
     async def refund(self, key: str, reason: str = Reason.REFUND, *, job_id: int | None = None) -> bool:
         return await run_write_transaction(
-            self.db, _refund_sync, key=key, reason=reason, job_id=job_id, actor="system"
+            self.db, refund_sync, key=key, reason=reason, job_id=job_id, actor="system"
         )
 
     async def reservation(self, key: str) -> ReservationRow | None:

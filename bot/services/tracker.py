@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from bot.kie.client import KieClient
 from bot.kie.errors import KieError, KieTaskNotFound
 from bot.kie.types import TaskResult, TaskState
 from bot.kie.webhook_auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
-from bot.services.billing import BillingService
+from bot.services.billing import BillingService, refund_sync, settle_sync
 from bot.services.delivery import DeliveryResult, DeliveryService
 from bot.services.generation import GenerationService
 from bot.services.notifier import StatusNotifier, format_elapsed
@@ -288,68 +289,83 @@ class JobTracker:
                 await self.notifier.show(job, "job-status-generating", elapsed=elapsed)
 
     async def _succeed(self, job: Job, result: TaskResult, source: str) -> None:
-        expected = [JobState.CREATED, JobState.SUBMITTED, JobState.RUNNING, JobState.TIMED_OUT]
-        async with self.db.transaction() as conn:
-            won = await JobsRepo.transition_in(
-                conn,
+        urls = json.dumps(list(result.video_urls))
+        finished = now()
+
+        def body(raw: sqlite3.Connection) -> Job | None:
+            won = JobsRepo.transition_sync(
+                raw,
                 job.id,
-                expected,
+                [JobState.CREATED, JobState.SUBMITTED, JobState.RUNNING, JobState.TIMED_OUT],
                 JobState.SUCCEEDED,
-                result_urls_json=json.dumps(list(result.video_urls)),
-                finished_at=now(),
+                result_urls_json=urls,
+                finished_at=finished,
                 next_poll_at=None,
                 progress=100,
             )
-            if won:
-                # A no-op after a timeout: that reservation was refunded, so the late video is free.
-                await self.billing.settle_in(conn, job.reservation_key)
-        if not won:
+            if not won:
+                return None
+            # A no-op after a timeout: that reservation was refunded, so the late video is free.
+            settle_sync(raw, job.reservation_key)
+            return JobsRepo.get_sync(raw, job.id)
+
+        # One round trip for the state change, the settlement and the fresh row.
+        won_job = await self.db.run_in_transaction(body)
+        if won_job is None:
             log.info("Job %s: duplicate or late %s success ignored (state %s)", job.id, source, job.state)
             return
         log.info("Job %s succeeded (%s)", job.id, source)
-        fresh = await self.jobs.get(job.id)
-        if fresh is not None:
-            self._spawn_delivery(fresh)
+        self._spawn_delivery(won_job)
 
     async def _fail(self, job: Job, result: TaskResult, source: str) -> None:
         if job.state is JobState.TIMED_OUT:
             # Already refunded and told; stop looking for a late success.
             await self.jobs.update_fields(job.id, next_poll_at=None)
             return
-        async with self.db.transaction() as conn:
-            won = await JobsRepo.transition_in(
-                conn,
+        reason = (result.fail_message or "generation_failed")[:500]
+        finished = now()
+
+        def body(raw: sqlite3.Connection) -> Job | None:
+            won = JobsRepo.transition_sync(
+                raw,
                 job.id,
                 [JobState.CREATED, JobState.SUBMITTED, JobState.RUNNING],
                 JobState.FAILED,
                 fail_code=result.fail_code,
-                fail_reason=(result.fail_message or "generation_failed")[:500],
-                finished_at=now(),
+                fail_reason=reason,
+                finished_at=finished,
                 next_poll_at=None,
             )
-            if won:
-                await self.billing.refund_in(conn, job.reservation_key, job_id=job.id)
-        if not won:
+            if not won:
+                return None
+            refund_sync(raw, key=job.reservation_key, job_id=job.id)
+            return JobsRepo.get_sync(raw, job.id)
+
+        failed = await self.db.run_in_transaction(body)
+        if failed is None:
             log.info("Job %s: duplicate or late %s failure ignored (state %s)", job.id, source, job.state)
             return
         log.info("Job %s failed (%s): %s %s", job.id, source, result.fail_code, result.fail_message)
-        fresh = await self.jobs.get(job.id)
-        if fresh is not None:
-            await self._announce_failure(fresh)
+        await self._announce_failure(failed)
 
     async def time_out(self, job: Job) -> None:
-        async with self.db.transaction() as conn:
-            won = await JobsRepo.transition_in(
-                conn,
+        finished = now()
+        late_poll = (finished + LATE_POLL_INTERVAL_S * self.schedule.scale) if job.task_id else None
+
+        def body(raw: sqlite3.Connection) -> bool:
+            won = JobsRepo.transition_sync(
+                raw,
                 job.id,
                 [JobState.CREATED, JobState.SUBMITTED, JobState.RUNNING],
                 JobState.TIMED_OUT,
-                finished_at=now(),
-                next_poll_at=(now() + LATE_POLL_INTERVAL_S * self.schedule.scale) if job.task_id else None,
+                finished_at=finished,
+                next_poll_at=late_poll,
             )
             if won:
-                await self.billing.refund_in(conn, job.reservation_key, job_id=job.id)
-        if won:
+                refund_sync(raw, key=job.reservation_key, job_id=job.id)
+            return won
+
+        if await self.db.run_in_transaction(body):
             log.info("Job %s timed out; refunded %s credits", job.id, job.cost)
             await self.notifier.show(job, "job-status-timed-out", final=True, cost=job.cost)
 

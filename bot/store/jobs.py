@@ -11,6 +11,7 @@ once: the caller that changed the row won, and the refund or the delivery hangs 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -135,6 +136,19 @@ def _placeholders(values: Sequence[object]) -> str:
     return ",".join("?" for _ in values)
 
 
+def _transition_sql(
+    job_id: int, expected: Sequence[JobState], new_state: JobState, fields: dict[str, Any]
+) -> tuple[str, tuple[Any, ...]]:
+    assignments = ["state = ?", "updated_at = ?"]
+    values: list[Any] = [new_state.value, now()]
+    for column, value in fields.items():
+        assignments.append(f"{column} = ?")
+        values.append(value)
+    states = [s.value for s in expected]
+    sql = f"UPDATE jobs SET {', '.join(assignments)} WHERE id = ? AND state IN ({_placeholders(states)})"
+    return sql, (*values, job_id, *states)
+
+
 class JobsRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -205,17 +219,23 @@ class JobsRepo:
         **fields: Any,
     ) -> bool:
         """Move the job to `new_state` only if it is in one of `expected`. True if this call won."""
-        assignments = ["state = ?", "updated_at = ?"]
-        values: list[Any] = [new_state.value, now()]
-        for column, value in fields.items():
-            assignments.append(f"{column} = ?")
-            values.append(value)
-        states = [s.value for s in expected]
-        cursor = await conn.execute(
-            f"UPDATE jobs SET {', '.join(assignments)} WHERE id = ? AND state IN ({_placeholders(states)})",
-            (*values, job_id, *states),
-        )
+        sql, values = _transition_sql(job_id, expected, new_state, fields)
+        cursor = await conn.execute(sql, values)
         return cursor.rowcount == 1
+
+    # --- plain sqlite3, for one-round-trip transactions (Database.run_in_transaction) ----------
+
+    @staticmethod
+    def transition_sync(
+        raw: sqlite3.Connection, job_id: int, expected: Sequence[JobState], new_state: JobState, **fields: Any
+    ) -> bool:
+        sql, values = _transition_sql(job_id, expected, new_state, fields)
+        return raw.execute(sql, values).rowcount == 1
+
+    @staticmethod
+    def get_sync(raw: sqlite3.Connection, job_id: int) -> Job | None:
+        row = raw.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return Job.from_row(row) if row else None
 
     # --- standalone -----------------------------------------------------------------------------
 
@@ -230,8 +250,9 @@ class JobsRepo:
     async def transition(
         self, job_id: int, expected: Sequence[JobState], new_state: JobState, **fields: Any
     ) -> bool:
-        async with self.db.transaction() as conn:
-            return await self.transition_in(conn, job_id, expected, new_state, **fields)
+        # A single guarded UPDATE is atomic by itself: no BEGIN/COMMIT round trips needed.
+        sql, values = _transition_sql(job_id, expected, new_state, fields)
+        return await self.db.execute(sql, values) == 1
 
     async def update_fields(self, job_id: int, **fields: Any) -> None:
         """Non-state bookkeeping (poll schedule, progress, status message id, inputs)."""
