@@ -84,7 +84,8 @@ class TimedFakeTelegram(FakeTelegram):
     """FakeTelegram that timestamps answers and edits as they are recorded.
 
     The fake's own lookups (`callback_answer`, `wait_for`) scan every call recorded so far, which
-    would make the load generator quadratic; this keeps O(1) indexes instead.
+    would make the load generator quadratic; this keeps O(1) indexes instead. It hooks the fake's
+    private `_record` (called once per finished Bot API call): if that is renamed, update it here.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -137,7 +138,7 @@ class TapPlanner:
 
 class WizardWalk(TapPlanner):
     """Forward through the wizard's choice buttons until it asks for a file or prompt, then Back to
-    the category step, and again; choices are random but seeded per user (same walk every run)."""
+    the category step, and again; choices are random but seeded by chat id (reproducible)."""
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
