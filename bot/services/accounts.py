@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from bot.i18n import SUPPORTED_LANGUAGES, language_for
 from bot.store.users import UserRow, UsersRepo
@@ -33,7 +35,7 @@ class AccountsService:
     ) -> UserRow:
         """Idempotent upsert; touches last_seen at most once per cache period."""
         cached = self._cache.get(user_id)
-        if cached is not None and time.monotonic() - cached[0] < self._cache_seconds:
+        if cached is not None and time.monotonic() < cached[0]:
             return cached[1]
         row, created = await self.users.upsert(
             user_id, language=language_for(language_code), first_name=first_name, username=username
@@ -55,14 +57,19 @@ class AccountsService:
 
     async def set_default_ratio(self, user_id: int, ratio: str) -> None:
         await self.users.set_default_ratio(user_id, ratio)
-        self.forget(user_id)
+        cached = self._cache.get(user_id)
+        if cached is not None:
+            # Keep the cached row (and its age): the next tap needs no fresh upsert.
+            self._cache[user_id] = (cached[0], replace(cached[1], default_ratio=ratio))
 
     def forget(self, user_id: int) -> None:
         """Drop the cached row after anything that changes it (language, balance shown, ratio)."""
         self._cache.pop(user_id, None)
 
     def _remember(self, row: UserRow) -> None:
-        self._cache[row.id] = (time.monotonic(), row)
+        # Jittered expiry, so users who arrived together do not all expire in the same second.
+        expires = time.monotonic() + self._cache_seconds * random.uniform(0.75, 1.0)
+        self._cache[row.id] = (expires, row)
         self._cache.move_to_end(row.id)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 
 import aiosqlite
@@ -22,7 +23,7 @@ class UserRow:
     last_seen_at: float
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> UserRow:
+    def from_row(cls, row: aiosqlite.Row | sqlite3.Row) -> UserRow:
         return cls(
             id=row["id"],
             language=row["language"],
@@ -48,8 +49,9 @@ class UsersRepo:
         The language from Telegram only applies until the user picks one with /language.
         """
         t = now()
-        async with self.db.transaction() as conn:
-            cursor = await conn.execute(
+
+        def body(raw: sqlite3.Connection) -> sqlite3.Row:
+            return raw.execute(
                 """
                 INSERT INTO users (id, language, first_name, username, created_at, last_seen_at)
                 VALUES (?, ?, ?, ?, ?, ?)
@@ -62,9 +64,10 @@ class UsersRepo:
                 RETURNING *, (created_at = ?) AS created
                 """,
                 (user_id, language, first_name, username, t, t, t),
-            )
-            row = await cursor.fetchone()
-        assert row is not None
+            ).fetchone()
+
+        # One round trip to the database thread: this runs for every new or returning user.
+        row = await self.db.run_in_transaction(body)
         return UserRow.from_row(row), bool(row["created"])
 
     async def get(self, user_id: int) -> UserRow | None:

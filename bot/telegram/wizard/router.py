@@ -22,7 +22,6 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.catalog.model import Catalog, InvalidOrder, category_name, mode_name
 from bot.services.accounts import AccountsService
@@ -105,7 +104,8 @@ class Wizard:
         self, draft: Draft, step: Step, user: UserRow, balance: int
     ) -> tuple[str, InlineKeyboardMarkup]:
         lang = self._lang(user)
-        kb = InlineKeyboardBuilder()
+        buttons: list[InlineKeyboardButton] = []
+        sizes: tuple[int, ...] = (1,)
         d = draft.id
         entry = self.catalog.get(draft.model) if draft.model else None
         lines: list[str] = []
@@ -127,8 +127,8 @@ class Wizard:
             lines.append(_("wizard-choose-category"))
             for category in step.values:
                 title = _("wizard-all-models") if category == ALL_MODELS else category_name(category, lang)
-                kb.button(text=title, callback_data=WizCb(d=d, a="cat", v=category))
-            kb.adjust(1, 2)
+                buttons.append(_button(title, WizCb(d=d, a="cat", v=category)))
+            sizes = (1, 2)
         elif step.name == "model":
             title = (
                 _("wizard-all-models")
@@ -144,31 +144,27 @@ class Wizard:
                 label = ngettext("wizard-model-button", "wizard-model-button", price).format(
                     name=model.name(lang), price=price
                 )
-                kb.button(text=label, callback_data=WizCb(d=d, a="model", v=key))
-            kb.adjust(1)
+                buttons.append(_button(label, WizCb(d=d, a="model", v=key)))
         elif step.name == "mode":
             lines.append(_("wizard-choose-mode"))
             for mode in step.values:
-                kb.button(text=mode_name(mode, lang), callback_data=WizCb(d=d, a="mode", v=mode))
-            kb.adjust(1)
+                buttons.append(_button(mode_name(mode, lang), WizCb(d=d, a="mode", v=mode)))
         elif step.name == "ratio":
             lines.append(_("wizard-choose-ratio"))
             for ratio in step.values:
                 label = ratio_label(ratio)
                 if ratio == user.default_ratio:
                     label = f"✓ {label}"
-                kb.button(text=label, callback_data=WizCb(d=d, a="ratio", v=encode_ratio(ratio)))
-            kb.adjust(1)
+                buttons.append(_button(label, WizCb(d=d, a="ratio", v=encode_ratio(ratio))))
         elif step.name == "option" and entry is not None and draft.mode and step.option:
             option = entry.mode_spec(draft.mode).option(step.option)
             assert option is not None
             lines.append(_("wizard-choose-option").format(option=escape(option.title(lang))))
             for value in step.values:
-                kb.button(
-                    text=option.value_title(value, lang),
-                    callback_data=WizCb(d=d, a="opt", v=f"{option.key}={value}"),
+                buttons.append(
+                    _button(option.value_title(value, lang), WizCb(d=d, a="opt", v=f"{option.key}={value}"))
                 )
-            kb.adjust(2)
+            sizes = (2,)
         elif step.name == "input" and step.rule is not None:
             key = f"wizard-send-{step.rule.kind.value}"
             if step.rule.count > 1:
@@ -184,17 +180,15 @@ class Wizard:
             if rule.english_only:
                 lines.append(_("wizard-english-only"))
             if not rule.required:
-                kb.button(text=_("wizard-skip"), callback_data=WizCb(d=d, a="skip"))
+                buttons.append(_button(_("wizard-skip"), WizCb(d=d, a="skip")))
         elif step.name == "summary" and entry is not None:
             return self.render_summary(draft, user, balance)
 
-        markup = kb.as_markup()
         nav = []
         if draft.choices:
-            nav.append(InlineKeyboardButton(text=_("wizard-back"), callback_data=WizCb(d=d, a="back").pack()))
-        nav.append(InlineKeyboardButton(text=_("wizard-cancel"), callback_data=WizCb(d=d, a="cancel").pack()))
-        markup.inline_keyboard.append(nav)
-        return "\n".join(lines), markup
+            nav.append(_button(_("wizard-back"), WizCb(d=d, a="back")))
+        nav.append(_button(_("wizard-cancel"), WizCb(d=d, a="cancel")))
+        return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=[*layout(buttons, *sizes), nav])
 
     def render_summary(self, draft: Draft, user: UserRow, balance: int) -> tuple[str, InlineKeyboardMarkup]:
         lang = self._lang(user)
@@ -229,18 +223,45 @@ class Wizard:
             lines.append(_("wizard-summary-balance-after").format(balance=balance, after=after))
         else:
             lines.append(_("wizard-summary-not-enough").format(balance=balance, price=quote.user_credits))
-        kb = InlineKeyboardBuilder()
         d = draft.id
         if after >= 0:
-            kb.button(
-                text=_("wizard-confirm").format(price=quote.user_credits), callback_data=WizCb(d=d, a="ok")
-            )
+            first = _button(_("wizard-confirm").format(price=quote.user_credits), WizCb(d=d, a="ok"))
         else:
-            kb.button(text=_("menu-buy"), callback_data=MenuCb(action="buy"))
-        kb.button(text=_("wizard-change"), callback_data=WizCb(d=d, a="back"))
-        kb.button(text=_("wizard-cancel"), callback_data=WizCb(d=d, a="cancel"))
-        kb.adjust(1, 2)
-        return "\n".join(lines), kb.as_markup()
+            first = _button(_("menu-buy"), MenuCb(action="buy"))
+        return "\n".join(lines), change_or_cancel_keyboard(first, d)
+
+
+def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=data.pack())
+
+
+def layout(buttons: list[InlineKeyboardButton], *sizes: int) -> list[list[InlineKeyboardButton]]:
+    """Rows of the given sizes, the last size repeating (like InlineKeyboardBuilder.adjust).
+
+    Built by hand because the builder copies the whole keyboard on every button, which made a
+    21-model menu cost milliseconds per tap (bench/bench_wizard.py).
+    """
+    sizes = sizes or (1,)
+    rows: list[list[InlineKeyboardButton]] = []
+    index = 0
+    while index < len(buttons):
+        size = sizes[min(len(rows), len(sizes) - 1)]
+        rows.append(buttons[index : index + size])
+        index += size
+    return rows
+
+
+def change_or_cancel_keyboard(first: InlineKeyboardButton, draft_id: str) -> InlineKeyboardMarkup:
+    """The summary's keyboard: one main button, then Change and Cancel."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [first],
+            [
+                _button(_("wizard-change"), WizCb(d=draft_id, a="back")),
+                _button(_("wizard-cancel"), WizCb(d=draft_id, a="cancel")),
+            ],
+        ]
+    )
 
 
 def ratio_label(ratio: str) -> str:
@@ -465,10 +486,11 @@ def make_wizard_router(catalog: Catalog) -> Router:
                     await reply(_("wizard-not-available"), alert=True)
                     return
                 draft.add({"cat": "category"}.get(action, action), value)
-                if action == "ratio":
-                    await accounts.set_default_ratio(db_user.id, value)
             await reply()
             await show(message, chat_id, draft, state, db_user, billing, edit=True)
+            if action == "ratio" and value != db_user.default_ratio:
+                # Remembered after the answer: the tap should not wait for a database write.
+                await accounts.set_default_ratio(db_user.id, value)
             return
         if action == "skip":
             if step.name != "prompt" or step.prompt_rule is None or step.prompt_rule.required:
@@ -507,13 +529,9 @@ def make_wizard_router(catalog: Catalog) -> Router:
         except InsufficientCredits as exc:
             await reply()
             text = _("wizard-not-enough-credits").format(balance=exc.balance, price=exc.needed)
-            kb = InlineKeyboardBuilder()
-            kb.button(text=_("menu-buy"), callback_data=MenuCb(action="buy"))
-            kb.button(text=_("wizard-change"), callback_data=WizCb(d=draft.id, a="back"))
-            kb.button(text=_("wizard-cancel"), callback_data=WizCb(d=draft.id, a="cancel"))
-            kb.adjust(1, 2)
+            keyboard = change_or_cancel_keyboard(_button(_("menu-buy"), MenuCb(action="buy")), draft.id)
             with contextlib.suppress(TelegramBadRequest):
-                await message.edit_text(text, reply_markup=kb.as_markup())
+                await message.edit_text(text, reply_markup=keyboard)
             return
         except TooManyJobs as exc:
             await reply(_("wizard-too-many-jobs").format(limit=exc.limit), alert=True)
