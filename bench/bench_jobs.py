@@ -151,7 +151,7 @@ def instrument_delivery(bot: RunningBot, traces: dict[int, DeliveryTrace]) -> It
     real_accept = tracker.accept_callback
     real_download = kie.download
     real_media = {name: getattr(delivery_module, name)
-                  for name in ("probe_video", "add_silent_audio", "make_thumbnail")}
+                  for name in ("probe_video", "polish_video")}
 
     async def accept_callback(token: str, raw_body: bytes, headers: Mapping[str, str]) -> Any:
         received = time.monotonic()

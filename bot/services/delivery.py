@@ -31,7 +31,7 @@ from bot.catalog.model import Catalog
 from bot.i18n import translate
 from bot.kie.client import KieClient
 from bot.kie.errors import KieDownloadTooLarge, KieError, KieResultExpired
-from bot.services.media import add_silent_audio, make_thumbnail, probe_video
+from bot.services.media import polish_video, probe_video
 from bot.store.jobs import Job
 from bot.store.users import UsersRepo
 from bot.text import escape, shorten
@@ -123,13 +123,14 @@ class DeliveryService:
 
         # ffprobe/ffmpeg are CPU work: a burst of finished jobs runs them a few at a time, so the
         # event loop (and every other job) keeps moving.
+        info = await probe_video(video_path)
         async with self._media_slots:
-            info = await probe_video(video_path)
-            if info is not None and not info.has_audio:
-                with_audio = await add_silent_audio(video_path, workdir / "video-audio.mp4")
-                if with_audio is not None and with_audio.stat().st_size <= self.upload_limit_bytes:
-                    video_path = with_audio
-            thumbnail = await make_thumbnail(video_path, workdir / "thumb.jpg")
+            polished = await polish_video(
+                video_path, workdir, add_audio=info is not None and not info.has_audio
+            )
+        if polished.video.stat().st_size <= self.upload_limit_bytes:
+            video_path = polished.video
+        thumbnail = polished.thumbnail
         caption = self.caption(job, lang)
         try:
             async with ChatActionSender.upload_video(chat_id=job.chat_id, bot=self.bot):

@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import shutil
+import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +50,101 @@ async def _run(*args: str, timeout: float = PROBE_TIMEOUT_S) -> tuple[int, bytes
     return process.returncode or 0, stdout
 
 
+_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts", b"udta"}
+
+
+def _boxes(f: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """(type, payload start, payload end) of the boxes between `start` and `end`."""
+    offset = start
+    while offset + 8 <= end:
+        f.seek(offset)
+        header = f.read(8)
+        if len(header) < 8:
+            return
+        size, kind = struct.unpack(">I4s", header)
+        payload = offset + 8
+        if size == 1:
+            large = f.read(8)
+            if len(large) < 8:
+                return
+            size = struct.unpack(">Q", large)[0]
+            payload += 8
+        elif size == 0:
+            size = end - offset
+        if size < payload - offset or offset + size > end:
+            return
+        yield kind, payload, offset + size
+        offset += size
+
+
+def probe_mp4(path: Path) -> VideoInfo | None:
+    """Read width, height, duration and audio presence from an MP4/MOV header, in Python.
+
+    No process per video: cheap under a burst of deliveries, and it works without ffmpeg.
+    None for anything it does not understand (then ffprobe gets a try).
+    """
+    try:
+        with path.open("rb") as f:
+            end = f.seek(0, 2)
+            moov = next(((s, e) for kind, s, e in _boxes(f, 0, end) if kind == b"moov"), None)
+            if moov is None:
+                return None
+            duration = 0.0
+            width = height = 0
+            has_audio = False
+            for kind, start, stop in _boxes(f, *moov):
+                if kind == b"mvhd":
+                    f.seek(start)
+                    version = f.read(1)[0]
+                    f.seek(start + (20 if version == 1 else 12))
+                    if version == 1:
+                        timescale, length = struct.unpack(">IQ", f.read(12))
+                    else:
+                        timescale, length = struct.unpack(">II", f.read(8))
+                    duration = length / timescale if timescale else 0.0
+                elif kind == b"trak":
+                    handler, dims = _read_track(f, start, stop)
+                    if handler == b"soun":
+                        has_audio = True
+                    elif handler == b"vide" and dims is not None and not width:
+                        width, height = dims
+    except (OSError, struct.error, IndexError):
+        return None
+    if width <= 0 or height <= 0:
+        return None
+    return VideoInfo(width=width, height=height, duration=max(1, math.ceil(duration)), has_audio=has_audio)
+
+
+def _read_track(f: BinaryIO, start: int, stop: int) -> tuple[bytes | None, tuple[int, int] | None]:
+    handler: bytes | None = None
+    dims: tuple[int, int] | None = None
+    for kind, s, e in _boxes(f, start, stop):
+        if kind == b"tkhd":
+            f.seek(s)
+            version = f.read(1)[0]
+            # version/flags, times, track id, reserved, duration, reserved(8), layer, group, volume,
+            # reserved, then a 3x3 matrix of 32-bit values and 16.16 fixed-point width and height.
+            f.seek(s + (4 + 8 + 8 + 4 + 4 + 8 if version == 1 else 4 + 4 + 4 + 4 + 4 + 4) + 8 + 8)
+            matrix = struct.unpack(">9i", f.read(36))
+            w, h = struct.unpack(">II", f.read(8))
+            w, h = w >> 16, h >> 16
+            # A 90/270 degree rotation matrix (a = d = 0) swaps what the viewer sees.
+            if matrix[0] == 0 and matrix[4] == 0 and matrix[1] != 0:
+                w, h = h, w
+            dims = (w, h)
+        elif kind == b"mdia":
+            for sub, ss, _se in _boxes(f, s, e):
+                if sub == b"hdlr":
+                    f.seek(ss + 8)
+                    handler = f.read(4)
+    return handler, dims
+
+
 async def probe_video(path: Path) -> VideoInfo | None:
-    """Width, height, duration and audio presence; None when ffprobe is missing or fails."""
+    """Width, height, duration and audio presence: from the MP4 header, else ffprobe, else None."""
+    info = await asyncio.to_thread(probe_mp4, path)
+    if info is not None:
+        return info
     if not ffprobe_available():
         return None
     code, out = await _run(
@@ -87,53 +184,36 @@ def _rotation(stream: dict[str, object]) -> int:
     return 0
 
 
-async def make_thumbnail(video: Path, out: Path) -> Path | None:
-    """A JPEG no larger than 320 px per side (Telegram's thumbnail rule), or None."""
+@dataclass(frozen=True)
+class Polished:
+    video: Path
+    thumbnail: Path | None
+
+
+async def polish_video(video: Path, workdir: Path, *, add_audio: bool) -> Polished:
+    """A thumbnail and, for a soundless clip, a silent audio track, in ONE ffmpeg run.
+
+    One process instead of two per delivery: process start-up is most of the CPU cost, and a
+    burst of finished jobs pays it once per video. Without ffmpeg the video goes out as it is.
+    """
     if not ffmpeg_available():
-        return None
-    code, _ = await _run(
-        "ffmpeg",
-        "-v",
-        "error",
-        "-y",
-        "-i",
-        str(video),
-        "-frames:v",
-        "1",
+        return Polished(video, None)
+    remuxed = workdir / "video-audio.mp4"
+    thumb = workdir / "thumb.jpg"
+    args = ["ffmpeg", "-v", "error", "-y", "-i", str(video)]
+    if add_audio:
+        args += ["-f", "lavfi", "-i", "anullsrc=r=44100:cl=stereo"]
+        args += ["-map", "0:v:0", "-map", "1:a", "-shortest", "-c:v", "copy", "-c:a", "aac"]
+        args += ["-movflags", "+faststart", str(remuxed)]
+    args += ["-map", "0:v:0", "-frames:v", "1"]
+    args += [
         "-vf",
         "scale='min(320,iw)':'min(320,ih)':force_original_aspect_ratio=decrease",
         "-q:v",
         "5",
-        str(out),
-    )
-    if code != 0 or not out.exists() or out.stat().st_size == 0 or out.stat().st_size > 200_000:
-        return None
-    return out
-
-
-async def add_silent_audio(video: Path, out: Path) -> Path | None:
-    """Re-mux with a silent AAC track: Telegram plays soundless MP4s like GIFs (no seek bar)."""
-    if not ffmpeg_available():
-        return None
-    code, _ = await _run(
-        "ffmpeg",
-        "-v",
-        "error",
-        "-y",
-        "-i",
-        str(video),
-        "-f",
-        "lavfi",
-        "-i",
-        "anullsrc=r=44100:cl=stereo",
-        "-shortest",
-        "-c:v",
-        "copy",
-        "-c:a",
-        "aac",
-        "-movflags",
-        "+faststart",
-        str(out),
-        timeout=120.0,
-    )
-    return out if code == 0 and out.exists() and out.stat().st_size > 0 else None
+        str(thumb),
+    ]
+    code, _ = await _run(*args, timeout=120.0)
+    ok_video = add_audio and code == 0 and remuxed.exists() and remuxed.stat().st_size > 0
+    ok_thumb = code == 0 and thumb.exists() and 0 < thumb.stat().st_size <= 200_000
+    return Polished(remuxed if ok_video else video, thumb if ok_thumb else None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from bot.services.tracker import PollSchedule
 
 
@@ -36,7 +38,7 @@ def test_mean_delay_for_jobs_under_two_minutes_is_under_5_seconds() -> None:
 
 def test_early_polls_follow_kie_advice() -> None:
     times = poll_times(PollSchedule(callbacks=False), 200)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in pairwise(times)]
     assert times[0] == 6.0
     assert all(g <= 3.0 for g, t in zip(gaps, times, strict=False) if t < 24)
     assert all(g == 30.0 for g, t in zip(gaps, times, strict=False) if t >= 120)
