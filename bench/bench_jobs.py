@@ -376,18 +376,6 @@ def analytic_mean_delay(schedule: Schedule, start_s: float, end_s: float, step_s
 
 
 @dataclass(frozen=True)
-class AgeScaledSchedule(PollSchedule):
-    """KIE's schedule on a shrunk clock: the age is scaled as well as the interval.
-
-    PollSchedule.delay_after compares the *wall* age against the 8/30/120 s thresholds while it
-    scales only the interval, so with scale < 1 its phases last 1/scale times too long (and the
-    first phase, "8 - age", polls many times). The bench swaps this in to time the real schedule.
-    """
-
-    def delay_after(self, age_s: float) -> float:
-        return PollSchedule(self.callbacks).delay_after(age_s / self.scale) * self.scale
-
-
 @dataclass
 class PollingTrace:
     finish_real_s: float  # generation time on the real clock
@@ -420,7 +408,7 @@ async def bench_polling(jobs: int, scale: float, *, as_configured: bool = False)
             async with running_bot(settings) as bot:
                 tracker = bot.components.tracker
                 if not as_configured:
-                    tracker.schedule = AgeScaledSchedule(callbacks=False, scale=scale)
+                    tracker.schedule = PollSchedule(callbacks=False, scale=scale)
                 real_apply = tracker.apply
 
                 noticed: dict[int, float] = {}
@@ -452,7 +440,7 @@ async def bench_polling(jobs: int, scale: float, *, as_configured: bool = False)
         await sim.stop()
         await tg.stop()
 
-    booked = AgeScaledSchedule(callbacks=False, scale=scale)
+    booked = PollSchedule(callbacks=False, scale=scale)
     lateness: list[float] = []
     for trace in traces.values():
         finished = sim.tasks[trace.task_id].finished_mono

@@ -292,20 +292,27 @@ class JobTracker:
         urls = json.dumps(list(result.video_urls))
         finished = now()
 
+        fields: dict[str, Any] = {
+            "result_urls_json": urls,
+            "finished_at": finished,
+            "next_poll_at": None,
+            "progress": 100,
+        }
+        if job.task_id is None and result.task_id:
+            fields["task_id"] = result.task_id  # learnt from the callback (the create answer was lost)
+
         def body(raw: sqlite3.Connection) -> Job | None:
             won = JobsRepo.transition_sync(
                 raw,
                 job.id,
                 [JobState.CREATED, JobState.SUBMITTED, JobState.RUNNING, JobState.TIMED_OUT],
                 JobState.SUCCEEDED,
-                result_urls_json=urls,
-                finished_at=finished,
-                next_poll_at=None,
-                progress=100,
-            )
+                **fields,
+            ) or JobsRepo.revive_unknown_submission_sync(raw, job.id, **fields)
             if not won:
                 return None
-            # A no-op after a timeout: that reservation was refunded, so the late video is free.
+            # A no-op after a timeout or an unknown submission: that reservation was refunded, so
+            # the late video is free.
             settle_sync(raw, job.reservation_key)
             return JobsRepo.get_sync(raw, job.id)
 

@@ -233,6 +233,18 @@ class JobsRepo:
         return raw.execute(sql, values).rowcount == 1
 
     @staticmethod
+    def revive_unknown_submission_sync(raw: sqlite3.Connection, job_id: int, **fields: Any) -> bool:
+        """failed(submission_unknown) -> succeeded: KIE did get the order after all.
+
+        Such a job was refunded because the bot could not tell whether the create call reached KIE
+        (a crash or a dropped connection). When KIE's callback proves it did, the video is
+        delivered anyway, free, like a late success after a timeout.
+        """
+        sql, values = _transition_sql(job_id, [JobState.FAILED], JobState.SUCCEEDED, fields)
+        sql += " AND fail_reason LIKE 'submission_unknown%'"
+        return raw.execute(sql, values).rowcount == 1
+
+    @staticmethod
     def get_sync(raw: sqlite3.Connection, job_id: int) -> Job | None:
         row = raw.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return Job.from_row(row) if row else None

@@ -356,3 +356,23 @@ async def test_empty_kie_balance_refunds_and_alerts_the_admin_once(
             assert alerts[0].params["text"] == translate("operator-kie_balance_empty", "ru")
     finally:
         await sim.stop()
+
+
+async def test_lost_create_answer_refunds_then_kie_callback_delivers_free(
+    fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path
+) -> None:
+    """KIE took the order but the connection dropped before its answer: we cannot know the task
+    id, so the user is refunded at once; when KIE's callback proves the task exists, the video is
+    delivered anyway, free. The create call is never sent twice."""
+    async with running_bot(make_settings(tmp_path, fake_tg, sim, callbacks=True)) as bot:
+        await prepare_user(bot, fake_tg, USER)
+        sim.faults.inject("create", drop=True, process=True)
+        job = await order_job(bot, USER)
+        failed = await wait_job_state(bot, job.id, JobState.FAILED, JobState.DELIVERED)
+        assert failed.task_id is None or failed.state is JobState.DELIVERED
+        done = await wait_job_state(bot, job.id, JobState.DELIVERED)
+        assert len(sim.tasks) == 1, "one order, one KIE task: the create was not sent again"
+        assert done.task_id == next(iter(sim.tasks))
+        assert len(fake_tg.calls_of("sendVideo")) == 1
+        assert await ledger_for_job(bot, job.id) == [(-PRICE, "generation"), (PRICE, "refund")]
+        assert await bot.components.billing.balance(USER) == 1000

@@ -100,6 +100,17 @@ async def test_sigkill_with_jobs_in_flight_then_restart(fake_tg: FakeTelegram, t
         expected = len(USERS) * JOBS_PER_USER
 
         await fake_tg.wait_until(lambda: len(sim.tasks) == expected, timeout=30)
+
+        # Every create was answered and its task id recorded (the crash-between-create-and-record
+        # case is its own test in test_jobs.py).
+        def all_recorded() -> bool:
+            rows = db_rows(db, "SELECT COUNT(*) FROM jobs WHERE task_id IS NOT NULL")
+            return rows[0][0] == expected
+
+        deadline = asyncio.get_running_loop().time() + 30
+        while not all_recorded():
+            assert asyncio.get_running_loop().time() < deadline, "task ids were not recorded"
+            await asyncio.sleep(0.02)
         # Kill the process where it stands: no shutdown code runs.
         process.send_signal(signal.SIGKILL)
         await process.wait()
