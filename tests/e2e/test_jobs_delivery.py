@@ -95,3 +95,35 @@ async def test_result_that_cannot_be_fetched_is_refunded_once(
         await wait_status(
             fake_tg, closed, translate("job-status-undelivered-refunded", "en", cost=closed.cost)
         )
+
+
+async def test_caption_is_escaped_and_fits_telegram(
+    fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path
+) -> None:
+    prompt = "<b>bold</b> & " + "very long prompt " * 400  # Sora takes up to 10000 characters
+    async with running_bot(make_settings(tmp_path, fake_tg, sim)) as bot:
+        await prepare_user(bot, fake_tg, USER)
+        job = await order_job(
+            bot, USER, model="sora2", ratio="9:16", options={"duration": "10"}, prompt=prompt
+        )
+        await wait_job_state(bot, job.id, JobState.DELIVERED)
+        sent = fake_tg.calls_of("sendVideo")[0]
+        assert sent.ok, sent.error
+        caption = str(sent.params["caption"])
+        assert "&lt;b&gt;bold&lt;/b&gt; &amp;" in caption
+        message = fake_tg.messages(USER)[-1]
+        assert len(message.plain_caption or "") <= 1024
+        assert (message.plain_caption or "").startswith("Sora 2")
+
+
+async def test_video_refused_by_telegram_goes_out_as_a_document(
+    fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path
+) -> None:
+    async with running_bot(make_settings(tmp_path, fake_tg, sim)) as bot:
+        await prepare_user(bot, fake_tg, USER)
+        fake_tg.fail_next("sendVideo", 400, "Bad Request: wrong type of the web page content")
+        job = await order_job(bot, USER)
+        done = await wait_job_state(bot, job.id, JobState.DELIVERED)
+        documents = fake_tg.calls_of("sendDocument")
+        assert len(documents) == 1 and documents[0].ok
+        assert done.file_id == documents[0].result["document"]["file_id"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -144,3 +145,36 @@ async def test_sigterm_while_a_handler_runs_loses_nothing(tmp_path: Path, fake_t
     # The handled update was acknowledged, so the next start does not answer /start twice.
     assert fake_tg.pending_updates == []
     assert "Traceback" not in stderr.decode()
+
+
+async def test_models_command_prints_the_catalog_without_a_bot_token(tmp_path: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "models",
+        "--json",
+        cwd=tmp_path,
+        env=bot_env(PRICE_MARKUP="1.5"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, stderr.decode()
+    entries = json.loads(stdout)
+    keys = {e["key"] for e in entries}
+    assert {"veo_fast", "sora2", "kling25", "runway", "aleph", "luma", "wan_s2v"} <= keys
+    kling = next(e for e in entries if e["key"] == "kling25")
+    assert kling["min_kie_credits"] == 42 and kling["min_user_credits"] == 63  # 42 x 1.5
+    table = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "models",
+        cwd=tmp_path,
+        env=bot_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    text, _ = await asyncio.wait_for(table.communicate(), 30)
+    assert table.returncode == 0 and b"kling/v2-5-turbo-text-to-video-pro" in text
