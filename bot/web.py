@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/tg/webhook"
-KIE_CALLBACK_PATH = "/kie/callback/{token}"
+CALLBACK_ROUTE = "/kie/callback/{token}"
 
 
 def build_web_app(components: Components) -> web.Application:
@@ -43,7 +43,7 @@ def build_web_app(components: Components) -> web.Application:
         log.info("KIE callback accepted for job %s", job.id)
         return web.json_response({"ok": True})
 
-    app.router.add_post(KIE_CALLBACK_PATH, kie_callback)
+    app.router.add_post(CALLBACK_ROUTE, kie_callback)
 
     if settings.telegram_webhook:
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None

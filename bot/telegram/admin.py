@@ -44,7 +44,7 @@ MAX_NOTE_CHARS = 200
 # Telegram charge ids are ~40 characters; anything much longer is not one.
 MAX_CHARGE_ID_CHARS = 128
 # /stats must answer even when KIE hangs: the client's own retries could take a minute.
-KIE_CREDIT_TIMEOUT_S = 10.0
+CREDIT_LOOKUP_TIMEOUT_S = 10.0
 USER_RECENT_MOVEMENTS = 10
 USER_RECENT_JOBS = 8
 NOTE_SHOWN_CHARS = 60
@@ -359,7 +359,7 @@ def make_admin_router(admin_ids: frozenset[int]) -> Router:
 async def kie_balance(kie: KieClient) -> int | None:
     """The operator's KIE credits, or None when KIE cannot be asked right now."""
     try:
-        async with asyncio.timeout(KIE_CREDIT_TIMEOUT_S):
+        async with asyncio.timeout(CREDIT_LOOKUP_TIMEOUT_S):
             return await kie.get_credit()
     except Exception as exc:
         # /stats is a diagnostic: whatever went wrong with KIE is reported, not raised.

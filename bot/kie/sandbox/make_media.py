@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 MEDIA_DIR = Path(__file__).with_name("media")
@@ -55,4 +56,4 @@ def make_all() -> list[Path]:
 
 if __name__ == "__main__":
     for path in make_all():
-        print(f"{path.name}: {path.stat().st_size} bytes")
+        sys.stdout.write(f"{path.name}: {path.stat().st_size} bytes\n")
