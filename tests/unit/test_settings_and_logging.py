@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,15 @@ from bot.logging_setup import RedactingFilter, setup_logging
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 KIE_KEY = "kie-secret-key-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings read the environment: a BOT_TOKEN set on the machine must not change these tests."""
+    from bot.config import Settings
+
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
 
 
 def settings(**values: object):  # type: ignore[no-untyped-def]
@@ -101,3 +111,20 @@ def test_setup_logging_installs_the_filter_and_quiets_httpx(capsys: pytest.Captu
         assert logging.getLogger("httpx").level == logging.WARNING
     finally:
         root.handlers[:], root.level = saved[0], saved[1]
+
+
+def test_env_example_documents_every_setting_and_loads(tmp_path: Path) -> None:
+    import re
+
+    from bot.config import Settings
+
+    text = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, re.MULTILINE))
+    assert {name.upper() for name in Settings.model_fields} == documented
+    filled = text.replace("BOT_TOKEN=\n", f"BOT_TOKEN={TOKEN}\n").replace(
+        "KIE_API_KEY=\n", f"KIE_API_KEY={KIE_KEY}\n"
+    )
+    env_file = tmp_path / ".env"
+    env_file.write_text(filled)
+    loaded = load_settings(_env_file=env_file)
+    assert loaded.kie_api_key is not None and loaded.kie_api_key.get_secret_value() == KIE_KEY
