@@ -104,63 +104,50 @@ def rule_limits_text(rule: InputRule) -> str:
     return _("input-limits").format(**params)
 
 
+# Per input kind: the message fields that carry it and the MIME type Telegram implies for each.
+# A document whose MIME type is of that kind is accepted too.
+_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
+    "image": (("photo", "image/jpeg"),),
+    "audio": (("audio", "audio/mpeg"), ("voice", "audio/ogg")),
+    "video": (("video", "video/mp4"),),
+}
+
+
+def _attachment(
+    message: Message, kind: str
+) -> tuple[str, str | None, int | None, int | None, str | None] | None:
+    """(file_id, mime, size, duration, file name) of the message's file of `kind`, if any."""
+    for field_name, implied_mime in _SOURCES.get(kind, ()):
+        media = getattr(message, field_name)
+        if not media:
+            continue
+        if isinstance(media, list):  # photo sizes: take the largest
+            media = media[-1]
+        mime = getattr(media, "mime_type", None) or implied_mime
+        return (
+            media.file_id,
+            mime,
+            media.file_size,
+            getattr(media, "duration", None),
+            getattr(media, "file_name", None),
+        )
+    document = message.document
+    if document is not None and (document.mime_type or "").startswith(f"{kind}/"):
+        return document.file_id, document.mime_type, document.file_size, None, document.file_name
+    return None
+
+
 def read_input(message: Message, rule: InputRule) -> ReceivedFile:
     """The file in `message` for `rule`, or InputProblem saying what is wrong."""
     kind = rule.kind.value
     caption = message.caption
-    file_id: str | None = None
-    mime: str | None = None
-    size: int | None = None
-    duration: int | None = None
-    given_name: str | None = None
-
-    if message.sticker is not None or message.animation is not None:
+    # Stickers and GIFs arrive with image/video-like documents; they are never model inputs.
+    is_sticker_or_gif = message.sticker is not None or message.animation is not None
+    attachment = None if is_sticker_or_gif else _attachment(message, kind)
+    if attachment is None or attachment[1] is None:
         raise InputProblem("input-wrong-type", **rule_hint_params(rule))
-    if kind == "image":
-        if message.photo:
-            photo = message.photo[-1]  # the largest size
-            file_id, mime, size = photo.file_id, "image/jpeg", photo.file_size
-        elif message.document is not None and (message.document.mime_type or "").startswith("image/"):
-            doc = message.document
-            file_id, mime, size, given_name = doc.file_id, doc.mime_type, doc.file_size, doc.file_name
-    elif kind == "audio":
-        if message.audio is not None:
-            audio = message.audio
-            file_id, mime, size, duration = (
-                audio.file_id,
-                audio.mime_type or "audio/mpeg",
-                audio.file_size,
-                audio.duration,
-            )
-            given_name = audio.file_name
-        elif message.voice is not None:
-            voice = message.voice
-            file_id, mime, size, duration = (
-                voice.file_id,
-                voice.mime_type or "audio/ogg",
-                voice.file_size,
-                voice.duration,
-            )
-        elif message.document is not None and (message.document.mime_type or "").startswith("audio/"):
-            doc = message.document
-            file_id, mime, size, given_name = doc.file_id, doc.mime_type, doc.file_size, doc.file_name
-    elif kind == "video":
-        if message.video is not None:
-            video = message.video
-            file_id, mime, size, duration = (
-                video.file_id,
-                video.mime_type or "video/mp4",
-                video.file_size,
-                video.duration,
-            )
-            given_name = video.file_name
-        elif message.document is not None and (message.document.mime_type or "").startswith("video/"):
-            doc = message.document
-            file_id, mime, size, given_name = doc.file_id, doc.mime_type, doc.file_size, doc.file_name
-
-    if file_id is None or mime is None:
-        raise InputProblem("input-wrong-type", **rule_hint_params(rule))
-    mime = normalize_mime(mime)
+    file_id, raw_mime, size, duration, given_name = attachment
+    mime = normalize_mime(raw_mime or "")
     if mime not in {normalize_mime(m) for m in rule.mime_types}:
         raise InputProblem("input-wrong-format", **rule_hint_params(rule))
     if size is not None and size > TELEGRAM_DOWNLOAD_LIMIT_BYTES:

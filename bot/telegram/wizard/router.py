@@ -12,6 +12,7 @@ import contextlib
 import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
@@ -610,18 +611,10 @@ def make_wizard_router(catalog: Catalog) -> Router:
         if entry is None or draft.mode is None:
             return _("stale-button")
         rule = entry.prompt_rule(draft.mode)
-        order = draft.order()
+        # Every input slot filled with a placeholder: only the prompt is being judged here.
+        filled = {r.kind.value: ("x",) * r.count for r in entry.input_rules(draft.mode)}
         try:
-            entry.validate(
-                type(order)(
-                    model_key=order.model_key,
-                    mode=order.mode,
-                    ratio=order.ratio,
-                    options=order.options,
-                    prompt=prompt,
-                    inputs={r.kind.value: ("x",) * r.count for r in entry.input_rules(draft.mode)},
-                )
-            )
+            entry.validate(replace(draft.order(), prompt=prompt, inputs=filled))
         except InvalidOrder as exc:
             if exc.reason_key.startswith("prompt_"):
                 return reason_text(exc)
