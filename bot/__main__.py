@@ -46,13 +46,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_models(*, as_json: bool) -> int:
-    from bot.catalog import build_catalog_from_env
+    from bot.catalog import build_catalog_from_settings
     from bot.cli_models import print_models
+    from bot.config import load_price_settings
 
     try:
-        catalog = build_catalog_from_env()
-    except ValueError as exc:
-        return _fail(f"price settings are invalid: {exc}")
+        catalog = build_catalog_from_settings(load_price_settings())
+    except SettingsError as exc:
+        return _fail(str(exc))
     try:
         print_models(catalog, as_json=as_json, out=sys.stdout)
         sys.stdout.flush()

@@ -12,6 +12,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.catalog.prices import PriceOverrides
+
 _TOKEN_RE = re.compile(r"^\d+:[A-Za-z0-9_-]{1,}$")
 _WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
@@ -35,10 +37,36 @@ class StarPack:
         return hash((self.stars, self.credits))
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
-    )
+_ENV = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
+_PRICE_DEFAULTS = PriceOverrides()
+
+
+class PriceSettings(BaseSettings):
+    """The settings that price the catalog: enough for `python -m bot models`, which needs no token.
+
+    The figures' defaults live in one place, bot.catalog.prices.PriceOverrides.
+    """
+
+    model_config = _ENV
+
+    # User price = KIE credits x PRICE_MARKUP, rounded up.
+    price_markup: float = Field(default=1.0, gt=0)
+    # Prices KIE does not publish (UNCERTAIN in kie-api.md); KIE credits per video.
+    price_luma_modify: int = Field(default=_PRICE_DEFAULTS.luma_modify, ge=1)
+    price_seedance_lite_per_s: int = Field(default=_PRICE_DEFAULTS.seedance_lite_per_s, ge=1)
+    price_seedance_pro_per_s: int = Field(default=_PRICE_DEFAULTS.seedance_pro_per_s, ge=1)
+    price_seedance_pro_fast_per_s: int = Field(default=_PRICE_DEFAULTS.seedance_pro_fast_per_s, ge=1)
+    price_sora2_15s: int = Field(default=_PRICE_DEFAULTS.sora2_15s, ge=1)
+    price_hailuo02_i2v_768p_6s: int = Field(default=_PRICE_DEFAULTS.hailuo02_i2v_768p_6s, ge=1)
+
+    def price_overrides(self) -> PriceOverrides:
+        return PriceOverrides(
+            **{name: getattr(self, f"price_{name}") for name in PriceOverrides.field_names()}
+        )
+
+
+class Settings(PriceSettings):
+    model_config = _ENV
 
     # --- Telegram ---
     bot_token: SecretStr
@@ -61,17 +89,6 @@ class Settings(BaseSettings):
     kie_create_window_s: float = Field(default=10.0, gt=0)
     kie_status_rps: float = Field(default=10.0, gt=0)
     kie_low_balance_warning: int = Field(default=1000, ge=0)
-
-    # --- Prices ---
-    # User price = KIE credits x PRICE_MARKUP, rounded up.
-    price_markup: float = Field(default=1.0, gt=0)
-    # Prices KIE does not publish (UNCERTAIN in kie-api.md); KIE credits per video.
-    price_luma_modify: int = Field(default=120, ge=1)
-    price_seedance_lite_per_s: int = Field(default=4, ge=1)
-    price_seedance_pro_per_s: int = Field(default=14, ge=1)
-    price_seedance_pro_fast_per_s: int = Field(default=9, ge=1)
-    price_sora2_15s: int = Field(default=45, ge=1)
-    price_hailuo02_i2v_768p_6s: int = Field(default=30, ge=1)
 
     # --- Credits and payments ---
     signup_bonus: int = Field(default=0, ge=0)
@@ -191,6 +208,14 @@ def describe_validation_error(error: ValidationError) -> str:
     if not name:
         return message
     return f"{name} is invalid: {message} (see .env.example)"
+
+
+def load_price_settings(**overrides: object) -> PriceSettings:
+    """Only the price settings (PRICE_*), for commands that need no bot token."""
+    try:
+        return PriceSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from None
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -5,8 +5,8 @@ and `entries.py` for the models themselves.
 """
 
 from bot.catalog.build import (
+    PricedSettings,
     build_catalog,
-    build_catalog_from_env,
     build_catalog_from_settings,
     catalog_as_json,
 )
@@ -51,11 +51,11 @@ __all__ = [
     "OptionSpec",
     "Order",
     "PriceOverrides",
+    "PricedSettings",
     "PromptRule",
     "Quote",
     "WireSpec",
     "build_catalog",
-    "build_catalog_from_env",
     "build_catalog_from_settings",
     "catalog_as_json",
     "category_name",

@@ -5,12 +5,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bot.catalog.entries import build_entries
 from bot.catalog.model import Catalog, ModelEntry, to_decimal
-from bot.catalog.prices import PriceOverrides, read_price_env
+from bot.catalog.prices import PriceOverrides
 
 
 def build_catalog(
@@ -28,37 +27,16 @@ def build_catalog(
     return Catalog(entries=entries, markup=exact_markup)
 
 
-def build_catalog_from_settings(settings: object) -> Catalog:
-    """From bot.config.Settings (duck-typed: `price_markup` and `price_<field>` attributes)."""
-    return build_catalog(getattr(settings, "price_markup", 1), PriceOverrides.from_settings(settings))
+class PricedSettings(Protocol):
+    """What the catalog needs from the settings (bot.config.PriceSettings)."""
+
+    price_markup: float
+
+    def price_overrides(self) -> PriceOverrides: ...
 
 
-def build_catalog_from_env(
-    environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
-) -> Catalog:
-    """From PRICE_MARKUP / PRICE_* in the environment and `.env`, without needing the other settings.
-
-    Raises ValueError (one line, naming the variable) for a malformed value.
-    """
-    values = read_price_env(environ, env_file)
-    markup_text = values.pop("price_markup", "1")
-    try:
-        markup = to_decimal(markup_text.strip())
-    except (ValueError, ArithmeticError):
-        raise ValueError(
-            f"PRICE_MARKUP is invalid: expected a positive number, got {markup_text!r}"
-        ) from None
-    credits: dict[str, int] = {}
-    for name, text in values.items():
-        try:
-            credits[name] = int(text.strip())
-        except ValueError:
-            raise ValueError(f"{name.upper()} is invalid: expected whole KIE credits, got {text!r}") from None
-    try:
-        overrides = PriceOverrides.from_mapping(credits)
-    except ValueError as exc:
-        raise ValueError(str(exc)) from None
-    return build_catalog(markup, overrides)
+def build_catalog_from_settings(settings: PricedSettings) -> Catalog:
+    return build_catalog(settings.price_markup, settings.price_overrides())
 
 
 def _entry_as_json(entry: ModelEntry) -> dict[str, Any]:

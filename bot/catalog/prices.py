@@ -1,14 +1,13 @@
 """Prices KIE does not publish (UNCERTAIN in kie-api.md): they come from settings with defaults.
 
-Each field `name` is read from the setting `price_<name>` (env `PRICE_<NAME>`), in KIE credits.
+Each field `name` is fed from the setting `price_<name>` (env `PRICE_<NAME>`, bot.config.PriceSettings),
+in KIE credits. The defaults here are the only ones.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 from typing import Any
 
 
@@ -33,9 +32,8 @@ class PriceOverrides:
                 raise ValueError(f"price_{f.name} must be a whole number of KIE credits ≥ 1, got {value!r}")
 
     @classmethod
-    def setting_names(cls) -> tuple[str, ...]:
-        """Settings attribute names (`price_<field>`) this reads."""
-        return tuple(f"price_{f.name}" for f in fields(cls))
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> PriceOverrides:
@@ -48,28 +46,3 @@ class PriceOverrides:
                 raise ValueError(f"unknown price override {key!r}; known: {sorted(known)}")
             chosen[name] = int(value)
         return replace(cls(), **chosen)
-
-    @classmethod
-    def from_settings(cls, settings: object) -> PriceOverrides:
-        """From an object with `price_<field>` attributes (bot.config.Settings); missing ones default."""
-        defaults = cls()
-        return cls(**{
-            f.name: getattr(settings, f"price_{f.name}", getattr(defaults, f.name)) for f in fields(cls)
-        })
-
-
-def read_price_env(
-    environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
-) -> dict[str, str]:
-    """PRICE_* variables from `env_file` (if it exists) overlaid by the environment, lower-cased.
-
-    For `python -m bot models`, which should work without a bot token or KIE key.
-    """
-    values: dict[str, str] = {}
-    if env_file is not None and Path(env_file).is_file():
-        from dotenv import dotenv_values  # a pydantic-settings dependency; only needed here
-
-        values.update({k.lower(): v for k, v in dotenv_values(env_file).items() if v is not None})
-    values.update({k.lower(): v for k, v in (os.environ if environ is None else environ).items()})
-    wanted = {"price_markup", *PriceOverrides.setting_names()}
-    return {k: v for k, v in values.items() if k in wanted and v.strip()}

@@ -6,7 +6,6 @@ import io
 import itertools
 import json
 from decimal import Decimal
-from types import SimpleNamespace
 
 import pytest
 
@@ -20,7 +19,6 @@ from bot.catalog import (
     Order,
     PriceOverrides,
     build_catalog,
-    build_catalog_from_env,
     build_catalog_from_settings,
     catalog_as_json,
     is_english,
@@ -309,27 +307,44 @@ def test_price_overrides_from_mapping_settings_and_env() -> None:
     with pytest.raises(ValueError):
         PriceOverrides(luma_modify=0)
 
-    # Settings-like object: missing attributes keep their defaults (new settings may not exist yet)
-    settings = SimpleNamespace(price_markup=1.5, price_luma_modify=100, price_seedance_pro_per_s=10)
+    from bot.config import PriceSettings
+
+    settings = PriceSettings(
+        price_markup=1.5, price_luma_modify=100, price_seedance_pro_per_s=10, _env_file=None
+    )  # type: ignore[call-arg]
     from_settings = build_catalog_from_settings(settings)
     assert from_settings.quote("luma", "v2v", {}).user_credits == 150
     assert from_settings.quote("seed_pro", "t2v", {"duration": "5"}).kie_credits == 50
-    assert from_settings.quote("sora2", "t2v", {"duration": "15"}).kie_credits == 45
+    assert from_settings.quote("sora2", "t2v", {"duration": "15"}).kie_credits == 45  # the default
 
-    env = {"PRICE_MARKUP": "1.1", "PRICE_SORA2_15S": "35", "OTHER": "x", "BOT_TOKEN": "irrelevant"}
-    from_env = build_catalog_from_env(env, env_file=None)
+
+def test_price_settings_read_the_environment_alone_and_name_a_bad_value(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bot.config import SettingsError, load_price_settings
+
+    for name in ("BOT_TOKEN", "KIE_API_KEY", "PRICE_MARKUP", "PRICE_SORA2_15S", "PRICE_LUMA_MODIFY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PRICE_MARKUP", "1.1")
+    monkeypatch.setenv("PRICE_SORA2_15S", "35")
+    from_env = build_catalog_from_settings(load_price_settings(_env_file=None))
     assert from_env.markup == Decimal("1.1")
     assert from_env.quote("sora2", "t2v", {"duration": "15"}).kie_credits == 35
-    with pytest.raises(ValueError, match="PRICE_LUMA_MODIFY"):
-        build_catalog_from_env({"PRICE_LUMA_MODIFY": "abc"}, env_file=None)
-    with pytest.raises(ValueError, match="PRICE_MARKUP"):
-        build_catalog_from_env({"PRICE_MARKUP": "-1"}, env_file=None)
+    monkeypatch.setenv("PRICE_LUMA_MODIFY", "abc")
+    with pytest.raises(SettingsError, match="PRICE_LUMA_MODIFY"):
+        load_price_settings(_env_file=None)
+    monkeypatch.setenv("PRICE_LUMA_MODIFY", "100")
+    monkeypatch.setenv("PRICE_MARKUP", "-1")
+    with pytest.raises(SettingsError, match="PRICE_MARKUP"):
+        load_price_settings(_env_file=None)
 
 
-def test_env_file_is_read_and_environment_wins(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_env_file_is_read_and_environment_wins(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bot.config import load_price_settings
+
+    monkeypatch.delenv("PRICE_LUMA_MODIFY", raising=False)
+    monkeypatch.setenv("PRICE_MARKUP", "3")
     env_file = tmp_path / ".env"
     env_file.write_text("PRICE_LUMA_MODIFY=150\nPRICE_MARKUP=2\n", encoding="utf-8")
-    catalog = build_catalog_from_env({"PRICE_MARKUP": "3"}, env_file=env_file)
+    catalog = build_catalog_from_settings(load_price_settings(_env_file=env_file))
     assert catalog.quote("luma", "v2v", {}).user_credits == 450
 
 
