@@ -102,11 +102,3 @@ class StatusNotifier:
             await self.bot.send_message(job.chat_id, text, reply_markup=reply_markup)
         except TelegramAPIError as exc:
             log.warning("Job %s: status message not sent: %s", job.id, exc)
-
-    async def tell(self, job: Job, key: str, **params: Any) -> None:
-        """A separate message to the job's chat (a link, a refund note). Never raises."""
-        lang = await self.language(job.user_id)
-        try:
-            await self.bot.send_message(job.chat_id, translate(key, lang, **params))
-        except TelegramAPIError as exc:
-            log.warning("Job %s: message %s not sent: %s", job.id, key, exc)

@@ -95,10 +95,6 @@ class Database:
                 await conn.execute("ROLLBACK")
                 raise
 
-    async def schema_version(self) -> int:
-        row = await self.fetchone("PRAGMA user_version")
-        return int(row[0]) if row else 0
-
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """A write transaction: BEGIN IMMEDIATE under the process-wide lock; rolled back on error."""

@@ -317,7 +317,3 @@ class JobsRepo:
             "SELECT * FROM jobs WHERE user_id = ? ORDER BY id DESC LIMIT ?", (user_id, limit)
         )
         return [Job.from_row(r) for r in rows]
-
-    async def count_by_state(self) -> dict[str, int]:
-        rows = await self.db.fetchall("SELECT state, COUNT(*) FROM jobs GROUP BY state")
-        return {str(r[0]): int(r[1]) for r in rows}

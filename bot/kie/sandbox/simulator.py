@@ -1014,10 +1014,6 @@ def _strip_prefix(path: str, prefix: str) -> str:
     return path
 
 
-def record_paths(requests: Iterable[RecordedRequest]) -> list[str]:
-    return [f"{r.method} {r.path}" for r in requests]
-
-
 __all__ = [
     "COVER_JPEG",
     "CallbackAttempt",
