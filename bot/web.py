@@ -9,6 +9,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot import __version__
+from bot.kie.webhook_auth import CALLBACK_PATH_PREFIX
 from bot.services.tracker import CallbackRejected
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/tg/webhook"
-CALLBACK_ROUTE = "/kie/callback/{token}"
+CALLBACK_ROUTE = CALLBACK_PATH_PREFIX + "{token}"
 
 
 def build_web_app(components: Components) -> web.Application:

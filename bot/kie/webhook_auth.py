@@ -20,6 +20,12 @@ from typing import Any
 TIMESTAMP_HEADER = "X-Webhook-Timestamp"
 SIGNATURE_HEADER = "X-Webhook-Signature"
 DEFAULT_TOLERANCE_S = 300
+# Where KIE posts a job's result on this bot's web server: CALLBACK_PATH_PREFIX + the job's token.
+CALLBACK_PATH_PREFIX = "/kie/callback/"
+
+
+def callback_url(public_url: str, token: str) -> str:
+    return f"{public_url}{CALLBACK_PATH_PREFIX}{token}"
 
 
 def new_callback_token() -> str:

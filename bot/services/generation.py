@@ -18,14 +18,13 @@ from bot.catalog.model import Catalog, InvalidOrder, Order
 from bot.kie.adapters.base import adapter_for
 from bot.kie.client import KieClient
 from bot.kie.errors import KieCreateOutcomeUnknown, KieError
-from bot.kie.webhook_auth import new_callback_token
+from bot.kie.webhook_auth import callback_url, new_callback_token
 from bot.services.billing import BillingService
 from bot.store.db import Database, now
 from bot.store.jobs import Job, JobsRepo, JobState, NewJob
 
 log = logging.getLogger(__name__)
 
-CALLBACK_PATH = "/kie/callback/"
 
 
 class FileSource(Protocol):
@@ -284,4 +283,4 @@ class GenerationService:
     def callback_url(self, job: Job) -> str | None:
         if not self.public_url:
             return None
-        return f"{self.public_url}{CALLBACK_PATH}{job.callback_token}"
+        return callback_url(self.public_url, job.callback_token)
