@@ -8,6 +8,7 @@ Ratios list 9:16 first: most of our users make vertical clips.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from bot.catalog.model import (
     MB,
@@ -163,7 +164,7 @@ def _sora(pro: bool, prices: PriceOverrides) -> ModelEntry:
                                               ("10", "high"): 330, ("15", "high"): 630})
     else:
         price = _table(("duration",), {("10",): 30, ("15",): prices.sora2_15s})
-    base_wire = {
+    base_wire: dict[str, Any] = {
         "ratio_field": "aspect_ratio",
         "ratio_values": {"9:16": "portrait", "16:9": "landscape"},
         "option_fields": option_fields,
@@ -221,8 +222,11 @@ def _kling_avatar(pro: bool) -> ModelEntry:
 
 def _hailuo23(pro: bool) -> ModelEntry:
     tier = "pro" if pro else "standard"
-    prices = {("6", "768P"): 45, ("10", "768P"): 90, ("6", "1080P"): 80} if pro else \
-        {("6", "768P"): 30, ("10", "768P"): 50, ("6", "1080P"): 50}
+    prices: dict[tuple[str, ...], int] = (
+        {("6", "768P"): 45, ("10", "768P"): 90, ("6", "1080P"): 80}
+        if pro
+        else {("6", "768P"): 30, ("10", "768P"): 50, ("6", "1080P"): 50}
+    )
     label = f"Hailuo 2.3 {'Pro' if pro else 'Standard'}"
     return ModelEntry(
         key="hailuo23_pro" if pro else "hailuo23_std", family=Family.MARKET, maker="MiniMax",
@@ -242,8 +246,12 @@ def _hailuo23(pro: bool) -> ModelEntry:
 
 
 def _hailuo02_standard(prices: PriceOverrides) -> ModelEntry:
-    i2v_prices = {("6", "512P"): 12, ("10", "512P"): 20, ("6", "768P"): prices.hailuo02_i2v_768p_6s,
-                  ("10", "768P"): 50}
+    i2v_prices: dict[tuple[str, ...], int] = {
+        ("6", "512P"): 12,
+        ("10", "512P"): 20,
+        ("6", "768P"): prices.hailuo02_i2v_768p_6s,
+        ("10", "768P"): 50,
+    }
     return ModelEntry(
         key="hailuo02_std", family=Family.MARKET, maker="MiniMax",
         names={"en": "Hailuo 02 Standard", "ru": "Hailuo 02 Standard"},
@@ -327,7 +335,7 @@ def build_entries(prices: PriceOverrides) -> tuple[ModelEntry, ...]:
     kling26_options = (_duration(("5", "10"), "5"), SOUND)
     kling26_price = _table(("duration", "sound"), {("5", "off"): 55, ("10", "off"): 110,
                                                    ("5", "on"): 110, ("10", "on"): 220})
-    kling26_wire = {"option_fields": {"duration": "duration", "sound": "sound"},
+    kling26_wire: dict[str, Any] = {"option_fields": {"duration": "duration", "sound": "sound"},
                     "value_maps": {"sound": {"on": True, "off": False}}}
     runway_options = (_duration(("5", "10"), "5"), _resolution(("720p", "1080p"), "720p"))
     runway_price = _table(("duration", "resolution"),

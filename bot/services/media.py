@@ -175,7 +175,8 @@ def _rotation(stream: dict[str, object]) -> int:
             return abs(int(str(tags["rotate"]))) % 360
         except ValueError:
             return 0
-    for side in stream.get("side_data_list", []) or []:  # type: ignore[union-attr]
+    side_data = stream.get("side_data_list")
+    for side in side_data if isinstance(side_data, list) else []:
         if isinstance(side, dict) and "rotation" in side:
             try:
                 return abs(int(side["rotation"])) % 360

@@ -51,7 +51,7 @@ class UsersRepo:
         t = now()
 
         def body(raw: sqlite3.Connection) -> sqlite3.Row:
-            return raw.execute(
+            row: sqlite3.Row = raw.execute(
                 """
                 INSERT INTO users (id, language, first_name, username, created_at, last_seen_at)
                 VALUES (?, ?, ?, ?, ?, ?)
@@ -65,6 +65,7 @@ class UsersRepo:
                 """,
                 (user_id, language, first_name, username, t, t, t),
             ).fetchone()
+            return row
 
         # One round trip to the database thread: this runs for every new or returning user.
         row = await self.db.run_in_transaction(body)

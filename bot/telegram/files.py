@@ -15,4 +15,4 @@ class TelegramFiles:
         buffer = await self.bot.download(file_id, timeout=120)
         if buffer is None:  # pragma: no cover - only when a destination is given
             raise RuntimeError("download returned nothing")
-        return buffer.getvalue()
+        return buffer.read()
