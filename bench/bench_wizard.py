@@ -62,7 +62,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from bench._support import REPO_ROOT, BotProcess, load_average, percentile, print_table, wait_for
 from bot.logging_setup import setup_logging
-from bot.telegram.wizard.router import WizCb
+from bot.telegram.wizard.view import WizardCallback
 from tests.e2e.harness import free_port, make_settings, running_bot
 from tests.fakes.telegram_api import Call, FakeTelegram, StoredMessage
 from tests.fakes.tg_user import TgUser
@@ -70,7 +70,7 @@ from tests.fakes.tg_user import TgUser
 TARGET_RATIO = 0.6
 FIRST_USER_ID = 900_001
 USER_IDS_PER_RUN = 100_000
-WIZARD_PREFIX = f"{WizCb.__prefix__}:"
+WIZARD_PREFIX = f"{WizardCallback.__prefix__}:"
 CHOICE_ACTIONS = frozenset({"cat", "model", "mode", "ratio", "opt"})
 TAP_TIMEOUT_S = 30.0
 OPEN_TIMEOUT_S = 60.0
@@ -148,10 +148,10 @@ class WizardWalk(TapPlanner):
 
     def next_tap(self, fake: FakeTelegram, chat_id: int) -> tuple[StoredMessage, str]:
         message = wizard_message(fake, chat_id)
-        buttons = [(data, WizCb.unpack(data)) for data in message.callback_datas
+        buttons = [(data, WizardCallback.unpack(data)) for data in message.callback_datas
                    if data.startswith(WIZARD_PREFIX)]
-        choices = [data for data, cb in buttons if cb.a in CHOICE_ACTIONS]
-        back = [data for data, cb in buttons if cb.a == "back"]
+        choices = [data for data, cb in buttons if cb.action in CHOICE_ACTIONS]
+        back = [data for data, cb in buttons if cb.action == "back"]
         if not choices:
             self.going_back[chat_id] = True
         elif not back:
@@ -166,7 +166,7 @@ class WizardWalk(TapPlanner):
     def label(self, chat_id: int, callback_data: str) -> str:
         # A ratio tap saves the user's default ratio and drops the cached user row, so the next
         # tap of that user registers them again (a write transaction): labelled apart.
-        action = WizCb.unpack(callback_data).a
+        action = WizardCallback.unpack(callback_data).action
         after_ratio = self.previous_action.get(chat_id) == "ratio"
         self.previous_action[chat_id] = action
         return f"{action} after ratio" if after_ratio else action

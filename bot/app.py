@@ -46,9 +46,10 @@ from bot.telegram.middlewares import (
     RetryAfterMiddleware,
     UserMiddleware,
 )
+from bot.telegram.models import make_models_router
 from bot.telegram.payments import make_payments_router
 from bot.telegram.start import make_fallback_router, make_start_router
-from bot.telegram.wizard.router import make_wizard_router
+from bot.telegram.wizard import make_wizard_router
 from bot.web import WEBHOOK_PATH, build_web_app
 
 log = logging.getLogger("bot.app")
@@ -123,7 +124,8 @@ def create_dispatcher(components: Components) -> Dispatcher:
         # Filtered on ADMIN_IDS: for anyone else it matches nothing and the fallback answers.
         make_admin_router(components.settings.admin_ids),
         make_history_router(components.catalog),
-        make_wizard_router(components.catalog),
+        make_models_router(),
+        make_wizard_router(),
         make_fallback_router(),
     )
     return dp

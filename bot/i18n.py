@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aiogram.types import TelegramObject, User
 from aiogram.utils.i18n import I18n, I18nMiddleware
@@ -20,6 +20,16 @@ LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "messages"
 SUPPORTED_LANGUAGES = ("en", "ru")
 DEFAULT_LANGUAGE = "en"
+
+
+class HasLanguage(Protocol):
+    @property
+    def language(self) -> str: ...
+
+
+def language_of(user: HasLanguage | None) -> str:
+    """A stored user's language; the default for someone the bot has not met."""
+    return user.language if user is not None else DEFAULT_LANGUAGE
 
 
 def language_for(language_code: str | None) -> str:

@@ -158,6 +158,20 @@ class PromptRule:
     max_length: int
     english_only: bool = False
 
+    def check(self, prompt: str) -> None:
+        """InvalidOrder (a prompt_* reason) when `prompt` breaks this rule; the one prompt check."""
+        prompt = prompt.strip()
+        if not prompt:
+            if self.required:
+                raise InvalidOrder("prompt_empty")
+            return
+        if len(prompt) < self.min_length:
+            raise InvalidOrder("prompt_empty", min=self.min_length)
+        if len(prompt) > self.max_length:
+            raise InvalidOrder("prompt_too_long", max=self.max_length, length=len(prompt))
+        if self.english_only and not is_english(prompt):
+            raise InvalidOrder("prompt_not_english")
+
 
 @dataclass(frozen=True)
 class InputRule:
@@ -360,19 +374,7 @@ class ModelEntry:
         elif order.ratio is not None:
             raise InvalidOrder("bad_ratio", ratio=order.ratio, allowed=())
         self.resolve_options(order.mode, order.options)
-
-        prompt = order.prompt.strip()
-        rule = spec.prompt
-        if not prompt:
-            if rule.required:
-                raise InvalidOrder("prompt_empty")
-        else:
-            if len(prompt) < rule.min_length:
-                raise InvalidOrder("prompt_empty", min=rule.min_length)
-            if len(prompt) > rule.max_length:
-                raise InvalidOrder("prompt_too_long", max=rule.max_length, length=len(prompt))
-            if rule.english_only and not is_english(prompt):
-                raise InvalidOrder("prompt_not_english")
+        spec.prompt.check(order.prompt)
 
         expected = {r.kind.value: r.count for r in spec.inputs}
         for kind, count in expected.items():

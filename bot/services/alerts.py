@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 
-from bot.i18n import translate
+from bot.i18n import language_of, translate
 from bot.store.users import UsersRepo
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class OperatorAlerts:
         self._last_sent[operator_key] = now
         for admin_id in self.admin_ids:
             user = await self.users.get(admin_id)
-            language = user.language if user else "en"
+            language = language_of(user)
             try:
                 await self.bot.send_message(admin_id, translate(f"operator-{operator_key}", language))
             except TelegramAPIError as exc:

@@ -28,7 +28,7 @@ from aiogram.types import FSInputFile
 from aiogram.utils.chat_action import ChatActionSender
 
 from bot.catalog.model import Catalog
-from bot.i18n import translate
+from bot.i18n import language_of, translate
 from bot.kie.client import KieClient
 from bot.kie.errors import KieDownloadTooLarge, KieError, KieResultExpired
 from bot.services.media import polish_video, probe_video
@@ -89,7 +89,7 @@ class DeliveryService:
 
     async def _language(self, user_id: int) -> str:
         user = await self.users.get(user_id)
-        return user.language if user else "en"
+        return language_of(user)
 
     def caption(self, job: Job, lang: str) -> str:
         entry = self.catalog.get(job.model_key)

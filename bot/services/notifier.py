@@ -15,9 +15,10 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramFor
 from aiogram.types import InlineKeyboardMarkup
 
 from bot.catalog.model import Catalog, mode_name
-from bot.i18n import translate
+from bot.i18n import language_of, translate
 from bot.store.jobs import Job
 from bot.store.users import UsersRepo
+from bot.telegram.replies import is_not_modified
 from bot.text import escape
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class StatusNotifier:
 
     async def language(self, user_id: int) -> str:
         user = await self.users.get(user_id)
-        return user.language if user else "en"
+        return language_of(user)
 
     def header(self, job: Job, lang: str) -> str:
         entry = self.catalog.get(job.model_key)
@@ -86,7 +87,7 @@ class StatusNotifier:
             else:
                 await self.bot.send_message(job.chat_id, text, reply_markup=reply_markup)
         except TelegramBadRequest as exc:
-            if "message is not modified" in str(exc):
+            if is_not_modified(exc):
                 return
             if job.status_message_id is not None and "message to edit not found" in str(exc):
                 await self._send_fresh(job, text, reply_markup)

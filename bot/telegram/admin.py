@@ -20,7 +20,7 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
-from bot.i18n import translate, translate_plural
+from bot.i18n import language_of, translate, translate_plural
 from bot.kie.client import KieClient
 from bot.services.accounts import AccountsService
 from bot.services.billing import (
@@ -371,7 +371,7 @@ async def notify_refunded_user(bot: Bot, accounts: AccountsService, outcome: Ref
     """Tell the user, in their language, that the Stars came back and the credits went."""
     assert outcome.user_id is not None
     user = await accounts.get(outcome.user_id)
-    language = user.language if user is not None else "en"
+    language = language_of(user)
     text = translate(
         "refund-user-notice",
         language,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime
 
 from aiogram import F, Router
@@ -19,8 +18,10 @@ from bot.services.billing import BillingService
 from bot.store.jobs import Job, JobsRepo
 from bot.store.users import UserRow
 from bot.telegram.common import MenuCb, escape, shorten
+from bot.telegram.replies import remove_keyboard
 from bot.telegram.wizard.draft import ALL_MODELS, Draft, new_draft_id
-from bot.telegram.wizard.router import Wizard, WizardStates
+from bot.telegram.wizard.session import WizardSession
+from bot.telegram.wizard.view import render_summary
 
 HISTORY_SIZE = 10
 PROMPT_CHARS = 80
@@ -65,7 +66,6 @@ def draft_from_job(job: Job) -> Draft:
 
 def make_history_router(catalog: Catalog) -> Router:
     router = Router(name="history")
-    wizard = Wizard(catalog)
 
     async def show_history(message: Message, user: UserRow, jobs: JobsRepo) -> None:
         recent = await jobs.recent_for_user(user.id, HISTORY_SIZE)
@@ -133,17 +133,14 @@ def make_history_router(catalog: Catalog) -> Router:
             await query.answer()
             draft = draft_from_job(job)
             balance = await billing.balance(db_user.id)
-            text, markup = wizard.render_summary(draft, db_user, balance)
-            old = Draft.from_data((await state.get_data()).get("draft"))
+            text, markup = render_summary(draft, db_user, balance, catalog)
+            session = WizardSession(state)
+            old = await session.load()
             sent = await message.answer(text, reply_markup=markup)
             draft.message_id = sent.message_id
-            await state.set_state(WizardStates.active)
-            await state.set_data({"draft": draft.to_data()})
-            if old is not None and old.message_id is not None and message.bot is not None:
-                with contextlib.suppress(TelegramBadRequest):
-                    await message.bot.edit_message_reply_markup(
-                        chat_id=message.chat.id, message_id=old.message_id, reply_markup=None
-                    )
+            await session.begin(draft)
+            if old is not None and message.bot is not None:
+                await remove_keyboard(message.bot, message.chat.id, old.message_id)
             return
         await query.answer(_("stale-button"), show_alert=True)
 

@@ -126,9 +126,17 @@ class CallbackAnswerGuard(BaseMiddleware):
     """Every callback query gets exactly one answer, so no button spins forever.
 
     Handlers answer as they see fit (`query.answer(...)`, with an alert or not); whatever they
-    left unanswered, even when they crashed, is answered here afterwards. aiogram's own
-    CallbackAnswerMiddleware would answer a second time after a handler that answered itself,
-    which Telegram rejects ("query ID is invalid").
+    left unanswered, even when they crashed, is answered here afterwards.
+
+    Why not aiogram's CallbackAnswerMiddleware (3.31, utils/callback_answer.py)? Used as meant
+    (handlers set the injected CallbackAnswer instead of calling query.answer) it answers once,
+    but: (1) it answers after the handler returns (or before it, with `pre`, without the
+    handler's text), while the wizard answers first and then does the slow part (the edit, the
+    balance read, the reservation), so the spinner and an alert do not wait for it; (2) after a
+    crash its `finally` sends a blank answer before the errors router runs, so the user never
+    gets the "something went wrong" alert; (3) an answer Telegram refuses (a query past its
+    window, a re-sent update) raises out of that `finally` and turns a handled update into an
+    error. This guard answers only what is left, with the alert on a crash, best effort.
     """
 
     async def __call__(

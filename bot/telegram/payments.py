@@ -21,7 +21,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Settings, StarPack
-from bot.i18n import translate
+from bot.i18n import language_of, translate
 from bot.services.accounts import AccountsService
 from bot.services.billing import STARS_CURRENCY, BillingService, PaymentResult, PreCheckoutError
 from bot.store.users import UserRow
@@ -86,7 +86,7 @@ async def forward_to_admins(
     delivered = 0
     for admin_id in sorted(settings.admin_ids):
         admin = await accounts.get(admin_id)
-        language = admin.language if admin is not None else "en"
+        language = language_of(admin)
         body = translate(
             "paysupport-admin-request",
             language,

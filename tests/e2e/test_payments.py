@@ -13,7 +13,7 @@ from bot.i18n import language_for, translate, translate_plural
 from bot.services.billing import Reason
 from bot.store.payments import payment_op_id
 from bot.telegram.payments import PackCb
-from bot.telegram.wizard.router import WizCb
+from bot.telegram.wizard.view import WizardCallback
 from tests.e2e.harness import make_settings, running_bot
 from tests.fakes.telegram_api import Call, FakeTelegram, StoredMessage
 from tests.fakes.tg_user import TgUser, UserClient
@@ -226,13 +226,13 @@ async def drive_wizard_to_summary(fake: FakeTelegram, user: UserClient) -> Store
     await send_and_wait(fake, user, "/generate")
     for _ in range(15):
         message = wizard_message(fake, user.id)
-        datas = [WizCb.unpack(d) for d in message.callback_datas if d.startswith("w:")]
-        if "menu:buy" in message.callback_datas or any(d.a == "ok" for d in datas):
+        datas = [WizardCallback.unpack(d) for d in message.callback_datas if d.startswith("w:")]
+        if "menu:buy" in message.callback_datas or any(d.action == "ok" for d in datas):
             return message
-        choices = [d for d in datas if d.a in ("cat", "model", "mode", "ratio", "opt")]
+        choices = [d for d in datas if d.action in ("cat", "model", "mode", "ratio", "opt")]
         since = fake.mark()
         if choices:
-            wanted = [d for d in choices if preferred.get(d.a) == d.v] or choices
+            wanted = [d for d in choices if preferred.get(d.action) == d.value] or choices
             await user.click(message, wanted[0].pack())
             await fake.wait_for(
                 None,
@@ -258,7 +258,9 @@ async def test_wizard_confirm_without_enough_credits_offers_packs_and_charges_no
         await send_and_wait(fake_tg, dave, "/start")
         await billing.grant(ADMIN_ID, dave.id, 100_000, "enough to see the Confirm button")
         summary = await drive_wizard_to_summary(fake_tg, dave)
-        confirm = next(WizCb.unpack(d) for d in summary.callback_datas if d.startswith("w:") and ":ok" in d)
+        confirm = next(
+            WizardCallback.unpack(d) for d in summary.callback_datas if d.startswith("w:") and ":ok" in d
+        )
 
         # The credits go elsewhere before the user taps Confirm.
         await billing.grant(ADMIN_ID, dave.id, -100_000, "spent elsewhere")

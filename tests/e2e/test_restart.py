@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from bot.kie.sandbox import KieSimulator, SimTimings
-from bot.telegram.wizard.router import WizCb
+from bot.telegram.wizard.view import WizardCallback
 from tests.e2e.harness import free_port
 from tests.e2e.test_process import bot_env
 from tests.fakes.telegram_api import FakeTelegram
@@ -25,8 +25,8 @@ def find_button(fake: FakeTelegram, user_id: int, action: str, value: str | None
     for message in reversed(fake.messages(user_id)):
         for data in message.callback_datas:
             if data.startswith("w:"):
-                parsed = WizCb.unpack(data)
-                if parsed.a == action and (value is None or parsed.v == value):
+                parsed = WizardCallback.unpack(data)
+                if parsed.action == action and (value is None or parsed.value == value):
                     return message.message_id, data
     return None
 

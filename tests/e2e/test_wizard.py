@@ -21,7 +21,7 @@ from bot.kie.sandbox import KieSimulator
 from bot.kie.sandbox.simulator import SimTimings
 from bot.store.jobs import Job, JobState
 from bot.telegram.wizard.draft import ratios_in_menu_order
-from bot.telegram.wizard.router import WizCb
+from bot.telegram.wizard.view import WizardCallback
 from bot.text import escape
 from tests.e2e.harness import RunningBot, make_settings, running_bot
 from tests.e2e.wizard_driver import (
@@ -588,7 +588,7 @@ async def test_buttons_of_an_outdated_message_do_nothing(fake_tg: FakeTelegram, 
     user = await new_user(fake_tg, bot, 7111)
     await user.open()
     old = user.wizard_message()
-    old_data = WizCb(d=user.draft_id, a="cat", v="all").pack()
+    old_data = WizardCallback(draft=user.draft_id, action="cat", value="all").pack()
     await user.open()  # a fresh wizard: the old message loses its keyboard
     fresh = user.wizard_message()
     assert fresh.message_id != old.message_id
@@ -602,7 +602,7 @@ async def test_buttons_of_an_outdated_message_do_nothing(fake_tg: FakeTelegram, 
     await user.tap("mode", "i2v")
     await user.tap("opt", "duration=10")
     photo_step = user.wizard_message()
-    back_data = WizCb(d=user.draft_id, a="back").pack()
+    back_data = WizardCallback(draft=user.draft_id, action="back").pack()
     await user.send_input("image", b"\xff\xd8\xff\xe0 a photo")
     prompt_step = user.wizard_message()
     assert prompt_step.message_id != photo_step.message_id
@@ -642,7 +642,7 @@ async def test_double_tap_replay_and_second_device_make_one_job(
     user = await new_user(fake_tg, bot, 7113)
     await user.walk_to_summary("kling25", "t2v", ratio="9:16")
     summary = user.wizard_message()
-    ok = WizCb(d=user.draft_id, a="ok").pack()
+    ok = WizardCallback(draft=user.draft_id, action="ok").pack()
     price = bot.components.catalog.quote("kling25", "t2v", {}).user_credits
     # Two taps before the bot handled the first one (a double tap, or two devices of one account).
     first = await user.user.click(summary, ok)
@@ -667,7 +667,7 @@ async def test_replayed_confirm_update_is_harmless(
     user = await new_user(fake_tg, bot, 7114)
     await user.walk_to_summary("veo_lite", "t2v", ratio="9:16")
     price = bot.components.catalog.quote("veo_lite", "t2v", {}).user_credits
-    ok = WizCb(d=user.draft_id, a="ok").pack()
+    ok = WizardCallback(draft=user.draft_id, action="ok").pack()
     summary = user.wizard_message()
     update = {
         "callback_query": {
@@ -697,7 +697,7 @@ async def test_concurrent_confirms_from_two_devices(
     user = await new_user(fake_tg, bot, 7115)
     await user.walk_to_summary("sora2", "t2v", ratio="9:16")
     summary = user.wizard_message()
-    ok = WizCb(d=user.draft_id, a="ok").pack()
+    ok = WizardCallback(draft=user.draft_id, action="ok").pack()
     await asyncio.gather(*(user.user.click(summary, ok, strict=False) for _ in range(5)))
     await user.settle()
     await bot.components.generation.wait_submissions(timeout=10)
@@ -716,7 +716,7 @@ async def test_not_enough_credits_charges_nothing(
     assert t("wizard-summary-not-enough", balance=20, price=60) in (summary.text or "")
     assert t("menu-buy") in summary.button_texts and user.step_action() is None  # no Confirm
     # A forged Confirm anyway.
-    await user.forge(WizCb(d=user.draft_id, a="ok"))
+    await user.forge(WizardCallback(draft=user.draft_id, action="ok"))
     assert user.wizard_message().text == t("wizard-not-enough-credits", balance=20, price=60)
     assert await bot.components.billing.balance(user.chat_id) == 20
     assert not await jobs_of(bot, user.chat_id) and not create_requests(sim)
@@ -730,7 +730,7 @@ async def test_forged_callbacks_are_rejected_and_charge_nothing(
 ) -> None:
     user = await new_user(fake_tg, bot, 7117)
 
-    async def rejected(data: WizCb | str, expected: str) -> None:
+    async def rejected(data: WizardCallback | str, expected: str) -> None:
         before = user.wizard_message()
         query_id = await user.forge(data)
         assert user.answer_text(query_id) == expected, data
@@ -744,26 +744,31 @@ async def test_forged_callbacks_are_rejected_and_charge_nothing(
     await user.open()
     d = user.draft_id
     not_available, stale = t("wizard-not-available"), t("stale-button")
-    await rejected(WizCb(d=d, a="cat", v="nsfw"), not_available)
-    await rejected(WizCb(d=d, a="model", v="kling25"), stale)  # a model before the category
+    await rejected(WizardCallback(draft=d, action="cat", value="nsfw"), not_available)
+    # a model before the category
+    await rejected(WizardCallback(draft=d, action="model", value="kling25"), stale)
     await user.tap("cat", "postprod")
-    await rejected(WizCb(d=d, a="model", v="sora2"), not_available)  # not in this category
-    await rejected(WizCb(d=d, a="model", v="gpt5-video"), not_available)
+    # not in this category
+    await rejected(WizardCallback(draft=d, action="model", value="sora2"), not_available)
+    await rejected(WizardCallback(draft=d, action="model", value="gpt5-video"), not_available)
     await user.tap("back")
     await user.tap("cat", "all")
     await user.tap("model", "kling25")
-    await rejected(WizCb(d=d, a="mode", v="v2v"), not_available)
-    await rejected(WizCb(d=d, a="mode", v="avatar"), not_available)
+    await rejected(WizardCallback(draft=d, action="mode", value="v2v"), not_available)
+    await rejected(WizardCallback(draft=d, action="mode", value="avatar"), not_available)
     await user.tap("mode", "t2v")
-    await rejected(WizCb(d=d, a="ratio", v=encode_ratio("4:3")), not_available)  # Runway has it, Kling not
-    await rejected(WizCb(d=d, a="ratio", v="auto"), not_available)
-    await rejected(WizCb(d=d, a="opt", v="duration=5"), stale)  # an option before the ratio
+    # Runway has it, Kling not
+    await rejected(WizardCallback(draft=d, action="ratio", value=encode_ratio("4:3")), not_available)
+    await rejected(WizardCallback(draft=d, action="ratio", value="auto"), not_available)
+    # an option before the ratio
+    await rejected(WizardCallback(draft=d, action="opt", value="duration=5"), stale)
     await user.tap("ratio", encode_ratio("9:16"))
-    await rejected(WizCb(d=d, a="opt", v="duration=15"), not_available)
-    await rejected(WizCb(d=d, a="opt", v="resolution=1080p"), not_available)  # another option's key
-    await rejected(WizCb(d=d, a="ok"), stale)  # Confirm before the summary
-    await rejected(WizCb(d=d, a="skip"), stale)
-    await rejected(WizCb(d=d, a="zzz", v="1"), not_available)
+    await rejected(WizardCallback(draft=d, action="opt", value="duration=15"), not_available)
+    # another option's key
+    await rejected(WizardCallback(draft=d, action="opt", value="resolution=1080p"), not_available)
+    await rejected(WizardCallback(draft=d, action="ok"), stale)  # Confirm before the summary
+    await rejected(WizardCallback(draft=d, action="skip"), stale)
+    await rejected(WizardCallback(draft=d, action="zzz", value="1"), not_available)
     await rejected("w:garbage", stale)  # unparsable: the fallback router
     await rejected("w", stale)
 
@@ -775,7 +780,7 @@ async def test_forged_callbacks_are_rejected_and_charge_nothing(
     await user.tap("ratio", encode_ratio("9:16"))
     await user.tap("opt", "duration=10")
     assert user.step_action() is None  # resolution settled to 720p: the prompt is next
-    await rejected(WizCb(d=d, a="opt", v="resolution=1080p"), stale)
+    await rejected(WizardCallback(draft=d, action="opt", value="resolution=1080p"), stale)
 
     assert await bot.components.billing.balance(user.chat_id) == GRANT
     assert not await jobs_of(bot, user.chat_id) and not create_requests(sim)
@@ -788,7 +793,7 @@ async def test_another_users_draft_id_is_rejected(
     mallory = await new_user(fake_tg, bot, 7119)
     await alice.walk_to_summary("kling25", "t2v", ratio="9:16")
     alice_summary = alice.wizard_message()
-    alice_ok = WizCb(d=alice.draft_id, a="ok").pack()
+    alice_ok = WizardCallback(draft=alice.draft_id, action="ok").pack()
     # Mallory's own wizard, with Alice's draft id in a forged button.
     await mallory.walk_to_summary("kling25", "t2v", ratio="9:16")
     query_id = await mallory.forge(alice_ok)

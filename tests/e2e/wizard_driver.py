@@ -1,6 +1,6 @@
 """Drive the /generate wizard like a user: tap the buttons the bot shows, send the files it asks for.
 
-The driver knows nothing of the wizard's internals beyond its callback data (WizCb) and the catalog:
+The driver knows nothing of the wizard's internals beyond its callback data (WizardCallback) and the catalog:
 it finds the button for a choice on the *current* wizard message and presses it, so a choice the
 bot does not offer fails loudly instead of being forged. Tests that want to forge callbacks use
 `forge` explicitly.
@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 import pytest
 
 from bot.catalog.model import Catalog, ModelEntry
-from bot.telegram.wizard.router import WizCb, decode_ratio, encode_ratio
+from bot.telegram.wizard.view import WizardCallback, decode_ratio, encode_ratio
 from tests.e2e.harness import RunningBot
 from tests.fakes.telegram_api import FakeTelegram, StoredMessage
 from tests.fakes.tg_user import UserClient
 
-WIZARD_PREFIX = f"{WizCb.__prefix__}:"
+WIZARD_PREFIX = f"{WizardCallback.__prefix__}:"
 CHOICE_ACTIONS = ("cat", "model", "mode", "ratio", "opt")
 DEFAULT_PROMPT = "A red fox runs through fresh snow at sunrise, slow motion"
 
@@ -54,11 +54,11 @@ class WizardOrder:
     inputs: list[SentInput] = field(default_factory=list)
 
 
-def parse_wizard_data(data: str) -> WizCb | None:
+def parse_wizard_data(data: str) -> WizardCallback | None:
     if not data.startswith(WIZARD_PREFIX):
         return None
     try:
-        return WizCb.unpack(data)
+        return WizardCallback.unpack(data)
     except (TypeError, ValueError):
         return None
 
@@ -109,7 +109,7 @@ class WizardDriver:
             raise AssertionError(f"no wizard message in chat {self.chat_id}: {self.texts()[-3:]}")
         return message
 
-    def wizard_buttons(self, message: StoredMessage | None = None) -> list[tuple[str, WizCb]]:
+    def wizard_buttons(self, message: StoredMessage | None = None) -> list[tuple[str, WizardCallback]]:
         message = message or self.wizard_message()
         found = []
         for row in message.buttons:
@@ -121,12 +121,12 @@ class WizardDriver:
 
     def choices(self, action: str) -> list[tuple[str, str]]:
         """(label, value) of the current wizard message's buttons for `action`."""
-        return [(text, cb.v) for text, cb in self.wizard_buttons() if cb.a == action]
+        return [(text, cb.value) for text, cb in self.wizard_buttons() if cb.action == action]
 
     def step_action(self) -> str | None:
         """The choice the current wizard message asks for (cat/model/mode/ratio/opt/ok), or None
         for a step that waits for a message (input, prompt)."""
-        actions = {cb.a for _text, cb in self.wizard_buttons()}
+        actions = {cb.action for _text, cb in self.wizard_buttons()}
         for action in (*CHOICE_ACTIONS, "ok"):
             if action in actions:
                 return action
@@ -134,7 +134,7 @@ class WizardDriver:
 
     @property
     def draft_id(self) -> str:
-        return self.wizard_buttons()[0][1].d
+        return self.wizard_buttons()[0][1].draft
 
     def texts(self) -> list[str]:
         return [m.text or m.caption or "" for m in self.fake.messages(self.chat_id)]
@@ -160,13 +160,13 @@ class WizardDriver:
         for row in message.buttons:
             for button in row:
                 parsed = parse_wizard_data(button.get("callback_data", ""))
-                if parsed is not None and parsed.a == action and parsed.v == value:
+                if parsed is not None and parsed.action == action and parsed.value == value:
                     query_id = await self.user.click(message, button["callback_data"])
                     await self.settle()
                     return query_id
         raise AssertionError(
             f"no button {action}={value!r} on the wizard message; has "
-            f"{[(cb.a, cb.v, text) for text, cb in self.wizard_buttons(message)]}"
+            f"{[(cb.action, cb.value, text) for text, cb in self.wizard_buttons(message)]}"
         )
 
     async def tap_text(self, text: str) -> str:
@@ -174,9 +174,9 @@ class WizardDriver:
         await self.settle()
         return query_id
 
-    async def forge(self, data: str | WizCb, message: StoredMessage | None = None) -> str:
+    async def forge(self, data: str | WizardCallback, message: StoredMessage | None = None) -> str:
         """Send a callback query with arbitrary data, as a modified client could."""
-        packed = data.pack() if isinstance(data, WizCb) else data
+        packed = data.pack() if isinstance(data, WizardCallback) else data
         target = message or self.wizard_message()
         query_id = await self.user.click(target, packed, strict=False)
         await self.settle()

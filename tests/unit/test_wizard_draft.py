@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ from bot.i18n import get_i18n
 from bot.store.users import UserRow
 from bot.telegram.wizard.draft import ALL_MODELS, Draft, Step, is_last_input, next_step, ratios_in_menu_order
 from bot.telegram.wizard.inputs import InputProblem, read_input, rule_limits_text
-from bot.telegram.wizard.router import Wizard, WizCb, decode_ratio, encode_ratio
+from bot.telegram.wizard.view import WizardCallback, decode_ratio, encode_ratio, render
 
 CATALOG = build_catalog()
 CASES = [pytest.param(e.key, m, id=f"{e.key}-{m}") for e in CATALOG.entries for m in e.modes]
@@ -35,6 +37,7 @@ def walk(draft: Draft, *, pick: int = 0) -> Iterator[Step]:
     """Answer every step of `draft` (value index `pick`, clamped), yielding each step asked."""
     while True:
         step = next_step(draft, CATALOG)
+        draft.fill(step)
         yield step
         if step.name == "summary":
             return
@@ -86,7 +89,7 @@ def test_back_undoes_the_last_user_choice_and_what_was_filled_in_after_it() -> N
         ("opt:duration", "10"),
     ):
         draft.add(step, value)
-    next_step(draft, CATALOG)  # fills resolution=720p: the only value allowed with 10 s
+    draft.fill(next_step(draft, CATALOG))  # fills resolution=720p: the only value allowed with 10 s
     assert draft.options == {"duration": "10", "resolution": "720p"} and draft.choices[-1].auto
     assert draft.back()
     assert draft.options == {} and draft.ratio == "9:16"
@@ -191,6 +194,7 @@ def test_forbidden_combinations_are_not_offered() -> None:
     for step, value in (("category", ALL_MODELS), ("model", "hailuo23_pro"), ("opt:duration", "10")):
         draft.add(step, value)
     step = next_step(draft, CATALOG)
+    draft.fill(step)
     assert step.name == "input" and draft.options == {"duration": "10", "resolution": "768P"}
     draft.back()
     draft.add("opt:duration", "6")
@@ -278,7 +282,6 @@ def i18n_any(request: pytest.FixtureRequest) -> Iterator[str]:
 def test_every_rendered_step_renders_and_its_buttons_pack_into_64_bytes(
     key: str, mode: str, i18n_any: str
 ) -> None:
-    wizard = Wizard(CATALOG)
     draft = Draft(id="Ab3-_x9Z")  # as long as new_draft_id() makes them
     draft.add("category", ALL_MODELS)
     draft.add("model", key)
@@ -287,27 +290,26 @@ def test_every_rendered_step_renders_and_its_buttons_pack_into_64_bytes(
         probe = Draft.from_data(draft.to_data())
         assert probe is not None
         for step in walk(probe, pick=pick):
-            text, markup = wizard.render(probe, step, user_row("9:16", i18n_any), balance=10_000)
+            text, markup = render(probe, step, user_row("9:16", i18n_any), 10_000, CATALOG)
             assert text and "{" not in text  # every placeholder filled
             for row in markup.inline_keyboard:
                 for button in row:
                     data = button.callback_data or ""
                     assert 0 < len(data.encode()) <= CALLBACK_DATA_LIMIT, data
                     if data.startswith("w:"):
-                        parsed = WizCb.unpack(data)
-                        assert parsed.d == draft.id
-                        if parsed.a == "ratio":
-                            assert decode_ratio(parsed.v) in entry(key).ratios_for(mode)
+                        parsed = WizardCallback.unpack(data)
+                        assert parsed.draft == draft.id
+                        if parsed.action == "ratio":
+                            assert decode_ratio(parsed.value) in entry(key).ratios_for(mode)
 
 
 @pytest.mark.usefixtures("i18n_en")
 def test_ratio_buttons_mark_the_default_and_shorts() -> None:
-    wizard = Wizard(CATALOG)
     draft = Draft(id="d")
     for step, value in (("category", ALL_MODELS), ("model", "runway"), ("mode", "t2v")):
         draft.add(step, value)
     step = next_step(draft, CATALOG)
-    _text, markup = wizard.render(draft, step, user_row("4:3"), balance=0)
+    _text, markup = render(draft, step, user_row("4:3"), 0, CATALOG)
     labels = [b.text for row in markup.inline_keyboard for b in row]
     assert labels[0].startswith("📱 9:16") and "Shorts" in labels[0]
     assert "✓ 4:3" in labels and sum(label.startswith("✓") for label in labels) == 1
@@ -316,8 +318,8 @@ def test_ratio_buttons_mark_the_default_and_shorts() -> None:
 def test_every_catalog_ratio_survives_callback_encoding() -> None:
     ratios = {r for e in CATALOG.entries for m in e.modes for r in e.ratios_for(m)}
     for ratio in ratios:
-        packed = WizCb(d="d", a="ratio", v=encode_ratio(ratio)).pack()
-        assert decode_ratio(WizCb.unpack(packed).v) == ratio
+        packed = WizardCallback(draft="d", action="ratio", value=encode_ratio(ratio)).pack()
+        assert decode_ratio(WizardCallback.unpack(packed).value) == ratio
 
 
 # --- reading inputs -----------------------------------------------------------------------------------
@@ -474,3 +476,57 @@ def test_refusals_name_the_problem(fields: dict[str, Any], rule: InputRule, key:
 def test_limits_text_mentions_a_length_only_when_there_is_one() -> None:
     assert rule_limits_text(IMAGE_RULE) == "JPG, PNG, up to 10 MB"
     assert rule_limits_text(VIDEO_RULE) == "MP4, up to 20 MB, at most 10 s"
+
+
+# --- next_step is pure: computed once per draft state, it changes nothing -------------------------------
+
+
+def _snapshot(draft: Draft) -> dict[str, Any]:
+    return copy.deepcopy(draft.to_data())
+
+
+@pytest.mark.parametrize(("key", "mode"), CASES)
+@pytest.mark.parametrize("pick", [0, 9])
+def test_next_step_is_pure(key: str, mode: str, pick: int) -> None:
+    """Same draft in, same step out, draft unchanged: at every step of every model and mode."""
+    draft = Draft(id="d")
+    draft.add("category", ALL_MODELS)
+    draft.add("model", key)
+    if len(entry(key).modes) > 1:
+        draft.add("mode", mode)
+    for _ in range(50):  # far more steps than any model has
+        before = _snapshot(draft)
+        first = next_step(draft, CATALOG)
+        assert _snapshot(draft) == before, "next_step changed the draft"
+        assert next_step(draft, CATALOG) == first, "same draft, another step"
+        draft.fill(first)
+        # Filled in once, there is nothing more to fill: the step stays, with nothing to add.
+        assert next_step(draft, CATALOG) == replace(first, filled=())
+        if first.name == "summary":
+            return
+        _answer(draft, first, pick)
+    raise AssertionError("the wizard never reached the summary")
+
+
+def _answer(draft: Draft, step: Step, pick: int) -> None:
+    """The walk's answer to `step` (see walk), without asking next_step again."""
+    if step.name in ("category", "model", "mode", "ratio"):
+        draft.add(step.name, step.values[min(pick, len(step.values) - 1)])
+    elif step.name == "option":
+        draft.add(f"opt:{step.option}", step.values[min(pick, len(step.values) - 1)])
+    elif step.name == "input":
+        assert step.rule is not None
+        draft.add(f"input:{step.rule.kind.value}", fake_file(step.rule.kind.value, step.index))
+    elif step.name == "prompt":
+        draft.add("prompt", "a prompt")
+
+
+def test_next_step_reports_what_it_would_fill_in_without_filling_it() -> None:
+    draft = Draft(id="d")
+    for step, value in (("category", ALL_MODELS), ("model", "aleph")):
+        draft.add(step, value)
+    step = next_step(draft, CATALOG)
+    assert [c.step for c in draft.choices] == ["category", "model"], "the draft is untouched"
+    assert [(c.step, c.value, c.auto) for c in step.filled][:1] == [("mode", "v2v", True)]
+    draft.fill(step)
+    assert draft.mode == "v2v" and draft.choices[-1].auto

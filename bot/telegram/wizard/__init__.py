@@ -1,0 +1,34 @@
+"""/generate: model ▸ mode ▸ aspect ratio ▸ options ▸ inputs ▸ price ▸ confirm, in one message.
+
+Rooms: draft.py (the draft, the Action vocabulary, the pure next_step), view.py (callback data and
+one renderer per step), session.py (the draft in FSM storage, the per-user lock and the stale-button
+check as middlewares), flow.py (render, show, save), entry.py (/generate, /cancel),
+buttons.py (one handler per button), messages.py (files and the prompt), inputs.py (reading files).
+GenerationService reserves and submits.
+"""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+from bot.telegram.wizard.buttons import make_buttons_router
+from bot.telegram.wizard.entry import make_entry_router
+from bot.telegram.wizard.flow import ScreenMiddleware
+from bot.telegram.wizard.messages import make_messages_router
+from bot.telegram.wizard.session import LiveDraft, OneUpdatePerUser
+
+
+def make_wizard_router() -> Router:
+    router = Router(name="wizard")
+    one_at_a_time = OneUpdatePerUser()
+    screens = ScreenMiddleware()
+    # Inner middlewares of a router also wrap the handlers of the routers included in it.
+    for observer in (router.message, router.callback_query):
+        observer.middleware(one_at_a_time)
+        observer.middleware(screens)
+    steps = [make_buttons_router(), make_messages_router()]
+    for child in steps:
+        child.message.middleware(LiveDraft())
+        child.callback_query.middleware(LiveDraft())
+    router.include_routers(make_entry_router(), *steps)
+    return router

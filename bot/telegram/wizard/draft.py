@@ -8,7 +8,8 @@ exist, which values are allowed, which inputs are needed.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from bot.catalog.model import Catalog, InputRule, ModelEntry, Order, PromptRule
@@ -26,16 +27,56 @@ class Choice:
         return [self.step, self.value, self.auto]
 
 
-@dataclass
-class Step:
-    """What the wizard asks next."""
+class Action(StrEnum):
+    """The wizard's one vocabulary: every step it asks and every move a button makes.
 
-    name: str  # category | model | mode | ratio | option | input | prompt | summary
-    option: str | None = None  # option key, for name == "option"
+    A button answers the step it names with its value (the SUMMARY button confirms, the PROMPT
+    button skips an optional prompt); BACK and CANCEL move through the wizard; INPUT is answered by
+    a message, never a button. `code` is the short form callback data carries (64-byte limit).
+    """
+
+    code: str | None
+
+    def __new__(cls, name: str, code: str | None) -> Action:
+        member = str.__new__(cls, name)
+        member._value_ = name
+        member.code = code
+        return member
+
+    CATEGORY = "category", "cat"
+    MODEL = "model", "model"
+    MODE = "mode", "mode"
+    RATIO = "ratio", "ratio"
+    OPTION = "option", "opt"
+    INPUT = "input", None
+    PROMPT = "prompt", "skip"
+    SUMMARY = "summary", "ok"
+    BACK = "back", "back"
+    CANCEL = "cancel", "cancel"
+
+    @classmethod
+    def from_code(cls, code: str) -> Action | None:
+        """The action a button's code stands for; None for a code no button carries."""
+        return _BY_CODE.get(code)
+
+
+_BY_CODE = {a.code: a for a in Action if a.code is not None}
+# Steps answered by picking one of Step.values.
+CHOICE_STEPS = frozenset({Action.CATEGORY, Action.MODEL, Action.MODE, Action.RATIO, Action.OPTION})
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the wizard asks next, and what it filled in on the way (see next_step)."""
+
+    name: Action  # one of CATEGORY ... SUMMARY
+    option: str | None = None  # option key, for OPTION
     values: tuple[str, ...] = ()  # allowed values for button steps
-    rule: InputRule | None = None  # for name == "input"
+    rule: InputRule | None = None  # for INPUT
     index: int = 0  # which file of this kind (0-based) for inputs
     prompt_rule: PromptRule | None = None
+    # Choices with a single possible answer before this step: the draft takes them (Draft.fill).
+    filled: tuple[Choice, ...] = ()
 
 
 def new_draft_id() -> str:
@@ -103,6 +144,13 @@ class Draft:
     def add(self, step: str, value: Any, *, auto: bool = False) -> None:
         self.choices.append(Choice(step, value, auto))
 
+    def fill(self, step: Step) -> None:
+        """Take the answers next_step found to have one possibility (once per computed step)."""
+        self.choices.extend(step.filled)
+
+    def copy(self) -> Draft:
+        return Draft(id=self.id, message_id=self.message_id, choices=list(self.choices))
+
     def back(self) -> bool:
         """Undo the last choice the user made (and the automatic ones after the one before it)."""
         while self.choices and self.choices[-1].auto:
@@ -130,44 +178,50 @@ def ratios_in_menu_order(ratios: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted(ratios, key=lambda r: 0 if r == "9:16" else 1))
 
 
-def next_step(draft: Draft, catalog: Catalog, default_ratio: str | None = None) -> Step:
-    """The first unanswered step; fills in steps that have exactly one possible answer."""
+def next_step(draft: Draft, catalog: Catalog) -> Step:
+    """The first unanswered step. Pure: `draft` is not changed; steps with exactly one possible
+    answer are skipped and their answers returned in Step.filled for the caller to keep."""
     if draft.model is None:
         if draft.category is None:
-            return Step("category", values=(ALL_MODELS, *catalog.categories()))
+            return Step(Action.CATEGORY, values=(ALL_MODELS, *catalog.categories()))
         models = catalog.entries if draft.category == ALL_MODELS else catalog.in_category(draft.category)
-        return Step("model", values=tuple(e.key for e in models))
+        return Step(Action.MODEL, values=tuple(e.key for e in models))
     entry = catalog.get(draft.model)
     assert entry is not None, "draft names a model the catalog does not have"
-    if draft.mode is None:
+    work = draft.copy()  # the answers filled in below go here, never into `draft`
+
+    def ask(step: Step) -> Step:
+        return replace(step, filled=tuple(work.choices[len(draft.choices) :]))
+
+    if work.mode is None:
         modes = tuple(entry.modes)
         if len(modes) > 1:
-            return Step("mode", values=modes)
-        draft.add("mode", modes[0], auto=True)
-    mode = draft.mode
+            return ask(Step(Action.MODE, values=modes))
+        work.add("mode", modes[0], auto=True)
+    mode = work.mode
     assert mode is not None
     ratios = ratios_in_menu_order(entry.ratios_for(mode))
-    if ratios and draft.ratio is None:
+    if ratios and work.ratio is None:
         if len(ratios) > 1:
-            return Step("ratio", values=ratios)
-        draft.add("ratio", ratios[0], auto=True)
-    chosen = draft.options
+            return ask(Step(Action.RATIO, values=ratios))
+        work.add("ratio", ratios[0], auto=True)
+    chosen = work.options
     for option in entry.options_for(mode):
         if option.key in chosen:
             continue
         allowed = entry.allowed_values(mode, option.key, chosen)
         if len(allowed) > 1:
-            return Step("option", option=option.key, values=allowed)
-        draft.add(f"opt:{option.key}", allowed[0], auto=True)
-        chosen = draft.options
+            return ask(Step(Action.OPTION, option=option.key, values=allowed))
+        work.add(f"opt:{option.key}", allowed[0], auto=True)
+        chosen = work.options
     for rule in entry.input_rules(mode, chosen):
-        have = len(draft.files_of(rule.kind.value))
+        have = len(work.files_of(rule.kind.value))
         if have < rule.count:
-            return Step("input", rule=rule, index=have)
+            return ask(Step(Action.INPUT, rule=rule, index=have))
     rule = entry.prompt_rule(mode)
-    if draft.prompt is None and rule.max_length > 0:
-        return Step("prompt", prompt_rule=rule)
-    return Step("summary")
+    if work.prompt is None and rule.max_length > 0:
+        return ask(Step(Action.PROMPT, prompt_rule=rule))
+    return ask(Step(Action.SUMMARY))
 
 
 def is_last_input(entry: ModelEntry, draft: Draft, step: Step) -> bool:
@@ -177,7 +231,3 @@ def is_last_input(entry: ModelEntry, draft: Draft, step: Step) -> bool:
     rules = entry.input_rules(draft.mode, draft.options)
     last = rules[-1] if rules else None
     return last is not None and last.kind == step.rule.kind and step.index == last.count - 1
-
-
-def entry_of(draft: Draft, catalog: Catalog) -> ModelEntry | None:
-    return catalog.get(draft.model) if draft.model else None
