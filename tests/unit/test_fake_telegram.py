@@ -133,7 +133,7 @@ async def test_long_poll_returns_as_soon_as_an_update_is_pushed(fake_tg: FakeTel
     updates = await bot.get_updates(timeout=5)
     elapsed = time.monotonic() - started
     await pusher
-    assert elapsed < 2
+    assert elapsed < 4  # well before the 5 s long-poll timeout
     assert len(updates) == 1
     msg = updates[0].message
     assert msg is not None and msg.text == "/start"

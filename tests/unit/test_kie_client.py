@@ -349,7 +349,7 @@ async def test_key_never_appears_in_errors(client: KieClient, sim: KieSimulator)
 # ---------------------------------------------------------------------------- rate limiting
 
 
-async def test_burst_of_100_creates_gets_no_429_and_keeps_pace(
+async def test_burst_of_100_creates_gets_no_429(
     sim: KieSimulator, make_client: Builder
 ) -> None:
     limit, window_s = 10, 0.2
@@ -364,9 +364,9 @@ async def test_burst_of_100_creates_gets_no_429_and_keeps_pace(
     elapsed = time.monotonic() - started
     assert len(set(task_ids)) == 100
     assert sim.rate_limited["create"] == 0
-    # 100 creates need 9 full windows after the first batch: throughput close to the limit.
-    ideal_s = (100 / limit - 1) * window_s
-    assert ideal_s <= elapsed < ideal_s * 1.25
+    # 100 creates need 9 full windows after the first batch: faster would have overrun the limit.
+    # How close to the limit it keeps pace is a speed figure: bench/bench_kie_client.py measures it.
+    assert elapsed >= (100 / limit - 1) * window_s
 
 
 async def test_status_limiter_keeps_polls_under_10_per_second(
