@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     @field_validator("webhook_secret")
     @classmethod
     def _check_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value() == "":
+            return None  # `WEBHOOK_SECRET=` in .env means "not set"
         if value is not None and not _WEBHOOK_SECRET_RE.match(value.get_secret_value()):
             raise ValueError("must be 1-256 characters of A-Z a-z 0-9 _ -")
         return value
@@ -164,6 +166,13 @@ class Settings(BaseSettings):
             )
         if self.telegram_webhook and not self.public_url:
             raise ValueError("TELEGRAM_WEBHOOK=true needs PUBLIC_URL (the public https base of this server)")
+        if self.telegram_webhook and self.webhook_secret is None:
+            # Without it anyone who can reach /tg/webhook can forge updates (a /grant "from" an
+            # admin, a successful_payment) and mint credits.
+            raise ValueError(
+                "TELEGRAM_WEBHOOK=true needs WEBHOOK_SECRET, or anyone can forge updates; make one with "
+                'python -c "import secrets; print(secrets.token_urlsafe(32))" (see .env.example)'
+            )
         return self
 
     @property

@@ -46,6 +46,8 @@ def build_web_app(components: Components) -> web.Application:
     app.router.add_post(CALLBACK_ROUTE, kie_callback)
 
     if settings.telegram_webhook:
+        # Settings refuse webhook mode without a secret; SimpleRequestHandler answers 401 to a
+        # request without it and compares it in constant time (secrets.compare_digest).
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         SimpleRequestHandler(
             dispatcher=components.dispatcher,
