@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     kie_create_window_s: float = Field(default=10.0, gt=0)
     kie_status_rps: float = Field(default=10.0, gt=0)
     kie_low_balance_warning: int = Field(default=1000, ge=0)
+    # A KIE callback whose body has not fully arrived after this many seconds is refused (408) and
+    # its connection closed, so slow senders cannot hold connections open.
+    kie_callback_read_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    # Rejected (forged, malformed) callbacks are logged at most once per this many seconds, as a count.
+    kie_callback_log_interval_s: float = Field(default=60.0, gt=0)
 
     # --- Prices ---
     # User price = KIE credits x PRICE_MARKUP, rounded up.
