@@ -48,6 +48,7 @@ from bot.telegram.middlewares import (
 )
 from bot.telegram.models import make_models_router
 from bot.telegram.payments import make_payments_router
+from bot.telegram.private_only import PrivateChatsOnly
 from bot.telegram.start import make_fallback_router, make_start_router
 from bot.telegram.wizard import make_wizard_router
 from bot.web import WEBHOOK_PATH, build_web_app
@@ -107,6 +108,8 @@ def create_bot(settings: Settings) -> Bot:
 def create_dispatcher(components: Components) -> Dispatcher:
     dp = components.dispatcher
     dp.update.outer_middleware(components.inflight)
+    # Before the user middleware: group chatter, channel posts and bots never register anyone.
+    dp.update.outer_middleware(PrivateChatsOnly(components.accounts))
     user_middleware = UserMiddleware(components.accounts)
     i18n_middleware = UserLanguageMiddleware(get_i18n())
     for observer in (dp.message, dp.callback_query, dp.pre_checkout_query):

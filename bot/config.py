@@ -89,6 +89,11 @@ class Settings(PriceSettings):
     kie_create_window_s: float = Field(default=10.0, gt=0)
     kie_status_rps: float = Field(default=10.0, gt=0)
     kie_low_balance_warning: int = Field(default=1000, ge=0)
+    # A KIE callback whose body has not fully arrived after this many seconds is refused (408) and
+    # its connection closed, so slow senders cannot hold connections open.
+    kie_callback_read_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    # Rejected (forged, malformed) callbacks are logged at most once per this many seconds, as a count.
+    kie_callback_log_interval_s: float = Field(default=60.0, gt=0)
 
     # --- Credits and payments ---
     signup_bonus: int = Field(default=0, ge=0)
@@ -123,6 +128,8 @@ class Settings(PriceSettings):
     @field_validator("webhook_secret")
     @classmethod
     def _check_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value() == "":
+            return None  # `WEBHOOK_SECRET=` in .env means "not set"
         if value is not None and not _WEBHOOK_SECRET_RE.match(value.get_secret_value()):
             raise ValueError("must be 1-256 characters of A-Z a-z 0-9 _ -")
         return value
@@ -181,6 +188,13 @@ class Settings(PriceSettings):
             )
         if self.telegram_webhook and not self.public_url:
             raise ValueError("TELEGRAM_WEBHOOK=true needs PUBLIC_URL (the public https base of this server)")
+        if self.telegram_webhook and self.webhook_secret is None:
+            # Without it anyone who can reach /tg/webhook can forge updates (a /grant "from" an
+            # admin, a successful_payment) and mint credits.
+            raise ValueError(
+                "TELEGRAM_WEBHOOK=true needs WEBHOOK_SECRET, or anyone can forge updates; make one with "
+                'python -c "import secrets; print(secrets.token_urlsafe(32))" (see .env.example)'
+            )
         return self
 
     @property

@@ -178,3 +178,43 @@ async def test_models_command_prints_the_catalog_without_a_bot_token(tmp_path: P
     )
     text, _ = await asyncio.wait_for(table.communicate(), 30)
     assert table.returncode == 0 and b"kling/v2-5-turbo-text-to-video-pro" in text
+
+
+async def test_webhook_mode_without_a_secret_refuses_to_start(tmp_path: Path, fake_tg: FakeTelegram) -> None:
+    # Without a secret anyone who can reach /tg/webhook could post a /grant "from" an admin or a
+    # successful_payment and mint credits: the bot must not start that way.
+    for secret_line in ({}, {"WEBHOOK_SECRET": ""}):
+        env = bot_env(
+            BOT_TOKEN=fake_tg.token,
+            TELEGRAM_API_BASE=fake_tg.base_url,
+            KIE_SANDBOX="true",
+            TELEGRAM_WEBHOOK="true",
+            PUBLIC_URL="http://127.0.0.1:9",
+            ADMIN_IDS="9101",
+            DATABASE_PATH=str(tmp_path / "bot.sqlite3"),
+            WEB_HOST="127.0.0.1",
+            WEB_PORT="0",
+            **secret_line,
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            _, stderr_bytes = await asyncio.wait_for(process.communicate(), 20)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise AssertionError("the bot started in webhook mode without WEBHOOK_SECRET") from None
+        stderr = stderr_bytes.decode()
+        assert process.returncode == 2, stderr
+        lines = stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in stderr, stderr
+        assert "WEBHOOK_SECRET" in lines[0] and "secrets.token_urlsafe(32)" in lines[0]
+        # It never told Telegram to push updates here.
+        assert fake_tg.webhook_url is None

@@ -191,6 +191,14 @@ UPDATE_TYPES = tuple(
         "chat_join_request chat_boost removed_chat_boost"
     )
 )
+# What Telegram puts in `from` of a message an anonymous group admin sent as the group.
+GROUP_ANONYMOUS_BOT: dict[str, Any] = {
+    "id": 1087968824,
+    "is_bot": True,
+    "first_name": "Group",
+    "username": "GroupAnonymousBot",
+}
+
 DEFAULT_ALLOWED_UPDATES = frozenset(UPDATE_TYPES) - {
     "chat_member",
     "message_reaction",
@@ -1073,6 +1081,82 @@ class FakeTelegram:
         )
         self._messages.setdefault(chat_id, {})[stored.message_id] = stored
         return await self.push_update({"message": msg})
+
+    def add_group(
+        self, chat_id: int, title: str = "Test group", *, kind: str = "supergroup"
+    ) -> dict[str, Any]:
+        """Make a group or supergroup known, as if the bot had been added to it (ids are negative)."""
+        if chat_id >= 0 or kind not in ("group", "supergroup"):
+            raise ValueError("groups have negative ids and type group or supergroup")
+        return copy.deepcopy(self._chats.setdefault(chat_id, {"id": chat_id, "type": kind, "title": title}))
+
+    def add_channel(self, chat_id: int, title: str = "Test channel") -> dict[str, Any]:
+        if chat_id >= 0:
+            raise ValueError("channels have negative ids")
+        return copy.deepcopy(
+            self._chats.setdefault(chat_id, {"id": chat_id, "type": "channel", "title": title})
+        )
+
+    async def send_group_text(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        sender: TgUser | None = None,
+        sender_bot: dict[str, Any] | None = None,
+        anonymous_admin: bool = False,
+    ) -> dict[str, Any]:
+        """A message in a group (see `add_group`), as Telegram shapes it:
+
+        * `sender`: a person (their `from`);
+        * `sender_bot`: another bot's User object (`is_bot` true);
+        * `anonymous_admin`: an admin posting as the group: `from` is the GroupAnonymousBot
+          stand-in and `sender_chat` is the group itself.
+        """
+        if sum((sender is not None, sender_bot is not None, anonymous_admin)) != 1:
+            raise ValueError("pass exactly one of sender, sender_bot, anonymous_admin")
+        chat = self._chats.get(chat_id)
+        if chat is None or chat["type"] not in ("group", "supergroup"):
+            raise LookupError(f"no group {chat_id}: call add_group first")
+        msg: dict[str, Any] = {
+            "message_id": self._new_message_id(chat_id),
+            "date": int(time.time()),
+            "chat": copy.deepcopy(chat),
+            "text": text,
+        }
+        if sender is not None:
+            msg["from"] = sender.to_api()
+        elif sender_bot is not None:
+            msg["from"] = dict(sender_bot, is_bot=True)
+        else:
+            msg["from"] = dict(GROUP_ANONYMOUS_BOT)
+            msg["sender_chat"] = copy.deepcopy(chat)
+        entities = _bot_command_entities(text)
+        if entities:
+            msg["entities"] = entities
+        self._messages.setdefault(chat_id, {})[msg["message_id"]] = StoredMessage(
+            chat_id=chat_id, message_id=msg["message_id"], from_bot=False, data=msg, text=text
+        )
+        return await self.push_update({"message": msg})
+
+    def channel_post_update(self, chat_id: int, text: str) -> dict[str, Any]:
+        """A `channel_post` update for a channel (see `add_channel`): no `from`, `sender_chat` is
+        the channel. Not queued: Telegram sends these only to bots that ask for channel_post in
+        allowed_updates; push it with `push_update` or post it to a webhook directly."""
+        chat = self._chats.get(chat_id)
+        if chat is None or chat["type"] != "channel":
+            raise LookupError(f"no channel {chat_id}: call add_channel first")
+        msg = {
+            "message_id": self._new_message_id(chat_id),
+            "date": int(time.time()),
+            "chat": copy.deepcopy(chat),
+            "sender_chat": copy.deepcopy(chat),
+            "text": text,
+        }
+        entities = _bot_command_entities(text)
+        if entities:
+            msg["entities"] = entities
+        return {"channel_post": msg}
 
     async def send_photo(
         self,

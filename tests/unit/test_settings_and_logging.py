@@ -48,6 +48,15 @@ def test_minimal_valid_settings() -> None:
         ({"bot_token": TOKEN, "kie_sandbox": True, "public_url": "ftp://x"}, "PUBLIC_URL"),
         ({"bot_token": TOKEN, "kie_sandbox": True, "telegram_webhook": True}, "PUBLIC_URL"),
         ({"bot_token": TOKEN, "kie_sandbox": True, "webhook_secret": "bad secret!"}, "WEBHOOK_SECRET"),
+        (
+            {
+                "bot_token": TOKEN,
+                "kie_sandbox": True,
+                "telegram_webhook": True,
+                "public_url": "https://x.org",
+            },
+            "WEBHOOK_SECRET",
+        ),
     ],
 )
 def test_bad_settings_give_one_line_naming_the_setting(values: dict[str, object], named: str) -> None:
