@@ -173,7 +173,11 @@ def make_payments_router() -> Router:
         user_id = message.from_user.id if message.from_user is not None else message.chat.id
         try:
             outcome = await billing.credit_payment(
-                user_id, payment.telegram_payment_charge_id, payment.invoice_payload, payment.total_amount
+                user_id,
+                payment.telegram_payment_charge_id,
+                payment.invoice_payload,
+                payment.total_amount,
+                payment.currency,
             )
         except Exception:
             # Telegram delivers this update once: the log line and the charge id in the user's
@@ -204,11 +208,12 @@ def make_payments_router() -> Router:
             )
         else:
             log.error(
-                "Stars payment %s of user %s names no pack (payload %r, %s stars): needs a refund",
+                "Stars payment %s of user %s matches no pack sold (payload %r, %s %s): credited nothing",
                 outcome.charge_id,
                 user_id,
                 payment.invoice_payload,
                 payment.total_amount,
+                payment.currency,
             )
             text = _("payment-unrecognized").format(stars=payment.total_amount, charge_id=charge_id)
         await message.answer(text)
