@@ -107,6 +107,9 @@ class PaymentResult(StrEnum):
     # amount that is not the pack's price (should not happen: pre-checkout checks it). Recorded
     # with 0 credits so an admin can find it and refund the Stars in full. Also on redelivery.
     UNRECOGNIZED = "unrecognized"
+    # The database could not take it (locked past its busy timeout, even after retries): kept in
+    # the payments journal and credited as soon as the database is free (PaymentRecorder).
+    JOURNALED = "journaled"
 
 
 @dataclass(frozen=True)
