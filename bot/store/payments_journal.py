@@ -95,8 +95,15 @@ class PaymentsJournal:
     def _append_sync(self, line: str) -> None:
         created = not self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as file:
-            file.write(line)
+        data = line.encode("utf-8")
+        with self.path.open("a+b") as file:
+            end = file.seek(0, os.SEEK_END)
+            if end > 0:
+                # A torn last line (crash mid-append) has no newline: never glue a new entry to it.
+                file.seek(end - 1)
+                if file.read(1) != b"\n":
+                    data = b"\n" + data
+            file.write(data)
             file.flush()
             os.fsync(file.fileno())
         if created:
@@ -105,7 +112,7 @@ class PaymentsJournal:
 
     def _read_sync(self) -> list[JournaledPayment]:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            text = self.path.read_bytes().decode("utf-8", errors="replace")
         except FileNotFoundError:
             return []
         entries: list[JournaledPayment] = []
