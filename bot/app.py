@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -30,9 +31,11 @@ from bot.services.billing import BillingService
 from bot.services.delivery import DeliveryService
 from bot.services.generation import GenerationService
 from bot.services.notifier import StatusNotifier
+from bot.services.payment_recorder import PaymentRecorder
 from bot.services.tracker import JobTracker, PollSchedule
 from bot.store.db import Database
 from bot.store.jobs import JobsRepo
+from bot.store.payments_journal import PaymentsJournal, journal_path_for
 from bot.store.users import UsersRepo
 from bot.telegram.admin import make_admin_router
 from bot.telegram.balance import make_balance_router
@@ -47,7 +50,7 @@ from bot.telegram.middlewares import (
     UserMiddleware,
 )
 from bot.telegram.models import make_models_router
-from bot.telegram.payments import make_payments_router
+from bot.telegram.payments import make_payments_router, notify_journaled_payment
 from bot.telegram.private_only import PrivateChatsOnly
 from bot.telegram.start import make_fallback_router, make_start_router
 from bot.telegram.wizard import make_wizard_router
@@ -72,6 +75,7 @@ class Components:
     kie: KieClient
     generation: GenerationService
     tracker: JobTracker
+    payment_recorder: PaymentRecorder
     bot: Bot
     dispatcher: Dispatcher
     inflight: InFlightUpdates
@@ -89,6 +93,7 @@ class Components:
             "kie": self.kie,
             "generation": self.generation,
             "tracker": self.tracker,
+            "payment_recorder": self.payment_recorder,
         }
 
 
@@ -135,7 +140,7 @@ def create_dispatcher(components: Components) -> Dispatcher:
 
 
 async def build_components(settings: Settings) -> Components:
-    db = Database(settings.database_path)
+    db = Database(settings.database_path, busy_timeout_ms=settings.database_busy_timeout_ms)
     await db.open()
     closers: list[Any] = []
     try:
@@ -173,6 +178,9 @@ async def build_components(settings: Settings) -> Components:
         )
         alerts = OperatorAlerts(bot, users, settings.admin_ids)
         generation.on_operator_problem = alerts.kie_problem
+        billing.on_unsold_payment = alerts.unsold_payment
+        payment_recorder = PaymentRecorder(billing, PaymentsJournal(journal_path_for(settings.database_path)))
+        payment_recorder.on_journal_applied = functools.partial(notify_journaled_payment, bot, users)
         notifier = StatusNotifier(bot, users, catalog)
         delivery = DeliveryService(
             bot=bot,
@@ -212,6 +220,7 @@ async def build_components(settings: Settings) -> Components:
         kie=kie,
         generation=generation,
         tracker=tracker,
+        payment_recorder=payment_recorder,
         bot=bot,
         dispatcher=Dispatcher(storage=MemoryStorage()),
         inflight=InFlightUpdates(),
@@ -263,6 +272,8 @@ async def run(
         await site.start()
         log.info("Web server on %s:%s (version %s)", settings.web_host, settings.web_port, __version__)
 
+        # Payments a busy database could not take last time are credited before any update.
+        await components.payment_recorder.start()
         await set_commands(bot)
         await components.tracker.start()
         allowed_updates = dp.resolve_used_update_types()
@@ -320,6 +331,7 @@ async def shutdown(
             "Shutdown: %d handlers still running after %s s", components.inflight.count, SHUTDOWN_GRACE_S
         )
     await components.tracker.stop()
+    await components.payment_recorder.stop()
     if polling is not None and components.inflight.last_update_id is not None:
         # Confirm what we handled, so a restart does not replay it. Updates this call returns are
         # not confirmed by it, so nothing new is lost.

@@ -113,6 +113,9 @@ class Settings(PriceSettings):
 
     # --- Storage, web, logging ---
     database_path: Path = Path("data/bot.sqlite3")
+    # How long a write waits for another process's lock on the database before it fails (a Stars
+    # payment that still cannot be written is kept in DATABASE_PATH.payments-journal meanwhile).
+    database_busy_timeout_ms: int = Field(default=5000, ge=1, le=60_000)
     public_url: str | None = None
     web_host: str = "0.0.0.0"
     web_port: int = Field(default=8080, ge=0, le=65535)

@@ -1,16 +1,19 @@
-"""Telling the operator (ADMIN_IDS) about problems only they can fix: KIE balance, KIE key."""
+"""Telling the operator (ADMIN_IDS) about problems only they can fix: KIE balance, KIE key,
+a Stars payment that bought nothing."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 
 from bot.i18n import language_of, translate
+from bot.store.payments import PaymentRow
 from bot.store.users import UsersRepo
+from bot.text import escape, shorten
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +42,40 @@ class OperatorAlerts:
         if last is not None and now - last < self.interval_s:
             return
         self._last_sent[operator_key] = now
+        await self._send_to_admins(lambda language: translate(f"operator-{operator_key}", language))
+
+    async def unsold_payment(self, payment: PaymentRow) -> None:
+        """A payment recorded with 0 credits (it matched no pack sold): the Stars may need a refund.
+
+        Called once per charge id (billing calls it on the first delivery only), so no rate limit.
+        """
+        log.error(
+            "Operator action needed: payment %s of user %s (%s %s, payload %r) credited nothing",
+            payment.charge_id,
+            payment.user_id,
+            payment.stars,
+            payment.currency,
+            payment.payload,
+        )
+        await self._send_to_admins(
+            lambda language: translate(
+                "operator-unsold_payment",
+                language,
+                user_id=payment.user_id,
+                amount=payment.stars,
+                currency=escape(payment.currency),
+                # Whatever the update said: attacker-controlled text, so escaped and cut.
+                payload=escape(shorten(payment.payload, 128)),
+                charge_id=escape(payment.charge_id),
+            )
+        )
+
+    async def _send_to_admins(self, render: Callable[[str], str]) -> None:
+        """`render(language)` to every admin, each in their own language."""
         for admin_id in self.admin_ids:
             user = await self.users.get(admin_id)
             language = language_of(user)
             try:
-                await self.bot.send_message(admin_id, translate(f"operator-{operator_key}", language))
+                await self.bot.send_message(admin_id, render(language))
             except TelegramAPIError as exc:
                 log.warning("Could not alert admin %s: %s", admin_id, exc)

@@ -26,6 +26,7 @@ answers CHARGE_ALREADY_REFUNDED, and step 3 runs.
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import uuid
@@ -76,6 +77,8 @@ __all__ = [
     "parse_pack_payload",
 ]
 
+log = logging.getLogger(__name__)
+
 STARS_CURRENCY = "XTR"
 _PAYLOAD_RE = re.compile(r"pack:(\d{1,9}):(\d{1,12})")
 
@@ -100,9 +103,13 @@ class PreCheckoutError(StrEnum):
 class PaymentResult(StrEnum):
     CREDITED = "credited"
     DUPLICATE = "duplicate"  # same charge id seen before: nothing credited this time
-    # Paid, but the payload names no pack (should not happen: pre-checkout checks it). Recorded
-    # with 0 credits so an admin can find it and refund the Stars in full.
+    # Paid, but not for a pack that was sold: unknown or forged payload, another currency, or an
+    # amount that is not the pack's price (should not happen: pre-checkout checks it). Recorded
+    # with 0 credits so an admin can find it and refund the Stars in full. Also on redelivery.
     UNRECOGNIZED = "unrecognized"
+    # The database could not take it (locked past its busy timeout, even after retries): kept in
+    # the payments journal and credited as soon as the database is free (PaymentRecorder).
+    JOURNALED = "journaled"
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,7 @@ class PaymentOutcome:
     charge_id: str
     credits: int  # credited by this payment (also for a duplicate: what the first delivery gave)
     balance: int  # the user's balance now
+    first_delivery: bool = True  # False when this charge id was recorded before
 
 
 class RefundRefusal(StrEnum):
@@ -261,8 +269,13 @@ def refund_sync(
     return True
 
 
+# Told about a payment recorded with 0 credits (normally: the admins are alerted).
+OnUnsoldPayment = Callable[[PaymentRow], Awaitable[object]]
+
+
 class BillingService:
     def __init__(self, db: Database, *, signup_bonus: int, star_packs: Sequence[StarPack]) -> None:
+        self.on_unsold_payment: OnUnsoldPayment | None = None
         self.db = db
         self.signup_bonus = signup_bonus
         self.star_packs = tuple(star_packs)
@@ -386,8 +399,12 @@ class BillingService:
     async def check_pre_checkout(
         self, user_id: int, payload: str, currency: str, total_amount: int
     ) -> PreCheckoutError | None:
-        """None if the payment may go ahead, else the reason to decline. One indexed read only:
-        Telegram wants the answer within 10 seconds."""
+        """None if the payment may go ahead, else the reason to decline. Telegram wants the
+        answer within 10 seconds: one indexed read, and one small write for an accepted pack.
+
+        The accepted pack is recorded, so the successful_payment that follows is credited as sold
+        even if the operator removed the pack from STAR_PACKS (a restart) in between.
+        """
         if currency != STARS_CURRENCY:
             return PreCheckoutError.WRONG_CURRENCY
         pack = self.pack_for_payload(payload)
@@ -397,31 +414,69 @@ class BillingService:
             return PreCheckoutError.WRONG_AMOUNT
         if await self.ledger.balance(user_id) is None:
             return PreCheckoutError.UNKNOWN_USER
+        await self.payments.record_pre_checkout(
+            user_id=user_id, payload=payload, currency=currency, stars=pack.stars, credits=pack.credits
+        )
         return None
 
-    async def credit_payment(
-        self, user_id: int, charge_id: str, payload: str, total_amount: int
-    ) -> PaymentOutcome:
-        """Record a successful Stars payment and credit its pack, exactly once per charge id.
+    async def sold_pack(
+        self, user_id: int, payload: str, total_amount: int, currency: str = STARS_CURRENCY
+    ) -> StarPack | None:
+        """The pack this payment really bought, or None.
 
-        The pack comes from the payload even if it is no longer on sale: pre-checkout accepted it,
-        and the user was shown that offer.
+        A pack counts as sold if it is on sale now or was accepted at this user's pre-checkout
+        for this payload; and the payment must be that pack's price in Stars. The payload alone
+        proves nothing: it is whatever the update says.
         """
-        pack = parse_pack_payload(payload)
-        recognized = pack is not None and pack.stars == total_amount
-        credits = pack.credits if pack is not None and recognized else 0
+        if currency != STARS_CURRENCY:
+            return None
+        pack = self.pack_for_payload(payload)
+        if pack is None:
+            accepted = await self.payments.accepted_at_pre_checkout(user_id, payload)
+            if accepted is not None and accepted[0] == STARS_CURRENCY:
+                pack = StarPack(accepted[1], accepted[2])
+        if pack is None or pack.stars != total_amount:
+            return None
+        return pack
+
+    async def credit_payment(
+        self, user_id: int, charge_id: str, payload: str, total_amount: int, currency: str = STARS_CURRENCY
+    ) -> PaymentOutcome:
+        """Record a successful Stars payment and credit the pack it bought, exactly once per charge id.
+
+        A payment that matches no pack sold (see `sold_pack`) is recorded with 0 credits so an admin
+        can refund the Stars, and the admins are alerted once (on its first delivery).
+        """
+        pack = await self.sold_pack(user_id, payload, total_amount, currency)
         recorded = await self.payments.record_and_credit(
-            user_id=user_id, charge_id=charge_id, payload=payload, stars=total_amount, credits=credits
+            user_id=user_id,
+            charge_id=charge_id,
+            payload=payload,
+            currency=currency,
+            stars=total_amount,
+            credits=pack.credits if pack is not None else 0,
         )
-        if recorded.already_recorded:
-            result = PaymentResult.DUPLICATE
-        elif not recognized:
+        first_delivery = not recorded.already_recorded
+        if recorded.payment.credits == 0:
             result = PaymentResult.UNRECOGNIZED
-        else:
+        elif first_delivery:
             result = PaymentResult.CREDITED
-        return PaymentOutcome(
-            result=result, charge_id=charge_id, credits=recorded.payment.credits, balance=recorded.balance
+        else:
+            result = PaymentResult.DUPLICATE
+        outcome = PaymentOutcome(
+            result=result,
+            charge_id=charge_id,
+            credits=recorded.payment.credits,
+            balance=recorded.balance,
+            first_delivery=first_delivery,
         )
+        if result is PaymentResult.UNRECOGNIZED and first_delivery and self.on_unsold_payment is not None:
+            try:
+                await self.on_unsold_payment(recorded.payment)
+            except Exception:
+                # The payment is recorded; a failed alert must not turn into an error for the user.
+                log.exception("Alert about unsold payment %s failed", charge_id)
+        return outcome
 
     async def prepare_refund(self, charge_id: str) -> RefundPlan | RefundRefusal:
         """Step 1 of a Stars refund: may it go ahead? Read-only."""

@@ -31,9 +31,13 @@ def now() -> float:
     return time.time()
 
 
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+
+
 class Database:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
         self.path = Path(path)
+        self.busy_timeout_ms = busy_timeout_ms
         self._conn: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
 
@@ -53,7 +57,7 @@ class Database:
             for pragma in (
                 "PRAGMA journal_mode=WAL",
                 "PRAGMA synchronous=NORMAL",
-                "PRAGMA busy_timeout=5000",
+                f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}",
                 "PRAGMA foreign_keys=ON",
             ):
                 await self._conn.execute(pragma)

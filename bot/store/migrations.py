@@ -94,4 +94,18 @@ MIGRATIONS: list[str] = [
     CREATE INDEX jobs_user ON jobs(user_id, id);
     CREATE INDEX jobs_state ON jobs(state);
     """,
+    # 4: Stars packs accepted at pre-checkout (so a pack removed from STAR_PACKS before its
+    # successful_payment arrives is still credited as sold), and the currency of each payment
+    """
+    CREATE TABLE pre_checkouts (
+        user_id INTEGER NOT NULL,
+        payload TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        stars INTEGER NOT NULL,
+        credits INTEGER NOT NULL,
+        accepted_at REAL NOT NULL,
+        PRIMARY KEY (user_id, payload)
+    );
+    ALTER TABLE payments ADD COLUMN currency TEXT NOT NULL DEFAULT 'XTR';
+    """,
 ]

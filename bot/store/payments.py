@@ -28,11 +28,12 @@ class PaymentRow:
     charge_id: str
     user_id: int
     payload: str
-    stars: int
-    credits: int
+    stars: int  # total_amount as paid (in `currency`'s units; XTR for every real Stars payment)
+    credits: int  # 0 for a payment that matched no pack sold: recorded for the operator to refund
     status: str  # 'paid' or 'refunded'
     created_at: float
     refunded_at: float | None
+    currency: str = "XTR"
 
     @property
     def refunded(self) -> bool:
@@ -49,6 +50,7 @@ class PaymentRow:
             status=row["status"],
             created_at=row["created_at"],
             refunded_at=row["refunded_at"],
+            currency=row["currency"],
         )
 
 
@@ -66,8 +68,31 @@ class PaymentsRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    async def record_pre_checkout(
+        self, *, user_id: int, payload: str, currency: str, stars: int, credits: int
+    ) -> None:
+        """Remember the pack a pre-checkout was accepted for (the latest acceptance wins)."""
+        await self.db.execute(
+            """
+            INSERT INTO pre_checkouts (user_id, payload, currency, stars, credits, accepted_at)
+            VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT(user_id, payload) DO UPDATE SET
+                currency = excluded.currency, stars = excluded.stars,
+                credits = excluded.credits, accepted_at = excluded.accepted_at
+            """,
+            (user_id, payload, currency, stars, credits, now()),
+        )
+
+    async def accepted_at_pre_checkout(self, user_id: int, payload: str) -> tuple[str, int, int] | None:
+        """(currency, stars, credits) accepted at pre-checkout for this user and payload, or None."""
+        row = await self.db.fetchone(
+            "SELECT currency, stars, credits FROM pre_checkouts WHERE user_id = ? AND payload = ?",
+            (user_id, payload),
+        )
+        return (str(row[0]), int(row[1]), int(row[2])) if row else None
+
     async def record_and_credit(
-        self, *, user_id: int, charge_id: str, payload: str, stars: int, credits: int
+        self, *, user_id: int, charge_id: str, payload: str, currency: str, stars: int, credits: int
     ) -> RecordedPayment:
         """Record a successful payment and credit `credits` in one transaction, exactly once.
 
@@ -83,16 +108,18 @@ class PaymentsRepo:
             )
             cursor = await conn.execute(
                 """
-                INSERT INTO payments (charge_id, user_id, payload, stars, credits, status, created_at)
-                VALUES (?, ?, ?, ?, ?, 'paid', ?)
+                INSERT INTO payments
+                    (charge_id, user_id, payload, stars, credits, status, created_at, currency)
+                VALUES (?, ?, ?, ?, ?, 'paid', ?, ?)
                 ON CONFLICT(charge_id) DO NOTHING
                 """,
-                (charge_id, user_id, payload, stars, credits, t),
+                (charge_id, user_id, payload, stars, credits, t, currency),
             )
             already_recorded = cursor.rowcount == 0
             if already_recorded:
                 movement = await movement_by_op_id(conn, payment_op_id(charge_id))
             else:
+                # Also for 0 credits: every payment has its ledger row (the books check relies on it).
                 movement = await apply_movement(
                     conn,
                     user_id=user_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
@@ -14,10 +15,11 @@ from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextR
 from aiogram.exceptions import TelegramAPIError, TelegramRetryAfter
 from aiogram.methods import AnswerCallbackQuery, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
-from aiogram.types import CallbackQuery, TelegramObject, Update, User
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
 from aiogram.utils.i18n import gettext as _
 
 from bot.services.accounts import AccountsService
+from bot.store.db import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +115,19 @@ class UserMiddleware(BaseMiddleware):
     ) -> Any:
         tg_user: User | None = data.get("event_from_user")
         if tg_user is not None and not tg_user.is_bot:
-            data["db_user"] = await self.accounts.register(
-                tg_user.id,
-                language_code=tg_user.language_code,
-                first_name=tg_user.first_name,
-                username=tg_user.username,
-            )
+            try:
+                data["db_user"] = await self.accounts.register(
+                    tg_user.id,
+                    language_code=tg_user.language_code,
+                    first_name=tg_user.first_name,
+                    username=tg_user.username,
+                )
+            except (sqlite3.Error, StoreError):
+                # A busy database must not stop a Stars payment before its handler, which
+                # records it (or journals it) without needing the user row.
+                if not (isinstance(event, Message) and event.successful_payment is not None):
+                    raise
+                log.warning("Sender of a successful_payment not registered (database busy)", exc_info=True)
         return await handler(event, data)
 
 

@@ -21,10 +21,18 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Settings, StarPack
-from bot.i18n import language_of, translate
+from bot.i18n import language_of, translate, translate_plural
 from bot.services.accounts import AccountsService
-from bot.services.billing import STARS_CURRENCY, BillingService, PaymentResult, PreCheckoutError
-from bot.store.users import UserRow
+from bot.services.billing import (
+    STARS_CURRENCY,
+    BillingService,
+    PaymentOutcome,
+    PaymentResult,
+    PreCheckoutError,
+)
+from bot.services.payment_recorder import PaymentRecorder
+from bot.store.payments_journal import JournaledPayment
+from bot.store.users import UserRow, UsersRepo
 from bot.telegram.balance import credits_text, date_text
 from bot.telegram.common import MenuCb, escape, shorten
 
@@ -105,6 +113,29 @@ async def forward_to_admins(
     return delivered
 
 
+async def notify_journaled_payment(
+    bot: Bot, users: UsersRepo, entry: JournaledPayment, outcome: PaymentOutcome
+) -> None:
+    """The confirmation for a payment that waited in the journal, now credited (or found unsold)."""
+    user = await users.get(entry.user_id)
+    language = user.language if user is not None else "en"
+    charge_id = escape(outcome.charge_id)
+    if outcome.result is PaymentResult.UNRECOGNIZED:
+        text = translate("payment-unrecognized", language, stars=entry.total_amount, charge_id=charge_id)
+    else:
+        text = translate(
+            "payment-credited",
+            language,
+            credits=translate_plural("credits-count", outcome.credits, language),
+            balance=translate_plural("credits-count", outcome.balance, language),
+            charge_id=charge_id,
+        )
+    try:
+        await bot.send_message(entry.user_id, text)
+    except TelegramAPIError as exc:
+        log.warning("Confirmation of journaled payment %s not delivered: %s", outcome.charge_id, exc)
+
+
 def make_payments_router() -> Router:
     router = Router(name="payments")
 
@@ -167,17 +198,24 @@ def make_payments_router() -> Router:
         await query.answer(ok=False, error_message=pre_checkout_error_text(error))
 
     @router.message(F.successful_payment)
-    async def successful_payment(message: Message, billing: BillingService) -> None:
+    async def successful_payment(message: Message, payment_recorder: PaymentRecorder) -> None:
         payment = message.successful_payment
         assert payment is not None  # the filter guarantees it
         user_id = message.from_user.id if message.from_user is not None else message.chat.id
         try:
-            outcome = await billing.credit_payment(
-                user_id, payment.telegram_payment_charge_id, payment.invoice_payload, payment.total_amount
+            # Credited now, or kept in the payments journal if the database is busy: either way
+            # recorded before this update is acknowledged.
+            outcome = await payment_recorder.record(
+                user_id,
+                payment.telegram_payment_charge_id,
+                payment.invoice_payload,
+                payment.total_amount,
+                payment.currency,
             )
         except Exception:
-            # Telegram delivers this update once: the log line and the charge id in the user's
-            # hands are what lets an admin fix it by hand (/grant or /refund).
+            # Neither the database nor the journal took it (e.g. a full disk). Telegram delivers
+            # this update once: the log line and the charge id in the user's hands are what lets
+            # an admin fix it by hand (/grant or /refund).
             log.exception(
                 "Stars payment %s of user %s (payload %r, %s stars) NOT credited",
                 payment.telegram_payment_charge_id,
@@ -197,6 +235,11 @@ def make_payments_router() -> Router:
                 balance=credits_text(outcome.balance),
                 charge_id=charge_id,
             )
+        elif outcome.result is PaymentResult.JOURNALED:
+            log.warning(
+                "Stars payment %s of user %s journaled: the database is busy", outcome.charge_id, user_id
+            )
+            text = _("payment-received-pending").format(charge_id=charge_id)
         elif outcome.result is PaymentResult.DUPLICATE:
             # A redelivered update: nothing was credited now; say so briefly.
             text = _("payment-already-credited").format(
@@ -204,11 +247,12 @@ def make_payments_router() -> Router:
             )
         else:
             log.error(
-                "Stars payment %s of user %s names no pack (payload %r, %s stars): needs a refund",
+                "Stars payment %s of user %s matches no pack sold (payload %r, %s %s): credited nothing",
                 outcome.charge_id,
                 user_id,
                 payment.invoice_payload,
                 payment.total_amount,
+                payment.currency,
             )
             text = _("payment-unrecognized").format(stars=payment.total_amount, charge_id=charge_id)
         await message.answer(text)

@@ -9,12 +9,13 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from bot.config import StarPack
 from bot.i18n import language_for, translate, translate_plural
 from bot.services.billing import Reason
 from bot.store.payments import payment_op_id
 from bot.telegram.payments import PackCb
 from bot.telegram.wizard.view import WizardCallback
-from tests.e2e.harness import make_settings, running_bot
+from tests.e2e.harness import RunningBot, make_settings, running_bot, start_bot
 from tests.fakes.telegram_api import Call, FakeTelegram, StoredMessage
 from tests.fakes.tg_user import TgUser, UserClient
 
@@ -208,6 +209,156 @@ async def test_paysupport_lists_charge_ids_and_forwards_a_request(
         assert charge_id in forwarded.params["text"] and "@carol" in forwarded.params["text"]
         await fake_tg.wait_for("sendMessage", predicate=bot_calls_to(carol.id), since=since)
         assert (fake_tg.last_message(carol.id) or reply).text == translate("paysupport-sent", "en")
+
+
+# --- a successful_payment that does not match a pack sold (issue 10, item 2) ------------------------
+
+RU_ADMIN_ID = 900_002
+
+
+async def books_balance(bot: RunningBot) -> None:
+    """Every user's balance equals the sum of their ledger rows."""
+    rows = await bot.components.db.fetchall(
+        """SELECT u.id, u.balance, COALESCE(SUM(l.amount), 0) FROM users u
+           LEFT JOIN ledger l ON l.user_id = u.id GROUP BY u.id"""
+    )
+    assert rows and all(int(r[1]) == int(r[2]) for r in rows), [tuple(r) for r in rows]
+
+
+def alerts_sent(fake: FakeTelegram, admin_id: int, charge_id: str, since: int = 0) -> list[Call]:
+    return [
+        c
+        for c in fake.calls_of("sendMessage", since=since)
+        if c.ok and c.params.get("chat_id") == admin_id and charge_id in c.params["text"]
+    ]
+
+
+async def forged_payment(
+    fake: FakeTelegram, user: UserClient, *, payload: str, total_amount: int, currency: str = "XTR"
+) -> tuple[str, dict[str, object]]:
+    """Push a raw successful_payment; wait for the bot's answer to the user; return (charge id, update)."""
+    charge_id = f"stxFORGED{fake.mark()}x{total_amount}"
+    since = fake.mark()
+    update = await fake.push_successful_payment(
+        user.user, payload=payload, total_amount=total_amount, currency=currency, charge_id=charge_id
+    )
+    [answer] = await fake.wait_for("sendMessage", predicate=bot_calls_to(user.id), since=since)
+    assert answer.params["text"] == translate(
+        "payment-unrecognized", language_for(user.user.language_code), stars=total_amount, charge_id=charge_id
+    )
+    return charge_id, update
+
+
+async def test_forged_successful_payment_credits_nothing_and_alerts_each_admin_once(
+    fake_tg: FakeTelegram, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path, fake_tg, None, admin_ids=frozenset({ADMIN_ID, RU_ADMIN_ID}))
+    async with running_bot(settings) as bot:
+        admin = fake_tg.as_user(TgUser(id=ADMIN_ID, first_name="Admin"))
+        ru_admin = fake_tg.as_user(TgUser(id=RU_ADMIN_ID, first_name="Админ", language_code="ru"))
+        for someone in (admin, ru_admin):
+            await send_and_wait(fake_tg, someone, "/start")
+        mallory = fake_tg.as_user(TgUser(id=1110, first_name="Mallory"))
+        await send_and_wait(fake_tg, mallory, "/start")
+        billing = bot.components.billing
+
+        # 1 star "for" a million credits: a pack that was never on sale.
+        since = fake_tg.mark()
+        charge_id, update = await forged_payment(fake_tg, mallory, payload="pack:1:1000000", total_amount=1)
+        assert await billing.balance(mallory.id) == 0
+        payment = await billing.payment(charge_id)
+        assert payment is not None and (payment.stars, payment.credits, payment.status) == (1, 0, "paid")
+        [en_alert] = await fake_tg.wait_until(lambda: alerts_sent(fake_tg, ADMIN_ID, charge_id, since))
+        [ru_alert] = await fake_tg.wait_until(lambda: alerts_sent(fake_tg, RU_ADMIN_ID, charge_id, since))
+        values = {
+            "user_id": mallory.id,
+            "amount": 1,
+            "currency": "XTR",
+            "payload": "pack:1:1000000",
+            "charge_id": charge_id,
+        }
+        assert en_alert.params["text"] == translate("operator-unsold_payment", "en", **values)
+        assert ru_alert.params["text"] == translate("operator-unsold_payment", "ru", **values)
+
+        # Telegram (or the forger) sends it again: the same answer, no credits, no second alert.
+        since = fake_tg.mark()
+        await fake_tg.replay_update(update)
+        [again] = await fake_tg.wait_for("sendMessage", predicate=bot_calls_to(mallory.id), since=since)
+        assert charge_id in again.params["text"]
+        assert alerts_sent(fake_tg, ADMIN_ID, charge_id, since) == []
+        assert alerts_sent(fake_tg, RU_ADMIN_ID, charge_id, since) == []
+        assert await billing.balance(mallory.id) == 0
+
+        # The operator can give the Stars back: the payment is on record with 0 credits.
+        since = fake_tg.mark()
+        await admin.send_text(f"/refund {charge_id}")
+        await fake_tg.wait_for("sendMessage", predicate=bot_calls_to(ADMIN_ID), since=since)
+        assert fake_tg.charges[charge_id].refunded
+        await fake_tg.wait_for("sendMessage", predicate=bot_calls_to(mallory.id), since=since)  # told
+        assert (await billing.payment(charge_id) or payment).refunded
+
+        # A real purchase still works.
+        await buy(fake_tg, mallory, 50, 50)
+        assert await billing.balance(mallory.id) == 50
+        await books_balance(bot)
+
+
+async def test_successful_payment_not_in_stars_or_not_the_pack_price_credits_nothing(
+    fake_tg: FakeTelegram, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path, fake_tg, None, admin_ids=frozenset({ADMIN_ID}))
+    async with running_bot(settings) as bot:
+        admin = fake_tg.as_user(TgUser(id=ADMIN_ID, first_name="Admin"))
+        await send_and_wait(fake_tg, admin, "/start")
+        trudy = fake_tg.as_user(TgUser(id=1111, first_name="Trudy"))
+        await send_and_wait(fake_tg, trudy, "/start")
+        billing = bot.components.billing
+        cases = [
+            # A real pack's payload and price, but not in Stars.
+            {"payload": "pack:250:260", "total_amount": 250, "currency": "USD"},
+            # A real pack, paid less than its price.
+            {"payload": "pack:1000:1100", "total_amount": 50, "currency": "XTR"},
+        ]
+        for case in cases:
+            since = fake_tg.mark()
+            charge_id, _ = await forged_payment(fake_tg, trudy, **case)  # type: ignore[arg-type]
+            [alert] = await fake_tg.wait_until(
+                lambda c=charge_id, s=since: alerts_sent(fake_tg, ADMIN_ID, c, s)
+            )
+            assert f"{case['total_amount']} {case['currency']}" in alert.params["text"]
+            payment = await billing.payment(charge_id)
+            assert payment is not None and (payment.credits, payment.currency) == (0, case["currency"])
+        assert await billing.balance(trudy.id) == 0
+        purchases = [m for m in await billing.ledger.recent(trudy.id) if m.reason == Reason.PURCHASE]
+        assert [m.amount for m in purchases] == [0, 0]  # on the books, worth nothing
+        await books_balance(bot)
+
+
+async def test_pack_removed_between_pre_checkout_and_payment_is_credited_as_sold(
+    fake_tg: FakeTelegram, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path, fake_tg, None, star_packs="50:50,250:260")
+    peggy = fake_tg.as_user(TgUser(id=1112, first_name="Peggy"))
+    first = await start_bot(settings)
+    try:
+        invoice = await open_invoice(fake_tg, peggy, 250, 260)
+        # The operator restarts with new packs while Peggy's payment is being completed.
+        payment = await peggy.pay(invoice, before_successful_payment=first.stop)
+    finally:
+        if not first.task.done():
+            await first.stop()
+    assert payment.ok and payment.charge_id is not None
+    since = fake_tg.mark()
+    async with running_bot(settings.model_copy(update={"star_packs": (StarPack(50, 50),)})) as second:
+        [confirmation] = await fake_tg.wait_for("sendMessage", predicate=bot_calls_to(peggy.id), since=since)
+        assert payment.charge_id in confirmation.params["text"]
+        assert "260 credits" in confirmation.params["text"]
+        assert await second.components.billing.balance(peggy.id) == 260
+        # The pack is gone for new buyers: pre-checkout declines it.
+        declined = await peggy.pay(invoice)
+        assert not declined.ok
+        assert declined.error_message == translate("precheckout-unknown_pack", "en")
+        await books_balance(second)
 
 
 # --- the wizard's "not enough credits" path -------------------------------------------------------

@@ -1412,12 +1412,14 @@ class FakeTelegram:
         invoice: Call | StoredMessage,
         *,
         answer_timeout: float = PRE_CHECKOUT_TIMEOUT,
+        before_successful_payment: Callable[[], Awaitable[object]] | None = None,
     ) -> Payment:
         """Pay an invoice (a sendInvoice/createInvoiceLink Call or the invoice message).
 
         Pushes pre_checkout_query, waits ≤ `answer_timeout` for answerPreCheckoutQuery
         (PaymentNotAnswered otherwise; a later answer gets 400 like Telegram), and on ok=True
-        pushes a successful_payment message with a fresh telegram_payment_charge_id."""
+        pushes a successful_payment message with a fresh telegram_payment_charge_id.
+        `before_successful_payment` runs between the two (e.g. the bot restarts meanwhile)."""
         self.add_user(user)
         if isinstance(invoice, StoredMessage):
             inv = invoice.data.get("invoice")
@@ -1470,6 +1472,8 @@ class FakeTelegram:
                 error_message=answer.params.get("error_message"),
                 answer=answer,
             )
+        if before_successful_payment is not None:
+            await before_successful_payment()
         charge_id = "stxFAKE" + secrets.token_urlsafe(24).replace("-", "A").replace("_", "B")
         self.charges[charge_id] = Charge(charge_id, user.id, currency, amount, payload)
         update = await self.push_message(
@@ -1486,6 +1490,36 @@ class FakeTelegram:
         )
         return Payment(
             ok=True, pre_checkout_query_id=query_id, charge_id=charge_id, update=update, answer=answer
+        )
+
+    async def push_successful_payment(
+        self,
+        user: TgUser,
+        *,
+        payload: str,
+        total_amount: int,
+        currency: str = "XTR",
+        charge_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A raw successful_payment with whatever payload and amount, no pre-checkout before it.
+
+        Telegram itself never sends this for an invoice the bot declined; it is what someone who
+        can post to the bot's webhook (or a bug on the way) would deliver. The charge is recorded
+        like a real one (so a /refund of it works) when `currency` is XTR."""
+        charge_id = charge_id or "stxRAW" + secrets.token_urlsafe(24).replace("-", "A").replace("_", "B")
+        if currency == "XTR":
+            self.charges[charge_id] = Charge(charge_id, user.id, currency, total_amount, payload)
+        return await self.push_message(
+            user,
+            {
+                "successful_payment": {
+                    "currency": currency,
+                    "total_amount": total_amount,
+                    "invoice_payload": payload,
+                    "telegram_payment_charge_id": charge_id,
+                    "provider_payment_charge_id": "",
+                }
+            },
         )
 
     # ------------------------------------------------------------------ HTTP plumbing

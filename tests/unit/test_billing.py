@@ -26,6 +26,7 @@ from bot.services.billing import (
     parse_pack_payload,
 )
 from bot.store.db import Database
+from bot.store.payments import PaymentRow
 from bot.store.users import UsersRepo
 
 PACKS = (StarPack(50, 50), StarPack(250, 260))
@@ -319,11 +320,43 @@ async def test_payment_replay_after_restart(tmp_path: Path) -> None:
         await second.close()
 
 
-async def test_payment_for_pack_no_longer_on_sale_is_honoured(db: Database) -> None:
+async def test_payment_for_pack_removed_after_pre_checkout_is_honoured(db: Database) -> None:
+    before = BillingService(db, signup_bonus=0, star_packs=(StarPack(50, 55),))
+    await add_user(before, 1)
+    assert await before.check_pre_checkout(1, "pack:50:55", "XTR", 50) is None
+    # The operator restarts with other packs before the successful_payment arrives.
     billing = BillingService(db, signup_bonus=0, star_packs=(StarPack(10, 10),))
-    await add_user(billing, 1)
     outcome = await billing.credit_payment(1, "ch-1", "pack:50:55", 50)
     assert (outcome.result, outcome.credits, outcome.balance) == (PaymentResult.CREDITED, 55, 55)
+    # Accepted for user 1 only: the same payload from someone else was never sold.
+    await add_user(billing, 2)
+    other = await billing.credit_payment(2, "ch-2", "pack:50:55", 50)
+    assert (other.result, other.credits, other.balance) == (PaymentResult.UNRECOGNIZED, 0, 0)
+    await assert_invariants(db)
+
+
+async def test_payment_for_pack_never_sold_credits_nothing(billing: BillingService, db: Database) -> None:
+    await add_user(billing, 1)
+    alerted: list[PaymentRow] = []
+
+    async def alert(payment: PaymentRow) -> None:
+        alerted.append(payment)
+
+    billing.on_unsold_payment = alert
+    cases = [
+        ("ch-1", "pack:1:1000000", 1, "XTR"),  # not on sale
+        ("ch-2", pack_payload(SMALL), 50, "USD"),  # not Stars
+        ("ch-3", pack_payload(BIG), 50, "XTR"),  # not the pack's price
+    ]
+    for charge_id, payload, amount, currency in cases:
+        outcome = await billing.credit_payment(1, charge_id, payload, amount, currency)
+        assert (outcome.result, outcome.credits, outcome.balance) == (PaymentResult.UNRECOGNIZED, 0, 0)
+        again = await billing.credit_payment(1, charge_id, payload, amount, currency)
+        assert (again.result, again.first_delivery) == (PaymentResult.UNRECOGNIZED, False)
+    assert [p.charge_id for p in alerted] == ["ch-1", "ch-2", "ch-3"]
+    assert alerted[1].currency == "USD"
+    assert await billing.balance(1) == 0
+    await assert_invariants(db)
 
 
 async def test_unrecognized_payload_is_recorded_with_zero_credits(
