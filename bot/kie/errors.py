@@ -191,7 +191,7 @@ class KieUrlRefused(KieError):
     Never retried: the URL is what is wrong, not the network. The job is failed and refunded.
     """
 
-    user_message_key = "kie_result_url_refused"
+    user_message_key = "result_url_refused"  # also the job's fail_reason (tracker)
     operator_message_key = "kie_result_url_refused"
 
 

@@ -92,7 +92,7 @@ def host_port(url: httpx.URL) -> tuple[str, int]:
 
 
 def parse_allow(entries: Iterable[str]) -> frozenset[tuple[str, int]]:
-    """"host:port" strings → pairs; a bare host or a bad port is a configuration error."""
+    """ "host:port" strings → pairs; a bare host or a bad port is a configuration error."""
     pairs: set[tuple[str, int]] = set()
     for entry in entries:
         host, sep, port = entry.strip().rpartition(":")
