@@ -60,6 +60,7 @@ def sandbox_host_port(base_url: str) -> str:
     host, port = host_port(httpx.URL(base_url))
     return f"{host}:{port}"
 
+
 # How long shutdown waits for handlers that are already running.
 SHUTDOWN_GRACE_S = 25.0
 

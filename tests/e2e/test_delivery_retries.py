@@ -8,7 +8,7 @@ from pathlib import Path
 from bot.i18n import translate
 from bot.kie.sandbox import KieSimulator
 from bot.store.jobs import JobState
-from tests.e2e.harness import make_settings, running_bot
+from tests.e2e.harness import RunningBot, make_settings, running_bot
 from tests.e2e.jobs_support import (
     books_balance,
     ledger_for_job,
@@ -24,7 +24,7 @@ USER = 5301
 SCALE = 0.05  # make_settings' kie_poll_scale: delivery retry waits shrink by the same factor
 
 
-async def _delivered_once(bot, fake_tg: FakeTelegram, job_id: int, failed_calls: int) -> None:  # type: ignore[no-untyped-def]
+async def _delivered_once(bot: RunningBot, fake_tg: FakeTelegram, job_id: int, failed_calls: int) -> None:
     done = await wait_job_state(bot, job_id, JobState.DELIVERED, timeout=30)
     calls = fake_tg.calls_of("sendVideo")
     assert [c.ok for c in calls] == [False] * failed_calls + [True]
@@ -36,7 +36,9 @@ async def _delivered_once(bot, fake_tg: FakeTelegram, job_id: int, failed_calls:
     assert await books_balance(bot)
 
 
-async def test_send_video_500_once_is_retried(fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path) -> None:
+async def test_send_video_500_once_is_retried(
+    fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path
+) -> None:
     async with running_bot(make_settings(tmp_path, fake_tg, sim)) as bot:
         await prepare_user(bot, fake_tg, USER)
         fake_tg.fail_next("sendVideo", 500)
@@ -44,7 +46,9 @@ async def test_send_video_500_once_is_retried(fake_tg: FakeTelegram, sim: KieSim
         await _delivered_once(bot, fake_tg, job.id, failed_calls=1)
 
 
-async def test_send_video_502_twice_is_retried(fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path) -> None:
+async def test_send_video_502_twice_is_retried(
+    fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path
+) -> None:
     async with running_bot(make_settings(tmp_path, fake_tg, sim)) as bot:
         await prepare_user(bot, fake_tg, USER)
         fake_tg.fail_next("sendVideo", 502, count=2)
