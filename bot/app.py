@@ -10,6 +10,7 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -25,6 +26,7 @@ from bot.config import Settings
 from bot.i18n import SUPPORTED_LANGUAGES, UserLanguageMiddleware, get_i18n
 from bot.kie.client import KieClient
 from bot.kie.sandbox import SandboxHandle, start_sandbox
+from bot.kie.url_guard import host_port
 from bot.services.accounts import AccountsService
 from bot.services.alerts import OperatorAlerts
 from bot.services.billing import BillingService
@@ -57,6 +59,12 @@ from bot.telegram.wizard import make_wizard_router
 from bot.web import WEBHOOK_PATH, build_web_app
 
 log = logging.getLogger("bot.app")
+
+
+def sandbox_host_port(base_url: str) -> str:
+    host, port = host_port(httpx.URL(base_url))
+    return f"{host}:{port}"
+
 
 # How long shutdown waits for handlers that are already running.
 SHUTDOWN_GRACE_S = 25.0
@@ -102,7 +110,7 @@ def create_bot(settings: Settings) -> Bot:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
     else:
         session = AiohttpSession()
-    session.middleware(RetryAfterMiddleware())
+    session.middleware(RetryAfterMiddleware(max_wait=settings.telegram_flood_wait_max_s))
     return Bot(
         settings.bot_token.get_secret_value(),
         session=session,
@@ -152,7 +160,12 @@ async def build_components(settings: Settings) -> Components:
             sandbox = await start_sandbox(hmac_key=hmac_key)
             closers.append(sandbox.stop)
             kie = KieClient.from_settings(
-                settings, api_key=sandbox.api_key, api_base=sandbox.api_base, upload_base=sandbox.upload_base
+                settings,
+                api_key=sandbox.api_key,
+                api_base=sandbox.api_base,
+                upload_base=sandbox.upload_base,
+                # Exactly the simulator's host:port serves results on 127.0.0.1, nothing else there.
+                fetch_allow=(sandbox_host_port(sandbox.api_base),),
             )
             log.warning("KIE_SANDBOX=true: generations go to the built-in KIE simulator, not to KIE")
         else:

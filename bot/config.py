@@ -78,6 +78,9 @@ class Settings(PriceSettings):
     # local Bot API server (TELEGRAM_API_BASE), which accepts up to 2000 MB.
     telegram_upload_limit_mb: int = Field(default=50, ge=1, le=2000)
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    # A 429 asking to wait up to this many seconds is waited out inside the call; a longer one fails
+    # the call (a video delivery is then rescheduled after retry_after, see services/tracker.py).
+    telegram_flood_wait_max_s: float = Field(default=60.0, ge=0)
 
     # --- KIE.ai ---
     kie_api_key: SecretStr | None = None
@@ -94,6 +97,9 @@ class Settings(PriceSettings):
     kie_callback_read_timeout_s: float = Field(default=10.0, gt=0, le=60)
     # Rejected (forged, malformed) callbacks are logged at most once per this many seconds, as a count.
     kie_callback_log_interval_s: float = Field(default=60.0, gt=0)
+    # Result downloads go only to public addresses. Exact host:port pairs listed here skip that
+    # check (a simulator on 127.0.0.1 in tests); KIE_SANDBOX allows its own simulator by itself.
+    result_fetch_allow_hosts: Annotated[tuple[str, ...], NoDecode] = ()
 
     # --- Credits and payments ---
     signup_bonus: int = Field(default=0, ge=0)
@@ -173,6 +179,19 @@ class Settings(PriceSettings):
             if not packs:
                 raise ValueError("needs at least one stars:credits pair")
             return tuple(packs)
+        return value
+
+    @field_validator("result_fetch_allow_hosts", mode="before")
+    @classmethod
+    def _parse_allow_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(p.strip() for p in value.split(",") if p.strip())
+        if isinstance(value, list | tuple):
+            for entry in value:
+                host, sep, port = str(entry).rpartition(":")
+                if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                    raise ValueError("must be comma-separated host:port pairs, e.g. 127.0.0.1:8081")
+            return tuple(str(e) for e in value)
         return value
 
     @field_validator("log_level")

@@ -39,18 +39,23 @@ from bot.kie.errors import (
     KieResultExpired,
     KieServerError,
     KieTaskNotFound,
+    KieUrlRefused,
     error_from_answer,
     parse_code,
     redact,
 )
 from bot.kie.ratelimit import Limiter, Sleep, SlidingWindowLimiter, Unlimited
 from bot.kie.types import CreateRequest, StatusRequest
+from bot.kie.url_guard import GuardedTransport, UrlGuard
 
 log = logging.getLogger(__name__)
 _NO_LIMIT = Unlimited()
 
 DEFAULT_API_BASE = "https://api.kie.ai"
 DEFAULT_UPLOAD_BASE = "https://kieai.redpandaai.co"
+# Redirect hops followed by a result download; each one is checked like the first URL.
+MAX_DOWNLOAD_REDIRECTS = 5
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 # Transport errors raised before a single request byte left this machine: safe to resend a create.
 _NEVER_SENT_ERRORS: tuple[type[httpx.TransportError], ...] = (
@@ -108,6 +113,7 @@ class KieSettingsLike(Protocol):
     kie_create_limit: int
     kie_create_window_s: float
     kie_status_rps: float
+    result_fetch_allow_hosts: tuple[str, ...]
 
     @property
     def kie_api_key(self) -> Any: ...
@@ -146,6 +152,7 @@ class KieClient:
         transport: httpx.AsyncBaseTransport | None = None,
         max_connections: int = 100,
         sleep: Sleep = asyncio.sleep,
+        fetch_allow: tuple[str, ...] = (),
     ) -> None:
         if not api_key:
             raise ValueError("KIE api_key is empty")
@@ -172,6 +179,18 @@ class KieClient:
             follow_redirects=False,
             headers={"Accept": "application/json", "User-Agent": "kie-video-bot/0.1"},
         )
+        # Result downloads: their own client, every request checked and pinned to a public address
+        # (url_guard.py). No keep-alive: a pooled connection is keyed by IP and must not carry a
+        # request for another host name that happens to share it.
+        self.url_guard = UrlGuard(fetch_allow)
+        self._fetch = httpx.AsyncClient(
+            timeout=self.timeouts.download(),
+            transport=GuardedTransport(transport or httpx.AsyncHTTPTransport(), self.url_guard),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=0),
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": "kie-video-bot/0.1"},
+        )
 
     @classmethod
     def from_settings(
@@ -185,6 +204,8 @@ class KieClient:
     ) -> KieClient:
         """Build from Settings; sandbox mode passes the simulator's key and bases explicitly."""
         key = api_key
+        kwargs.setdefault("fetch_allow", ())
+        kwargs["fetch_allow"] = (*settings.result_fetch_allow_hosts, *kwargs["fetch_allow"])
         if key is None and settings.kie_api_key is not None:
             key = settings.kie_api_key.get_secret_value()
         return cls(
@@ -199,6 +220,7 @@ class KieClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self._fetch.aclose()
 
     async def __aenter__(self) -> KieClient:
         return self
@@ -244,6 +266,8 @@ class KieClient:
                                     limiter=self.status_limiter, policy=self.retry)
         if not isinstance(data, str) or not data:
             raise KieServerError("download-url answer has no URL")
+        # Its address is checked again when it is downloaded; a non-http(s) answer stops here.
+        self.url_guard.check_scheme(data)
         return data
 
     async def upload_file(
@@ -296,9 +320,11 @@ class KieClient:
         """Stream `url` into `dest_path`; returns the byte count. Never holds the file in memory.
 
         Raises KieDownloadTooLarge as soon as the declared or received size passes `max_bytes` (the
-        partial file is removed), KieResultExpired on 403/404/410. No KIE key is sent: result URLs
-        live on CDNs, not on KIE's API host.
+        partial file is removed), KieResultExpired on 403/404/410, KieUrlRefused when the URL or a
+        redirect hop is not a public http(s) address (url_guard.py; never retried). No KIE key is
+        sent: result URLs live on CDNs, not on KIE's API host.
         """
+        self.url_guard.check_scheme(url)
         dest = Path(dest_path)
         part = dest.with_name(dest.name + ".part")
         host = httpx.URL(url).host
@@ -409,32 +435,46 @@ class KieClient:
         return error.retryable
 
     async def _download_once(self, url: str, dest: Path, part: Path, max_bytes: int, chunk_size: int) -> int:
-        async with self._http.stream("GET", url, timeout=self.timeouts.download()) as response:
-            status = response.status_code
-            if status in (403, 404, 410):
-                raise KieResultExpired(f"result URL answered HTTP {status}", http_status=status)
-            if status >= 500:
-                raise KieServerError(f"result URL answered HTTP {status}", http_status=status)
-            if not 200 <= status <= 299:
-                raise KieError(f"result URL answered HTTP {status}", http_status=status)
-            declared = parse_code(response.headers.get("Content-Length"))
-            if declared is not None and declared > max_bytes:
-                raise KieDownloadTooLarge(max_bytes, declared)
-            written = 0
-            handle = await asyncio.to_thread(part.open, "wb")
-            try:
-                async for chunk in response.aiter_bytes(chunk_size):
-                    written += len(chunk)
-                    if written > max_bytes:
-                        raise KieDownloadTooLarge(max_bytes, written)
-                    await asyncio.to_thread(handle.write, chunk)
-            except BaseException:
-                await asyncio.to_thread(handle.close)
-                await asyncio.to_thread(part.unlink, True)
-                raise
+        hop = httpx.URL(url)
+        for _hop in range(MAX_DOWNLOAD_REDIRECTS + 1):
+            # Redirects are followed here, not by httpx, so each hop's scheme is checked before any
+            # request (the transport checks and pins its address).
+            self.url_guard.check_scheme(hop)
+            async with self._fetch.stream("GET", hop) as response:
+                location = response.headers.get("Location")
+                if response.status_code in _REDIRECT_STATUSES and location:
+                    hop = hop.join(location)
+                    continue
+                return await self._save(response, dest, part, max_bytes, chunk_size)
+        raise KieUrlRefused(f"result URL redirects more than {MAX_DOWNLOAD_REDIRECTS} times")
+
+    @staticmethod
+    async def _save(response: httpx.Response, dest: Path, part: Path, max_bytes: int, chunk_size: int) -> int:
+        status = response.status_code
+        if status in (403, 404, 410):
+            raise KieResultExpired(f"result URL answered HTTP {status}", http_status=status)
+        if status >= 500:
+            raise KieServerError(f"result URL answered HTTP {status}", http_status=status)
+        if not 200 <= status <= 299:
+            raise KieError(f"result URL answered HTTP {status}", http_status=status)
+        declared = parse_code(response.headers.get("Content-Length"))
+        if declared is not None and declared > max_bytes:
+            raise KieDownloadTooLarge(max_bytes, declared)
+        written = 0
+        handle = await asyncio.to_thread(part.open, "wb")
+        try:
+            async for chunk in response.aiter_bytes(chunk_size):
+                written += len(chunk)
+                if written > max_bytes:
+                    raise KieDownloadTooLarge(max_bytes, written)
+                await asyncio.to_thread(handle.write, chunk)
+        except BaseException:
             await asyncio.to_thread(handle.close)
-            await asyncio.to_thread(part.replace, dest)
-            return written
+            await asyncio.to_thread(part.unlink, True)
+            raise
+        await asyncio.to_thread(handle.close)
+        await asyncio.to_thread(part.replace, dest)
+        return written
 
 
 def _decode_json(response: httpx.Response) -> Any:

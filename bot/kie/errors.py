@@ -185,6 +185,16 @@ class KieResultExpired(KieError):
     operator_message_key = "kie_result_expired"
 
 
+class KieUrlRefused(KieError):
+    """A result URL (or a redirect hop, or a download-url answer) is not a public http(s) address.
+
+    Never retried: the URL is what is wrong, not the network. The job is failed and refunded.
+    """
+
+    user_message_key = "result_url_refused"  # also the job's fail_reason (tracker)
+    operator_message_key = "kie_result_url_refused"
+
+
 _BY_CODE: dict[int, type[KieError]] = {
     400: KieBadRequest,
     401: KieAuthError,

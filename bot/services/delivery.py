@@ -22,7 +22,10 @@ from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramEntityTooLarge,
     TelegramForbiddenError,
+    TelegramNetworkError,
     TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
 )
 from aiogram.types import FSInputFile
 from aiogram.utils.chat_action import ChatActionSender
@@ -30,7 +33,7 @@ from aiogram.utils.chat_action import ChatActionSender
 from bot.catalog.model import Catalog
 from bot.i18n import language_of, translate
 from bot.kie.client import KieClient
-from bot.kie.errors import KieDownloadTooLarge, KieError, KieResultExpired
+from bot.kie.errors import KieDownloadTooLarge, KieError, KieResultExpired, KieUrlRefused
 from bot.services.media import polish_video, probe_video
 from bot.store.jobs import Job
 from bot.store.users import UsersRepo
@@ -49,12 +52,24 @@ class DeliveryResult(StrEnum):
     LINK = "link"
     UNDELIVERABLE = "undeliverable"  # the user blocked the bot or the chat is gone
     FAILED = "failed"  # nothing worked (e.g. the result can no longer be downloaded)
+    RETRY = "retry"  # Telegram failed transiently (5xx, network, long 429): try again later
+    REFUSED = "refused"  # the result URL is not a public http(s) address: never fetched
+
+
+# Telegram errors that say nothing about the video or the chat: the same call may work later.
+TRANSIENT_TELEGRAM_ERRORS = (TelegramServerError, TelegramNetworkError, TelegramRetryAfter)
 
 
 @dataclass(frozen=True)
 class Delivered:
     result: DeliveryResult
     file_id: str | None = None
+    retry_after_s: float | None = None  # Telegram's own retry_after, for RETRY
+
+
+def _transient(exc: Exception) -> Delivered:
+    retry_after = float(exc.retry_after) if isinstance(exc, TelegramRetryAfter) else None
+    return Delivered(DeliveryResult.RETRY, retry_after_s=retry_after)
 
 
 def _chat_gone(exc: Exception) -> bool:
@@ -99,24 +114,34 @@ class DeliveryService:
         prompt = escape(shorten(job.prompt, room)) if job.prompt else ""
         return f"<b>{name}</b>\n{prompt}" if prompt else f"<b>{name}</b>"
 
-    async def deliver(self, job: Job) -> Delivered:
+    async def deliver(self, job: Job, *, fall_back_on_transient: bool = False) -> Delivered:
+        """One delivery attempt.
+
+        A transient Telegram error (5xx, network, a 429 longer than the call waits) gives RETRY, so
+        the caller retries later; with `fall_back_on_transient` (after several such attempts) it
+        moves on to the document and then the link instead, as a refusal would.
+        """
         if not job.result_urls:
             return Delivered(DeliveryResult.FAILED)
         lang = await self._language(job.user_id)
         workdir = Path(tempfile.mkdtemp(prefix=f"job{job.id}-", dir=self.temp_dir))
         try:
-            return await self._deliver(job, lang, workdir)
+            return await self._deliver(job, lang, workdir, fall_back_on_transient)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    async def _deliver(self, job: Job, lang: str, workdir: Path) -> Delivered:
+    async def _deliver(self, job: Job, lang: str, workdir: Path, fall_back_on_transient: bool) -> Delivered:
         url = job.result_urls[0]
         video_path = workdir / "video.mp4"
         cap = min(self.upload_limit_bytes, self.max_result_bytes)
         try:
             url = await self._download(url, video_path, cap)
         except KieDownloadTooLarge:
+            # Only a URL that passed the address check gets this far (the download started).
             return await self._send_link(job, lang, url)
+        except KieUrlRefused as exc:
+            log.warning("Job %s: result URL refused: %s", job.id, exc)
+            return Delivered(DeliveryResult.REFUSED)
         except KieError as exc:
             log.warning("Job %s: result could not be downloaded: %s", job.id, exc)
             return Delivered(DeliveryResult.FAILED)
@@ -153,6 +178,11 @@ class DeliveryService:
                 log.info("Job %s: chat %s is gone (%s)", job.id, job.chat_id, exc)
                 return Delivered(DeliveryResult.UNDELIVERABLE)
             log.warning("Job %s: sendVideo refused (%s); sending as a document", job.id, exc)
+        except TRANSIENT_TELEGRAM_ERRORS as exc:
+            if not fall_back_on_transient:
+                log.warning("Job %s: sendVideo failed transiently (%s); will retry", job.id, exc)
+                return _transient(exc)
+            log.warning("Job %s: sendVideo still failing (%s); sending as a document", job.id, exc)
         try:
             message = await self.bot.send_document(
                 job.chat_id,
@@ -167,6 +197,11 @@ class DeliveryService:
             if _chat_gone(exc):
                 return Delivered(DeliveryResult.UNDELIVERABLE)
             log.warning("Job %s: sendDocument refused (%s); sending the link", job.id, exc)
+            return await self._send_link(job, lang, url)
+        except TRANSIENT_TELEGRAM_ERRORS as exc:
+            if not fall_back_on_transient:
+                return _transient(exc)
+            log.warning("Job %s: sendDocument failing too (%s); sending the link", job.id, exc)
             return await self._send_link(job, lang, url)
 
     async def _download(self, url: str, dest: Path, cap: int) -> str:
@@ -193,6 +228,9 @@ class DeliveryService:
             if _chat_gone(exc):
                 return Delivered(DeliveryResult.UNDELIVERABLE)
             raise
+        except TRANSIENT_TELEGRAM_ERRORS as exc:
+            log.warning("Job %s: sending the link failed transiently (%s); will retry", job.id, exc)
+            return _transient(exc)
         return Delivered(DeliveryResult.LINK)
 
     async def resend(self, chat_id: int, file_id: str, caption: str) -> bool:

@@ -30,7 +30,7 @@ from bot.services.delivery import DeliveryResult, DeliveryService
 from bot.services.generation import GenerationService
 from bot.services.notifier import StatusNotifier, format_elapsed
 from bot.store.db import Database, now
-from bot.store.jobs import Job, JobsRepo, JobState
+from bot.store.jobs import UNDELIVERED_KEPT_REASON, Job, JobsRepo, JobState
 from bot.text import escape, shorten
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,37 @@ MAX_PARALLEL_POLLS = 10
 # A result that cannot be fetched is retried this often before the user is refunded.
 DELIVERY_ATTEMPTS = 3
 DELIVERY_RETRY_S = 60.0
+
+
+@dataclass(frozen=True)
+class DeliveryRetryPolicy:
+    """When to try again after Telegram failed a delivery transiently (5xx, network, long 429).
+
+    The video is paid for and exists, so it is never refunded for this. Attempts 1..fast_attempts
+    retry the video itself with exponential backoff (5 s doubling, honouring Telegram's
+    retry_after); after that every attempt falls back as a refusal would (video, then document,
+    then the link), at a slow pace (every 10 min at most). If even that keeps failing for
+    `give_up_s` after the job finished, the job is closed as undeliverable, still charged, and
+    /history's "Send again" fetches the result from KIE once the user asks.
+    The schedule is stored in the jobs table (next_delivery_at), so restarts keep it.
+    """
+
+    fast_attempts: int = 5
+    base_delay_s: float = 5.0
+    max_delay_s: float = 600.0
+    give_up_s: float = 24 * 3600.0
+    # An attempt in progress holds the job this long; a task that died is picked up after it.
+    lease_s: float = 900.0
+
+    def delay_s(self, attempt: int, retry_after_s: float | None) -> float:
+        backoff = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
+        return max(backoff, retry_after_s or 0.0)
+
+    def falls_back(self, attempt: int) -> bool:
+        return attempt > self.fast_attempts
+
+
+DELIVERY_RETRY = DeliveryRetryPolicy()
 
 
 @dataclass(frozen=True)
@@ -184,7 +215,7 @@ class JobTracker:
                 await asyncio.wait_for(self._wake.wait(), delay)
 
     async def _next_wakeup(self) -> float | None:
-        candidates = [await self.jobs.next_poll_time()]
+        candidates = [await self.jobs.next_poll_time(), await self.jobs.next_delivery_time()]
         row = await self.db.fetchone(
             "SELECT MIN(deadline_at) FROM jobs WHERE state IN ('created', 'submitted', 'running')"
         )
@@ -196,6 +227,10 @@ class JobTracker:
         t = now()
         for job in await self.jobs.overdue(t):
             await self.time_out(job)
+        # Charged jobs whose video is not in the chat: a retry that is due, or a delivery task
+        # that died (its lease ran out). Ones being delivered right now are skipped.
+        for job in await self.jobs.due_for_delivery(t):
+            self._spawn_delivery(job)
         due = await self.jobs.due_for_poll(t)
         if due:
             await asyncio.gather(*(self._poll_guarded(job) for job in due))
@@ -297,6 +332,8 @@ class JobTracker:
             "finished_at": finished,
             "next_poll_at": None,
             "progress": 100,
+            "delivery_attempts": 0,
+            "next_delivery_at": finished,
         }
         if job.task_id is None and result.task_id:
             fields["task_id"] = result.task_id  # learnt from the callback (the create answer was lost)
@@ -390,43 +427,131 @@ class JobTracker:
         self._spawn(self._deliver(job), name=f"deliver-job-{job.id}")
 
     async def _deliver(self, job: Job) -> None:
+        """One delivery attempt; the next one (if any) is booked in the jobs table for _tick."""
+        scale = self.schedule.scale
+        policy = DELIVERY_RETRY
+        attempt = job.delivery_attempts + 1
         try:
-            await self.notifier.show(job, "job-status-sending", final=True)
-            for attempt in range(1, DELIVERY_ATTEMPTS + 1):
-                outcome = await self.delivery.deliver(job)
-                if outcome.result is not DeliveryResult.FAILED:
-                    break
-                log.warning("Job %s: delivery attempt %d failed", job.id, attempt)
-                if attempt < DELIVERY_ATTEMPTS:
-                    if attempt == 1:
-                        await self.notifier.show(job, "job-status-delivery-failed", final=True)
-                    # A background retry, not a test wait: the result host may be back in a minute.
-                    await asyncio.sleep(DELIVERY_RETRY_S * self.schedule.scale)
-            if outcome.result is DeliveryResult.UNDELIVERABLE:
-                await self.jobs.transition(
-                    job.id, [JobState.SUCCEEDED], JobState.UNDELIVERABLE, delivered_at=now()
-                )
-                return
-            if outcome.result is DeliveryResult.FAILED:
-                # The video exists but cannot be fetched any more: the user gets the credits back.
-                if await self.jobs.transition(
-                    job.id, [JobState.SUCCEEDED], JobState.UNDELIVERABLE, fail_reason="delivery_failed"
-                ):
-                    await self.billing.compensate_undelivered(
-                        job.user_id, job.cost, job.reservation_key, job_id=job.id
-                    )
-                    await self.notifier.show(
-                        job, "job-status-undelivered-refunded", final=True, cost=job.cost
-                    )
-                return
-            await self.jobs.transition(
-                job.id, [JobState.SUCCEEDED], JobState.DELIVERED, delivered_at=now(), file_id=outcome.file_id
+            # Book a lease first: should this task die, the loop tries again after it.
+            await self.jobs.update_fields(
+                job.id, delivery_attempts=attempt, next_delivery_at=now() + policy.lease_s * scale
             )
-            await self.notifier.show(job, "job-status-done", final=True)
+            if attempt == 1:
+                await self.notifier.show(job, "job-status-sending", final=True)
+            outcome = await self.delivery.deliver(job, fall_back_on_transient=policy.falls_back(attempt))
+            result = outcome.result
+            if result is DeliveryResult.UNDELIVERABLE:
+                await self.jobs.transition(
+                    job.id,
+                    [JobState.SUCCEEDED],
+                    JobState.UNDELIVERABLE,
+                    delivered_at=now(),
+                    next_delivery_at=None,
+                )
+            elif result is DeliveryResult.REFUSED:
+                await self._refuse_result(job)
+            elif result is DeliveryResult.FAILED and attempt >= DELIVERY_ATTEMPTS:
+                await self._refund_undelivered(job)
+            elif result in (DeliveryResult.FAILED, DeliveryResult.RETRY):
+                await self._retry_later(
+                    job, attempt, outcome.retry_after_s, transient=result is DeliveryResult.RETRY
+                )
+            else:
+                if await self.jobs.transition(
+                    job.id,
+                    [JobState.SUCCEEDED],
+                    JobState.DELIVERED,
+                    delivered_at=now(),
+                    file_id=outcome.file_id,
+                    next_delivery_at=None,
+                ):
+                    await self.notifier.show(job, "job-status-done", final=True)
         except Exception:
             log.exception("Job %s: delivery crashed", job.id)
+            with contextlib.suppress(Exception):
+                await self.jobs.update_fields(
+                    job.id, next_delivery_at=now() + policy.delay_s(attempt, None) * scale
+                )
         finally:
             self._delivering.discard(job.id)
+
+    async def _retry_later(
+        self, job: Job, attempt: int, retry_after_s: float | None, *, transient: bool
+    ) -> None:
+        policy = DELIVERY_RETRY
+        scale = self.schedule.scale
+        finished = job.finished_at or job.created_at
+        if transient and now() - finished > policy.give_up_s * scale:
+            # Still charged (the video exists); /history can fetch and send it when asked.
+            log.warning(
+                "Job %s: Telegram kept failing the delivery; giving up after %d attempts", job.id, attempt
+            )
+            await self.jobs.transition(
+                job.id,
+                [JobState.SUCCEEDED],
+                JobState.UNDELIVERABLE,
+                fail_reason=UNDELIVERED_KEPT_REASON,
+                next_delivery_at=None,
+            )
+            return
+        delay = policy.delay_s(attempt, retry_after_s) if transient else DELIVERY_RETRY_S
+        log.warning("Job %s: delivery attempt %d failed; next in %.1f s", job.id, attempt, delay * scale)
+        await self.jobs.update_fields(job.id, next_delivery_at=now() + delay * scale)
+        if attempt == 1:
+            await self.notifier.show(job, "job-status-delivery-failed", final=True)
+        self._wake.set()
+
+    async def _refund_undelivered(self, job: Job) -> None:
+        """The video exists but cannot be fetched any more: the user gets the credits back."""
+        if await self.jobs.transition(
+            job.id,
+            [JobState.SUCCEEDED],
+            JobState.UNDELIVERABLE,
+            fail_reason="delivery_failed",
+            next_delivery_at=None,
+        ):
+            await self.billing.compensate_undelivered(
+                job.user_id, job.cost, job.reservation_key, job_id=job.id
+            )
+            await self.notifier.show(job, "job-status-undelivered-refunded", final=True, cost=job.cost)
+
+    async def _refuse_result(self, job: Job) -> None:
+        """The result URL is not a public http(s) address: nothing was fetched; fail and refund once."""
+        if await self.jobs.transition(
+            job.id,
+            [JobState.SUCCEEDED],
+            JobState.FAILED,
+            fail_reason="result_url_refused",
+            next_delivery_at=None,
+        ):
+            await self.billing.compensate_undelivered(
+                job.user_id, job.cost, job.reservation_key, job_id=job.id
+            )
+            failed = await self.jobs.get(job.id)
+            await self._announce_failure(failed or job)
+
+    async def send_again(self, job: Job) -> bool:
+        """/history "Send again" for a charged video that never reached the chat (free).
+
+        The job goes back to "succeeded" with a fresh delivery schedule: the result is fetched from
+        KIE again (a fresh link when the old one expired) and delivered like the first time.
+        """
+        if not job.can_be_fetched_again:
+            return False
+        if not await self.jobs.transition(
+            job.id,
+            [JobState.UNDELIVERABLE],
+            JobState.SUCCEEDED,
+            fail_reason=None,
+            delivered_at=None,
+            delivery_attempts=0,
+            next_delivery_at=now(),
+        ):
+            return False
+        revived = await self.jobs.get(job.id)
+        if revived is not None:
+            self._spawn_delivery(revived)
+        return True
 
     async def wait_idle(self, timeout: float = 10.0) -> bool:
         """Test helper: wait until no callback/delivery task is running."""

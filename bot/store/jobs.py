@@ -36,6 +36,9 @@ class JobState(StrEnum):
 IN_FLIGHT = (JobState.CREATED, JobState.SUBMITTED, JobState.RUNNING)
 TRACKED = (JobState.SUBMITTED, JobState.RUNNING, JobState.TIMED_OUT)
 FINAL = (JobState.FAILED, JobState.DELIVERED, JobState.UNDELIVERABLE)
+# fail_reason of a charged job Telegram refused transiently for too long (not refunded: /history
+# can still send it).
+UNDELIVERED_KEPT_REASON = "delivery_gave_up"
 
 
 @dataclass(frozen=True)
@@ -71,10 +74,25 @@ class Job:
     submitted_at: float | None
     finished_at: float | None
     delivered_at: float | None
+    delivery_attempts: int = 0
+    next_delivery_at: float | None = None
 
     @property
     def reservation_key(self) -> str:
         return f"job:{self.id}"
+
+    @property
+    def can_be_fetched_again(self) -> bool:
+        """Charged, never delivered, not refunded: the video may be fetched from KIE and sent again.
+
+        True for a user who had blocked the bot and for deliveries Telegram kept refusing
+        transiently until the bot gave up (fail_reason 'delivery_gave_up').
+        """
+        return (
+            self.state is JobState.UNDELIVERABLE
+            and self.fail_reason in (None, UNDELIVERED_KEPT_REASON)
+            and bool(self.result_urls)
+        )
 
     @classmethod
     def from_row(cls, row: aiosqlite.Row) -> Job:
@@ -110,6 +128,8 @@ class Job:
             submitted_at=row["submitted_at"],
             finished_at=row["finished_at"],
             delivered_at=row["delivered_at"],
+            delivery_attempts=row["delivery_attempts"],
+            next_delivery_at=row["next_delivery_at"],
         )
 
 
@@ -301,6 +321,21 @@ class JobsRepo:
             f"""SELECT MIN(next_poll_at) FROM jobs WHERE state IN ({_placeholders(values)})
                 AND task_id IS NOT NULL AND next_poll_at IS NOT NULL""",
             values,
+        )
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def due_for_delivery(self, at: float, limit: int = 100) -> list[Job]:
+        """Charged jobs whose video is not in the chat yet and whose next attempt is due."""
+        rows = await self.db.fetchall(
+            """SELECT * FROM jobs WHERE state = 'succeeded' AND COALESCE(next_delivery_at, 0) <= ?
+               ORDER BY next_delivery_at LIMIT ?""",
+            (at, limit),
+        )
+        return [Job.from_row(r) for r in rows]
+
+    async def next_delivery_time(self) -> float | None:
+        row = await self.db.fetchone(
+            "SELECT MIN(COALESCE(next_delivery_at, 0)) FROM jobs WHERE state = 'succeeded'"
         )
         return float(row[0]) if row and row[0] is not None else None
 

@@ -108,4 +108,11 @@ MIGRATIONS: list[str] = [
     );
     ALTER TABLE payments ADD COLUMN currency TEXT NOT NULL DEFAULT 'XTR';
     """,
+    # 5: delivery schedule: a charged job whose video did not reach the chat yet is retried by the
+    # tracker loop (not only at start), and the schedule survives a restart.
+    """
+    ALTER TABLE jobs ADD COLUMN delivery_attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN next_delivery_at REAL;
+    CREATE INDEX jobs_delivery_due ON jobs(next_delivery_at) WHERE state = 'succeeded';
+    """,
 ]

@@ -1,4 +1,5 @@
-"""/history: the user's last jobs, with Send again (by file_id, free) and Repeat (a new confirm)."""
+"""/history: the user's last jobs, with Send again (free: by file_id, or fetched from KIE again when it
+never reached the chat) and Repeat (a new confirm)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.catalog.model import Catalog, mode_name
 from bot.services.billing import BillingService
+from bot.services.tracker import JobTracker
 from bot.store.jobs import Job, JobsRepo
 from bot.store.users import UserRow
 from bot.telegram.common import MenuCb, escape, shorten
@@ -77,7 +79,7 @@ def make_history_router(catalog: Catalog) -> Router:
         for job in recent:
             lines.append(_job_line(job, catalog, user.language))
             lines.append("")
-            if job.file_id:
+            if job.file_id or job.can_be_fetched_again:
                 kb.button(
                     text=_("history-send-again").format(id=job.id),
                     callback_data=HistoryCb(a="send", j=job.id),
@@ -106,6 +108,7 @@ def make_history_router(catalog: Catalog) -> Router:
         db_user: UserRow,
         jobs: JobsRepo,
         billing: BillingService,
+        tracker: JobTracker,
         state: FSMContext,
     ) -> None:
         job = await jobs.get(callback_data.j)
@@ -115,6 +118,14 @@ def make_history_router(catalog: Catalog) -> Router:
             return
         message = query.message
         if callback_data.a == "send":
+            if not job.file_id and job.can_be_fetched_again:
+                # Never reached the chat (the user had blocked the bot): fetch it from KIE again,
+                # free; it arrives like the first delivery.
+                if await tracker.send_again(job):
+                    await query.answer(_("history-sending-again"))
+                else:
+                    await query.answer(_("stale-button"), show_alert=True)
+                return
             if not job.file_id:
                 await query.answer(_("history-no-file"), show_alert=True)
                 return

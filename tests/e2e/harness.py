@@ -44,6 +44,8 @@ def make_settings(
             kie_api_key=sim.api_key,
             kie_api_base=sim.base_url,
             kie_upload_base=sim.base_url,
+            # The simulator serves result files on 127.0.0.1: allow exactly its host:port.
+            result_fetch_allow_hosts=(sim.base_url.removeprefix("http://"),),
         )
     else:
         values["kie_sandbox"] = True

@@ -71,6 +71,7 @@ async def test_sigkill_with_jobs_in_flight_then_restart(fake_tg: FakeTelegram, t
         KIE_API_KEY=sim.api_key,
         KIE_API_BASE=sim.base_url,
         KIE_UPLOAD_BASE=sim.base_url,
+        RESULT_FETCH_ALLOW_HOSTS=sim.base_url.removeprefix("http://"),
         DATABASE_PATH=str(db),
         WEB_HOST="127.0.0.1",
         WEB_PORT=str(port),

@@ -750,6 +750,8 @@ class FakeTelegram:
         self._callback_queries: dict[str, bool] = {}  # id -> answered
         self._pre_checkouts: dict[str, _PreCheckout] = {}
         self._failures: list[_Failure] = []
+        # method (lower-case) -> how many of its next calls lose their connection unanswered
+        self._drops: dict[str, int] = {}
         self._file_counter = itertools.count(1)
         self._id_counter = itertools.count(1)
         self._updates_cond = asyncio.Condition()
@@ -870,6 +872,14 @@ class FakeTelegram:
         self._failures.append(
             _Failure(method.lower(), status, description, params or None, count),
         )
+
+    def drop_next(self, method: str, *, count: int = 1) -> None:
+        """The next `count` calls of `method` are read, then the connection is closed unanswered.
+
+        What a network failure or a proxy dying mid-request looks like to the client (aiogram raises
+        TelegramNetworkError). The call is recorded with error status 0.
+        """
+        self._drops[method.lower()] = self._drops.get(method.lower(), 0) + count
 
     def hold_next(self, method: str) -> asyncio.Event:
         """Park the next call of `method` (after reading it) until the returned event is set.
@@ -1547,6 +1557,13 @@ class FakeTelegram:
                     await release.wait()
                 finally:
                     self.held -= 1
+            if self._drops.get(name.lower(), 0) > 0:
+                self._drops[name.lower()] -= 1
+                call.error = CallError(0, "connection dropped by the fake")
+                await self._record(call)
+                if request.transport is not None:
+                    request.transport.close()
+                return web.Response(status=500)  # never reaches the client: the socket is closed
             self._check_injected(name)
             self._check_blocked(name, call.params)
             result = await handler(call.params, call.files)

@@ -65,6 +65,8 @@ async def make_client(sim: KieSimulator) -> AsyncIterator[Builder]:
             "retry": FAST_RETRY,
             "create_retry": FAST_RETRY,
             "status_limiter": Unlimited(),
+            # The simulator serves results on 127.0.0.1: exactly its host:port may be fetched.
+            "fetch_allow": (sim.base_url.removeprefix("http://"),),
         }
         options.update(overrides)
         client = KieClient(options.pop("api_key", KEY), **options)
@@ -449,9 +451,10 @@ async def test_size_cap_without_content_length(tmp_path: Path) -> None:
         assert "Authorization" not in request.headers
         return httpx.Response(200, content=endless())
 
+    # A public IP literal passes the address check without DNS; the mock transport answers for it.
     async with KieClient(KEY, transport=httpx.MockTransport(handler)) as client:
         with pytest.raises(KieDownloadTooLarge):
-            await client.download("https://cdn.example/v.mp4", tmp_path / "v.mp4", max_bytes=10_000)
+            await client.download("https://93.184.215.14/v.mp4", tmp_path / "v.mp4", max_bytes=10_000)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -477,10 +480,12 @@ async def test_from_settings_reads_limits() -> None:
         kie_create_limit = 7
         kie_create_window_s = 3.0
         kie_status_rps = 4.0
+        result_fetch_allow_hosts = ("127.0.0.1:8081",)
 
     client = KieClient.from_settings(FakeSettings())
     try:
         assert client.api_base == "https://api.kie.ai"
+        assert client.url_guard.allow == {("127.0.0.1", 8081)}
         assert isinstance(client.create_limiter, SlidingWindowLimiter)
         assert (client.create_limiter.limit, client.create_limiter.window_s) == (7, 3.0)
         assert isinstance(client.status_limiter, SlidingWindowLimiter)
