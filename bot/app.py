@@ -168,6 +168,7 @@ async def build_components(settings: Settings) -> Components:
         )
         alerts = OperatorAlerts(bot, users, settings.admin_ids)
         generation.on_operator_problem = alerts.kie_problem
+        generation.on_possible_orphans = alerts.possible_orphans
         notifier = StatusNotifier(bot, users, catalog)
         delivery = DeliveryService(
             bot=bot,
