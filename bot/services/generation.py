@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bot.catalog.model import Catalog, InvalidOrder, Order
@@ -220,12 +221,14 @@ class GenerationService:
                 return
             for job in orphans:
                 log.error(
-                    "Job %s (user %s, %s) may exist on KIE with no task id: create sent at %s, "
+                    "Job %s (user %s, %s) may exist on KIE with no task id: create sent at %s UTC, "
                     "callback token ...%s",
                     job.id,
                     job.user_id,
                     job.kie_model,
-                    job.create_started_at,
+                    datetime.fromtimestamp(job.create_started_at or job.created_at, tz=UTC).isoformat(
+                        sep=" ", timespec="seconds"
+                    )[:19],
                     job.callback_token[-ORPHAN_TOKEN_TAIL:],
                 )
             if self.on_possible_orphans is not None:

@@ -401,7 +401,8 @@ async def test_garbled_create_answer_is_outcome_unknown_then_kie_callback_delive
         assert await books_balance(bot)
         alerts = await fake_tg.wait_for("sendMessage", predicate=lambda c: c.params.get("chat_id") == admin)
         assert f"#{job.id}" in alerts[0].params["text"]
-        assert alerts[0].params["text"].startswith(translate("operator-possible-orphans", "ru").split("\n")[0])
+        heading = translate("operator-possible-orphans", "ru").split("\n")[0]
+        assert alerts[0].params["text"].startswith(heading)
 
         assert len(sim.tasks) == 1, "one order, one KIE task: the create was not sent again"
         task_id = next(iter(sim.tasks))
