@@ -194,6 +194,7 @@ async def build_components(settings: Settings) -> Components:
         billing.on_unsold_payment = alerts.unsold_payment
         payment_recorder = PaymentRecorder(billing, PaymentsJournal(journal_path_for(settings.database_path)))
         payment_recorder.on_journal_applied = functools.partial(notify_journaled_payment, bot, users)
+        generation.on_possible_orphans = alerts.possible_orphans
         notifier = StatusNotifier(bot, users, catalog)
         delivery = DeliveryService(
             bot=bot,

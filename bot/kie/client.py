@@ -9,8 +9,10 @@ Retry rules (why they differ):
 * A create is paid. It is resent only when KIE surely never saw it (connection refused, connect
   timeout, DNS failure, no free pool connection) or when KIE answered 429, which it documents as
   "rejected, not queued". Anything that might have reached KIE without a clear answer (read timeout,
-  connection dropped after sending, gateway 5xx without a KIE body) raises `KieCreateOutcomeUnknown`
-  and is never resent: one order must never become two paid tasks.
+  connection dropped after sending, gateway 5xx without a KIE body, a 2xx whose body is not a KIE
+  envelope or has no taskId) raises `KieCreateOutcomeUnknown` and is never resent: one order must never
+  become two paid tasks. An envelope with an error `code` is KIE's real answer, whatever the HTTP
+  status (KIE answers HTTP 200 with code 429/422 in the body), and is handled by that code.
 
 Secrets: the key travels only in the Authorization header, and only to KIE's own hosts (never to a
 result CDN); it is redacted from every error text. Log lines name the path, never a full URL.
@@ -238,7 +240,7 @@ class KieClient:
         task_id = data.get("taskId") or data.get("task_id") if isinstance(data, dict) else None
         if not isinstance(task_id, str) or not task_id:
             # KIE said 200 but gave no id: a task may exist that we cannot track.
-            raise KieCreateOutcomeUnknown("create answer has no taskId", code=200)
+            raise KieCreateOutcomeUnknown("create answer has no taskId", code=200, http_status=200)
         return task_id
 
     async def get_status(self, req: StatusRequest) -> dict[str, Any]:
@@ -404,6 +406,8 @@ class KieClient:
                 if error is None:
                     return body
                 if is_create and _maybe_reached_backend(response.status_code, body):
+                    log.error("KIE create %s: HTTP %d without a KIE envelope; outcome unknown, not resending",
+                              label, response.status_code)
                     raise KieCreateOutcomeUnknown(
                         f"HTTP {response.status_code} without a KIE answer", http_status=response.status_code
                     ) from error
@@ -485,10 +489,12 @@ def _decode_json(response: httpx.Response) -> Any:
 
 
 def _maybe_reached_backend(http_status: int, body: Any) -> bool:
-    """A gateway-style failure (5xx without a KIE envelope) on a create: KIE's backend may have taken
-    the task before the proxy gave up, so the outcome is unknown."""
+    """An answer to a create with no KIE envelope (no readable `code`), so the outcome is unknown:
+    * 5xx (a gateway page): KIE's backend may have taken the task before the proxy gave up;
+    * 2xx (an HTML page, truncated or foreign JSON): something answered "OK", so the task may exist.
+    An envelope with any `code` is KIE's own answer and is never "unknown"."""
     has_envelope = isinstance(body, dict) and parse_code(body.get("code")) is not None
-    return http_status >= 500 and not has_envelope
+    return (http_status >= 500 or 200 <= http_status <= 299) and not has_envelope
 
 
 def _retry_after_s(response: httpx.Response) -> float | None:

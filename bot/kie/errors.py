@@ -127,7 +127,8 @@ class KieMaintenance(KieError):
 
 
 class KieServerError(KieError):
-    """500 and other 5xx (also a 2xx answer that is not a KIE envelope)."""
+    """500 and other 5xx (also a 2xx answer that is not a KIE envelope; on a create the client turns
+    that into KieCreateOutcomeUnknown, because the task may exist)."""
 
     user_message_key = "kie_server_error"
     operator_message_key = "kie_server_error"
@@ -157,9 +158,10 @@ class KieNetworkError(KieError):
 
 
 class KieCreateOutcomeUnknown(KieError):
-    """A create request may have reached KIE but we got no answer (read timeout, dropped connection,
-    gateway error). It is never resent: one order must never become two paid tasks. The caller keeps
-    the credits reserved and resolves the order later (operator review or timeout refund)."""
+    """A create request may have reached KIE but we got no usable answer (read timeout, dropped
+    connection, gateway error, a 2xx body that is not a KIE envelope). It is never resent: one order
+    must never become two paid tasks. The caller refunds the user and names the order to the admins;
+    if KIE's callback later proves the task exists, the video is delivered anyway, free."""
 
     user_message_key = "kie_outcome_unknown"
     operator_message_key = "kie_create_outcome_unknown"

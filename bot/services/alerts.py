@@ -1,16 +1,19 @@
-"""Telling the operator (ADMIN_IDS) about problems only they can fix: KIE balance, KIE key,
-a Stars payment that bought nothing."""
+"""Telling the operator (ADMIN_IDS) about problems only they can fix: KIE balance, KIE key, a Stars
+payment that bought nothing, KIE tasks the bot may have paid for but cannot track."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 
 from bot.i18n import language_of, translate
+from bot.services.generation import ORPHAN_TOKEN_TAIL
+from bot.store.jobs import Job
 from bot.store.payments import PaymentRow
 from bot.store.users import UsersRepo
 from bot.text import escape, shorten
@@ -20,6 +23,9 @@ log = logging.getLogger(__name__)
 # Operator message keys (bot/kie/errors.py) worth a Telegram message, not just a log line.
 ALERTED_KEYS = frozenset({"kie_balance_empty", "kie_bad_key", "kie_key_limit"})
 ALERT_INTERVAL_S = 600.0
+# One Telegram message holds at most 4096 characters: list this many orders, count the rest.
+MAX_ORPHANS_LISTED = 15
+ORPHAN_PROMPT_CHARS = 40
 
 
 class OperatorAlerts:
@@ -70,6 +76,13 @@ class OperatorAlerts:
             )
         )
 
+    async def possible_orphans(self, jobs: Sequence[Job]) -> None:
+        """Name the orders that may exist on KIE with no task id here, so the operator can find them
+        in KIE's dashboard. The caller sends each job once (it records that the alert went out)."""
+        if not jobs or not self.admin_ids:
+            return
+        await self._send_to_admins(lambda language: _orphans_text(jobs, language))
+
     async def _send_to_admins(self, render: Callable[[str], str]) -> None:
         """`render(language)` to every admin, each in their own language."""
         for admin_id in self.admin_ids:
@@ -79,3 +92,27 @@ class OperatorAlerts:
                 await self.bot.send_message(admin_id, render(language))
             except TelegramAPIError as exc:
                 log.warning("Could not alert admin %s: %s", admin_id, exc)
+
+
+def _orphans_text(jobs: Sequence[Job], language: str) -> str:
+    lines = [
+        translate(
+            "operator-possible-orphan-line",
+            language,
+            job_id=job.id,
+            user_id=job.user_id,
+            model=escape(job.model_key),
+            kie_model=escape(job.kie_model),
+            sent_at=datetime.fromtimestamp(job.create_started_at or job.created_at, tz=UTC).strftime(
+                "%Y-%m-%d %H:%M:%S"
+            ),
+            token_tail=escape(job.callback_token[-ORPHAN_TOKEN_TAIL:]),
+            prompt=escape(shorten(job.prompt, ORPHAN_PROMPT_CHARS)),
+        )
+        for job in jobs[:MAX_ORPHANS_LISTED]
+    ]
+    if len(jobs) > MAX_ORPHANS_LISTED:
+        lines.append(
+            translate("operator-possible-orphans-more", language, count=len(jobs) - MAX_ORPHANS_LISTED)
+        )
+    return translate("operator-possible-orphans", language, orders="\n".join(lines))

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bot.catalog.model import Catalog, InvalidOrder, Order
@@ -21,10 +22,13 @@ from bot.kie.errors import KieCreateOutcomeUnknown, KieError
 from bot.kie.webhook_auth import callback_url, new_callback_token
 from bot.services.billing import BillingService
 from bot.store.db import Database, now
-from bot.store.jobs import Job, JobsRepo, JobState, NewJob
+from bot.store.jobs import SUBMISSION_UNKNOWN, Job, JobsRepo, JobState, NewJob
 
 log = logging.getLogger(__name__)
 
+# How many trailing characters of a callback token an alert shows (enough to match KIE's record of
+# the callback URL, far too few to forge a callback).
+ORPHAN_TOKEN_TAIL = 6
 
 
 class FileSource(Protocol):
@@ -87,6 +91,7 @@ def _placeholder_inputs(files: Iterable[InputFileRef]) -> dict[str, tuple[str, .
 
 
 JobListener = Callable[[Job], Awaitable[None]]
+OrphansListener = Callable[[list[Job]], Awaitable[None]]
 
 
 class GenerationService:
@@ -118,6 +123,10 @@ class GenerationService:
         self.on_failed: JobListener | None = None
         # The composition root connects operator alerts (empty KIE balance, bad key).
         self.on_operator_problem: Callable[[str, str], Awaitable[None]] | None = None
+        # ... and the alert naming orders that may exist on KIE with no task id here (the operator
+        # pays KIE for them; only KIE's dashboard can show them).
+        self.on_possible_orphans: OrphansListener | None = None
+        self._orphan_report_lock = asyncio.Lock()
 
     # --- confirm: validate, price, reserve and record in one transaction ------------------------
 
@@ -190,13 +199,48 @@ class GenerationService:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout)
 
+    async def recover(self) -> None:
+        """At start: resubmit created jobs whose create call was never sent; refund those whose create
+        was sent before a crash (never send a second one), then tell the admins which orders may
+        exist on KIE with no task id here, in one alert."""
+        for job in await self.jobs.in_states([JobState.CREATED]):
+            if job.create_started_at is None:
+                self.start_submission(job)
+            else:
+                await self._fail_sent_before_restart(job)
+        # Also catches jobs refunded just before a crash that came before their alert.
+        await self.report_possible_orphans()
+
+    async def report_possible_orphans(self) -> None:
+        """Log and alert, once per job (persisted), every job refunded as "create outcome unknown"
+        that no callback has tied to a KIE task yet. A later callback still delivers it, free."""
+        async with self._orphan_report_lock:
+            orphans = await self.jobs.unalerted_possible_orphans()
+            if not orphans:
+                return
+            for job in orphans:
+                log.error(
+                    "Job %s (user %s, %s) may exist on KIE with no task id: create sent at %s UTC, "
+                    "callback token ...%s",
+                    job.id,
+                    job.user_id,
+                    job.kie_model,
+                    datetime.fromtimestamp(job.create_started_at or job.created_at, tz=UTC).isoformat(
+                        sep=" ", timespec="seconds"
+                    )[:19],
+                    job.callback_token[-ORPHAN_TOKEN_TAIL:],
+                )
+            if self.on_possible_orphans is not None:
+                await self.on_possible_orphans(orphans)
+            await self.jobs.mark_orphans_alerted([job.id for job in orphans], now())
+
     async def submit(self, job_id: int) -> None:
         job = await self.jobs.get(job_id)
         if job is None or job.state is not JobState.CREATED:
             return
         if job.create_started_at is not None:
-            # A create call may already have reached KIE before a crash: never send a second one.
-            await self._fail(job, "submission_unknown", "create outcome unknown after restart")
+            await self._fail_sent_before_restart(job)
+            await self.report_possible_orphans()
             return
         try:
             urls = await self._upload_inputs(job)
@@ -213,11 +257,13 @@ class GenerationService:
             )
             self.catalog.validate(order)
             request = adapter_for(entry.family).build_create(entry, order, self.callback_url(job))
+            # Recorded before sending: a crash from here on must never lead to a second create.
             await self.jobs.update_fields(job.id, create_started_at=time.time())
             task_id = await self.kie.create_task(request)
         except KieCreateOutcomeUnknown as exc:
             log.error("Job %s: KIE create outcome unknown (%s); refunding", job.id, exc)
-            await self._fail(job, "submission_unknown", str(exc))
+            await self._fail(job, SUBMISSION_UNKNOWN, str(exc))
+            await self.report_possible_orphans()
             return
         except KieError as exc:
             log.warning("Job %s: KIE refused the task: %s", job.id, exc)
@@ -260,6 +306,10 @@ class GenerationService:
                 await self.jobs.set_inputs(job.id, {**job.inputs, "urls": uploaded})
             urls.setdefault(ref.kind, []).append(url)
         return urls
+
+    async def _fail_sent_before_restart(self, job: Job) -> None:
+        # A create call may already have reached KIE before a crash: never send a second one.
+        await self._fail(job, SUBMISSION_UNKNOWN, "create sent before a restart; no answer recorded")
 
     async def _fail(self, job: Job, reason_key: str, detail: str, code: int | None = None) -> None:
         async with self.db.transaction() as conn:

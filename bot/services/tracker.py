@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 # After a timeout we keep looking for a late success this long, at a slow pace.
 LATE_SUCCESS_WINDOW_S = 6 * 3600.0
 LATE_POLL_INTERVAL_S = 60.0
-# A created job whose submission never started for this long after a restart is resubmitted.
+# Status calls in flight at once.
 MAX_PARALLEL_POLLS = 10
 # A result that cannot be fetched is retried this often before the user is refunded.
 DELIVERY_ATTEMPTS = 3
@@ -174,8 +174,7 @@ class JobTracker:
 
     async def recover(self) -> None:
         t = now()
-        for job in await self.jobs.in_states([JobState.CREATED]):
-            self.generation.start_submission(job)
+        await self.generation.recover()
         for job in await self.jobs.in_states([JobState.SUBMITTED, JobState.RUNNING]):
             if job.task_id is not None:
                 await self.jobs.update_fields(job.id, next_poll_at=t)

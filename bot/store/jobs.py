@@ -33,6 +33,9 @@ class JobState(StrEnum):
     UNDELIVERABLE = "undeliverable"
 
 
+# fail_reason prefix of a job refunded because its create call may have reached KIE unanswered.
+SUBMISSION_UNKNOWN = "submission_unknown"
+
 IN_FLIGHT = (JobState.CREATED, JobState.SUBMITTED, JobState.RUNNING)
 TRACKED = (JobState.SUBMITTED, JobState.RUNNING, JobState.TIMED_OUT)
 FINAL = (JobState.FAILED, JobState.DELIVERED, JobState.UNDELIVERABLE)
@@ -76,6 +79,7 @@ class Job:
     delivered_at: float | None
     delivery_attempts: int = 0
     next_delivery_at: float | None = None
+    orphan_alerted_at: float | None = None  # when the admins were told KIE may hold a task for it
 
     @property
     def reservation_key(self) -> str:
@@ -130,6 +134,7 @@ class Job:
             delivered_at=row["delivered_at"],
             delivery_attempts=row["delivery_attempts"],
             next_delivery_at=row["next_delivery_at"],
+            orphan_alerted_at=row["orphan_alerted_at"],
         )
 
 
@@ -261,7 +266,7 @@ class JobsRepo:
         delivered anyway, free, like a late success after a timeout.
         """
         sql, values = _transition_sql(job_id, [JobState.FAILED], JobState.SUCCEEDED, fields)
-        sql += " AND fail_reason LIKE 'submission_unknown%'"
+        sql += f" AND fail_reason LIKE '{SUBMISSION_UNKNOWN}%'"
         return raw.execute(sql, values).rowcount == 1
 
     @staticmethod
@@ -346,6 +351,23 @@ class JobsRepo:
             (*values, at),
         )
         return [Job.from_row(r) for r in rows]
+
+    async def unalerted_possible_orphans(self) -> list[Job]:
+        """Jobs refunded because their create call may have reached KIE, still without a task id
+        (no callback has proved the task), whose admins have not been told yet."""
+        rows = await self.db.fetchall(
+            """SELECT * FROM jobs WHERE state = ? AND task_id IS NULL AND orphan_alerted_at IS NULL
+               AND fail_reason LIKE ? ORDER BY id""",
+            (JobState.FAILED.value, f"{SUBMISSION_UNKNOWN}%"),
+        )
+        return [Job.from_row(r) for r in rows]
+
+    async def mark_orphans_alerted(self, job_ids: Sequence[int], at: float) -> None:
+        if job_ids:
+            await self.db.execute(
+                f"UPDATE jobs SET orphan_alerted_at = ? WHERE id IN ({_placeholders(job_ids)})",
+                (at, *job_ids),
+            )
 
     async def recent_for_user(self, user_id: int, limit: int = 10) -> list[Job]:
         rows = await self.db.fetchall(

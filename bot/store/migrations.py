@@ -115,4 +115,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN next_delivery_at REAL;
     CREATE INDEX jobs_delivery_due ON jobs(next_delivery_at) WHERE state = 'succeeded';
     """,
+    # 6: possible orphan KIE tasks (create sent, no task id recorded): when the admins were told.
+    # Jobs refunded that way before this migration count as told, so an upgrade sends no old alerts.
+    """
+    ALTER TABLE jobs ADD COLUMN orphan_alerted_at REAL;
+    UPDATE jobs SET orphan_alerted_at = updated_at
+        WHERE state = 'failed' AND task_id IS NULL AND fail_reason LIKE 'submission_unknown%';
+    """,
 ]

@@ -17,6 +17,7 @@ from bot.services.media import ffprobe_available, probe_video
 from bot.store.jobs import JobState
 from tests.e2e.harness import make_settings, running_bot
 from tests.e2e.jobs_support import (
+    DEFAULT_PROMPT,
     books_balance,
     job_state,
     ledger_for_job,
@@ -375,3 +376,43 @@ async def test_lost_create_answer_refunds_then_kie_callback_delivers_free(
         assert len(fake_tg.calls_of("sendVideo")) == 1
         assert await ledger_for_job(bot, job.id) == [(-PRICE, "generation"), (PRICE, "refund")]
         assert await bot.components.billing.balance(USER) == 1000
+
+
+@pytest.mark.parametrize("garbled", ["html", "truncated", "no-envelope", "no-task-id"])
+async def test_garbled_create_answer_is_outcome_unknown_then_kie_callback_delivers_free(
+    fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path, garbled: str
+) -> None:
+    """KIE took the order but answered HTTP 200 with a body that is not a usable envelope: the task
+    may exist, so this is the "outcome unknown" case, not a plain failure. The create is not resent,
+    the user is refunded at once, the admin is told which order may exist on KIE, and when KIE's
+    callback proves the task exists the video is delivered anyway, free."""
+    admin = 5901
+    settings = make_settings(tmp_path, fake_tg, sim, callbacks=True, admin_ids=frozenset({admin}))
+    async with running_bot(settings) as bot:
+        await prepare_user(bot, fake_tg, USER)
+        await prepare_user(bot, fake_tg, admin, credits=0, language="ru")
+        sim.faults.inject("create", garbled=garbled, process=True)
+        job = await order_job(bot, USER, prompt=f"{DEFAULT_PROMPT} [sim:never]")
+        failed = await wait_job_state(bot, job.id, JobState.FAILED)
+        assert failed.fail_reason is not None and failed.fail_reason.startswith("submission_unknown")
+        assert failed.task_id is None
+        assert await ledger_for_job(bot, job.id) == [(-PRICE, "generation"), (PRICE, "refund")]
+        assert await bot.components.billing.balance(USER) == 1000
+        assert await books_balance(bot)
+        alerts = await fake_tg.wait_for("sendMessage", predicate=lambda c: c.params.get("chat_id") == admin)
+        assert f"#{job.id}" in alerts[0].params["text"]
+        heading = translate("operator-possible-orphans", "ru").split("\n")[0]
+        assert alerts[0].params["text"].startswith(heading)
+
+        assert len(sim.tasks) == 1, "one order, one KIE task: the create was not sent again"
+        task_id = next(iter(sim.tasks))
+        sim.complete(task_id)
+        done = await wait_job_state(bot, job.id, JobState.DELIVERED)
+        assert done.task_id == task_id
+        assert len(fake_tg.calls_of("sendVideo")) == 1
+        assert await ledger_for_job(bot, job.id) == [(-PRICE, "generation"), (PRICE, "refund")]
+        assert await bot.components.billing.balance(USER) == 1000
+        assert await books_balance(bot)
+        assert len(sim.requests_to("/api/v1/jobs/createTask")) == 1
+        admin_messages = [c for c in fake_tg.calls_of("sendMessage") if c.params.get("chat_id") == admin]
+        assert len(admin_messages) == 1, "one alert per possible orphan"

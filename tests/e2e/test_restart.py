@@ -8,6 +8,9 @@ import sqlite3
 import sys
 from pathlib import Path
 
+import pytest
+
+from bot.i18n import translate
 from bot.kie.sandbox import KieSimulator, SimTimings
 from bot.telegram.wizard.view import WizardCallback
 from tests.e2e.harness import free_port
@@ -169,3 +172,132 @@ async def test_sigkill_with_jobs_in_flight_then_restart(fake_tg: FakeTelegram, t
         assert balance == BONUS - PRICE * delivered
     # KIE saw exactly one create per job: the restart did not resubmit anything.
     assert len(sim.requests_to("/api/v1/jobs/createTask")) == expected
+
+
+# Three process starts (each imports the whole bot; slow on a loaded CI machine) need more than the
+# suite's default per-test budget.
+@pytest.mark.timeout(300)
+async def test_sigkill_between_create_and_task_id_refunds_alerts_admins_once_then_delivers_free(
+    fake_tg: FakeTelegram, tmp_path: Path
+) -> None:
+    """KIE took the order, but the process died before its answer (the task id) was stored. After the
+    restart the user is refunded exactly once, every admin is told once, in their language, which
+    order may exist on KIE with no task id (never again on later restarts), and when KIE's callback
+    for that task finally comes, the video is delivered free."""
+    sim = KieSimulator("sim-test-key", timings=SimTimings.manual())
+    await sim.start()
+    port = free_port()
+    db = tmp_path / "bot.sqlite3"
+    user_id, admin_ru, admin_en = 8301, 8391, 8392
+    env = bot_env(
+        BOT_TOKEN=fake_tg.token,
+        TELEGRAM_API_BASE=fake_tg.base_url,
+        KIE_API_KEY=sim.api_key,
+        KIE_API_BASE=sim.base_url,
+        KIE_UPLOAD_BASE=sim.base_url,
+        DATABASE_PATH=str(db),
+        WEB_HOST="127.0.0.1",
+        WEB_PORT=str(port),
+        PUBLIC_URL=f"http://127.0.0.1:{port}",
+        SIGNUP_BONUS=str(BONUS),
+        KIE_POLL_SCALE="0.05",
+        ADMIN_IDS=f"{admin_ru},{admin_en}",
+    )
+
+    async def start() -> asyncio.subprocess.Process:
+        """Start `python -m bot`; return once it took over polling, i.e. after its restart recovery
+        (the tracker recovers before the bot deletes the webhook and starts polling)."""
+        mark = fake_tg.mark()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        await fake_tg.wait_for("deleteWebhook", since=mark, timeout=60)
+        return process
+
+    def admin_messages(admin_id: int) -> list[str]:
+        return [
+            str(c.params["text"])
+            for c in fake_tg.calls_of("sendMessage")
+            if c.params.get("chat_id") == admin_id and "#" in str(c.params.get("text", ""))
+        ]
+
+    process = await start()
+    try:
+        for admin_id, language in ((admin_ru, "ru"), (admin_en, "en")):
+            admin = fake_tg.as_user(TgUser(id=admin_id, first_name="Admin", language_code=language))
+            mark = fake_tg.mark()
+            await admin.send_text("/start")
+            await fake_tg.wait_for(
+                "sendMessage", since=mark, predicate=lambda c, a=admin_id: c.params.get("chat_id") == a
+            )
+        user = fake_tg.as_user(TgUser(id=user_id, first_name="Buyer"))
+        # KIE creates the task, then never answers: the bot waits for the create answer.
+        sim.faults.inject("create", hang=True, process=True)
+        await order_kling(fake_tg, user, "A lighthouse in a storm")
+        await fake_tg.wait_until(lambda: len(sim.tasks) == 1, timeout=30)
+        rows = db_rows(db, "SELECT id, state, task_id, create_started_at FROM jobs")
+        assert len(rows) == 1
+        job_id, state, task_id, create_started_at = rows[0]
+        assert (state, task_id) == ("created", None) and create_started_at is not None
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+
+        process = await start()
+        await fake_tg.wait_until(
+            lambda: (
+                db_rows(db, "SELECT state FROM jobs WHERE fail_reason LIKE 'submission_unknown%'")
+                == [("failed",)]
+            ),
+            timeout=30,
+        )
+        await fake_tg.wait_until(lambda: admin_messages(admin_ru) and admin_messages(admin_en), timeout=30)
+        for admin_id, language in ((admin_ru, "ru"), (admin_en, "en")):
+            [text] = admin_messages(admin_id)
+            assert f"#{job_id}" in text and str(user_id) in text and "kling" in text
+            assert text.startswith(translate("operator-possible-orphans", language).split("\n")[0])
+            assert fake_tg.token not in text
+
+        # A second restart: the alert was recorded as sent, so nobody is told twice.
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+        process = await start()
+        assert [len(admin_messages(a)) for a in (admin_ru, admin_en)] == [1, 1]
+
+        # KIE finishes the orphan task; its callback proves it exists: the video is delivered free.
+        [sim_task_id] = list(sim.tasks)
+        sim.complete(sim_task_id)
+        await fake_tg.wait_for(
+            "sendVideo", predicate=lambda c: c.params.get("chat_id") == user_id, timeout=30
+        )
+
+        def delivered() -> bool:
+            return db_rows(db, "SELECT state, task_id FROM jobs") == [("delivered", sim_task_id)]
+
+        await fake_tg.wait_until(delivered, timeout=30)
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await sim.stop()
+
+    assert db_rows(db, "SELECT amount, reason FROM ledger WHERE job_id IS NOT NULL ORDER BY id") == [
+        (-PRICE, "generation"),
+        (PRICE, "refund"),
+    ]
+    assert db_rows(db, f"SELECT balance FROM users WHERE id = {user_id}") == [(BONUS,)]
+    for _user, balance, ledger_sum in db_rows(
+        db,
+        "SELECT u.id, u.balance, COALESCE(SUM(l.amount), 0) FROM users u "
+        "LEFT JOIN ledger l ON l.user_id = u.id GROUP BY u.id",
+    ):
+        assert balance == ledger_sum
+    assert len(sim.requests_to("/api/v1/jobs/createTask")) == 1, "the restart never resent the create"
+    assert len(fake_tg.calls_of("sendVideo")) == 1

@@ -232,6 +232,32 @@ async def test_create_with_kie_500_answer_is_not_retried(client: KieClient, sim:
     assert len(sim.requests_to("/api/v1/veo/generate")) == 1
 
 
+@pytest.mark.parametrize("garbled", ["html", "truncated", "no-envelope", "no-task-id"])
+async def test_create_with_garbled_2xx_answer_is_outcome_unknown(
+    client: KieClient, sim: KieSimulator, garbled: str
+) -> None:
+    """HTTP 200 with a body that is not a KIE envelope: the task may exist, so it is not a plain
+    failure and it is never resent."""
+    sim.faults.inject("create", garbled=garbled, process=True)
+    with pytest.raises(KieCreateOutcomeUnknown) as caught:
+        await client.create_task(FAMILY_CASES["market"][0])
+    assert caught.value.http_status == 200
+    assert len(sim.requests_to("/api/v1/jobs/createTask")) == 1
+    assert len(sim.tasks) == 1  # KIE did take it
+
+
+async def test_create_http_200_with_error_code_is_kies_answer(client: KieClient, sim: KieSimulator) -> None:
+    """KIE answers HTTP 200 with the real outcome in the body code (kie-api-2026.md §1.2): that is an
+    envelope, not a garbled answer, and the code decides."""
+    sim.faults.inject("create", http_status=200, code=422, msg="Please enter callBackUrl.")
+    with pytest.raises(KieValidationError) as caught:
+        await client.create_task(FAMILY_CASES["market"][0])
+    assert not isinstance(caught.value, KieCreateOutcomeUnknown)
+    assert caught.value.code == 422 and caught.value.http_status == 200
+    assert len(sim.requests_to("/api/v1/jobs/createTask")) == 1
+    assert sim.tasks == {}
+
+
 async def test_create_is_retried_after_429(client: KieClient, sim: KieSimulator) -> None:
     sim.faults.inject("create", code=429, msg="Too many requests", times=1)
     sim.faults.inject("create", http_status=429, code=429, msg="Too many requests", times=1)

@@ -5,7 +5,7 @@ Three ways to make a task or an endpoint misbehave:
   bot, from a Telegram message to the callback);
 * `sim.faults.set(...)` for every new task, `sim.faults.set_for(task_id, ...)` for one task;
 * `sim.faults.inject(endpoint, ...)` for the next N calls of an endpoint (5xx, 429, 455, slow, hang,
-  dropped connection).
+  dropped connection, a garbled 2xx body).
 
 Prompt markers:
     [sim:fail]  [sim:fail=501]  [sim:fail=400:Content policy violation]
@@ -20,6 +20,14 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 ENDPOINTS = frozenset({"create", "status", "upload", "credit", "download_url", "result", "files", "*"})
+
+# Bodies of a 2xx answer that is not a usable KIE envelope: (content type, text).
+GARBLED_BODIES: dict[str, tuple[str, str]] = {
+    "html": ("text/html", "<html><body><h1>200 OK</h1><p>Request accepted by edge proxy.</p></body></html>"),
+    "truncated": ("application/json", '{"code": 200, "msg": "success", "data": {"taskId": "'),
+    "no-envelope": ("application/json", '{"status": "ok", "result": "queued"}'),
+    "no-task-id": ("application/json", '{"code": 200, "msg": "success", "data": {"recordId": "r-1"}}'),
+}
 
 _MARKER_RE = re.compile(r"\[sim:([a-z0-9-]+)(?:=([^\]]*))?\]")
 
@@ -52,6 +60,9 @@ class EndpointFault:
     (no envelope = a gateway-style plain text error). `delay_s` alone = a slow but normal answer.
     `hang` = never answer (the client times out); `drop` = close the connection without an answer.
     `process` (create only) = create the task first, then misbehave: the request "reached KIE".
+    `garbled` = answer HTTP `http_status` (200 by default) with a body that is not a KIE envelope, one of
+    GARBLED_BODIES: "html" (a proxy page), "truncated" (JSON cut mid-way), "no-envelope" (JSON without
+    code/data), "no-task-id" (a success envelope whose data has no taskId).
     """
 
     endpoint: str
@@ -64,11 +75,21 @@ class EndpointFault:
     process: bool = False
     times: int | None = 1
     retry_after_s: float | None = None
+    garbled: str | None = None
     hits: int = 0
+
+    def __post_init__(self) -> None:
+        if self.garbled is not None and self.garbled not in GARBLED_BODIES:
+            raise ValueError(f"unknown garbled body {self.garbled!r}; one of {sorted(GARBLED_BODIES)}")
 
     @property
     def answers_normally(self) -> bool:
-        return not (self.hang or self.drop) and self.code is None and self.http_status == 200
+        return (
+            not (self.hang or self.drop)
+            and self.code is None
+            and self.http_status == 200
+            and self.garbled is None
+        )
 
 
 class FaultPlan:

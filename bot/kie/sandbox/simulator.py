@@ -31,7 +31,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.kie.sandbox.faults import EndpointFault, FaultPlan, TaskFaults
+from bot.kie.sandbox.faults import GARBLED_BODIES, EndpointFault, FaultPlan, TaskFaults
 from bot.kie.sandbox.rules import (
     FAMILIES,
     MediaChoice,
@@ -411,6 +411,10 @@ class KieSimulator:
         if fault.answers_normally:
             return None
         headers = {"Retry-After": str(fault.retry_after_s)} if fault.retry_after_s is not None else None
+        if fault.garbled is not None:
+            content_type, text = GARBLED_BODIES[fault.garbled]
+            return web.Response(status=fault.http_status, text=text, content_type=content_type,
+                                headers=headers)
         if fault.code is None:
             return web.Response(status=fault.http_status, text="upstream error", headers=headers)
         return web.json_response(_envelope(fault.code, fault.msg or f"simulated {fault.code}"),
