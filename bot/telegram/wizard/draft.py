@@ -110,21 +110,26 @@ class Draft:
                 return choice.value
         return None
 
+    def text(self, step: str) -> str | None:
+        """The answer to a step answered with text (a key, a ratio, the prompt)."""
+        value = self.value(step)
+        return value if isinstance(value, str) else None
+
     @property
     def category(self) -> str | None:
-        return self.value("category")
+        return self.text("category")
 
     @property
     def model(self) -> str | None:
-        return self.value("model")
+        return self.text("model")
 
     @property
     def mode(self) -> str | None:
-        return self.value("mode")
+        return self.text("mode")
 
     @property
     def ratio(self) -> str | None:
-        return self.value("ratio")
+        return self.text("ratio")
 
     @property
     def options(self) -> dict[str, str]:
@@ -139,7 +144,7 @@ class Draft:
 
     @property
     def prompt(self) -> str | None:
-        return self.value("prompt")
+        return self.text("prompt")
 
     def add(self, step: str, value: Any, *, auto: bool = False) -> None:
         self.choices.append(Choice(step, value, auto))
@@ -218,9 +223,9 @@ def next_step(draft: Draft, catalog: Catalog) -> Step:
         have = len(work.files_of(rule.kind.value))
         if have < rule.count:
             return ask(Step(Action.INPUT, rule=rule, index=have))
-    rule = entry.prompt_rule(mode)
-    if work.prompt is None and rule.max_length > 0:
-        return ask(Step(Action.PROMPT, prompt_rule=rule))
+    prompt_rule = entry.prompt_rule(mode)
+    if work.prompt is None and prompt_rule.max_length > 0:
+        return ask(Step(Action.PROMPT, prompt_rule=prompt_rule))
     return ask(Step(Action.SUMMARY))
 
 

@@ -43,9 +43,9 @@ async def take_file(message: Message, draft: Draft, step: Step, screen: WizardSc
     if caption:
         following = next_step(draft, screen.catalog)
         if following.name is Action.PROMPT and following.prompt_rule is not None:
-            problem = prompt_problem(following.prompt_rule, caption)
-            if problem is not None:
-                await message.answer(problem)
+            prompt_refusal = prompt_problem(following.prompt_rule, caption)
+            if prompt_refusal is not None:
+                await message.answer(prompt_refusal)
             else:
                 draft.add("prompt", caption)
                 following = None  # the draft changed again
