@@ -14,7 +14,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import BotCommandScopeDefault
 from aiohttp import web
 
@@ -32,6 +32,7 @@ from bot.services.generation import GenerationService
 from bot.services.notifier import StatusNotifier
 from bot.services.tracker import JobTracker, PollSchedule
 from bot.store.db import Database
+from bot.store.fsm_storage import SqliteStorage
 from bot.store.jobs import JobsRepo
 from bot.store.users import UsersRepo
 from bot.telegram.admin import make_admin_router
@@ -129,6 +130,17 @@ def create_dispatcher(components: Components) -> Dispatcher:
     return dp
 
 
+async def create_fsm_storage(settings: Settings, db: Database) -> BaseStorage:
+    """The one place that decides where open wizards (FSM state and data) are kept.
+
+    The bot's database, so a restart keeps every open menu working. A shared store for several
+    processes (aiogram's RedisStorage when REDIS_URL is set) would be chosen here too.
+    """
+    storage = SqliteStorage(db)
+    await storage.purge_expired()
+    return storage
+
+
 async def build_components(settings: Settings) -> Components:
     db = Database(settings.database_path)
     await db.open()
@@ -150,6 +162,7 @@ async def build_components(settings: Settings) -> Components:
         closers.append(kie.aclose)
 
         catalog = build_catalog_from_settings(settings)
+        fsm_storage = await create_fsm_storage(settings, db)
         users = UsersRepo(db)
         billing = BillingService.from_settings(db, settings)
         accounts = AccountsService(users, on_new_user=billing.grant_signup_bonus)
@@ -208,7 +221,7 @@ async def build_components(settings: Settings) -> Components:
         generation=generation,
         tracker=tracker,
         bot=bot,
-        dispatcher=Dispatcher(storage=MemoryStorage()),
+        dispatcher=Dispatcher(storage=fsm_storage),
         inflight=InFlightUpdates(),
         sandbox=sandbox,
         closers=closers,

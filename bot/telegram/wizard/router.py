@@ -281,7 +281,8 @@ def make_wizard_router(catalog: Catalog) -> Router:
     router = Router(name="wizard")
     wizard = Wizard(catalog)
     # One wizard update per user at a time: a double tap or an album of photos must not read the
-    # same draft twice and lose one of the changes. (In-process; FSM storage is in-process too.)
+    # same draft twice and lose one of the changes. In-process: one process serves a database file
+    # (the FSM storage's cache relies on that too); several processes would need a shared lock.
     user_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @contextlib.asynccontextmanager
