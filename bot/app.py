@@ -339,5 +339,8 @@ async def shutdown(
     if runner is not None:
         await runner.cleanup()
     await bot.session.close()
+    # Again after the handlers finished (the dispatcher closed it when polling stopped): the
+    # storage writes behind, and what is pending must reach the database before it closes.
+    await dp.storage.close()
     await components.db.close()
     log.info("Stopped")

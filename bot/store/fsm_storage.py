@@ -4,10 +4,14 @@ aiogram's MemoryStorage loses every open /generate menu on a restart, and each o
 answers "this menu is out of date". Here state and data live in the `fsm` table (migration 4), one
 row per StorageKey, data as a JSON object.
 
-Cost: aiogram reads the state on every update, and a wizard tap writes state and data. Reads come
-from a write-through cache (safe while one process owns the database file: every write goes through
-this object), so a tap costs one database round trip per write and none per read. A write the
-database refused drops the cached entry, so the cache never claims what the file does not hold.
+Cost: aiogram reads the state on every update, and a wizard tap writes state and data. Every
+aiosqlite call is a hand-off to its worker thread, which under load costs more than the SQL, so:
+reads come from a cache (safe while one process owns the database file: every change goes through
+this object), and changes are written behind, by one task, in one transaction per round trip: the
+changes that arrive while a write is running go together in the next one (group commit). A tap never
+waits for the disk; at most the changes of one round trip are lost if the process is killed, none on
+a clean stop (the application calls `close()`, which writes what is pending). A write the database
+refuses is logged and retried; the pending change stays what every read sees.
 
 Drafts nobody touched for `keep_s` (7 days) are dropped: at start, at most hourly on a write, and
 on read (an expired row reads as empty, so an old menu says "out of date" even before the purge).
@@ -15,6 +19,7 @@ on read (an expired row reads as empty, so an old menu says "out of date" even b
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
@@ -27,7 +32,7 @@ from aiogram.exceptions import DataNotDictLikeError
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
 
-from bot.store.db import Database, now
+from bot.store.db import Database, StoreError, now
 
 log = logging.getLogger(__name__)
 
@@ -42,20 +47,16 @@ _KEY_WHERE = (
     " AND destiny = ?"
 )
 _SELECT = f"SELECT state, data, updated_at FROM fsm WHERE {_KEY_WHERE}"
-_DELETE_EXPIRED_KEY = f"DELETE FROM fsm WHERE {_KEY_WHERE} AND updated_at < ?"
-_DELETE_IF_EMPTY = f"DELETE FROM fsm WHERE {_KEY_WHERE} AND state IS NULL AND data = '{EMPTY_DATA}'"
-_UPSERT_STATE = """
-    INSERT INTO fsm (bot_id, chat_id, user_id, thread_id, business_connection_id, destiny, state, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+_DELETE = f"DELETE FROM fsm WHERE {_KEY_WHERE}"
+_UPSERT = """
+    INSERT INTO fsm
+        (bot_id, chat_id, user_id, thread_id, business_connection_id, destiny, state, data, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (bot_id, chat_id, user_id, thread_id, business_connection_id, destiny)
-    DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at
+    DO UPDATE SET state = excluded.state, data = excluded.data, updated_at = excluded.updated_at
 """
-_UPSERT_DATA = """
-    INSERT INTO fsm (bot_id, chat_id, user_id, thread_id, business_connection_id, destiny, data, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (bot_id, chat_id, user_id, thread_id, business_connection_id, destiny)
-    DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at
-"""
+# After a refused write, try again this much later (a write-locked database, a full disk).
+RETRY_S = 1.0
 
 KeyParams = tuple[int, int, int, int, str, str]
 
@@ -117,6 +118,12 @@ class SqliteStorage(BaseStorage):
         self.cache_entries = cache_entries
         self.clock = clock
         self._cache: OrderedDict[StorageKey, _Record] = OrderedDict()
+        # Changes not yet written, and the batch being written now: reads look here first, so
+        # evicting a key from the cache never loses a change.
+        self._dirty: dict[StorageKey, _Record] = {}
+        self._writing: dict[StorageKey, _Record] = {}
+        self._writer: asyncio.Task[None] | None = None
+        self._retry: asyncio.TimerHandle | None = None
         self._last_purge = clock()
 
     # --- BaseStorage --------------------------------------------------------------------------
@@ -130,38 +137,89 @@ class SqliteStorage(BaseStorage):
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         name = state_name(state)
-        cached = self._cached(key)
-        if (
-            cached is not None
-            and cached is not _ABSENT
-            and cached.state == name
-            and self.clock() - cached.updated_at < PURGE_EVERY_S
+        current = await self._read(key)
+        if current.state == name and (
+            current is _ABSENT or self.clock() - current.updated_at < PURGE_EVERY_S
         ):
             # The wizard sets the same state on every tap, right before writing the data (which
-            # refreshes updated_at): no need for a second write.
+            # refreshes updated_at): nothing to write.
             return
-        if cached is _ABSENT and name is None:
-            return
-        await self._write(key, _UPSERT_STATE, name)
+        self._put(key, _Record(name, current.data, self.clock()))
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         text = encode_data(data)
-        if text == EMPTY_DATA and self._cached(key) is _ABSENT:
+        current = await self._read(key)
+        if current is _ABSENT and text == EMPTY_DATA:
             return
-        await self._write(key, _UPSERT_DATA, text)
+        self._put(key, _Record(current.state, text, self.clock()))
 
     async def update_data(self, key: StorageKey, data: Mapping[str, Any]) -> dict[str, Any]:
-        merged = await self.get_data(key)
+        current = await self._read(key)
+        merged: dict[str, Any] = json.loads(current.data)
         merged.update(data)
         text = encode_data(merged)
-        await self._write(key, _UPSERT_DATA, text)
+        self._put(key, _Record(current.state, text, self.clock()))
         result: dict[str, Any] = json.loads(text)
         return result
 
     async def close(self) -> None:
-        # The database belongs to the application (closed last at shutdown, after handlers that
-        # may still write here); only the cache is ours.
-        self._cache.clear()
+        """Write what is pending. The database belongs to the application (closed last, after
+        handlers that may still use this storage), so this can run more than once."""
+        try:
+            await self.flush()
+        except (sqlite3.Error, StoreError) as exc:
+            # No retry after this: the application closes the database next.
+            if self._retry is not None:
+                self._retry.cancel()
+                self._retry = None
+            log.error("Open wizards could not be saved at shutdown: %s", exc)
+
+    # --- writing ------------------------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Wait until every change made so far is in the database; StoreError if it refused."""
+        self._start_writer()
+        if self._writer is not None:
+            await asyncio.wait({self._writer})
+        if self._dirty:
+            raise StoreError(f"{len(self._dirty)} open wizard(s) could not be saved")
+
+    def _put(self, key: StorageKey, record: _Record) -> None:
+        self._dirty[key] = record
+        self._remember(key, record)
+        self._start_writer()
+
+    def _start_writer(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        if self._dirty and (self._writer is None or self._writer.done()):
+            self._writer = asyncio.get_running_loop().create_task(self._write_pending(), name="fsm-writer")
+
+    async def _write_pending(self) -> None:
+        # The only writer: one batch at a time, each batch one transaction in one round trip.
+        while self._dirty:
+            batch, self._dirty = self._dirty, {}
+            self._writing = batch
+            at = self.clock()
+            purge_before = at - self.keep_s if at - self._last_purge >= PURGE_EVERY_S else None
+            rows = [(key_params(key), record) for key, record in batch.items()]
+            try:
+                await self.db.run_in_transaction(_write_rows, rows, purge_before)
+            except (sqlite3.Error, StoreError, ValueError) as exc:
+                for key, record in batch.items():
+                    self._dirty.setdefault(key, record)  # a newer change of the same key wins
+                log.warning("Saving %d open wizard(s) failed, retrying: %s", len(batch), exc)
+                self._retry = asyncio.get_running_loop().call_later(RETRY_S, self._start_writer)
+                return
+            finally:
+                self._writing = {}
+            if purge_before is not None:
+                self._last_purge = at
+                self._forget_expired(purge_before)
+            for key, record in batch.items():
+                if key not in self._dirty:
+                    self._remember(key, record)
 
     # --- upkeep -----------------------------------------------------------------------------------
 
@@ -170,22 +228,24 @@ class SqliteStorage(BaseStorage):
         cutoff = self.clock() - self.keep_s
         self._last_purge = self.clock()
         removed = await self.db.run_in_transaction(_purge, cutoff)
-        for key in [k for k, r in self._cache.items() if r is not _ABSENT and r.updated_at < cutoff]:
-            del self._cache[key]
+        self._forget_expired(cutoff)
         if removed:
             log.info("Dropped %d open wizard(s) untouched for %.0f days", removed, self.keep_s / 86400)
         return removed
 
-    # --- internals --------------------------------------------------------------------------------
+    # --- reading ----------------------------------------------------------------------------------
+
+    def _pending(self, key: StorageKey) -> _Record | None:
+        return self._dirty.get(key) or self._writing.get(key)
 
     def _cached(self, key: StorageKey) -> _Record | None:
-        record = self._cache.get(key)
+        record = self._pending(key) or self._cache.get(key)
         if record is None:
             return None
         if record is not _ABSENT and record.updated_at < self.clock() - self.keep_s:
-            self._cache[key] = _ABSENT
             return _ABSENT
-        self._cache.move_to_end(key)
+        if key in self._cache:
+            self._cache.move_to_end(key)
         return record
 
     def _remember(self, key: StorageKey, record: _Record) -> None:
@@ -194,28 +254,21 @@ class SqliteStorage(BaseStorage):
         while len(self._cache) > self.cache_entries:
             self._cache.popitem(last=False)
 
+    def _forget_expired(self, cutoff: float) -> None:
+        for key in [k for k, r in self._cache.items() if r is not _ABSENT and r.updated_at < cutoff]:
+            del self._cache[key]
+
     async def _read(self, key: StorageKey) -> _Record:
         cached = self._cached(key)
         if cached is not None:
             return cached
         record = await self.db.run_locked(_select, key_params(key), self.clock() - self.keep_s)
+        # A change made while this read waited is newer than what the file held.
+        pending = self._pending(key)
+        if pending is not None:
+            return pending
         self._remember(key, record)
         return record
-
-    async def _write(self, key: StorageKey, upsert: str, value: str | None) -> None:
-        at = self.clock()
-        purge_before = at - self.keep_s if at - self._last_purge >= PURGE_EVERY_S else None
-        if purge_before is not None:
-            self._last_purge = at
-        try:
-            record = await self.db.run_in_transaction(
-                _upsert, key_params(key), upsert, value, at, at - self.keep_s, purge_before
-            )
-        except BaseException:
-            # The row may or may not have changed (a cancelled await still commits): read it next time.
-            self._cache.pop(key, None)
-            raise
-        self._remember(key, record)
 
 
 # --- bodies run on the connection's worker thread (one round trip each) ----------------------------
@@ -231,22 +284,16 @@ def _select(raw: sqlite3.Connection, params: KeyParams, cutoff: float) -> _Recor
     return _row_record(raw.execute(_SELECT, params).fetchone(), cutoff)
 
 
-def _upsert(
-    raw: sqlite3.Connection,
-    params: KeyParams,
-    upsert: str,
-    value: str | None,
-    at: float,
-    cutoff: float,
-    purge_before: float | None,
-) -> _Record:
-    # An expired draft is gone: a new state must not bring its old data back (nor the reverse).
-    raw.execute(_DELETE_EXPIRED_KEY, (*params, cutoff))
-    raw.execute(upsert, (*params, value, at))
-    raw.execute(_DELETE_IF_EMPTY, params)
+def _write_rows(
+    raw: sqlite3.Connection, rows: list[tuple[KeyParams, _Record]], purge_before: float | None
+) -> None:
+    for params, record in rows:
+        if record.state is None and record.data == EMPTY_DATA:
+            raw.execute(_DELETE, params)
+        else:
+            raw.execute(_UPSERT, (*params, record.state, record.data, record.updated_at))
     if purge_before is not None:
         _purge(raw, purge_before)
-    return _row_record(raw.execute(_SELECT, params).fetchone(), cutoff)
 
 
 def _purge(raw: sqlite3.Connection, cutoff: float) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import sqlite3
 from collections.abc import AsyncIterator
@@ -12,7 +13,7 @@ import pytest
 from aiogram.exceptions import DataNotDictLikeError
 from aiogram.fsm.storage.base import StorageKey
 
-from bot.store.db import Database
+from bot.store.db import Database, StoreError
 from bot.store.fsm_storage import DRAFT_KEEP_S, PURGE_EVERY_S, FsmDataNotJson, SqliteStorage
 from bot.telegram.wizard.draft import ALL_MODELS, Draft
 from bot.telegram.wizard.router import WizardStates
@@ -47,14 +48,17 @@ def storage(db: Database, clock: Clock) -> SqliteStorage:
     return SqliteStorage(db, clock=clock)
 
 
-async def reopened(tmp_path: Path, clock: Clock) -> tuple[Database, SqliteStorage]:
-    """A new process on the same file: a new connection and an empty cache."""
+async def reopened(tmp_path: Path, clock: Clock, previous: SqliteStorage) -> tuple[Database, SqliteStorage]:
+    """A new process on the same file: a new connection and an empty cache (after the previous
+    storage wrote what was pending, as a clean stop does)."""
+    await previous.flush()
     database = Database(tmp_path / "bot.sqlite3")
     await database.open()
     return database, SqliteStorage(database, clock=clock)
 
 
-async def fsm_rows(db: Database) -> int:
+async def fsm_rows(db: Database, storage: SqliteStorage) -> int:
+    await storage.flush()
     row = await db.fetchone("SELECT COUNT(*) FROM fsm")
     assert row is not None
     return int(row[0])
@@ -90,7 +94,9 @@ async def test_state_and_data_survive_a_restart(
     await storage.close()
     await db.close()
 
-    db2, storage2 = await reopened(tmp_path, clock)
+    db2 = Database(tmp_path / "bot.sqlite3")
+    await db2.open()
+    storage2 = SqliteStorage(db2, clock=clock)
     try:
         assert await storage2.get_state(KEY) == WizardStates.active.state
         assert Draft.from_data((await storage2.get_data(KEY))["draft"]) == draft
@@ -115,11 +121,11 @@ async def test_update_data_merges_and_returns_the_result(storage: SqliteStorage)
 async def test_clear_removes_the_row(storage: SqliteStorage, db: Database) -> None:
     await storage.set_state(KEY, WizardStates.active)
     await storage.set_data(KEY, {"draft": {"id": "x"}})
-    assert await fsm_rows(db) == 1
+    assert await fsm_rows(db, storage) == 1
     await storage.set_state(KEY, None)
-    assert await fsm_rows(db) == 1  # data still there
+    assert await fsm_rows(db, storage) == 1  # data still there
     await storage.set_data(KEY, {})
-    assert await fsm_rows(db) == 0
+    assert await fsm_rows(db, storage) == 0
     assert await storage.get_state(KEY) is None and await storage.get_data(KEY) == {}
 
 
@@ -137,8 +143,8 @@ async def test_keys_are_isolated(storage: SqliteStorage, db: Database, tmp_path:
     for n, key in enumerate(others):
         await storage.set_state(key, f"s:{n}")
         await storage.set_data(key, {"who": n})
-    assert await fsm_rows(db) == 1 + len(others)
-    db2, fresh = await reopened(tmp_path, clock)
+    assert await fsm_rows(db, storage) == 1 + len(others)
+    db2, fresh = await reopened(tmp_path, clock, storage)
     try:
         for reader in (storage, fresh):
             assert (await reader.get_state(KEY), await reader.get_data(KEY)) == ("s:main", {"who": "main"})
@@ -168,7 +174,7 @@ async def test_non_json_data_is_refused_and_changes_nothing(
     with pytest.raises(FsmDataNotJson):
         await storage.update_data(KEY, bad)
     assert await storage.get_data(KEY) == {"kept": True}
-    db2, fresh = await reopened(tmp_path, clock)
+    db2, fresh = await reopened(tmp_path, clock, storage)
     try:
         assert await fresh.get_data(KEY) == {"kept": True}
     finally:
@@ -191,7 +197,7 @@ async def test_untouched_drafts_expire(
     clock.t += 2 * DAY  # `old` is now 8 days untouched, KEY 2 days
     # Expired drafts read as empty at once, from the cache and from the file.
     assert await storage.get_state(old) is None and await storage.get_data(old) == {}
-    db2, fresh = await reopened(tmp_path, clock)
+    db2, fresh = await reopened(tmp_path, clock, storage)
     try:
         assert await fresh.get_state(old) is None and await fresh.get_data(old) == {}
         assert await fresh.get_data(KEY) == {"draft": {"id": "recent"}}
@@ -202,7 +208,7 @@ async def test_untouched_drafts_expire(
         # The purge at start removes what expired and keeps the rest.
         clock.t += DRAFT_KEEP_S - DAY  # KEY: 8 days
         assert await fresh.purge_expired() == 1
-        assert await fsm_rows(db2) == 0
+        assert await fsm_rows(db2, fresh) == 0
     finally:
         await db2.close()
 
@@ -213,23 +219,55 @@ async def test_a_write_purges_expired_drafts_at_most_hourly(db: Database, clock:
         await storage.set_data(StorageKey(bot_id=1, chat_id=user, user_id=user), {"n": user})
     clock.t += 61
     await storage.set_data(KEY, {"fresh": 1})
-    assert await fsm_rows(db) == 4  # expired, but the storage purged less than an hour ago
+    assert await fsm_rows(db, storage) == 4  # expired, but the storage purged less than an hour ago
     clock.t += PURGE_EVERY_S - 61
     await storage.set_data(KEY, {"fresh": 2})
-    assert await fsm_rows(db) == 1
+    assert await fsm_rows(db, storage) == 1
 
 
-async def test_a_refused_write_leaves_the_cache_telling_the_truth(
-    storage: SqliteStorage, db: Database, tmp_path: Path
+async def test_changes_made_together_are_written_in_one_transaction(db: Database) -> None:
+    class CountingDatabase(Database):
+        transactions = 0
+
+        async def run_in_transaction(self, *args: Any, **kwargs: Any) -> Any:
+            CountingDatabase.transactions += 1
+            return await super().run_in_transaction(*args, **kwargs)
+
+    counted = CountingDatabase(db.path)
+    await counted.open()
+    try:
+        storage = SqliteStorage(counted)
+        keys = [StorageKey(bot_id=1, chat_id=n, user_id=n) for n in range(50)]
+        for key in keys:
+            await storage.get_state(key)  # as aiogram does on every update
+        await asyncio.gather(*(storage.update_data(key, {"n": n}) for n, key in enumerate(keys)))
+        await storage.flush()
+        assert CountingDatabase.transactions == 1
+        assert await fsm_rows(counted, storage) == 50
+    finally:
+        await counted.close()
+
+
+async def test_a_refused_write_is_kept_and_retried(
+    storage: SqliteStorage, db: Database, tmp_path: Path, clock: Clock
 ) -> None:
     await storage.set_data(KEY, {"v": 1})
+    await storage.flush()
     await db.execute("PRAGMA busy_timeout=50")
     blocker = sqlite3.connect(tmp_path / "bot.sqlite3", isolation_level=None)
     try:
         blocker.execute("BEGIN IMMEDIATE")
-        with pytest.raises(sqlite3.OperationalError):
-            await storage.set_data(KEY, {"v": 2})
+        await storage.set_data(KEY, {"v": 2})
+        with pytest.raises(StoreError):
+            await storage.flush()
+        # The change the database refused is still what the bot sees.
+        assert await storage.get_data(KEY) == {"v": 2}
         blocker.execute("ROLLBACK")
     finally:
         blocker.close()
-    assert await storage.get_data(KEY) == {"v": 1}
+    await storage.flush()
+    db2, fresh = await reopened(tmp_path, clock, storage)
+    try:
+        assert await fresh.get_data(KEY) == {"v": 2}
+    finally:
+        await db2.close()
