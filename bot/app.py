@@ -16,7 +16,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import BotCommandScopeDefault
 from aiohttp import web
 
@@ -36,6 +36,7 @@ from bot.services.notifier import StatusNotifier
 from bot.services.payment_recorder import PaymentRecorder
 from bot.services.tracker import JobTracker, PollSchedule
 from bot.store.db import Database
+from bot.store.fsm_storage import SqliteStorage
 from bot.store.jobs import JobsRepo
 from bot.store.payments_journal import PaymentsJournal, journal_path_for
 from bot.store.users import UsersRepo
@@ -147,6 +148,17 @@ def create_dispatcher(components: Components) -> Dispatcher:
     return dp
 
 
+async def create_fsm_storage(settings: Settings, db: Database) -> BaseStorage:
+    """The one place that decides where open wizards (FSM state and data) are kept.
+
+    The bot's database, so a restart keeps every open menu working. A shared store for several
+    processes (aiogram's RedisStorage when REDIS_URL is set) would be chosen here too.
+    """
+    storage = SqliteStorage(db)
+    await storage.purge_expired()
+    return storage
+
+
 async def build_components(settings: Settings) -> Components:
     db = Database(settings.database_path, busy_timeout_ms=settings.database_busy_timeout_ms)
     await db.open()
@@ -173,6 +185,7 @@ async def build_components(settings: Settings) -> Components:
         closers.append(kie.aclose)
 
         catalog = build_catalog_from_settings(settings)
+        fsm_storage = await create_fsm_storage(settings, db)
         users = UsersRepo(db)
         billing = BillingService.from_settings(db, settings)
         accounts = AccountsService(users, on_new_user=billing.grant_signup_bonus)
@@ -236,7 +249,7 @@ async def build_components(settings: Settings) -> Components:
         tracker=tracker,
         payment_recorder=payment_recorder,
         bot=bot,
-        dispatcher=Dispatcher(storage=MemoryStorage()),
+        dispatcher=Dispatcher(storage=fsm_storage),
         inflight=InFlightUpdates(),
         sandbox=sandbox,
         closers=closers,
@@ -357,5 +370,8 @@ async def shutdown(
     if runner is not None:
         await runner.cleanup()
     await bot.session.close()
+    # Again after the handlers finished (the dispatcher closed it when polling stopped): the
+    # storage writes behind, and what is pending must reach the database before it closes.
+    await dp.storage.close()
     await components.db.close()
     log.info("Stopped")

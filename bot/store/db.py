@@ -147,6 +147,18 @@ class Database:
         async with self._lock:
             return await self.run_sync(_in_immediate_transaction, body, *args, **kwargs)
 
+    async def run_locked(
+        self,
+        body: Callable[Concatenate[sqlite3.Connection, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """`run_sync` under the process-wide lock, without a transaction: a read in one round trip
+        that never sees another coroutine's half-done transaction."""
+        async with self._lock:
+            return await self.run_sync(body, *args, **kwargs)
+
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One autocommitted statement; returns the number of changed rows."""
         async with self._lock:

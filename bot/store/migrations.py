@@ -122,4 +122,21 @@ MIGRATIONS: list[str] = [
     UPDATE jobs SET orphan_alerted_at = updated_at
         WHERE state = 'failed' AND task_id IS NULL AND fail_reason LIKE 'submission_unknown%';
     """,
+    # 7: open wizards (aiogram FSM state and data), so a restart keeps every open menu working.
+    # thread_id 0 and business_connection_id '' stand for "none": NULL would never match the key.
+    """
+    CREATE TABLE fsm (
+        bot_id INTEGER NOT NULL,
+        chat_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        thread_id INTEGER NOT NULL DEFAULT 0,
+        business_connection_id TEXT NOT NULL DEFAULT '',
+        destiny TEXT NOT NULL,
+        state TEXT,
+        data TEXT NOT NULL DEFAULT '{}',      -- a JSON object
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (bot_id, chat_id, user_id, thread_id, business_connection_id, destiny)
+    ) WITHOUT ROWID;
+    CREATE INDEX fsm_updated ON fsm(updated_at);
+    """,
 ]

@@ -67,7 +67,8 @@ class WizardSession:
 
 class OneUpdatePerUser(BaseMiddleware):
     """One wizard update per user at a time: a double tap or an album of photos must not read the
-    same draft twice and lose one of the changes. In-process, like the bot's update handling."""
+    same draft twice and lose one of the changes. In-process: one process serves a database file (the
+    FSM storage cache relies on that too); several processes need a shared lock (Redis)."""
 
     def __init__(self) -> None:
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
