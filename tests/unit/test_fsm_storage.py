@@ -16,7 +16,7 @@ from aiogram.fsm.storage.base import StorageKey
 from bot.store.db import Database, StoreError
 from bot.store.fsm_storage import DRAFT_KEEP_S, PURGE_EVERY_S, FsmDataNotJson, SqliteStorage
 from bot.telegram.wizard.draft import ALL_MODELS, Draft
-from bot.telegram.wizard.router import WizardStates
+from bot.telegram.wizard.session import WizardStates
 
 KEY = StorageKey(bot_id=1, chat_id=10, user_id=10)
 DAY = 86400.0
