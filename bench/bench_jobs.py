@@ -375,7 +375,6 @@ def analytic_mean_delay(schedule: Schedule, start_s: float, end_s: float, step_s
     return statistics.fmean(analytic_polls(schedule, p)[1] for p in points)
 
 
-@dataclass(frozen=True)
 @dataclass
 class PollingTrace:
     finish_real_s: float  # generation time on the real clock
