@@ -1,4 +1,4 @@
-"""Helpers shared by the job benchmarks: percentiles, load, process memory, a bot subprocess.
+"""Helpers shared by the benchmarks: percentiles, load, verdict lines, process memory, a bot subprocess.
 
 Imported by bench scripts after they put the repository root on sys.path.
 """
@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import httpx
 
@@ -28,6 +29,24 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     ordered = sorted(values)
     rank = min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))
     return ordered[rank]
+
+
+def verdict(
+    what: str, figure: float, op: Literal["<=", ">="], target: float, unit: str = "", *, digits: int = 2
+) -> bool:
+    """Print the one line a script gives per target, in the form tools read:
+
+        verdict: <what> <figure> <op> <target>: MET|NOT MET
+
+    e.g. `verdict: p99 callback->sendVideo 0.81 s <= 1 s: MET`. The figure is compared as printed, so
+    the line never contradicts itself (0.996 printed as 1.00 meets "<= 1").
+    """
+    shown = round(figure, digits)
+    met = shown <= target if op == "<=" else shown >= target
+    unit_suffix = f" {unit}" if unit else ""
+    print(f"verdict: {what} {shown:.{digits}f}{unit_suffix} {op} {target:g}{unit_suffix}: "
+          f"{'MET' if met else 'NOT MET'}")
+    return met
 
 
 def load_average() -> str:
