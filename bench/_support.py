@@ -44,8 +44,10 @@ def verdict(
     shown = round(figure, digits)
     met = shown <= target if op == "<=" else shown >= target
     unit_suffix = f" {unit}" if unit else ""
-    print(f"verdict: {what} {shown:.{digits}f}{unit_suffix} {op} {target:g}{unit_suffix}: "
-          f"{'MET' if met else 'NOT MET'}")
+    print(
+        f"verdict: {what} {shown:.{digits}f}{unit_suffix} {op} {target:g}{unit_suffix}: "
+        f"{'MET' if met else 'NOT MET'}"
+    )
     return met
 
 
@@ -58,8 +60,13 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
     cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for n, row in enumerate(cells):
-        print("  " + "  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in
-                               enumerate(zip(row, widths, strict=True))))
+        print(
+            "  "
+            + "  ".join(
+                cell.rjust(width) if i else cell.ljust(width)
+                for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+            )
+        )
         if n == 0:
             print("  " + "  ".join("-" * width for width in widths))
 
@@ -118,7 +125,8 @@ class BotProcess:
                 [sys.executable, "-m", "bot"], cwd=self.workdir, env=full_env, stdout=log, stderr=log
             )
 
-    async def wait_healthy(self, web_port: int, timeout: float = 30.0) -> None:
+    async def wait_healthy(self, web_port: int, timeout: float = 90.0) -> None:
+        # Generous: `import aiogram` alone takes seconds of CPU, more on a busy machine.
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient() as client:
             while True:

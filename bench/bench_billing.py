@@ -128,7 +128,10 @@ async def main() -> None:
             for concurrency in (1, 50):
                 results = [
                     await run_pairs(
-                        billing, users=args.users, pairs=args.pairs, concurrency=concurrency,
+                        billing,
+                        users=args.users,
+                        pairs=args.pairs,
+                        concurrency=concurrency,
                         tag=f"c{concurrency}r{run}",
                     )
                     for run in range(args.runs)

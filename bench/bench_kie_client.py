@@ -141,8 +141,12 @@ async def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--real", action="store_true", help="KIE's real 20 per 10 s create window (~35 s)")
-    parser.add_argument("--window-s", type=float, default=2.0,
-                        help="create window in seconds (KIE's is 10 s; scaled down to save time)")
+    parser.add_argument(
+        "--window-s",
+        type=float,
+        default=2.0,
+        help="create window in seconds (KIE's is 10 s; scaled down to save time)",
+    )
     parser.add_argument("--windows", type=int, default=3, help="full create windows after the first batch")
     parser.add_argument("--status-seconds", type=float, default=5.0, help="how long to poll at the limit")
     parser.add_argument("--pollers", type=int, default=20, help="concurrent status pollers")
