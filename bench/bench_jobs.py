@@ -958,7 +958,7 @@ async def main() -> None:
     print(f"load average at start: {load_average()}")
     if not media:
         reason = "--no-ffmpeg" if args.no_ffmpeg else "ffprobe/ffmpeg are not on PATH"
-        print(f"{reason}: the with-ffmpeg variants are skipped (no verdict for them)")
+        print(f"{reason}: the with-ffmpeg variants are skipped (their targets are not judged)")
     if "callbacks" in chosen:
         if media:
             await bench_callbacks(args.callback_jobs, media=True)
