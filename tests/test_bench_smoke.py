@@ -32,11 +32,12 @@ VERDICT_RE = re.compile(
 OPERATORS = {"<=": operator.le, ">=": operator.ge}
 
 
-def run_bench(script: str, *args: str) -> str:
-    """Run bench/<script> from the repository root, as the README says; return its stdout."""
+def run_bench(script: str, args: str) -> str:
+    """Run bench/<script> with space-separated `args` from the repository root, as the README says;
+    return its stdout."""
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     finished = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "bench" / script), *args],
+        [sys.executable, str(REPO_ROOT / "bench" / script), *args.split()],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -88,19 +89,7 @@ def test_verdict_format_is_checked() -> None:
 
 
 def test_bench_billing_smoke() -> None:
-    output = run_bench(
-        "bench_billing.py",
-        "--users",
-        "100",
-        "--ledger-rows",
-        "1000",
-        "--pairs",
-        "50",
-        "--runs",
-        "1",
-        "--warmup",
-        "10",
-    )
+    output = run_bench("bench_billing.py", "--users 100 --ledger-rows 1000 --pairs 50 --runs 1 --warmup 10")
     assert "seeded 100 users and 1,000 ledger rows" in output
     assert re.search(r"^concurrency  1: [\d,]+ pairs/s", output, re.MULTILINE), output
     assert re.search(r"^concurrency 50: [\d,]+ pairs/s", output, re.MULTILINE), output
@@ -109,9 +98,7 @@ def test_bench_billing_smoke() -> None:
 
 
 def test_bench_kie_client_smoke() -> None:
-    output = run_bench(
-        "bench_kie_client.py", "--windows", "1", "--window-s", "1", "--status-seconds", "1", "--calls", "20"
-    )
+    output = run_bench("bench_kie_client.py", "--windows 1 --window-s 1 --status-seconds 1 --calls 20")
     assert re.search(
         r"^creates: 40 in [\d.]+s under 20/1s .* ratio [\d.]+; 429s from simulator: 0$", output, re.MULTILINE
     ), output
@@ -130,7 +117,7 @@ def test_bench_kie_client_smoke() -> None:
 
 
 def test_bench_wizard_smoke() -> None:
-    output = run_bench("bench_wizard.py", "--users", "5", "--taps", "3", "--runs", "1", "--warmup-users", "2")
+    output = run_bench("bench_wizard.py", "--users 5 --taps 3 --runs 1 --warmup-users 2")
     # Every tap of the real bot was a valid button and answered: 5 users x 3 taps.
     assert re.search(r"^bot   15 taps in .* invalid taps 0, failed calls 0$", output, re.MULTILINE), output
     assert re.search(r"^bare  15 taps in .* invalid taps 0, failed calls 0$", output, re.MULTILINE), output
@@ -144,20 +131,8 @@ def test_bench_jobs_smoke() -> None:
     be): the no-ffmpeg path whether or not ffmpeg is installed, so the run does not depend on it."""
     output = run_bench(
         "bench_jobs.py",
-        "--no-ffmpeg",
-        "--callback-jobs",
-        "2",
-        "--polling-jobs",
-        "2",
-        "--scale",
-        "0.02",
-        "--memory-jobs",
-        "2",
-        "--rss-seconds",
-        "0.5",
-        "--video-sizes",
-        "1",
-        "--lean",
+        "--no-ffmpeg --callback-jobs 2 --polling-jobs 2 --scale 0.02 "
+        "--memory-jobs 2 --rss-seconds 0.5 --video-sizes 1 --lean",
     )
     for header in ("== 1a. ", "== 1b. ", "== 2. polling only", "== 3a. RSS", "== 3b. peak RSS"):
         assert header in output, f"no section {header!r}:\n{output}"
