@@ -1,4 +1,4 @@
-"""Helpers shared by the job benchmarks: percentiles, load, process memory, a bot subprocess.
+"""Helpers shared by the benchmarks: percentiles, load, verdict lines, process memory, a bot subprocess.
 
 Imported by bench scripts after they put the repository root on sys.path.
 """
@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import httpx
 
@@ -30,6 +31,26 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[rank]
 
 
+def verdict(
+    what: str, figure: float, op: Literal["<=", ">="], target: float, unit: str = "", *, digits: int = 2
+) -> bool:
+    """Print the one line a script gives per target, in the form tools read:
+
+        verdict: <what> <figure> <op> <target>: MET|NOT MET
+
+    e.g. `verdict: p99 callback->sendVideo 0.81 s <= 1 s: MET`. The figure is compared as printed, so
+    the line never contradicts itself (0.996 printed as 1.00 meets "<= 1").
+    """
+    shown = round(figure, digits)
+    met = shown <= target if op == "<=" else shown >= target
+    unit_suffix = f" {unit}" if unit else ""
+    print(
+        f"verdict: {what} {shown:.{digits}f}{unit_suffix} {op} {target:g}{unit_suffix}: "
+        f"{'MET' if met else 'NOT MET'}"
+    )
+    return met
+
+
 def load_average() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} {five:.2f} {fifteen:.2f} ({os.cpu_count()} cores)"
@@ -39,8 +60,13 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
     cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for n, row in enumerate(cells):
-        print("  " + "  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in
-                               enumerate(zip(row, widths, strict=True))))
+        print(
+            "  "
+            + "  ".join(
+                cell.rjust(width) if i else cell.ljust(width)
+                for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+            )
+        )
         if n == 0:
             print("  " + "  ".join("-" * width for width in widths))
 
@@ -99,7 +125,8 @@ class BotProcess:
                 [sys.executable, "-m", "bot"], cwd=self.workdir, env=full_env, stdout=log, stderr=log
             )
 
-    async def wait_healthy(self, web_port: int, timeout: float = 30.0) -> None:
+    async def wait_healthy(self, web_port: int, timeout: float = 90.0) -> None:
+        # Generous: `import aiogram` alone takes seconds of CPU, more on a busy machine.
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient() as client:
             while True:

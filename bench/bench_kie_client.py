@@ -1,13 +1,17 @@
 """Benchmark of the KIE client against the in-process KIE simulator.
 
-    python bench/bench_kie_client.py            # scaled windows, ~15 s
-    python bench/bench_kie_client.py --real     # KIE's real 20 creates / 10 s, ~35 s
+Run from the repository root:
+    .venv/bin/python bench/bench_kie_client.py            # scaled windows, ~15 s
+    .venv/bin/python bench/bench_kie_client.py --real     # KIE's real 20 creates / 10 s, ~35 s
+    .venv/bin/python bench/bench_kie_client.py --windows 1 --window-s 1 --status-seconds 1 --calls 20
+                                                          # smallest run (a smoke test), ~3 s
 
 Prints:
 * sustained creates/s and status calls/s under the client-side limits, as a ratio to the limits
   (target >= 0.95), and how many 429s the simulator (enforcing the same limits) had to send (target 0);
 * the client's own overhead per call: median microseconds of `get_status` vs a raw httpx GET of
-  the same URL on the same loop.
+  the same URL on the same loop;
+* one verdict line per target.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 
+from bench._support import verdict
 from bot.kie.client import KieClient, RetryPolicy
 from bot.kie.ratelimit import Unlimited
 from bot.kie.sandbox import KieSimulator, SimTimings
@@ -38,9 +43,11 @@ CREATE = CreateRequest(
     },
 )
 NO_RETRY = RetryPolicy(attempts=1)
+TARGET_RATIO = 0.95
+CREATE_LIMIT = 20  # KIE: 20 creates per 10 s window per key
 
 
-async def bench_creates(limit: int, window_s: float, windows: int) -> None:
+async def bench_creates(limit: int, window_s: float, windows: int) -> tuple[float, int]:
     """`windows` full windows after the first free batch: creates = limit * (windows + 1)."""
     total = limit * (windows + 1)
     async with KieSimulator(
@@ -63,9 +70,10 @@ async def bench_creates(limit: int, window_s: float, windows: int) -> None:
             f"{sustained:.2f}/s vs limit {target:.2f}/s = ratio {sustained / target:.3f}; "
             f"429s from simulator: {sim.rate_limited['create']}"
         )
+        return sustained / target, sim.rate_limited["create"]
 
 
-async def bench_status(rps: float, seconds: float, pollers: int) -> None:
+async def bench_status(rps: float, seconds: float, pollers: int) -> tuple[float, int]:
     async with KieSimulator(KEY, status_limit_per_s=rps, timings=SimTimings.manual()) as sim:
         client = KieClient(KEY, api_base=sim.base_url, status_rps=rps, retry=NO_RETRY)
         try:
@@ -92,6 +100,7 @@ async def bench_status(rps: float, seconds: float, pollers: int) -> None:
             f"sustained {sustained:.2f}/s = ratio {sustained / rps:.3f}; "
             f"429s from simulator: {sim.rate_limited['status']}"
         )
+        return sustained / rps, sim.rate_limited["status"]
 
 
 async def bench_overhead(calls: int) -> None:
@@ -132,15 +141,25 @@ async def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--real", action="store_true", help="KIE's real 20 per 10 s create window (~35 s)")
+    parser.add_argument(
+        "--window-s",
+        type=float,
+        default=2.0,
+        help="create window in seconds (KIE's is 10 s; scaled down to save time)",
+    )
+    parser.add_argument("--windows", type=int, default=3, help="full create windows after the first batch")
+    parser.add_argument("--status-seconds", type=float, default=5.0, help="how long to poll at the limit")
+    parser.add_argument("--pollers", type=int, default=20, help="concurrent status pollers")
     parser.add_argument("--calls", type=int, default=1000, help="calls per side for the overhead figure")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    if args.real:
-        await bench_creates(20, 10.0, windows=2)
-    else:
-        await bench_creates(20, 2.0, windows=3)
-    await bench_status(10.0, 5.0, pollers=20)
+    window_s, windows = (10.0, 2) if args.real else (args.window_s, args.windows)
+    create_ratio, create_429s = await bench_creates(CREATE_LIMIT, window_s, windows=windows)
+    status_ratio, status_429s = await bench_status(10.0, args.status_seconds, pollers=args.pollers)
     await bench_overhead(args.calls)
+    verdict("sustained creates / create limit", create_ratio, ">=", TARGET_RATIO, digits=3)
+    verdict("sustained status calls / status limit", status_ratio, ">=", TARGET_RATIO, digits=3)
+    verdict("429s from the simulator (creates + status calls)", create_429s + status_429s, "<=", 0, digits=0)
 
 
 if __name__ == "__main__":
