@@ -588,6 +588,7 @@ def bot_settings(
         "KIE_API_KEY": sim.api_key,
         "KIE_API_BASE": sim.base_url,
         "KIE_UPLOAD_BASE": sim.base_url,
+        "RESULT_FETCH_ALLOW_HOSTS": sim.base_url.removeprefix("http://"),
         "DATABASE_PATH": str(database),
         "WEB_HOST": "127.0.0.1",
         "WEB_PORT": str(web_port),
