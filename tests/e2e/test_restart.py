@@ -63,6 +63,7 @@ def db_rows(path: Path, sql: str) -> list[tuple[object, ...]]:
         return list(conn.execute(sql))
 
 
+@pytest.mark.timeout(300)  # two process starts; `import aiogram` alone takes seconds of CPU
 async def test_sigkill_with_jobs_in_flight_then_restart(fake_tg: FakeTelegram, tmp_path: Path) -> None:
     sim = KieSimulator("sim-test-key", timings=SimTimings.manual())
     await sim.start()
