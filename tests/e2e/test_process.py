@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 
 from bot.i18n import translate
-from tests.fakes.telegram_api import FakeTelegram
-from tests.fakes.tg_user import TgUser
+from tests.fakes.telegram import FakeTelegram, TgUser
 
 ROOT = Path(__file__).resolve().parents[2]
 
