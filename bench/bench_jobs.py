@@ -81,8 +81,7 @@ from bot.store.jobs import JobsRepo, JobState
 from bot.store.users import UsersRepo
 from tests.e2e.harness import RunningBot, free_port, make_settings, running_bot
 from tests.e2e.jobs_support import order_job, prepare_user
-from tests.fakes.telegram_api import FakeTelegram
-from tests.fakes.tg_user import TgUser
+from tests.fakes.telegram import FakeTelegram, TgUser
 
 CALLBACK_P99_TARGET_S = 1.0
 POLL_DELAY_TARGET_S = 5.0

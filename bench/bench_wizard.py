@@ -65,8 +65,7 @@ from bench._support import REPO_ROOT, BotProcess, load_average, percentile, prin
 from bot.logging_setup import setup_logging
 from bot.telegram.wizard.view import WizardCallback
 from tests.e2e.harness import free_port, make_settings, running_bot
-from tests.fakes.telegram_api import Call, FakeTelegram, StoredMessage
-from tests.fakes.tg_user import TgUser
+from tests.fakes.telegram import Call, FakeTelegram, StoredMessage, TgUser
 
 TARGET_RATIO = 0.6
 FIRST_USER_ID = 900_001

@@ -14,6 +14,7 @@ import httpx
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
@@ -106,10 +107,11 @@ class Components:
         }
 
 
-def create_bot(settings: Settings) -> Bot:
-    if settings.telegram_api_base:
+def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
+    """The bot; `session` (tests) replaces the HTTP session to Telegram."""
+    if session is None and settings.telegram_api_base:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
-    else:
+    elif session is None:
         session = AiohttpSession()
     session.middleware(RetryAfterMiddleware(max_wait=settings.telegram_flood_wait_max_s))
     return Bot(
@@ -159,7 +161,10 @@ async def create_fsm_storage(settings: Settings, db: Database) -> BaseStorage:
     return storage
 
 
-async def build_components(settings: Settings) -> Components:
+async def build_components(settings: Settings, *, session: BaseSession | None = None) -> Components:
+    """Every part, wired, without taking updates: `run` starts polling or the webhook.
+
+    `session` (in-process tests) is the Bot's session instead of HTTP to Telegram."""
     db = Database(settings.database_path, busy_timeout_ms=settings.database_busy_timeout_ms)
     await db.open()
     closers: list[Any] = []
@@ -190,7 +195,7 @@ async def build_components(settings: Settings) -> Components:
         billing = BillingService.from_settings(db, settings)
         accounts = AccountsService(users, on_new_user=billing.grant_signup_bonus)
         jobs = JobsRepo(db)
-        bot = create_bot(settings)
+        bot = create_bot(settings, session)
         generation = GenerationService(
             db=db,
             jobs=jobs,

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 
 HANDLER_ERROR_LOGGERS = ("aiogram.event", "aiogram.dispatcher", "bot")
 HANDLER_ERROR_TEXT = "Cause exception while process update"

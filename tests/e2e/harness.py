@@ -15,7 +15,7 @@ import httpx
 from bot.app import Components, run
 from bot.config import Settings, load_settings
 from bot.kie.sandbox import KieSimulator
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 
 
 def free_port() -> int:

@@ -12,8 +12,7 @@ from typing import Any
 from bot.catalog.model import Order
 from bot.store.jobs import Job, JobState
 from tests.e2e.harness import RunningBot
-from tests.fakes.telegram_api import FakeTelegram
-from tests.fakes.tg_user import TgUser
+from tests.fakes.telegram import FakeTelegram, TgUser
 
 _draft_ids = count(1)
 

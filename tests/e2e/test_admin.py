@@ -10,8 +10,7 @@ from bot.services.billing import Reason
 from bot.store.payments import stars_refund_op_id
 from tests.e2e.harness import make_settings, running_bot
 from tests.e2e.test_payments import bot_calls_to, buy, send_and_wait
-from tests.fakes.telegram_api import FakeTelegram
-from tests.fakes.tg_user import TgUser
+from tests.fakes.telegram import FakeTelegram, TgUser
 
 ADMIN_ID = 900_002
 

@@ -16,7 +16,7 @@ from bot.store.jobs import JobState
 from bot.web import CALLBACK_MAX_BYTES
 from tests.e2e.harness import RunningBot, make_settings, running_bot
 from tests.e2e.jobs_support import books_balance, ledger_for_job, order_job, prepare_user, wait_job_state
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 
 USER = 5101
 PRICE = 42  # Kling 2.5 Turbo, 5 s (kie-api.md §8.2)

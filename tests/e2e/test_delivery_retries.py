@@ -17,8 +17,7 @@ from tests.e2e.jobs_support import (
     wait_job_state,
     wait_until,
 )
-from tests.fakes.telegram_api import FakeTelegram
-from tests.fakes.tg_user import TgUser
+from tests.fakes.telegram import FakeTelegram, TgUser
 
 USER = 5301
 SCALE = 0.05  # make_settings' kie_poll_scale: delivery retry waits shrink by the same factor

@@ -11,8 +11,7 @@ from bot.i18n import translate
 from bot.telegram.common import MenuCb
 from tests.e2e.harness import RunningBot, free_port, make_settings, running_bot
 from tests.e2e.jobs_support import books_balance
-from tests.fakes.telegram_api import FakeTelegram
-from tests.fakes.tg_user import TgUser
+from tests.fakes.telegram import FakeTelegram, TgUser
 
 GROUP = -1001234567890
 CHANNEL = -1009876543210

@@ -10,8 +10,7 @@ from bot.store.jobs import JobState
 from bot.telegram.history import HistoryCb
 from tests.e2e.harness import make_settings, running_bot
 from tests.e2e.jobs_support import ledger_for_job, order_job, prepare_user, wait_job_state, wait_until
-from tests.fakes.telegram_api import FakeTelegram
-from tests.fakes.tg_user import TgUser
+from tests.fakes.telegram import FakeTelegram, TgUser
 
 USER = 6001
 OTHER = 6002

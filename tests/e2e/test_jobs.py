@@ -26,7 +26,7 @@ from tests.e2e.jobs_support import (
     wait_job_state,
     wait_status,
 )
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 
 USER = 5001
 PRICE = 42  # Kling 2.5 Turbo, 5 s (kie-api.md §8.2)

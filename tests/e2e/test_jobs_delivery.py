@@ -9,7 +9,7 @@ from bot.kie.sandbox import KieSimulator
 from bot.store.jobs import JobState
 from tests.e2e.harness import make_settings, running_bot
 from tests.e2e.jobs_support import order_job, prepare_user, wait_job_state, wait_status
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 
 USER = 5101
 

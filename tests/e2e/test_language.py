@@ -6,8 +6,7 @@ from pathlib import Path
 
 from bot.i18n import translate
 from tests.e2e.harness import make_settings, running_bot
-from tests.fakes.telegram_api import FakeTelegram
-from tests.fakes.tg_user import TgUser
+from tests.fakes.telegram import FakeTelegram, TgUser
 
 
 async def test_language_choice_is_remembered(fake_tg: FakeTelegram, tmp_path: Path) -> None:

@@ -19,8 +19,7 @@ from bot.store.payments_journal import journal_path_for
 from tests.e2e.harness import RunningBot, make_settings, running_bot, start_bot
 from tests.e2e.jobs_support import wait_until
 from tests.e2e.test_payments import books_balance, bot_calls_to, open_invoice
-from tests.fakes.telegram_api import FakeTelegram, Payment
-from tests.fakes.tg_user import TgUser, UserClient
+from tests.fakes.telegram import FakeTelegram, Payment, TgUser, UserClient
 
 BUSY_TIMEOUT_MS = 200
 

@@ -16,8 +16,7 @@ from bot.store.payments import payment_op_id
 from bot.telegram.payments import PackCb
 from bot.telegram.wizard.view import WizardCallback
 from tests.e2e.harness import RunningBot, make_settings, running_bot, start_bot
-from tests.fakes.telegram_api import Call, FakeTelegram, StoredMessage
-from tests.fakes.tg_user import TgUser, UserClient
+from tests.fakes.telegram import Call, FakeTelegram, StoredMessage, TgUser, UserClient
 
 ADMIN_ID = 900_001
 

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.i18n import translate
-from tests.fakes.telegram_api import FakeTelegram
-from tests.fakes.tg_user import TgUser
+from tests.fakes.telegram import FakeTelegram, TgUser
 
 ROOT = Path(__file__).resolve().parents[2]
 # Each test starts `python -m bot`; on a busy 2-core machine `import aiogram` alone takes seconds of CPU.

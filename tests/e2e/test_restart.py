@@ -15,8 +15,7 @@ from bot.kie.sandbox import KieSimulator, SimTimings
 from bot.telegram.wizard.view import WizardCallback
 from tests.e2e.harness import free_port
 from tests.e2e.test_process import bot_env
-from tests.fakes.telegram_api import FakeTelegram
-from tests.fakes.tg_user import TgUser, UserClient
+from tests.fakes.telegram import FakeTelegram, TgUser, UserClient
 
 USERS = (8101, 8102, 8103)
 JOBS_PER_USER = 2

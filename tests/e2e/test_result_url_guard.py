@@ -29,7 +29,7 @@ from tests.e2e.jobs_support import (
     wait_job_state,
     wait_status,
 )
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 
 USER = 5401
 

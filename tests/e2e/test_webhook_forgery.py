@@ -9,8 +9,7 @@ import httpx
 
 from tests.e2e.harness import free_port, make_settings, running_bot
 from tests.e2e.jobs_support import books_balance
-from tests.fakes.telegram_api import FakeTelegram
-from tests.fakes.tg_user import TgUser
+from tests.fakes.telegram import FakeTelegram, TgUser
 
 ADMIN = 9101
 VICTIM = 9102

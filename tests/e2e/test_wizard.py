@@ -31,8 +31,7 @@ from tests.e2e.wizard_driver import (
     encode_ratio,
     fail_on_bot_errors,  # noqa: F401  (autouse fixture: a crash caught by the error router fails the test)
 )
-from tests.fakes.telegram_api import FakeTelegram
-from tests.fakes.tg_user import TgUser
+from tests.fakes.telegram import FakeTelegram, TgUser
 
 GRANT = 5_000
 CATALOG = build_catalog()

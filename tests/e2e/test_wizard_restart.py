@@ -18,8 +18,7 @@ from tests.e2e.wizard_driver import (
     WizardDriver,
     fail_on_bot_errors,  # noqa: F401  (autouse fixture: a crash caught by the error router fails the test)
 )
-from tests.fakes.telegram_api import FakeTelegram
-from tests.fakes.tg_user import TgUser
+from tests.fakes.telegram import FakeTelegram, TgUser
 
 USER = 7301
 GRANT = 1000

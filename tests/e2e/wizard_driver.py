@@ -22,8 +22,7 @@ import pytest
 from bot.catalog.model import Catalog, ModelEntry
 from bot.telegram.wizard.view import WizardCallback, decode_ratio, encode_ratio
 from tests.e2e.harness import RunningBot
-from tests.fakes.telegram_api import FakeTelegram, StoredMessage
-from tests.fakes.tg_user import UserClient
+from tests.fakes.telegram import FakeTelegram, StoredMessage, UserClient
 
 WIZARD_PREFIX = f"{WizardCallback.__prefix__}:"
 CHOICE_ACTIONS = ("cat", "model", "mode", "ratio", "opt")

@@ -37,7 +37,7 @@ from aiogram.types import (
 )
 from aiohttp import web
 
-from tests.fakes.telegram_api import MB, FakeTelegram, PaymentNotAnswered, TgUser, parse_html
+from tests.fakes.telegram import MB, FakeTelegram, PaymentNotAnswered, TgUser, parse_html
 
 ALICE = TgUser(id=1001, first_name="Alice", language_code="en", username="alice")
 BOB = TgUser(id=1002, first_name="Боб", language_code="ru")

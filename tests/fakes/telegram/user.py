@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tests.fakes.telegram_api import Call, FakeTelegram, Payment, StoredMessage
+    from tests.fakes.telegram.records import Call, Payment, StoredMessage
+    from tests.fakes.telegram.server import FakeTelegram
 
 
 @dataclass(frozen=True, slots=True)
