@@ -494,9 +494,11 @@ async def test_models_command_lists_the_catalog(fake_tg: FakeTelegram, bot: Runn
     assert sent, "no answer to /models"
     text = "\n".join(m.text or "" for m in sent)
     assert all(len(m.plain_text or "") <= 4096 for m in sent)
-    for entry in bot.components.catalog.entries:
+    for entry in bot.components.catalog.offerable():
         assert escape(entry.name("en")) in text
         assert escape(entry.description("en")) in text
+    assert "Sora" not in text  # retired 2026-09-24: never offered
+    assert "Seedance 2.5" in text and "Kling 3.0" in text and "MiniMax H3" in text and "Wan 2.6" in text
     # Russian users read Russian descriptions.
     boris = await new_user(fake_tg, bot, 7104, language="ru")
     before = len(fake_tg.messages(boris.chat_id))
