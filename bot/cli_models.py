@@ -39,6 +39,14 @@ def print_models(catalog: Catalog, as_json: bool, out: TextIO) -> None:
         json.dump(catalog_as_json(catalog), out, ensure_ascii=False, indent=2)
         out.write("\n")
         return
-    out.write(f"{len(catalog.entries)} models; user price = KIE credits × {catalog.markup}, rounded up\n\n")
-    for entry in catalog.entries:
+    offered = catalog.offerable()
+    out.write(f"{len(offered)} models offered; user price = KIE credits × {catalog.markup}, rounded up\n\n")
+    for entry in offered:
         out.write("\n".join(_entry_lines(entry)) + "\n\n")
+    retired = [e for e in catalog.entries if e.retired is not None]
+    if retired:
+        out.write("Retired (never offered, kept for history):\n")
+        for entry in retired:
+            assert entry.retired is not None
+            out.write(f"  {entry.key:<13} {entry.name('en')}  retired {entry.retired.on.isoformat()}: "
+                      f"{entry.retired.reason}\n")

@@ -58,6 +58,15 @@ class PriceSettings(BaseSettings):
     price_seedance_pro_fast_per_s: int = Field(default=_PRICE_DEFAULTS.seedance_pro_fast_per_s, ge=1)
     price_sora2_15s: int = Field(default=_PRICE_DEFAULTS.sora2_15s, ge=1)
     price_hailuo02_i2v_768p_6s: int = Field(default=_PRICE_DEFAULTS.hailuo02_i2v_768p_6s, ge=1)
+    # KIE credits per second of video (UNCERTAIN in kie-api-2026.md).
+    price_seedance2_480p_per_s: int = Field(default=_PRICE_DEFAULTS.seedance2_480p_per_s, ge=1)
+    price_seedance2_720p_per_s: int = Field(default=_PRICE_DEFAULTS.seedance2_720p_per_s, ge=1)
+    price_seedance2_1080p_per_s: int = Field(default=_PRICE_DEFAULTS.seedance2_1080p_per_s, ge=1)
+    price_seedance2_fast_480p_per_s: int = Field(default=_PRICE_DEFAULTS.seedance2_fast_480p_per_s, ge=1)
+    price_seedance2_fast_720p_per_s: int = Field(default=_PRICE_DEFAULTS.seedance2_fast_720p_per_s, ge=1)
+    price_seedance25_1080p_per_s: int = Field(default=_PRICE_DEFAULTS.seedance25_1080p_per_s, ge=1)
+    price_wan26_720p_per_s: int = Field(default=_PRICE_DEFAULTS.wan26_720p_per_s, ge=1)
+    price_wan26_1080p_per_s: int = Field(default=_PRICE_DEFAULTS.wan26_1080p_per_s, ge=1)
 
     def price_overrides(self) -> PriceOverrides:
         return PriceOverrides(

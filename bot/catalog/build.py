@@ -77,6 +77,8 @@ def _entry_as_json(entry: ModelEntry) -> dict[str, Any]:
         "min_kie_credits": entry.min_kie_price,
         "min_user_credits": entry.min_user_price,
         "notes": entry.notes,
+        "orderable": entry.orderable,
+        "retired": entry.retired.as_json() if entry.retired else None,
         "modes": modes,
     }
 

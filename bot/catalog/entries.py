@@ -8,6 +8,7 @@ Ratios list 9:16 first: most of our users make vertical clips.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Any
 
 from bot.catalog.model import (
@@ -21,6 +22,7 @@ from bot.catalog.model import (
     ModeSpec,
     OptionSpec,
     PromptRule,
+    Retirement,
     WireSpec,
     price_table,
 )
@@ -131,10 +133,12 @@ def _flat(credits: int) -> PriceOf:
 
 
 # --- the entries --------------------------------------------------------------------------------
-def _veo(key: str, kie_model: str, label: str, prices: tuple[int, int], descriptions: dict[str, str],
+def _veo(key: str, kie_model: str, label: str, prices: tuple[int, int, int], descriptions: dict[str, str],
          categories: tuple[str, ...]) -> ModelEntry:
-    options = (_resolution(("720p", "1080p"), "720p"),)
-    price = _table(("resolution",), {("720p",): prices[0], ("1080p",): prices[1]})
+    """prices: KIE credits at 720p, 1080p and 4K (kie-api.md §4.7)."""
+    options = (OptionSpec("resolution", ("720p", "1080p", "4k"), "720p",
+                          {"en": "Resolution", "ru": "Разрешение"}, {"4k": {"en": "4K", "ru": "4K"}}),)
+    price = _table(("resolution",), {("720p",): prices[0], ("1080p",): prices[1], ("4k",): prices[2]})
     prompt = _prompt(UNDOCUMENTED_PROMPT_MAX)
     image_ratios = ("9:16", "16:9", "auto")  # "auto": Veo centre-crops to what the image is closer to
     return ModelEntry(
@@ -149,8 +153,15 @@ def _veo(key: str, kie_model: str, label: str, prices: tuple[int, int], descript
         ),
         notes="8 s clip with sound (KIE default duration; 4/6/8 s cost the same). Prompt maximum not "
               "documented; non-English prompts are sent with enableTranslation. Image limits not "
-              "documented; market rules (JPEG/PNG/WEBP ≤10 MB) assumed.",
+              "documented; market rules (JPEG/PNG/WEBP ≤10 MB) assumed. 4K is asked for in the generate "
+              "call (`resolution: 4k`, 2026 schema), priced as KIE's 4K column (generation + its 4K step); "
+              "no separate get-4k-video call is made.",
     )
+
+
+# kie-api-2026.md §1.1: OpenAI shut the Sora 2 models and the Videos API down; KIE's Sora pages went with it.
+SORA2_RETIRED = Retirement(date(2026, 9, 24), "OpenAI shut the Sora 2 API down on 2026-09-24; KIE no longer "
+                                              "serves sora-2-* models")
 
 
 def _sora(pro: bool, prices: PriceOverrides) -> ModelEntry:
@@ -191,8 +202,8 @@ def _sora(pro: bool, prices: PriceOverrides) -> ModelEntry:
                   ratios=("9:16", "16:9"), options=options, price=price,
                   wire=WireSpec(image_field="image_urls", image_as_list=True, **base_wire)),
         ),
-        notes=("" if pro else "15 s price not published: PRICE_SORA2_15S (default 45 = 10 s pro rata). ")
-        + "Sora 2 API availability on KIE after 2026-09-24 is uncertain.",
+        notes=("" if pro else "15 s price not published: PRICE_SORA2_15S (default 45 = 10 s pro rata). "),
+        retired=SORA2_RETIRED,
     )
 
 
@@ -324,6 +335,152 @@ def _seedance(tier: str, per_second: int) -> ModelEntry:
     )
 
 
+# --- the 2026 line-up (kie-api-2026.md §1.3) ------------------------------------------------------
+# Seedance 2.x aspect ratios; "auto" is KIE's "adaptive" (the photos decide the frame).
+SEEDANCE2_RATIOS = ("9:16", "16:9", "1:1", "4:3", "3:4", "21:9")
+SEEDANCE2_IMAGE_RATIOS = (*SEEDANCE2_RATIOS, "auto")
+# References mode: KIE takes up to 9 (2.0) / 30 (2.5) photos; the wizard asks for a fixed number.
+REFERENCE_PHOTOS = 3
+
+
+def _int_durations(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Durations KIE wants as JSON integers (Seedance 2.x, MiniMax H3); ours are strings."""
+    return {"duration": {v: int(v) for v in values}}
+
+
+def _per_second_by(option: str, rates: Mapping[str, int]) -> PriceOf:
+    """Credits per second looked up by one option's value (resolution), × the duration."""
+    return lambda options: rates[options[option]] * int(options["duration"])
+
+
+def _seedance2(key: str, kie_model: str, label: str, rates: Mapping[str, int], durations: tuple[str, ...],
+               descriptions: dict[str, str], categories: tuple[str, ...], notes: str) -> ModelEntry:
+    """Seedance 2.0 / 2.0 Fast / 2.5: one KIE model id, first/last frame OR references (never both)."""
+    options = (_duration(durations, "5"), _resolution(tuple(rates), "720p"))
+    price = _per_second_by("resolution", rates)
+    base: dict[str, Any] = {
+        "ratio_field": "aspect_ratio",  # required by 2.0; always sent
+        "ratio_values": {"auto": "adaptive"},
+        "option_fields": {"duration": "duration", "resolution": "resolution"},
+        "value_maps": _int_durations(durations),
+        # KIE prices Seedance 2.x the same with or without sound; every clip gets it.
+        "constants": {"generate_audio": True},
+    }
+    prompt = _prompt(UNDOCUMENTED_PROMPT_MAX)
+    return ModelEntry(
+        key=key, family=Family.MARKET, maker="ByteDance", names={"en": label, "ru": label},
+        descriptions=descriptions, categories=categories,
+        modes=_modes(
+            _mode(Mode.T2V, kie_model, prompt=prompt, ratios=SEEDANCE2_RATIOS, options=options, price=price,
+                  wire=WireSpec(**base)),
+            _mode(Mode.I2V, kie_model, inputs=(_images(1),), prompt=prompt, ratios=SEEDANCE2_IMAGE_RATIOS,
+                  options=options, price=price, wire=WireSpec(image_fields=("first_frame_url",), **base)),
+            _mode(Mode.FRAMES, kie_model, inputs=(_images(2),), prompt=prompt, ratios=SEEDANCE2_IMAGE_RATIOS,
+                  options=options, price=price,
+                  wire=WireSpec(image_fields=("first_frame_url", "last_frame_url"), **base)),
+            _mode(Mode.REFS, kie_model, inputs=(_images(REFERENCE_PHOTOS),), prompt=prompt,
+                  ratios=SEEDANCE2_IMAGE_RATIOS, options=options, price=price,
+                  wire=WireSpec(image_field="reference_image_urls", image_as_list=True, **base)),
+        ),
+        notes=notes + " Frames and references are separate modes: KIE refuses both in one request. "
+              "Prompt maximum and image limits not documented (4000 characters; JPEG/PNG/WEBP ≤10 MB "
+              "assumed).",
+    )
+
+
+KLING3_QUALITY = OptionSpec(
+    "quality", ("std", "pro"), "std", {"en": "Quality", "ru": "Качество"},
+    {"std": {"en": "Standard (720p)", "ru": "Стандарт (720p)"},
+     "pro": {"en": "Pro (1080p)", "ru": "Про (1080p)"}},
+)
+
+
+def _kling3() -> ModelEntry:
+    durations = ("5", "10", "15")
+    options = (_duration(durations, "5"), KLING3_QUALITY, SOUND)
+    # $/s: std 0.07 (0.10 with sound), pro 0.09 (0.135 with sound) → credits at $0.005.
+    rates = {("std", "off"): 14, ("std", "on"): 20, ("pro", "off"): 18, ("pro", "on"): 27}
+
+    def price(chosen: Mapping[str, str]) -> int:
+        return rates[(chosen["quality"], chosen["sound"])] * int(chosen["duration"])
+
+    base: dict[str, Any] = {
+        # `sound` is required by KIE: always sent, as a boolean.
+        "option_fields": {"duration": "duration", "quality": "mode", "sound": "sound"},
+        "value_maps": {"sound": {"on": True, "off": False}},
+    }
+    prompt = _prompt(2500)
+    images = JPEG_PNG
+    return ModelEntry(
+        key="kling30", family=Family.MARKET, maker="Kuaishou",
+        names={"en": "Kling 3.0", "ru": "Kling 3.0"},
+        descriptions={"en": "Kling's 2026 flagship: 3–15 s with native sound, first and last frame",
+                      "ru": "Флагман Kling 2026: 3–15 с с родным звуком, первый и последний кадр"},
+        categories=("cinematic", "quality", "audio", "shorts"),
+        modes=_modes(
+            _mode(Mode.T2V, "kling-3.0/video", prompt=prompt, ratios=KLING_WAN_RATIOS, options=options,
+                  price=price, wire=WireSpec(ratio_field="aspect_ratio", **base)),
+            _mode(Mode.I2V, "kling-3.0/video", inputs=(_images(1, images),), prompt=prompt, options=options,
+                  price=price, wire=WireSpec(image_field="image_urls", image_as_list=True, **base)),
+            _mode(Mode.FRAMES, "kling-3.0/video", inputs=(_images(2, images),), prompt=prompt,
+                  options=options, price=price,
+                  wire=WireSpec(image_field="image_urls", image_as_list=True, **base)),
+        ),
+        notes="KIE durations are the strings \"3\"–\"15\"; we sell 5/10/15 s. The 4K mode ($0.335/s) is "
+              "not offered. With photos the photo decides the frame (no aspect_ratio sent). Prompt maximum "
+              "not documented (2500 assumed, as Kling 2.5).",
+    )
+
+
+def _minimax_h3() -> ModelEntry:
+    durations = ("6", "10", "15")
+    options = (_duration(durations, "6"), _resolution(("768P", "2K"), "768P"))
+    price = _per_second_by("resolution", {"768P": 16, "2K": 26})  # $0.08 / $0.13 per second
+    fields = {"option_fields": {"duration": "duration", "resolution": "resolution"},
+              "value_maps": _int_durations(durations)}
+    prompt = _prompt(UNDOCUMENTED_PROMPT_MAX)
+    return ModelEntry(
+        key="minimax_h3", family=Family.MARKET, maker="MiniMax",
+        names={"en": "MiniMax H3 (Hailuo 03)", "ru": "MiniMax H3 (Hailuo 03)"},
+        descriptions={"en": "MiniMax's newest: 6–15 s up to 2K, first and last frame",
+                      "ru": "Новейшая модель MiniMax: 6–15 с до 2K, первый и последний кадр"},
+        categories=("cinematic", "quality", "shorts"),
+        modes=_modes(
+            _mode(Mode.T2V, "minimax-h3/text-to-video", prompt=prompt, ratios=SEEDANCE2_RATIOS,
+                  options=options, price=price, wire=WireSpec(ratio_field="aspect_ratio", **fields)),
+            _mode(Mode.I2V, "minimax-h3/image-to-video", inputs=(_images(1),), prompt=prompt, options=options,
+                  price=price, wire=WireSpec(image_fields=("first_frame_image",), **fields)),
+            _mode(Mode.FRAMES, "minimax-h3/image-to-video", inputs=(_images(2),), prompt=prompt,
+                  options=options, price=price,
+                  wire=WireSpec(image_fields=("first_frame_image", "last_frame_image"), **fields)),
+        ),
+        notes="KIE's duration range is 4–15 s (an integer); we sell 6/10/15 s. Prompt maximum and image "
+              "limits not documented (4000 characters; JPEG/PNG/WEBP ≤10 MB assumed).",
+    )
+
+
+def _wan26(prices: PriceOverrides) -> ModelEntry:
+    options = (_duration(("5", "10", "15"), "5"), _resolution(("720p", "1080p"), "720p"))
+    price = _per_second_by("resolution", {"720p": prices.wan26_720p_per_s, "1080p": prices.wan26_1080p_per_s})
+    fields = {"duration": "duration", "resolution": "resolution"}
+    return ModelEntry(
+        key="wan26", family=Family.MARKET, maker="Alibaba",
+        names={"en": "Wan 2.6", "ru": "Wan 2.6"},
+        descriptions={"en": "Alibaba's Wan 2.6: up to 15 s at 1080p, good camera control",
+                      "ru": "Wan 2.6 от Alibaba: до 15 с в 1080p, хорошее управление камерой"},
+        categories=("cinematic", "shorts"),
+        modes=_modes(
+            _mode(Mode.T2V, "wan/2-6-text-to-video", prompt=_prompt(5000), options=options, price=price,
+                  wire=WireSpec(option_fields=fields)),
+            _mode(Mode.I2V, "wan/2-6-image-to-video", inputs=(_images(1),), prompt=_prompt(5000),
+                  options=options, price=price,
+                  wire=WireSpec(image_field="image_urls", image_as_list=True, option_fields=fields)),
+        ),
+        notes="Prices not published: PRICE_WAN26_720P_PER_S / PRICE_WAN26_1080P_PER_S credits per second. "
+              "KIE documents no aspect-ratio field for Wan 2.6: text→video picks its own frame.",
+    )
+
+
 def build_entries(prices: PriceOverrides) -> tuple[ModelEntry, ...]:
     """Every model in menu order, priced with `prices` for the figures KIE does not publish."""
     wan_options = (_duration(("5", "10"), "5"), _resolution(("720p", "1080p"), "720p"))
@@ -342,18 +499,45 @@ def build_entries(prices: PriceOverrides) -> tuple[ModelEntry, ...]:
                           {("5", "720p"): 12, ("10", "720p"): 30, ("5", "1080p"): 30})
 
     return (
-        _veo("veo_fast", "veo3_fast", "Veo 3.1 Fast", (60, 65),
+        _veo("veo_fast", "veo3_fast", "Veo 3.1 Fast", (60, 65, 180),
              {"en": "Google's Veo 3.1, fast: 8 s video with sound, native 9:16",
               "ru": "Veo 3.1 от Google, быстрый: 8 с видео со звуком, нативный 9:16"},
              ("cinematic", "quality", "audio", "shorts")),
-        _veo("veo_quality", "veo3", "Veo 3.1 Quality", (250, 255),
+        _veo("veo_quality", "veo3", "Veo 3.1 Quality", (250, 255, 370),
              {"en": "Google's best Veo 3.1: cinematic 8 s video with sound",
               "ru": "Лучший Veo 3.1 от Google: кинематографичные 8 с со звуком"},
              ("cinematic", "quality", "audio", "shorts")),
-        _veo("veo_lite", "veo3_lite", "Veo 3.1 Lite", (30, 35),
+        _veo("veo_lite", "veo3_lite", "Veo 3.1 Lite", (30, 35, 150),
              {"en": "The cheapest Veo 3.1: 8 s video with sound",
               "ru": "Самый доступный Veo 3.1: 8 с видео со звуком"},
              ("cinematic", "audio", "shorts")),
+        _seedance2("seedance2", "bytedance/seedance-2", "Seedance 2.0",
+                   {"480p": prices.seedance2_480p_per_s, "720p": prices.seedance2_720p_per_s,
+                    "1080p": prices.seedance2_1080p_per_s}, ("5", "10", "15"),
+                   {"en": "ByteDance's Seedance 2.0: cinematic clips with sound, frames or reference photos",
+                    "ru": "Seedance 2.0 от ByteDance: кинематографичные ролики со звуком, по кадрам или "
+                          "фото-референсам"},
+                   ("cinematic", "quality", "audio", "shorts"),
+                   "Prices not published in kie-api: PRICE_SEEDANCE2_*_PER_S credits per second."),
+        _seedance2("seedance2f", "bytedance/seedance-2-fast", "Seedance 2.0 Fast",
+                   {"480p": prices.seedance2_fast_480p_per_s, "720p": prices.seedance2_fast_720p_per_s},
+                   ("5", "10", "15"),
+                   {"en": "Seedance 2.0, faster and cheaper: clips with sound up to 720p",
+                    "ru": "Seedance 2.0, быстрее и дешевле: ролики со звуком до 720p"},
+                   ("fast", "audio", "shorts"),
+                   "Prices not published in kie-api: PRICE_SEEDANCE2_FAST_*_PER_S credits per second; "
+                   "no 1080p on Fast."),
+        _seedance2("seedance25", "bytedance/seedance-2-5", "Seedance 2.5",
+                   {"480p": 28, "720p": 63, "1080p": prices.seedance25_1080p_per_s},
+                   ("5", "10", "15", "20", "30"),
+                   {"en": "ByteDance's newest: up to 30 s with sound, frames or reference photos",
+                    "ru": "Новейшая от ByteDance: до 30 с со звуком, по кадрам или фото-референсам"},
+                   ("cinematic", "quality", "audio", "shorts"),
+                   "$0.14/s at 480p, $0.315/s at 720p; 1080p is $0.57 or $0.79 per source: "
+                   "PRICE_SEEDANCE25_1080P_PER_S (default 158 = the higher one)."),
+        _kling3(),
+        _minimax_h3(),
+        _wan26(prices),
         _sora(False, prices),
         _sora(True, prices),
         ModelEntry(

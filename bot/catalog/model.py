@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 from itertools import product
@@ -40,6 +41,7 @@ class Mode(StrEnum):
     V2V = "v2v"        # video → video
     S2V = "s2v"        # speech (photo + audio) → video
     AVATAR = "avatar"  # photo + audio → talking head
+    REFS = "refs"      # several reference photos → video (not first/last frames)
 
 
 class InputKind(StrEnum):
@@ -78,6 +80,7 @@ MODE_NAMES: Mapping[str, Mapping[str, str]] = {
     Mode.V2V: {"en": "Video → video", "ru": "Видео → видео"},
     Mode.S2V: {"en": "Speech → video", "ru": "Речь → видео"},
     Mode.AVATAR: {"en": "Talking avatar", "ru": "Говорящий аватар"},
+    Mode.REFS: {"en": "Reference photos → video", "ru": "Фото-референсы → видео"},
 }
 
 
@@ -97,7 +100,7 @@ def mode_name(mode: str, lang: str) -> str:
 class InvalidOrder(Exception):
     """An order the catalog refuses. `reason_key` is stable snake_case; the Telegram layer localizes it.
 
-    Reason keys: unknown_model, unknown_mode, bad_ratio, bad_option, forbidden_combination,
+    Reason keys: unknown_model, model_retired, unknown_mode, bad_ratio, bad_option, forbidden_combination,
     prompt_empty, prompt_too_long, prompt_not_english, missing_input, unexpected_input.
     """
 
@@ -202,6 +205,9 @@ class WireSpec:
     ratio_values: Mapping[str, str] = field(default_factory=dict)  # our ratio → KIE value, if different
     image_field: str | None = None
     image_as_list: bool = False  # `image_urls: [..]` vs `image_url: ".."`
+    # One string field per image slot, in order (`first_frame_url`, `last_frame_url`); used instead of
+    # image_field when set.
+    image_fields: tuple[str, ...] = ()
     audio_field: str | None = None
     video_field: str | None = None
     option_fields: Mapping[str, str] = field(default_factory=dict)  # option key → KIE field
@@ -281,6 +287,17 @@ def user_price(kie_credits: int, markup: Decimal) -> int:
 
 
 @dataclass(frozen=True)
+class Retirement:
+    """A model KIE (or its maker) no longer serves: kept for history and in-flight jobs, never offered."""
+
+    on: date
+    reason: str  # for operators (English); users see a localized "no longer available"
+
+    def as_json(self) -> dict[str, str]:
+        return {"date": self.on.isoformat(), "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     """One user-facing model variant."""
 
@@ -294,6 +311,11 @@ class ModelEntry:
     # Where a price or limit is an assumption rather than KIE's published figure, say so here.
     notes: str = ""
     markup: Decimal = Decimal(1)
+    retired: Retirement | None = None
+
+    @property
+    def orderable(self) -> bool:
+        return self.retired is None
 
     # --- texts -------------------------------------------------------------------------------
     def name(self, lang: str) -> str:
@@ -365,6 +387,8 @@ class ModelEntry:
         """Raise InvalidOrder for the first problem found in `order` (which names this entry)."""
         if order.model_key != self.key:
             raise InvalidOrder("unknown_model", model=order.model_key)
+        if self.retired is not None:
+            raise InvalidOrder("model_retired", model=self.key, date=self.retired.on.isoformat())
         spec = self.modes.get(order.mode)
         if spec is None:
             raise InvalidOrder("unknown_mode", model=self.key, mode=order.mode)
@@ -427,10 +451,19 @@ class Catalog:
         object.__setattr__(self, "_by_key", by_key)
 
     def get(self, key: str) -> ModelEntry | None:
+        """Any entry, retired ones included (history, jobs in flight); menus use `offerable`."""
         return self._by_key.get(key)
 
+    def offerable(self) -> tuple[ModelEntry, ...]:
+        """The entries a user may order, in menu order: the one list every menu reads."""
+        return tuple(e for e in self.entries if e.orderable)
+
+    def get_offerable(self, key: str) -> ModelEntry | None:
+        entry = self._by_key.get(key)
+        return entry if entry is not None and entry.orderable else None
+
     def in_category(self, category: str) -> tuple[ModelEntry, ...]:
-        return tuple(e for e in self.entries if category in e.categories)
+        return tuple(e for e in self.offerable() if category in e.categories)
 
     def categories(self) -> tuple[str, ...]:
         """Category keys that have at least one model, in menu order."""
@@ -449,6 +482,6 @@ class Catalog:
         return self._entry(model_key).quote(mode, options)
 
     def min_price(self, key: str) -> int | None:
-        entry = self.get(key)
+        entry = self.get_offerable(key)
         return None if entry is None else entry.min_user_price
 

@@ -24,6 +24,19 @@ class PriceOverrides:
     # Hailuo 02 Standard image→video 768P 6 s: the export lists 512P 6/10 s and 768P 10 s only;
     # default = the Standard text→video 6 s price (30), which is 768P too.
     hailuo02_i2v_768p_6s: int = 30
+    # Seedance 2.0 / 2.0 Fast (bytedance/seedance-2, -2-fast): kie-api-2026.md gives no price; defaults
+    # are KIE's per-second rates as one client (Henji-AI, 2026-08) lists them, in credits per second
+    # (2.0: $0.095/$0.205/$0.51; Fast: $0.0775/$0.165, rounded up).
+    seedance2_480p_per_s: int = 19
+    seedance2_720p_per_s: int = 41
+    seedance2_1080p_per_s: int = 102
+    seedance2_fast_480p_per_s: int = 16
+    seedance2_fast_720p_per_s: int = 33
+    # Seedance 2.5 at 1080p: sources say $0.57 or $0.79 per second; default the higher (158 credits).
+    seedance25_1080p_per_s: int = 158
+    # Wan 2.6 (wan/2-6-*): no published price; per second of video. Defaults sit above Wan 2.5 (12/20).
+    wan26_720p_per_s: int = 20
+    wan26_1080p_per_s: int = 30
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -84,7 +84,7 @@ def make_history_router(catalog: Catalog) -> Router:
                     text=_("history-send-again").format(id=job.id),
                     callback_data=HistoryCb(a="send", j=job.id),
                 )
-            if catalog.get(job.model_key) is not None:
+            if catalog.get_offerable(job.model_key) is not None:
                 kb.button(
                     text=_("history-repeat").format(id=job.id), callback_data=HistoryCb(a="repeat", j=job.id)
                 )
@@ -138,8 +138,15 @@ def make_history_router(catalog: Catalog) -> Router:
                 await message.answer(_("history-no-file"))
             return
         if callback_data.a == "repeat":
-            if catalog.get(job.model_key) is None:
+            entry = catalog.get(job.model_key)
+            if entry is None:
                 await query.answer(_("order-unknown_model"), show_alert=True)
+                return
+            if entry.retired is not None:
+                # An old /history button of a model KIE no longer serves: say so, order nothing.
+                await query.answer(
+                    _("order-model_retired").format(date=entry.retired.on.isoformat()), show_alert=True
+                )
                 return
             await query.answer()
             draft = draft_from_job(job)

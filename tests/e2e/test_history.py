@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bot.i18n import translate
 from bot.kie.sandbox import KieSimulator
-from bot.store.jobs import JobState
+from bot.store.jobs import JobsRepo, JobState, NewJob
 from bot.telegram.history import HistoryCb
 from tests.e2e.harness import make_settings, running_bot
 from tests.e2e.jobs_support import ledger_for_job, order_job, prepare_user, wait_job_state, wait_until
@@ -85,3 +85,50 @@ async def test_someone_elses_job_button_does_nothing(
         answer = fake_tg.callback_answer(query)
         assert answer is not None and answer.params.get("text") == translate("stale-button", "en")
         assert not fake_tg.calls_of("sendVideo", since=mark)
+
+
+async def test_repeat_of_a_retired_sora_job_is_refused_and_charges_nothing(
+    fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path
+) -> None:
+    """A Sora 2 job from before 2026-09-24 stays in /history, but Repeat cannot order it again."""
+    async with running_bot(make_settings(tmp_path, fake_tg, sim)) as bot:
+        await prepare_user(bot, fake_tg, USER, credits=500)
+        old = NewJob(
+            user_id=USER, chat_id=USER, draft_key=f"{USER}:old-sora", model_key="sora2", mode="t2v",
+            ratio="9:16", options={"duration": "10"}, prompt="A fox in the snow", inputs={},
+            family="market", kie_model="sora-2-text-to-video", kie_credits=30, cost=30,
+            callback_token="old-sora-token", deadline_at=0.0,
+        )
+        async with bot.components.db.transaction() as conn:
+            job_id = await JobsRepo.insert_in(conn, old)
+        await bot.components.jobs.update_fields(job_id, state=JobState.FAILED.value)
+        balance = await bot.components.billing.balance(USER)
+        ledger_before = await bot.components.db.fetchall("SELECT id FROM ledger WHERE user_id = ?", (USER,))
+        user = fake_tg.as_user(TgUser(id=USER, first_name="Hana"))
+
+        await user.send_text("/history")
+        listing_call = await fake_tg.wait_for(
+            "sendMessage",
+            predicate=lambda c: c.params.get("chat_id") == USER and f"#{job_id}" in str(c.params.get("text")),
+        )
+        assert "Sora 2" in str(listing_call[-1].params["text"])  # still named in the history
+        listing = fake_tg.last_message(USER)
+        assert listing is not None
+        assert translate("history-repeat", "en").format(id=job_id) not in listing.button_texts
+
+        # The button an older /history showed (or a forged one): a clear refusal, nothing ordered.
+        mark = fake_tg.mark()
+        query = await fake_tg.click(
+            user.user, listing.message_id, HistoryCb(a="repeat", j=job_id).pack(), strict=False
+        )
+        await fake_tg.wait_for("answerCallbackQuery", since=mark)
+        answer = fake_tg.callback_answer(query)
+        assert answer is not None
+        assert answer.params.get("text") == translate("order-model_retired", "en").format(date="2026-09-24")
+        assert answer.params.get("show_alert") is True
+        assert not fake_tg.calls_of("sendMessage", since=mark), "no summary to confirm"
+        assert await bot.components.billing.balance(USER) == balance
+        ledger_after = await bot.components.db.fetchall("SELECT id FROM ledger WHERE user_id = ?", (USER,))
+        assert ledger_after == ledger_before
+        assert not [r for r in sim.requests if r.path == "/api/v1/jobs/createTask"]
+        assert len(await bot.components.jobs.recent_for_user(USER, 10)) == 1

@@ -167,6 +167,14 @@ async def test_models_command_prints_the_catalog_without_a_bot_token(tmp_path: P
     entries = json.loads(stdout)
     keys = {e["key"] for e in entries}
     assert {"veo_fast", "sora2", "kling25", "runway", "aleph", "luma", "wan_s2v"} <= keys
+    # issue 12: the 2026 model ids are listed and orderable; Sora 2 is listed as retired, not orderable.
+    orderable_ids = {spec["kie_model"] for e in entries if e["orderable"] for spec in e["modes"].values()}
+    assert {"bytedance/seedance-2", "bytedance/seedance-2-fast", "bytedance/seedance-2-5", "kling-3.0/video",
+            "minimax-h3/text-to-video", "minimax-h3/image-to-video", "wan/2-6-text-to-video",
+            "wan/2-6-image-to-video", "veo3_lite"} <= orderable_ids
+    assert not any(model_id.startswith("sora") for model_id in orderable_ids)
+    for sora in (e for e in entries if e["key"] in ("sora2", "sora2_pro")):
+        assert sora["orderable"] is False and sora["retired"]["date"] == "2026-09-24"
     kling = next(e for e in entries if e["key"] == "kling25")
     assert kling["min_kie_credits"] == 42 and kling["min_user_credits"] == 63  # 42 x 1.5
     table = await asyncio.create_subprocess_exec(

@@ -226,6 +226,72 @@ MARKET: dict[tuple[str, str], tuple[str, InputBuilder]] = {
 }
 
 
+def _seedance2(order: WizardOrder, urls: Urls) -> dict[str, Any]:
+    """kie-api-2026.md §1.3: integer duration, aspect_ratio (adaptive = the photos decide), first/last
+    frame fields OR reference_image_urls, never both; generate_audio on."""
+    body: dict[str, Any] = {
+        "prompt": order.prompt,
+        "aspect_ratio": "adaptive" if order.ratio == "auto" else order.ratio,
+        "duration": int(order.options["duration"]),
+        "resolution": order.options["resolution"],
+        "generate_audio": True,
+    }
+    images = urls.get("image", [])
+    if order.mode == "refs":
+        body["reference_image_urls"] = images
+    else:
+        body.update(zip(("first_frame_url", "last_frame_url"), images, strict=False))
+    return body
+
+
+def _kling3(order: WizardOrder, urls: Urls) -> dict[str, Any]:
+    """kling-3.0/video: sound always (required, boolean), duration a string, mode std/pro, ≤2 image_urls."""
+    body: dict[str, Any] = {
+        "prompt": order.prompt,
+        "duration": order.options["duration"],
+        "mode": order.options["quality"],
+        "sound": order.options["sound"] == "on",
+    }
+    if urls.get("image"):
+        body["image_urls"] = urls["image"]
+    else:
+        body["aspect_ratio"] = order.ratio
+    return body
+
+
+def _minimax_h3(order: WizardOrder, urls: Urls) -> dict[str, Any]:
+    """minimax-h3: first_frame_image / last_frame_image, integer duration, 768P / 2K."""
+    body: dict[str, Any] = {
+        "prompt": order.prompt,
+        "duration": int(order.options["duration"]),
+        "resolution": order.options["resolution"],
+    }
+    body.update(zip(("first_frame_image", "last_frame_image"), urls.get("image", []), strict=False))
+    if order.ratio:
+        body["aspect_ratio"] = order.ratio
+    return body
+
+
+SEEDANCE2_IDS = {"seedance2": "bytedance/seedance-2", "seedance2f": "bytedance/seedance-2-fast",
+                 "seedance25": "bytedance/seedance-2-5"}
+for _key, _model_id in SEEDANCE2_IDS.items():
+    for _mode in ("t2v", "i2v", "frames", "refs"):
+        MARKET[(_key, _mode)] = (_model_id, _seedance2)
+for _mode in ("t2v", "i2v", "frames"):
+    MARKET[("kling30", _mode)] = ("kling-3.0/video", _kling3)
+MARKET[("minimax_h3", "t2v")] = ("minimax-h3/text-to-video", _minimax_h3)
+MARKET[("minimax_h3", "i2v")] = ("minimax-h3/image-to-video", _minimax_h3)
+MARKET[("minimax_h3", "frames")] = ("minimax-h3/image-to-video", _minimax_h3)
+MARKET[("wan26", "t2v")] = (
+    "wan/2-6-text-to-video",
+    lambda o, u: _prompt_and(o, u, options=DURATION_RESOLUTION),
+)
+MARKET[("wan26", "i2v")] = (
+    "wan/2-6-image-to-video",
+    lambda o, u: _prompt_and(o, u, image="image_urls", options=DURATION_RESOLUTION),
+)
+
+
 def expected_request(order: WizardOrder, urls: Urls) -> tuple[str, dict[str, Any]]:
     """Path and JSON body KIE's docs describe for what the user chose."""
     key, mode = order.entry.key, order.mode
@@ -272,7 +338,7 @@ def test_the_oracle_covers_the_whole_catalog() -> None:
     dedicated = {"runway", "aleph", "luma", *VEO_MODEL_IDS}
     missing = [
         (e.key, m)
-        for e in CATALOG.entries
+        for e in CATALOG.offerable()
         for m in e.modes
         if e.key not in dedicated and (e.key, m) not in MARKET
     ]
@@ -295,7 +361,7 @@ def varied_choices(key: str, mode: str) -> tuple[str | None, dict[str, str]]:
     return ratio, chosen
 
 
-CASES = [pytest.param(e.key, m, id=f"{e.key}-{m}") for e in CATALOG.entries for m in e.modes]
+CASES = [pytest.param(e.key, m, id=f"{e.key}-{m}") for e in CATALOG.offerable() for m in e.modes]
 
 
 def leak_markers(fake_tg: FakeTelegram) -> list[str]:
@@ -399,8 +465,9 @@ async def test_model_buttons_show_name_and_lowest_price(fake_tg: FakeTelegram, b
     await user.open()
     await user.tap("cat", "all")
     labels = dict((v, label) for label, v in user.choices("model"))
-    assert list(labels) == [e.key for e in catalog.entries]
-    for entry in catalog.entries:
+    assert list(labels) == [e.key for e in catalog.offerable()]
+    assert not any(key.startswith("sora") for key in labels)  # retired 2026-09-24
+    for entry in catalog.offerable():
         assert labels[entry.key] == translate_plural(
             "wizard-model-button",
             entry.min_user_price,
@@ -426,9 +493,11 @@ async def test_models_command_lists_the_catalog(fake_tg: FakeTelegram, bot: Runn
     assert sent, "no answer to /models"
     text = "\n".join(m.text or "" for m in sent)
     assert all(len(m.plain_text or "") <= 4096 for m in sent)
-    for entry in bot.components.catalog.entries:
+    for entry in bot.components.catalog.offerable():
         assert escape(entry.name("en")) in text
         assert escape(entry.description("en")) in text
+    assert "Sora" not in text  # retired 2026-09-24: never offered
+    assert "Seedance 2.5" in text and "Kling 3.0" in text and "MiniMax H3" in text and "Wan 2.6" in text
     # Russian users read Russian descriptions.
     boris = await new_user(fake_tg, bot, 7104, language="ru")
     before = len(fake_tg.messages(boris.chat_id))
@@ -694,13 +763,13 @@ async def test_concurrent_confirms_from_two_devices(
     fake_tg: FakeTelegram, sim: KieSimulator, bot: RunningBot
 ) -> None:
     user = await new_user(fake_tg, bot, 7115)
-    await user.walk_to_summary("sora2", "t2v", ratio="9:16")
+    await user.walk_to_summary("kling25", "t2v", ratio="9:16")
     summary = user.wizard_message()
     ok = WizardCallback(draft=user.draft_id, action="ok").pack()
     await asyncio.gather(*(user.user.click(summary, ok, strict=False) for _ in range(5)))
     await user.settle()
     await bot.components.generation.wait_submissions(timeout=10)
-    price = bot.components.catalog.quote("sora2", "t2v", {}).user_credits
+    price = bot.components.catalog.quote("kling25", "t2v", {}).user_credits
     assert len(await jobs_of(bot, user.chat_id)) == 1
     assert len(create_requests(sim)) == 1
     assert await bot.components.billing.balance(user.chat_id) == GRANT - price
@@ -752,6 +821,9 @@ async def test_forged_callbacks_are_rejected_and_charge_nothing(
     await rejected(WizardCallback(draft=d, action="model", value="gpt5-video"), not_available)
     await user.tap("back")
     await user.tap("cat", "all")
+    # retired (Sora 2, 2026-09-24): in no menu, so a forged button for it is refused
+    await rejected(WizardCallback(draft=d, action="model", value="sora2"), not_available)
+    await rejected(WizardCallback(draft=d, action="model", value="sora2_pro"), not_available)
     await user.tap("model", "kling25")
     await rejected(WizardCallback(draft=d, action="mode", value="v2v"), not_available)
     await rejected(WizardCallback(draft=d, action="mode", value="avatar"), not_available)

@@ -217,7 +217,7 @@ async def test_stickers_gifs_and_wrong_documents_are_refused(
 async def test_images_over_the_limit_are_refused(
     user: WizardDriver, bot: RunningBot, sim: KieSimulator
 ) -> None:
-    await to_prompt_step(user, "sora2", "i2v", ratio="9:16")
+    await to_prompt_step(user, "seedance25", "i2v", ratio="9:16")
     await user.user.send_document(None, file_name="big.png", mime_type="image/png", file_size=15 * MB)
     await user.settle()
     assert user.last_text() == t("input-too-big", size_mb=15.0, types="JPG, PNG, WEBP", max_mb=10, max_s=0)

@@ -66,7 +66,7 @@ def create(key: str, mode_key: str, callback: str | None = None, **changes: Any)
     return request.body
 
 
-ALL_MODES = [(e.key, m) for e in CATALOG.entries for m in e.modes]
+ALL_MODES = [(e.key, m) for e in CATALOG.offerable() for m in e.modes]
 
 
 # --- build_create for every entry and mode -------------------------------------------------------
@@ -83,13 +83,19 @@ def test_every_entry_and_mode_builds_the_documented_request(key: str, mode_key: 
         assert body["model"] == spec.kie_model
         payload = body["input"]
         assert payload["prompt"] == PROMPT
-        for value in payload.values():  # string enums; bools only for real booleans; URLs as str/list
-            assert isinstance(value, str | bool | list)
-        for url_field in ("image_url", "audio_url", "video_url"):
+        for value in payload.values():
+            # string enums; bools only for real booleans; integers only where KIE documents an integer
+            # duration (Seedance 2.x, MiniMax H3); URLs as str/list
+            assert isinstance(value, str | bool | list | int)
+        for url_field in ("image_url", "audio_url", "video_url", "first_frame_url", "last_frame_url",
+                          "first_frame_image", "last_frame_image"):
             if url_field in payload:
                 assert payload[url_field].startswith("https://files.test/")
-        if "image_urls" in payload:
-            assert payload["image_urls"] == [IMG]
+        images = [url for rule in spec.inputs if rule.kind == "image"
+                  for url in (f"https://files.test/image{i}.bin" for i in range(rule.count))]
+        for list_field in ("image_urls", "reference_image_urls"):
+            if list_field in payload:
+                assert payload[list_field] == images
         for option in spec.options:
             field = spec.wire.option_fields.get(option.key)  # type: ignore[union-attr]
             if field:
@@ -163,26 +169,90 @@ def test_aleph_and_luma_bodies() -> None:
 @pytest.mark.parametrize(
     ("key", "mode_key", "changes", "expected_model", "expected_input"),
     [
+        # The 2026 line-up (kie-api-2026.md §1.3), written from the docs, not from the wire specs.
         (
-            "sora2",
+            "seedance2",
             "t2v",
-            {"ratio": "9:16", "options": {"duration": "15"}},
-            "sora-2-text-to-video",
-            {"prompt": PROMPT, "aspect_ratio": "portrait", "n_frames": "15", "remove_watermark": True},
+            {"ratio": "9:16", "options": {"duration": "15", "resolution": "1080p"}},
+            "bytedance/seedance-2",
+            {"prompt": PROMPT, "aspect_ratio": "9:16", "duration": 15, "resolution": "1080p",
+             "generate_audio": True},
         ),
         (
-            "sora2_pro",
+            "seedance2f",
+            "frames",
+            {"ratio": "auto"},
+            "bytedance/seedance-2-fast",
+            {"prompt": PROMPT, "first_frame_url": IMG, "last_frame_url": "https://files.test/image1.bin",
+             "aspect_ratio": "adaptive", "duration": 5, "resolution": "720p", "generate_audio": True},
+        ),
+        (
+            "seedance25",
             "i2v",
-            {"ratio": "16:9", "options": {"size": "high"}},
-            "sora-2-pro-image-to-video",
-            {
-                "prompt": PROMPT,
-                "image_urls": [IMG],
-                "aspect_ratio": "landscape",
-                "n_frames": "10",
-                "size": "high",
-                "remove_watermark": True,
-            },
+            {"ratio": "16:9", "options": {"duration": "30", "resolution": "480p"}},
+            "bytedance/seedance-2-5",
+            {"prompt": PROMPT, "first_frame_url": IMG, "aspect_ratio": "16:9", "duration": 30,
+             "resolution": "480p", "generate_audio": True},
+        ),
+        (
+            "seedance25",
+            "refs",
+            {"ratio": "1:1"},
+            "bytedance/seedance-2-5",
+            {"prompt": PROMPT, "aspect_ratio": "1:1", "duration": 5, "resolution": "720p",
+             "generate_audio": True, "reference_image_urls": [
+                 IMG, "https://files.test/image1.bin", "https://files.test/image2.bin"]},
+        ),
+        (
+            "kling30",
+            "t2v",
+            {"ratio": "16:9", "options": {"duration": "10", "quality": "pro", "sound": "off"}},
+            "kling-3.0/video",
+            {"prompt": PROMPT, "aspect_ratio": "16:9", "duration": "10", "mode": "pro", "sound": False},
+        ),
+        (
+            "kling30",
+            "frames",
+            {},
+            "kling-3.0/video",
+            {"prompt": PROMPT, "image_urls": [IMG, "https://files.test/image1.bin"], "duration": "5",
+             "mode": "std", "sound": True},
+        ),
+        (
+            "minimax_h3",
+            "t2v",
+            {"ratio": "9:16", "options": {"resolution": "2K", "duration": "15"}},
+            "minimax-h3/text-to-video",
+            {"prompt": PROMPT, "aspect_ratio": "9:16", "duration": 15, "resolution": "2K"},
+        ),
+        (
+            "minimax_h3",
+            "frames",
+            {},
+            "minimax-h3/image-to-video",
+            {"prompt": PROMPT, "first_frame_image": IMG, "last_frame_image": "https://files.test/image1.bin",
+             "duration": 6, "resolution": "768P"},
+        ),
+        (
+            "minimax_h3",
+            "i2v",
+            {},
+            "minimax-h3/image-to-video",
+            {"prompt": PROMPT, "first_frame_image": IMG, "duration": 6, "resolution": "768P"},
+        ),
+        (
+            "wan26",
+            "t2v",
+            {"options": {"duration": "15", "resolution": "1080p"}},
+            "wan/2-6-text-to-video",
+            {"prompt": PROMPT, "duration": "15", "resolution": "1080p"},
+        ),
+        (
+            "wan26",
+            "i2v",
+            {},
+            "wan/2-6-image-to-video",
+            {"prompt": PROMPT, "image_urls": [IMG], "duration": "5", "resolution": "720p"},
         ),
         (
             "kling25",
@@ -299,6 +369,21 @@ def test_market_inputs_per_model(
 ) -> None:
     body = create(key, mode_key, CALLBACK, **changes)
     assert body == {"model": expected_model, "callBackUrl": CALLBACK, "input": expected_input}
+
+
+@pytest.mark.parametrize("key", ["sora2", "sora2_pro"])
+def test_retired_models_are_never_sent_to_kie(key: str) -> None:
+    """Sora 2 is retired (OpenAI shut its API down): no request is built for it, whatever the order."""
+    with pytest.raises(InvalidOrder) as caught:
+        create(key, "t2v", CALLBACK)
+    assert caught.value.reason_key == "model_retired"
+
+
+def test_veo_4k_is_asked_for_in_the_generate_call() -> None:
+    """The 2026 generate schema has resolution 720p/1080p/4k; no enableFallback (deprecated)."""
+    body = create("veo_lite", "t2v", options={"resolution": "4k"})
+    assert body == {"prompt": PROMPT, "model": "veo3_lite", "generationType": "TEXT_2_VIDEO",
+                    "resolution": "4k", "enableTranslation": True, "aspectRatio": "9:16"}
 
 
 def test_build_create_refuses_invalid_orders_and_wrong_family() -> None:

@@ -52,7 +52,7 @@ def sample_order(entry: ModelEntry, mode_key: str, **changes: object) -> Order:
 
 
 def all_modes(catalog: Catalog) -> list[tuple[ModelEntry, str]]:
-    return [(entry, mode) for entry in catalog.entries for mode in entry.modes]
+    return [(entry, mode) for entry in catalog.offerable() for mode in entry.modes]
 
 
 # --- the table in the brief: every row is there and orderable -------------------------------------
@@ -60,10 +60,6 @@ EXPECTED_KIE_MODELS = {
     "veo3_fast",
     "veo3",
     "veo3_lite",
-    "sora-2-text-to-video",
-    "sora-2-image-to-video",
-    "sora-2-pro-text-to-video",
-    "sora-2-pro-image-to-video",
     "kling/v2-5-turbo-text-to-video-pro",
     "kling/v2-5-turbo-image-to-video-pro",
     "kling-2.6/text-to-video",
@@ -84,12 +80,22 @@ EXPECTED_KIE_MODELS = {
     "bytedance/v1-pro-text-to-video",
     "bytedance/v1-pro-image-to-video",
     "bytedance/v1-pro-fast-image-to-video",
+    # the 2026 line-up (kie-api-2026.md §1.3)
+    "bytedance/seedance-2",
+    "bytedance/seedance-2-fast",
+    "bytedance/seedance-2-5",
+    "kling-3.0/video",
+    "minimax-h3/text-to-video",
+    "minimax-h3/image-to-video",
+    "wan/2-6-text-to-video",
+    "wan/2-6-image-to-video",
 }
 
 
 def test_every_table_row_is_in_the_catalog(catalog: Catalog) -> None:
-    kie_models = {spec.kie_model for entry in catalog.entries for spec in entry.modes.values()}
+    kie_models = {spec.kie_model for entry in catalog.offerable() for spec in entry.modes.values()}
     assert kie_models >= EXPECTED_KIE_MODELS
+    assert not any(m.startswith("sora") for m in kie_models)
     families = {entry.family.value for entry in catalog.entries}
     assert families == {"veo", "runway", "aleph", "modify", "market"}
     assert catalog.get("runway") is not None and set(catalog.get("runway").modes) == {"t2v", "i2v"}  # type: ignore[union-attr]
@@ -150,10 +156,11 @@ def test_every_category_has_models_and_overview_assignments(catalog: Catalog) ->
     )
     assert catalog.categories() == CATEGORIES
     keys = {c: {e.key for e in catalog.in_category(c)} for c in CATEGORIES}
-    assert {"sora2", "hailuo02_std", "veo_quality"} <= keys["cinematic"]
-    assert {"kling25", "seed_pfast", "runway"} <= keys["fast"]
-    assert {"sora2_pro", "veo_quality", "hailuo23_pro"} <= keys["quality"]
-    assert {"sora2", "wan_s2v", "kling26"} <= keys["audio"]
+    assert {"seedance2", "hailuo02_std", "veo_quality", "wan26", "minimax_h3"} <= keys["cinematic"]
+    assert {"kling25", "seed_pfast", "runway", "seedance2f"} <= keys["fast"]
+    assert {"kling30", "veo_quality", "hailuo23_pro", "seedance25"} <= keys["quality"]
+    assert {"seedance2", "wan_s2v", "kling26", "kling30"} <= keys["audio"]
+    assert not any(key.startswith("sora") for members in keys.values() for key in members)
     assert {"hailuo23_std", "seed_lite", "aleph"} <= keys["stylization"]
     assert {"kavatar_std", "kavatar_pro", "kling26"} <= keys["avatar"]
     assert keys["postprod"] == {"aleph", "luma"}
@@ -500,4 +507,123 @@ def test_print_models_json_and_table(catalog: Catalog) -> None:
     text = out.getvalue()
     assert "veo3_fast" in text and "kling-2.6/image-to-video" in text
     assert "duration=10, resolution=720p" in text
-    assert f"{len(catalog.entries)} models" in text
+    assert f"{len(catalog.offerable())} models offered" in text
+    offered_part, retired_part = text.split("Retired (never offered")
+    assert "sora-2" not in offered_part and "Sora" not in offered_part
+    assert "sora2 " in retired_part and "retired 2026-09-24" in retired_part
+
+
+# --- retirement (issue 12): Sora 2 is gone since 2026-09-24 --------------------------------------
+@pytest.mark.parametrize("key", ["sora2", "sora2_pro"])
+def test_retired_sora_is_kept_but_never_offered(catalog: Catalog, key: str) -> None:
+    entry = catalog.get(key)
+    assert entry is not None and entry.retired is not None  # kept: old jobs and /history name it
+    assert entry.retired.on.isoformat() == "2026-09-24" and "OpenAI" in entry.retired.reason
+    assert not entry.orderable
+    assert entry not in catalog.offerable() and catalog.get_offerable(key) is None
+    assert all(entry not in catalog.in_category(c) for c in CATEGORIES)
+    assert catalog.min_price(key) is None
+    for mode in entry.modes:
+        with pytest.raises(InvalidOrder) as caught:
+            catalog.validate(sample_order(entry, mode))
+        assert caught.value.reason_key == "model_retired" and caught.value.params["date"] == "2026-09-24"
+    listed = {e["key"]: e for e in catalog_as_json(catalog)}
+    assert listed[key]["orderable"] is False
+    assert listed[key]["retired"] == {"date": "2026-09-24", "reason": entry.retired.reason}
+    assert listed["veo_fast"]["orderable"] is True and listed["veo_fast"]["retired"] is None
+
+
+def test_offerable_keeps_menu_order_and_drops_only_retired(catalog: Catalog) -> None:
+    assert catalog.offerable() == tuple(e for e in catalog.entries if e.key not in ("sora2", "sora2_pro"))
+
+
+# --- the 2026 line-up -------------------------------------------------------------------------------
+NEW_ENTRIES = ("seedance2", "seedance2f", "seedance25", "kling30", "minimax_h3", "wan26")
+
+
+def test_new_entries_modes_and_inputs(catalog: Catalog) -> None:
+    modes = {key: tuple(catalog.get(key).modes) for key in NEW_ENTRIES}  # type: ignore[union-attr]
+    assert modes == {
+        "seedance2": ("t2v", "i2v", "frames", "refs"),
+        "seedance2f": ("t2v", "i2v", "frames", "refs"),
+        "seedance25": ("t2v", "i2v", "frames", "refs"),
+        "kling30": ("t2v", "i2v", "frames"),
+        "minimax_h3": ("t2v", "i2v", "frames"),
+        "wan26": ("t2v", "i2v"),
+    }
+    for key in NEW_ENTRIES:
+        entry = catalog.get(key)
+        assert entry is not None and entry.orderable
+        for mode, spec in entry.modes.items():
+            images = sum(r.count for r in spec.inputs if r.kind == "image")
+            assert images == {"t2v": 0, "i2v": 1, "frames": 2, "refs": 3}[mode], (key, mode)
+            wire = spec.wire
+            assert wire is not None
+            # KIE refuses first/last frame and references together: no mode can send both.
+            frame_fields = {"first_frame_url", "last_frame_url"} & set(wire.image_fields)
+            assert not (frame_fields and wire.image_field == "reference_image_urls")
+            if mode == "refs":
+                assert wire.image_field == "reference_image_urls" and wire.image_as_list
+                assert not wire.image_fields
+
+
+def test_new_entries_durations_are_in_kies_range(catalog: Catalog) -> None:
+    """Seedance 2.0 4–15, 2.5 4–30, MiniMax H3 4–15 (integers on the wire); Kling 3.0 strings "3"–"15"."""
+    ranges = {"seedance2": (4, 15), "seedance2f": (4, 15), "seedance25": (4, 30), "minimax_h3": (4, 15),
+              "kling30": (3, 15), "wan26": (5, 15)}
+    for key, (low, high) in ranges.items():
+        entry = catalog.get(key)
+        assert entry is not None
+        for spec in entry.modes.values():
+            duration = spec.option("duration")
+            assert duration is not None
+            assert all(low <= int(v) <= high for v in duration.values), key
+            assert spec.wire is not None
+            wire_values = spec.wire.value_maps.get("duration")
+            if key in ("kling30", "wan26"):
+                assert wire_values is None  # KIE wants the string
+            else:
+                assert wire_values == {v: int(v) for v in duration.values}
+
+
+def test_new_entries_prices_from_the_docs(catalog: Catalog) -> None:
+    quote = catalog.quote
+    # Seedance 2.5: $0.14 / $0.315 per second at 480p / 720p; 1080p the setting (158 by default).
+    assert quote("seedance25", "t2v", {"duration": "10", "resolution": "480p"}).kie_credits == 280
+    assert quote("seedance25", "refs", {"duration": "30", "resolution": "720p"}).kie_credits == 63 * 30
+    assert quote("seedance25", "frames", {"duration": "5", "resolution": "1080p"}).kie_credits == 158 * 5
+    # Kling 3.0 per second: std 14 (20 with sound), pro 18 (27 with sound).
+    assert quote("kling30", "t2v", {"duration": "5", "quality": "std", "sound": "off"}).kie_credits == 70
+    assert quote("kling30", "i2v", {"duration": "15", "quality": "pro", "sound": "on"}).kie_credits == 405
+    assert quote("kling30", "frames", {"duration": "10", "quality": "std", "sound": "on"}).kie_credits == 200
+    # MiniMax H3: $0.08/s at 768P, $0.13/s at 2K.
+    assert quote("minimax_h3", "t2v", {"duration": "6", "resolution": "768P"}).kie_credits == 96
+    assert quote("minimax_h3", "frames", {"duration": "15", "resolution": "2K"}).kie_credits == 390
+    # Veo 4K: KIE's 4K column (§4.7).
+    assert quote("veo_fast", "t2v", {"resolution": "4k"}).kie_credits == 180
+    assert quote("veo_quality", "frames", {"resolution": "4k"}).kie_credits == 370
+    assert quote("veo_lite", "i2v", {"resolution": "4k"}).kie_credits == 150
+    assert quote("veo_lite", "t2v", {}).kie_credits == 30
+    # Seedance 2.0 Fast has no 1080p.
+    fast = catalog.get("seedance2f")
+    assert fast is not None and fast.mode_spec("t2v").option("resolution").values == ("480p", "720p")  # type: ignore[union-attr]
+    with pytest.raises(InvalidOrder):
+        quote("seedance2f", "t2v", {"resolution": "1080p"})
+
+
+def test_uncertain_new_prices_come_from_settings() -> None:
+    defaults = PriceOverrides()
+    assert (defaults.seedance2_480p_per_s, defaults.seedance2_720p_per_s, defaults.seedance2_1080p_per_s) == (
+        19, 41, 102)
+    assert (defaults.seedance2_fast_480p_per_s, defaults.seedance2_fast_720p_per_s) == (16, 33)
+    assert defaults.seedance25_1080p_per_s == 158
+    assert (defaults.wan26_720p_per_s, defaults.wan26_1080p_per_s) == (20, 30)
+    priced = build_catalog(prices={"price_seedance2_720p_per_s": 50, "wan26_1080p_per_s": 40,
+                                   "seedance2_fast_480p_per_s": 11, "seedance25_1080p_per_s": 114})
+    assert priced.quote("seedance2", "t2v", {"duration": "10", "resolution": "720p"}).kie_credits == 500
+    assert priced.quote("wan26", "i2v", {"duration": "15", "resolution": "1080p"}).kie_credits == 600
+    assert priced.quote("seedance2f", "refs", {"duration": "5", "resolution": "480p"}).kie_credits == 55
+    assert priced.quote("seedance25", "t2v", {"duration": "5", "resolution": "1080p"}).kie_credits == 570
+    default = build_catalog()
+    assert default.quote("wan26", "t2v", {"duration": "5", "resolution": "720p"}).kie_credits == 100
+    assert default.quote("seedance2", "i2v", {"duration": "15", "resolution": "1080p"}).kie_credits == 1530

@@ -525,7 +525,7 @@ async def test_from_settings_reads_limits() -> None:
 # simulator's own rule table: a catalog or adapter mistake shows up here as KIE's 422.
 
 CATALOG: Catalog = build_catalog()
-ENTRY_MODES = [(entry.key, mode) for entry in CATALOG.entries for mode in entry.modes]
+ENTRY_MODES = [(entry.key, mode) for entry in CATALOG.offerable() for mode in entry.modes]
 INPUT_FILES = {"image": ("jpg", "image/jpeg"), "audio": ("mp3", "audio/mpeg"), "video": ("mp4", "video/mp4")}
 
 
@@ -612,7 +612,7 @@ async def test_failures_are_parsed_for_every_family(
     family: Family, callback_sink: tuple[str, list[dict[str, Any]]]
 ) -> None:
     callback_url, received = callback_sink
-    entry = next(e for e in CATALOG.entries if e.family == family)
+    entry = next(e for e in CATALOG.offerable() if e.family == family)
     mode = next(iter(entry.modes))
     adapter = adapter_for(family)
     async with KieSimulator(KEY, timings=SimTimings.manual(), status_limit_per_s=None) as simulator:

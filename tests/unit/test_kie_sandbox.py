@@ -827,3 +827,96 @@ async def test_start_sandbox() -> None:
         assert credit["code"] == 200 and credit["data"] == 1_000_000
     finally:
         await sandbox.stop()
+
+
+# ---------------------------------------------------------------------------- the 2026 line-up
+IMG_A, IMG_B = "https://h/a.png", "https://h/b.png"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # Seedance 2.x: frames and references are mutually exclusive (kie-api-2026.md §1.3).
+        (market("bytedance/seedance-2", prompt="x", aspect_ratio="9:16", duration=5, first_frame_url=IMG_A,
+                reference_image_urls=[IMG_B]), "cannot be used in the same request"),
+        (market("bytedance/seedance-2-5", prompt="x", last_frame_url=IMG_B, reference_image_urls=[IMG_A]),
+         "cannot be used in the same request"),
+        (market("bytedance/seedance-2-fast", prompt="x", aspect_ratio="9:16", duration=5,
+                last_frame_url=IMG_B), "last_frame_url requires first_frame_url"),
+        # Seedance 2.0: integer duration 4–15, aspect_ratio required, 1080p only on the full model.
+        (market("bytedance/seedance-2", prompt="x", aspect_ratio="9:16", duration="5"),
+         "input.duration must be a number"),
+        (market("bytedance/seedance-2", prompt="x", aspect_ratio="9:16", duration=16),
+         "input.duration must be at most 15"),
+        (market("bytedance/seedance-2", prompt="x", duration=5), "input.aspect_ratio is required"),
+        (market("bytedance/seedance-2-fast", prompt="x", aspect_ratio="9:16", duration=5, resolution="1080p"),
+         "input.resolution must be one of"),
+        (market("bytedance/seedance-2", prompt="x", aspect_ratio="auto", duration=5),
+         "input.aspect_ratio must be one of"),
+        # Seedance 2.5: 4–30 or -1, not 0–3; ≤30 reference images.
+        (market("bytedance/seedance-2-5", prompt="x", duration=31), "input.duration must be at most 30"),
+        (market("bytedance/seedance-2-5", prompt="x", duration=3), "duration must be between 4"),
+        (market("bytedance/seedance-2-5", prompt="x", reference_image_urls=[IMG_A] * 31),
+         "accepts at most 30 items"),
+        # Kling 3.0: sound is required; duration is a string "3".."15"; ≤2 images; std/pro/4K.
+        (market("kling-3.0/video", prompt="x", duration="5", mode="std"), "input.sound is required"),
+        (market("kling-3.0/video", prompt="x", sound=True, duration=5), "input.duration must be a string"),
+        (market("kling-3.0/video", prompt="x", sound=True, duration="16"), "input.duration must be one of"),
+        (market("kling-3.0/video", prompt="x", sound=True, image_urls=[IMG_A, IMG_B, IMG_A]),
+         "accepts at most 2 items"),
+        (market("kling-3.0/video", prompt="x", sound=True, mode="1080p"), "input.mode must be one of"),
+        # MiniMax H3: 768P / 2K, integer 4–15; image→video needs the first frame.
+        (market("minimax-h3/text-to-video", prompt="x", resolution="1080P"),
+         "input.resolution must be one of"),
+        (market("minimax-h3/text-to-video", prompt="x", duration=3), "input.duration must be at least 4"),
+        (market("minimax-h3/image-to-video", prompt="x", last_frame_image=IMG_B),
+         "input.first_frame_image is required"),
+        (market("minimax-h3/image-to-video", prompt="x", first_frame_image=IMG_A, aspect_ratio="9:16"),
+         "input.aspect_ratio is not a parameter"),
+        # Wan 2.6: duration "5"/"10"/"15" as strings; one image in image_urls.
+        (market("wan/2-6-text-to-video", prompt="x", duration=5), "input.duration must be a string"),
+        (market("wan/2-6-text-to-video", prompt="x", duration="5", aspect_ratio="9:16"),
+         "input.aspect_ratio is not a parameter"),
+        (market("wan/2-6-image-to-video", prompt="x", duration="5"), "input.image_urls is required"),
+        (market("wan/2-6-image-to-video", prompt="x", image_urls=[IMG_A, IMG_B]), "accepts at most 1 items"),
+        # Veo: 4K is in the generate schema, 8K is not.
+        ({"prompt": "x", "model": "veo3_lite", "resolution": "8k"}, "resolution must be one of"),
+    ],
+)
+async def test_2026_lineup_rejects_what_the_docs_reject(
+    http: httpx.AsyncClient, body: dict[str, Any], message: str
+) -> None:
+    path = "/api/v1/veo/generate" if "model" in body and "input" not in body else "/api/v1/jobs/createTask"
+    answer = await create(http, path, body)
+    assert answer["code"] == 422, answer
+    assert message in answer["msg"]
+
+
+@pytest.mark.parametrize(
+    ("body", "credits"),
+    [
+        (market("bytedance/seedance-2", prompt="x", aspect_ratio="adaptive", duration=10, resolution="720p",
+                first_frame_url=IMG_A, last_frame_url=IMG_B, generate_audio=True), 410),
+        (market("bytedance/seedance-2-fast", prompt="x", aspect_ratio="9:16", duration=5, resolution="480p",
+                reference_image_urls=[IMG_A, IMG_B]), 78),
+        (market("bytedance/seedance-2-5", prompt="x", duration=30, resolution="720p"), 1890),
+        (market("kling-3.0/video", prompt="x", sound=True, duration="15", mode="pro", aspect_ratio="9:16"),
+         405),
+        (market("kling-3.0/video", prompt="x", sound=False, duration="5", image_urls=[IMG_A, IMG_B]), 70),
+        (market("minimax-h3/text-to-video", prompt="x", duration=10, resolution="2K", aspect_ratio="9:16"),
+         260),
+        (market("minimax-h3/image-to-video", prompt="x", first_frame_image=IMG_A, last_frame_image=IMG_B,
+                duration=6, resolution="768P"), 96),
+        (market("wan/2-6-image-to-video", prompt="x", image_urls=[IMG_A], duration="10", resolution="720p"),
+         200),
+        ({"prompt": "x", "model": "veo3_fast", "resolution": "4k", "aspectRatio": "9:16"}, 180),
+    ],
+)
+async def test_2026_lineup_accepts_documented_requests_and_bills_kies_price(
+    sim: KieSimulator, http: httpx.AsyncClient, body: dict[str, Any], credits: int
+) -> None:
+    path = "/api/v1/jobs/createTask" if "input" in body else "/api/v1/veo/generate"
+    answer = await create(http, path, body)
+    assert answer["code"] == 200, answer
+    task = sim.tasks[answer["data"]["taskId"]]
+    assert task.price == credits

@@ -19,7 +19,7 @@ from bot.telegram.wizard.inputs import InputProblem, read_input, rule_limits_tex
 from bot.telegram.wizard.view import WizardCallback, decode_ratio, encode_ratio, render
 
 CATALOG = build_catalog()
-CASES = [pytest.param(e.key, m, id=f"{e.key}-{m}") for e in CATALOG.entries for m in e.modes]
+CASES = [pytest.param(e.key, m, id=f"{e.key}-{m}") for e in CATALOG.offerable() for m in e.modes]
 CALLBACK_DATA_LIMIT = 64  # bytes, Bot API
 
 
@@ -127,7 +127,7 @@ def test_first_steps_are_category_then_model() -> None:
     assert step.name == "category" and step.values == (ALL_MODELS, *CATALOG.categories())
     draft.add("category", ALL_MODELS)
     step = next_step(draft, CATALOG)
-    assert step.name == "model" and step.values == tuple(e.key for e in CATALOG.entries)
+    assert step.name == "model" and step.values == tuple(e.key for e in CATALOG.offerable())
     draft.back()
     draft.add("category", "avatar")
     assert next_step(draft, CATALOG).values == tuple(e.key for e in CATALOG.in_category("avatar"))

@@ -1,5 +1,6 @@
-"""Market / jobs API (Sora 2, Kling, Hailuo, Wan, Seedance): POST /api/v1/jobs/createTask,
-GET /api/v1/jobs/recordInfo (kie-api.md §7-8). Field names per model come from the catalog's WireSpec."""
+"""Market / jobs API (Kling, Hailuo, MiniMax, Wan, Seedance; Sora 2 until its retirement):
+POST /api/v1/jobs/createTask, GET /api/v1/jobs/recordInfo (kie-api.md §7-8). Field names per model
+come from the catalog's WireSpec."""
 
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ def build_input(wire: WireSpec, order: Order, options: Mapping[str, str]) -> dic
     if wire.prompt_field and (prompt or wire.send_empty_prompt):
         payload[wire.prompt_field] = prompt
     images = order.inputs.get("image", ())
-    if wire.image_field and images:
+    if wire.image_fields:  # one string field per slot: first_frame_url, last_frame_url ...
+        payload.update(zip(wire.image_fields, images, strict=False))
+    elif wire.image_field and images:
         payload[wire.image_field] = list(images) if wire.image_as_list else images[0]
     audio = order.inputs.get("audio", ())
     if wire.audio_field and audio:

@@ -383,6 +383,155 @@ def _wan_s2v_price(params: Mapping[str, Any]) -> int:
     return math.ceil(_WAN_S2V_RES_RATE[params.get("resolution") or "480p"] * seconds)
 
 
+# --- the 2026 line-up (kie-api-2026.md §1.3), from the docs, not from the catalog -------------------
+_SEEDANCE2_RATIOS = _s("1:1", "4:3", "3:4", "16:9", "9:16", "21:9", "adaptive")
+_SEEDANCE2_FRAME_FIELDS = ("first_frame_url", "last_frame_url")
+_SEEDANCE2_REFERENCE_FIELDS = ("reference_image_urls", "reference_video_urls", "reference_audio_urls")
+
+
+def _seedance2_fields(resolutions: tuple[str, ...], max_duration: int, max_images: int,
+                      max_videos: int, max_audios: int, ratio_required: bool) -> dict[str, FieldRule]:
+    return {
+        "prompt": FieldRule("str", required=True),
+        "first_frame_url": FieldRule("url"),
+        "last_frame_url": FieldRule("url"),
+        "reference_image_urls": FieldRule("url_list", max_len=max_images),
+        "reference_video_urls": FieldRule("url_list", max_len=max_videos),
+        "reference_audio_urls": FieldRule("url_list", max_len=max_audios),
+        "aspect_ratio": FieldRule("str", required=ratio_required, choices=_SEEDANCE2_RATIOS),
+        "resolution": FieldRule("str", choices=resolutions),
+        # An integer (not "5"); 2.5 also takes -1 = automatic length.
+        "duration": FieldRule("int", min_value=4 if max_duration < 30 else -1, max_value=max_duration),
+        "generate_audio": FieldRule("bool"),
+        "web_search": FieldRule("bool"),
+        "nsfw_checker": FieldRule("bool"),
+        "return_last_frame": FieldRule("bool"),
+    }
+
+
+def _seedance2_forbidden(params: Mapping[str, Any]) -> str | None:
+    frames = [f for f in _SEEDANCE2_FRAME_FIELDS if params.get(f)]
+    references = [f for f in _SEEDANCE2_REFERENCE_FIELDS if params.get(f)]
+    if frames and references:
+        return "first/last frame and reference inputs cannot be used in the same request"
+    if params.get("last_frame_url") and not params.get("first_frame_url"):
+        return "last_frame_url requires first_frame_url"
+    if params.get("reference_audio_urls") and not (
+        params.get("reference_image_urls") or params.get("reference_video_urls")
+    ):
+        return "reference audio must come with a reference image or video"
+    duration = params.get("duration")
+    if isinstance(duration, int) and not isinstance(duration, bool) and 0 <= duration < 4:
+        return "duration must be between 4 and the model's maximum, or -1 for automatic"
+    return None
+
+
+def _dollars_to_credits(dollars: float) -> int:
+    # 1 credit = $0.005; rounded to 6 places first so 0.07 / 0.005 is 14, not 14.000000000000002 → 15.
+    return math.ceil(round(dollars / 0.005, 6))
+
+
+def _rate_by_resolution(rates: Mapping[str, float], default_resolution: str = "720p") -> Callable[
+    [Mapping[str, Any]], int
+]:
+    """KIE credits = $/s ÷ $0.005 × seconds, rounded up; a -1 (automatic) duration bills the maximum."""
+    def price(params: Mapping[str, Any]) -> int:
+        seconds = int(params.get("duration") or 5)
+        seconds = 30 if seconds < 0 else seconds
+        return _dollars_to_credits(rates[params.get("resolution") or default_resolution] * seconds)
+
+    return price
+
+
+def _seedance2(model_id: str, rates: Mapping[str, float], max_duration: int, max_images: int,
+               max_videos: int, max_audios: int, ratio_required: bool) -> ModelRule:
+    return ModelRule(
+        model_id,
+        _seedance2_fields(tuple(rates), max_duration, max_images, max_videos, max_audios, ratio_required),
+        _rate_by_resolution(rates), audio=lambda p: p.get("generate_audio", True) is not False,
+        ratio_field="aspect_ratio", forbidden=_seedance2_forbidden,
+    )
+
+
+_KLING3_RATES = {("std", False): 0.07, ("std", True): 0.10, ("pro", False): 0.09, ("pro", True): 0.135,
+                 ("4K", False): 0.335, ("4K", True): 0.335}
+
+
+def _kling3_price(params: Mapping[str, Any]) -> int:
+    rate = _KLING3_RATES[(params.get("mode") or "std", bool(params.get("sound")))]
+    return _dollars_to_credits(rate * int(params.get("duration") or 5))
+
+
+_KLING3_FIELDS: dict[str, FieldRule] = {
+    "prompt": _prompt(2500, required=False),
+    "sound": FieldRule("bool", required=True),  # KIE answers 422 without it
+    "duration": FieldRule("str", choices=tuple(str(n) for n in range(3, 16))),
+    "aspect_ratio": FieldRule("str", choices=_s("16:9", "9:16", "1:1")),
+    "mode": FieldRule("str", choices=_s("std", "pro", "4K")),
+    "image_urls": FieldRule("url_list", max_len=2),
+    "multi_shots": FieldRule("bool"),
+    "multi_prompt": FieldRule("any"),
+    "kling_elements": FieldRule("any"),
+}
+
+
+def _kling3_forbidden(params: Mapping[str, Any]) -> str | None:
+    if not params.get("multi_shots") and not str(params.get("prompt") or "").strip():
+        return "input.prompt is required"
+    return None
+
+
+_MINIMAX_H3_RATES = {"768P": 0.08, "2K": 0.13}
+_MINIMAX_H3_COMMON: dict[str, FieldRule] = {
+    "prompt": FieldRule("str", required=True),
+    "duration": FieldRule("int", min_value=4, max_value=15),
+    "resolution": FieldRule("str", choices=_s("768P", "2K")),
+}
+_MINIMAX_H3_RATIOS = FieldRule("str", choices=_s("21:9", "16:9", "4:3", "1:1", "3:4", "9:16", "adaptive"))
+
+_WAN26_COMMON: dict[str, FieldRule] = {
+    "prompt": _prompt(5000),
+    "duration": FieldRule("str", choices=_s("5", "10", "15")),
+    "resolution": FieldRule("str", choices=_s("720p", "1080p")),
+}
+# Not published: the bot's PRICE_WAN26_* defaults (credits per second).
+_WAN26_PRICE = _table(lambda p: p.get("resolution") or "1080p", {"720p": 20, "1080p": 30}, 30)
+
+
+def _wan26_price(params: Mapping[str, Any]) -> int:
+    return _WAN26_PRICE(params) * int(params.get("duration") or 5)
+
+
+def _lineup_2026_rules() -> list[ModelRule]:
+    return [
+        # Seedance 2.0: aspect_ratio required; 1080p only on the full model; ≤9 images / 3 videos / 3 audios.
+        _seedance2("bytedance/seedance-2", {"480p": 0.095, "720p": 0.205, "1080p": 0.51}, 15, 9, 3, 3, True),
+        _seedance2("bytedance/seedance-2-fast", {"480p": 0.0775, "720p": 0.165}, 15, 9, 3, 3, True),
+        _seedance2("bytedance/seedance-2-mini", {"480p": 0.0775, "720p": 0.165}, 15, 9, 3, 3, True),
+        # Seedance 2.5: duration 4–30 (or -1), ≤30 images / 10 videos / 10 audios.
+        _seedance2("bytedance/seedance-2-5", {"480p": 0.14, "720p": 0.315, "1080p": 0.57}, 30, 30, 10, 10,
+                   False),
+        ModelRule("kling-3.0/video", _KLING3_FIELDS, _kling3_price, audio=lambda p: bool(p.get("sound")),
+                  ratio_field="aspect_ratio", forbidden=_kling3_forbidden),
+        ModelRule("minimax-h3/text-to-video", {**_MINIMAX_H3_COMMON, "aspect_ratio": _MINIMAX_H3_RATIOS},
+                  _rate_by_resolution(_MINIMAX_H3_RATES, "768P"), ratio_field="aspect_ratio"),
+        ModelRule("minimax-h3/image-to-video", {
+            **_MINIMAX_H3_COMMON, "first_frame_image": FieldRule("url", required=True),
+            "last_frame_image": FieldRule("url"),
+        }, _rate_by_resolution(_MINIMAX_H3_RATES, "768P")),
+        ModelRule("minimax-h3/reference-to-video", {
+            **_MINIMAX_H3_COMMON, "aspect_ratio": _MINIMAX_H3_RATIOS,
+            "image_urls": FieldRule("url_list", max_len=9), "video_urls": FieldRule("url_list", max_len=3),
+            "audio_urls": FieldRule("url_list", max_len=3),
+        }, _rate_by_resolution(_MINIMAX_H3_RATES, "768P"), ratio_field="aspect_ratio"),
+        ModelRule("wan/2-6-text-to-video", dict(_WAN26_COMMON), _wan26_price, audio=lambda _: True),
+        ModelRule("wan/2-6-image-to-video", {
+            **_WAN26_COMMON, "image_urls": FieldRule("url_list", required=True, max_len=1),
+            "nsfw_checker": FieldRule("bool"),
+        }, _wan26_price, audio=lambda _: True),
+    ]
+
+
 def _market_rules() -> dict[str, ModelRule]:
     rules: list[ModelRule] = [
         # Sora 2 (kie-api.md §8.1)
@@ -486,18 +635,18 @@ def _market_rules() -> dict[str, ModelRule]:
             "generate_audio": FieldRule("bool"),
         }, lambda p: math.ceil((7 if p.get("generate_audio") else 3.5) * int(p.get("duration") or 5)),
             audio=lambda p: bool(p.get("generate_audio")), ratio_field="aspect_ratio"),
+        *_lineup_2026_rules(),
     ]
     # Ids KIE documents whose parameters were not collected: accepted with any input.
     for model_id in (
         "sora-2-pro-storyboard", "sora-2-characters", "sora-2-characters-pro", "sora-watermark-remover",
         "kling-2.6/motion-control", "kling/v2-1-master-text-to-video", "kling/v2-1-master-image-to-video",
-        "kling/v2-1-pro", "kling/v2-1-standard", "kling-3.0/video", "kling-3.0/motion-control",
+        "kling/v2-1-pro", "kling/v2-1-standard", "kling-3.0/motion-control",
         "kling/v3-turbo-text-to-video", "kling/v3-turbo-image-to-video", "wan/2-2-a14b-text-to-video-turbo",
         "wan/2-2-a14b-image-to-video-turbo", "wan/2-2-animate-move", "wan/2-2-animate-replace",
-        "wan/2-6-text-to-video", "wan/2-6-image-to-video", "wan/2-6-video-to-video",
+        "wan/2-6-video-to-video",
         "wan/2-6-flash-image-to-video", "wan/2-6-flash-video-to-video", "wan/2-7-text-to-video",
-        "wan/2-7-image-to-video", "wan/2-7-videoedit", "wan/2-7-r2v", "bytedance/seedance-2",
-        "bytedance/seedance-2-fast", "bytedance/seedance-2-mini", "grok-imagine/text-to-video",
+        "wan/2-7-image-to-video", "wan/2-7-videoedit", "wan/2-7-r2v", "grok-imagine/text-to-video",
         "grok-imagine/image-to-video", "grok-imagine/upscale", "grok-imagine/extend",
         "grok-imagine-video-1-5-preview", "infinitalk/from-audio", "topaz/video-upscale", "omnihuman-1-5",
         "volcengine/video-to-video-lip-sync", "gemini-omni-video",
