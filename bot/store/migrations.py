@@ -122,4 +122,9 @@ MIGRATIONS: list[str] = [
     UPDATE jobs SET orphan_alerted_at = updated_at
         WHERE state = 'failed' AND task_id IS NULL AND fail_reason LIKE 'submission_unknown%';
     """,
+    # 7: what KIE says each task cost (recordInfo/callback `creditsConsumed`, a decimal kept exact as
+    # text), for /stats: KIE's cost per model next to what the users were charged.
+    """
+    ALTER TABLE jobs ADD COLUMN kie_credits_consumed TEXT;
+    """,
 ]
