@@ -21,7 +21,8 @@ from aiogram.types import BotCommandScopeDefault
 from aiohttp import web
 
 from bot import __version__
-from bot.catalog import Catalog, build_catalog_from_settings
+from bot.catalog import Catalog
+from bot.catalog_overrides import menu_catalog
 from bot.config import Settings
 from bot.i18n import SUPPORTED_LANGUAGES, UserLanguageMiddleware, get_i18n
 from bot.kie.client import KieClient
@@ -172,7 +173,7 @@ async def build_components(settings: Settings) -> Components:
             kie = KieClient.from_settings(settings)
         closers.append(kie.aclose)
 
-        catalog = build_catalog_from_settings(settings)
+        catalog = menu_catalog(settings, settings.catalog_overrides_file)
         users = UsersRepo(db)
         billing = BillingService.from_settings(db, settings)
         accounts = AccountsService(users, on_new_user=billing.grant_signup_bonus)

@@ -14,7 +14,7 @@ def _option_text(options: dict[str, str]) -> str:
 
 def _entry_lines(entry: ModelEntry) -> list[str]:
     lines = [
-        f"{entry.key:<13} {entry.name('en')}  [{entry.family}]  by {entry.maker}  "
+        f"{entry.key:<13} {entry.display_name('en')}  [{entry.family}]  by {entry.maker}  "
         f"from {entry.min_user_price} credits (KIE {entry.min_kie_price})",
         f"{'':13} categories: {', '.join(entry.categories)}",
     ]
@@ -39,6 +39,10 @@ def print_models(catalog: Catalog, as_json: bool, out: TextIO) -> None:
         json.dump(catalog_as_json(catalog), out, ensure_ascii=False, indent=2)
         out.write("\n")
         return
-    out.write(f"{len(catalog.entries)} models; user price = KIE credits × {catalog.markup}, rounded up\n\n")
-    for entry in catalog.entries:
+    hidden = [e.key for e in catalog.entries if e.hidden]
+    out.write(f"{len(catalog.offered)} models offered, in menu order; user price = KIE credits × "
+              f"{catalog.markup}, rounded up, unless a model has its own markup or fixed prices\n\n")
+    for entry in catalog.offered:
         out.write("\n".join(_entry_lines(entry)) + "\n\n")
+    if hidden:
+        out.write(f"hidden (not offered): {', '.join(hidden)}\n")

@@ -52,6 +52,9 @@ class PriceSettings(BaseSettings):
 
     # User price = KIE credits x PRICE_MARKUP, rounded up.
     price_markup: float = Field(default=1.0, gt=0)
+    # Optional TOML file that shapes the menu: hide, reorder, rename models, per-model markups, fixed
+    # prices, "new"/"recommended" marks (see catalog-overrides.example.toml). Checked at start.
+    catalog_overrides_file: Path | None = None
     # Prices KIE does not publish (UNCERTAIN in kie-api.md); KIE credits per video.
     price_luma_modify: int = Field(default=_PRICE_DEFAULTS.luma_modify, ge=1)
     price_seedance_lite_per_s: int = Field(default=_PRICE_DEFAULTS.seedance_lite_per_s, ge=1)

@@ -48,6 +48,9 @@ class InputKind(StrEnum):
     VIDEO = "video"
 
 
+# Marks the operator may put on a model (catalog overrides), shown in front of its name.
+BADGE_MARKS: dict[str, str] = {"new": "🆕", "recommended": "⭐"}
+
 # Category keys in menu order (the overview's "По категориям" sections).
 CATEGORIES: tuple[str, ...] = (
     "cinematic",
@@ -294,10 +297,21 @@ class ModelEntry:
     # Where a price or limit is an assumption rather than KIE's published figure, say so here.
     notes: str = ""
     markup: Decimal = Decimal(1)
+    # Set by the operator's catalog overrides (bot/catalog/overrides.py): not offered in the menu
+    # (jobs already ordered still finish), "new"/"recommended" marks, and fixed user prices
+    # (mode → option set → user credits) that replace KIE credits × markup for those option sets.
+    hidden: bool = False
+    badges: tuple[str, ...] = ()
+    fixed_prices: Mapping[str, Mapping[PriceKey, int]] = field(default_factory=dict)
 
     # --- texts -------------------------------------------------------------------------------
     def name(self, lang: str) -> str:
         return pick_text(self.names, lang)
+
+    def display_name(self, lang: str) -> str:
+        """The name with the operator's marks in front ("🆕 ⭐ Kling 2.6")."""
+        marks = "".join(f"{BADGE_MARKS[badge]} " for badge in self.badges if badge in BADGE_MARKS)
+        return f"{marks}{self.name(lang)}"
 
     def description(self, lang: str) -> str:
         return pick_text(self.descriptions, lang)
@@ -393,16 +407,19 @@ class ModelEntry:
         return self.modes[mode].prices[price_key(resolved)]
 
     def quote(self, mode: str, options: Mapping[str, str]) -> Quote:
-        kie = self.kie_price(mode, options)
-        return Quote(kie_credits=kie, user_credits=user_price(kie, self.markup))
+        resolved = self.resolve_options(mode, options)
+        return self._quote(mode, price_key(resolved))
+
+    def _quote(self, mode: str, key: PriceKey) -> Quote:
+        kie = self.modes[mode].prices[key]
+        fixed = self.fixed_prices.get(mode, {}).get(key)
+        user = fixed if fixed is not None else user_price(kie, self.markup)
+        return Quote(kie_credits=kie, user_credits=user)
 
     def price_list(self, mode: str) -> list[tuple[dict[str, str], Quote]]:
         """Every allowed option set of `mode` with its price, in option order."""
         spec = self.modes[mode]
-        return [
-            (o, Quote(spec.prices[price_key(o)], user_price(spec.prices[price_key(o)], self.markup)))
-            for o in spec.option_sets()
-        ]
+        return [(o, self._quote(mode, price_key(o))) for o in spec.option_sets()]
 
     @property
     def min_kie_price(self) -> int:
@@ -411,7 +428,8 @@ class ModelEntry:
     @property
     def min_user_price(self) -> int:
         """The cheapest way to order this model, in user credits ("from N credits")."""
-        return user_price(self.min_kie_price, self.markup)
+        return min(self._quote(mode, key).user_credits for mode, spec in self.modes.items()
+                   for key in spec.prices)
 
 
 @dataclass(frozen=True)
@@ -429,8 +447,13 @@ class Catalog:
     def get(self, key: str) -> ModelEntry | None:
         return self._by_key.get(key)
 
+    @property
+    def offered(self) -> tuple[ModelEntry, ...]:
+        """The entries the menu offers, in menu order (hidden ones left out)."""
+        return tuple(e for e in self.entries if not e.hidden)
+
     def in_category(self, category: str) -> tuple[ModelEntry, ...]:
-        return tuple(e for e in self.entries if category in e.categories)
+        return tuple(e for e in self.offered if category in e.categories)
 
     def categories(self) -> tuple[str, ...]:
         """Category keys that have at least one model, in menu order."""

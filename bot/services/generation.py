@@ -148,7 +148,7 @@ class GenerationService:
         Raises InvalidOrder, TooManyJobs or billing's InsufficientCredits; then nothing changed.
         """
         entry = self.catalog.get(order.model_key)
-        if entry is None:
+        if entry is None or entry.hidden:  # hidden by the operator: no new orders (a stale button)
             raise InvalidOrder("unknown_model")
         checked = replace(order, inputs=_placeholder_inputs(files))
         self.catalog.validate(checked)

@@ -17,10 +17,10 @@ MODELS_MESSAGE_CHARS = 3800
 
 def models_text(catalog: Catalog, lang: str) -> list[str]:
     chunks: list[str] = [_("models-title") + "\n"]
-    for entry in catalog.entries:
+    for entry in catalog.offered:
         modes = ", ".join(mode_name(m, lang) for m in entry.modes)
         line = _("models-line").format(
-            name=escape(entry.name(lang)),
+            name=escape(entry.display_name(lang)),
             maker=escape(entry.maker),
             description=escape(entry.description(lang)),
             modes=escape(modes),

@@ -184,7 +184,7 @@ def next_step(draft: Draft, catalog: Catalog) -> Step:
     if draft.model is None:
         if draft.category is None:
             return Step(Action.CATEGORY, values=(ALL_MODELS, *catalog.categories()))
-        models = catalog.entries if draft.category == ALL_MODELS else catalog.in_category(draft.category)
+        models = catalog.offered if draft.category == ALL_MODELS else catalog.in_category(draft.category)
         return Step(Action.MODEL, values=tuple(e.key for e in models))
     entry = catalog.get(draft.model)
     assert entry is not None, "draft names a model the catalog does not have"
