@@ -33,6 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         return _fail(str(exc))
     setup_logging(settings.log_level, settings.secrets)
+    from bot.catalog_overrides import menu_catalog
+
+    try:
+        # A bad overrides file stops the bot here, in one line, before anything starts.
+        menu_catalog(settings, settings.catalog_overrides_file)
+    except SettingsError as exc:
+        return _fail(str(exc))
 
     from bot.app import run
 
@@ -46,12 +53,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_models(*, as_json: bool) -> int:
-    from bot.catalog import build_catalog_from_settings
+    from bot.catalog_overrides import menu_catalog
     from bot.cli_models import print_models
     from bot.config import load_price_settings
 
     try:
-        catalog = build_catalog_from_settings(load_price_settings())
+        settings = load_price_settings()
+        catalog = menu_catalog(settings, settings.catalog_overrides_file)
     except SettingsError as exc:
         return _fail(str(exc))
     try:

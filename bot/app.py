@@ -22,7 +22,8 @@ from aiogram.types import BotCommandScopeDefault
 from aiohttp import web
 
 from bot import __version__
-from bot.catalog import Catalog, build_catalog_from_settings
+from bot.catalog import Catalog
+from bot.catalog_overrides import menu_catalog
 from bot.config import Settings
 from bot.i18n import SUPPORTED_LANGUAGES, UserLanguageMiddleware, get_i18n
 from bot.kie.client import KieClient
@@ -189,7 +190,7 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
             kie = KieClient.from_settings(settings)
         closers.append(kie.aclose)
 
-        catalog = build_catalog_from_settings(settings)
+        catalog = menu_catalog(settings, settings.catalog_overrides_file)
         fsm_storage = await create_fsm_storage(settings, db)
         users = UsersRepo(db)
         billing = BillingService.from_settings(db, settings)

@@ -14,7 +14,7 @@ def _option_text(options: dict[str, str]) -> str:
 
 def _entry_lines(entry: ModelEntry) -> list[str]:
     lines = [
-        f"{entry.key:<13} {entry.name('en')}  [{entry.family}]  by {entry.maker}  "
+        f"{entry.key:<13} {entry.display_name('en')}  [{entry.family}]  by {entry.maker}  "
         f"from {entry.min_user_price} credits (KIE {entry.min_kie_price})",
         f"{'':13} categories: {', '.join(entry.categories)}",
     ]
@@ -40,9 +40,13 @@ def print_models(catalog: Catalog, as_json: bool, out: TextIO) -> None:
         out.write("\n")
         return
     offered = catalog.offerable()
-    out.write(f"{len(offered)} models offered; user price = KIE credits × {catalog.markup}, rounded up\n\n")
+    out.write(f"{len(offered)} models offered, in menu order; user price = KIE credits × "
+              f"{catalog.markup}, rounded up, unless a model has its own markup or fixed prices\n\n")
     for entry in offered:
         out.write("\n".join(_entry_lines(entry)) + "\n\n")
+    hidden = [e.key for e in catalog.entries if e.hidden and e.retired is None]
+    if hidden:
+        out.write(f"hidden (not offered): {', '.join(hidden)}\n")
     retired = [e for e in catalog.entries if e.retired is not None]
     if retired:
         out.write("Retired (never offered, kept for history):\n")

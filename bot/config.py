@@ -6,8 +6,9 @@ Names follow the operator contract in the design card; every one is documented i
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -51,6 +52,9 @@ class PriceSettings(BaseSettings):
 
     # User price = KIE credits x PRICE_MARKUP, rounded up.
     price_markup: float = Field(default=1.0, gt=0)
+    # Optional TOML file that shapes the menu: hide, reorder, rename models, per-model markups, fixed
+    # prices, "new"/"recommended" marks (see catalog-overrides.example.toml). Checked at start.
+    catalog_overrides_file: Path | None = None
     # Prices KIE does not publish (UNCERTAIN in kie-api.md); KIE credits per video.
     price_luma_modify: int = Field(default=_PRICE_DEFAULTS.luma_modify, ge=1)
     price_seedance_lite_per_s: int = Field(default=_PRICE_DEFAULTS.seedance_lite_per_s, ge=1)
@@ -99,8 +103,14 @@ class Settings(PriceSettings):
     kie_webhook_hmac_key: SecretStr | None = None
     kie_create_limit: int = Field(default=20, ge=1)
     kie_create_window_s: float = Field(default=10.0, gt=0)
+    # Status calls per second. KIE's docs give two readings of this limit: 10/s per API key
+    # (kie-api.md) or 10/s per task id (KIE's 2026 skill text, kie-api-2026.md §1.2 item 3).
+    # KIE_STATUS_LIMIT_SCOPE picks one: "key" (default, safe under both readings) makes every status,
+    # credit and download-url call share this rate; "task" applies it to each task id on its own.
     kie_status_rps: float = Field(default=10.0, gt=0)
-    kie_low_balance_warning: int = Field(default=1000, ge=0)
+    kie_status_limit_scope: Literal["key", "task"] = "key"
+    # KIE balances are decimal (5916.25), so the threshold is too.
+    kie_low_balance_warning: Decimal = Field(default=Decimal(1000), ge=0)
     # A KIE callback whose body has not fully arrived after this many seconds is refused (408) and
     # its connection closed, so slow senders cannot hold connections open.
     kie_callback_read_timeout_s: float = Field(default=10.0, gt=0, le=60)

@@ -9,21 +9,27 @@ from typing import Any, Protocol
 
 from bot.catalog.entries import build_entries
 from bot.catalog.model import Catalog, ModelEntry, to_decimal
+from bot.catalog.overrides import CatalogOverrides, apply_overrides
 from bot.catalog.prices import PriceOverrides
 
 
 def build_catalog(
     markup: float | Decimal | int | str = 1,
     prices: PriceOverrides | Mapping[str, int] | None = None,
+    menu: CatalogOverrides | None = None,
 ) -> Catalog:
     """The catalog priced at KIE credits × `markup` (rounded up).
 
     `prices` supplies the figures KIE does not publish: a PriceOverrides, or a mapping of its field names
-    (or `price_<field>` names) to credits; whatever is missing keeps its default.
+    (or `price_<field>` names) to credits; whatever is missing keeps its default. `menu` is the
+    operator's overrides file, already read (hidden models, order, names, markups, fixed prices, marks);
+    OverrideError names the key that does not fit the catalog.
     """
     overrides = prices if isinstance(prices, PriceOverrides) else PriceOverrides.from_mapping(prices or {})
     exact_markup = to_decimal(markup)
     entries = tuple(dataclasses.replace(e, markup=exact_markup) for e in build_entries(overrides))
+    if menu is not None:
+        entries = apply_overrides(entries, menu)
     return Catalog(entries=entries, markup=exact_markup)
 
 
@@ -35,8 +41,8 @@ class PricedSettings(Protocol):
     def price_overrides(self) -> PriceOverrides: ...
 
 
-def build_catalog_from_settings(settings: PricedSettings) -> Catalog:
-    return build_catalog(settings.price_markup, settings.price_overrides())
+def build_catalog_from_settings(settings: PricedSettings, menu: CatalogOverrides | None = None) -> Catalog:
+    return build_catalog(settings.price_markup, settings.price_overrides(), menu)
 
 
 def _entry_as_json(entry: ModelEntry) -> dict[str, Any]:
@@ -79,6 +85,8 @@ def _entry_as_json(entry: ModelEntry) -> dict[str, Any]:
         "notes": entry.notes,
         "orderable": entry.orderable,
         "retired": entry.retired.as_json() if entry.retired else None,
+        "offered": entry.orderable,
+        "badges": list(entry.badges),
         "modes": modes,
     }
 

@@ -50,6 +50,9 @@ class InputKind(StrEnum):
     VIDEO = "video"
 
 
+# Marks the operator may put on a model (catalog overrides), shown in front of its name.
+BADGE_MARKS: dict[str, str] = {"new": "🆕", "recommended": "⭐"}
+
 # Category keys in menu order (the overview's "По категориям" sections).
 CATEGORIES: tuple[str, ...] = (
     "cinematic",
@@ -312,14 +315,26 @@ class ModelEntry:
     notes: str = ""
     markup: Decimal = Decimal(1)
     retired: Retirement | None = None
+    # Set by the operator's catalog overrides (bot/catalog/overrides.py): not offered in the menu
+    # (jobs already ordered still finish), "new"/"recommended" marks, and fixed user prices
+    # (mode → option set → user credits) that replace KIE credits × markup for those option sets.
+    hidden: bool = False
+    badges: tuple[str, ...] = ()
+    fixed_prices: Mapping[str, Mapping[PriceKey, int]] = field(default_factory=dict)
 
     @property
     def orderable(self) -> bool:
-        return self.retired is None
+        """Offered and orderable: not retired by KIE, not hidden by the operator."""
+        return self.retired is None and not self.hidden
 
     # --- texts -------------------------------------------------------------------------------
     def name(self, lang: str) -> str:
         return pick_text(self.names, lang)
+
+    def display_name(self, lang: str) -> str:
+        """The name with the operator's marks in front ("🆕 ⭐ Kling 2.6")."""
+        marks = "".join(f"{BADGE_MARKS[badge]} " for badge in self.badges if badge in BADGE_MARKS)
+        return f"{marks}{self.name(lang)}"
 
     def description(self, lang: str) -> str:
         return pick_text(self.descriptions, lang)
@@ -417,16 +432,19 @@ class ModelEntry:
         return self.modes[mode].prices[price_key(resolved)]
 
     def quote(self, mode: str, options: Mapping[str, str]) -> Quote:
-        kie = self.kie_price(mode, options)
-        return Quote(kie_credits=kie, user_credits=user_price(kie, self.markup))
+        resolved = self.resolve_options(mode, options)
+        return self._quote(mode, price_key(resolved))
+
+    def _quote(self, mode: str, key: PriceKey) -> Quote:
+        kie = self.modes[mode].prices[key]
+        fixed = self.fixed_prices.get(mode, {}).get(key)
+        user = fixed if fixed is not None else user_price(kie, self.markup)
+        return Quote(kie_credits=kie, user_credits=user)
 
     def price_list(self, mode: str) -> list[tuple[dict[str, str], Quote]]:
         """Every allowed option set of `mode` with its price, in option order."""
         spec = self.modes[mode]
-        return [
-            (o, Quote(spec.prices[price_key(o)], user_price(spec.prices[price_key(o)], self.markup)))
-            for o in spec.option_sets()
-        ]
+        return [(o, self._quote(mode, price_key(o))) for o in spec.option_sets()]
 
     @property
     def min_kie_price(self) -> int:
@@ -435,7 +453,8 @@ class ModelEntry:
     @property
     def min_user_price(self) -> int:
         """The cheapest way to order this model, in user credits ("from N credits")."""
-        return user_price(self.min_kie_price, self.markup)
+        return min(self._quote(mode, key).user_credits for mode, spec in self.modes.items()
+                   for key in spec.prices)
 
 
 @dataclass(frozen=True)

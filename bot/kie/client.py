@@ -27,11 +27,13 @@ import random
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 
+from bot.kie.adapters._parse import as_decimal
 from bot.kie.errors import (
     KieCreateOutcomeUnknown,
     KieDownloadTooLarge,
@@ -46,7 +48,7 @@ from bot.kie.errors import (
     parse_code,
     redact,
 )
-from bot.kie.ratelimit import Limiter, Sleep, SlidingWindowLimiter, Unlimited
+from bot.kie.ratelimit import Limiter, PerKeyLimiter, Sleep, SlidingWindowLimiter, Unlimited
 from bot.kie.types import CreateRequest, StatusRequest
 from bot.kie.url_guard import GuardedTransport, UrlGuard
 
@@ -115,6 +117,7 @@ class KieSettingsLike(Protocol):
     kie_create_limit: int
     kie_create_window_s: float
     kie_status_rps: float
+    kie_status_limit_scope: str
     result_fetch_allow_hosts: tuple[str, ...]
 
     @property
@@ -146,6 +149,7 @@ class KieClient:
         create_limit: int = 20,
         create_window_s: float = 10.0,
         status_rps: float = 10.0,
+        status_limit_scope: str = "key",
         create_limiter: Limiter | None = None,
         status_limiter: Limiter | None = None,
         retry: RetryPolicy | None = None,
@@ -168,6 +172,22 @@ class KieClient:
         )
         self.status_limiter: Limiter = status_limiter or SlidingWindowLimiter.per_second(
             status_rps, safety_margin_s=0.02
+        )
+        # KIE's status limit reads "10/s per key" in kie-api.md and "10/s per taskId" in KIE's 2026
+        # skill text (kie-api-2026.md §1.2 item 3). "key": every status call shares `status_limiter`
+        # (safe under both readings). "task": each task id gets its own limiter at `status_rps`.
+        if status_limit_scope not in ("key", "task"):
+            raise ValueError(f"status_limit_scope must be 'key' or 'task', got {status_limit_scope!r}")
+        self.status_limit_scope = status_limit_scope
+        self._task_status_limiters = PerKeyLimiter(
+            lambda: SlidingWindowLimiter.per_second(status_rps, safety_margin_s=0.02)
+        )
+        # Credit and download-url calls name no task: under "key" they share the status budget (as
+        # before), under "task" they get one limiter of their own at the same rate.
+        self.account_limiter: Limiter = (
+            self.status_limiter
+            if status_limit_scope == "key"
+            else SlidingWindowLimiter.per_second(status_rps, safety_margin_s=0.02)
         )
         self.retry = retry or RetryPolicy()
         self.create_retry = create_retry or RetryPolicy(attempts=3, base_delay_s=1.0)
@@ -217,6 +237,7 @@ class KieClient:
             create_limit=settings.kie_create_limit,
             create_window_s=settings.kie_create_window_s,
             status_rps=settings.kie_status_rps,
+            status_limit_scope=settings.kie_status_limit_scope,
             **kwargs,
         )
 
@@ -247,25 +268,26 @@ class KieClient:
         """GET a status endpoint; returns the envelope's `data` object. Unknown / not yet visible
         tasks raise KieTaskNotFound (never retried here: the tracker decides)."""
         self.stats.status_calls += 1
-        data = await self._call_api("GET", req.path, params=req.params, limiter=self.status_limiter,
+        data = await self._call_api("GET", req.path, params=req.params, limiter=self._status_limiter_for(req),
                                     policy=self.retry)
         if not isinstance(data, dict):
             raise KieTaskNotFound("status answer has no data object", code=200)
         return data
 
-    async def get_credit(self) -> int:
-        """The operator's remaining KIE credits (GET /api/v1/chat/credit)."""
-        data = await self._call_api("GET", "/api/v1/chat/credit", limiter=self.status_limiter,
+    async def get_credit(self) -> Decimal:
+        """The operator's remaining KIE credits (GET /api/v1/chat/credit). Not a whole number: KIE
+        answered `"data": 5916.25` (kie-api-2026.md §1.2), so it is an exact Decimal, never rounded."""
+        data = await self._call_api("GET", "/api/v1/chat/credit", limiter=self.account_limiter,
                                     policy=self.retry)
-        try:
-            return int(float(data))
-        except (TypeError, ValueError):
-            raise KieServerError("credit answer is not a number") from None
+        balance = as_decimal(data)
+        if balance is None:
+            raise KieServerError("credit answer is not a number")
+        return balance
 
     async def get_download_url(self, url: str) -> str:
         """Exchange a KIE-generated file URL for a fresh download link (valid ~20 minutes)."""
         data = await self._call_api("POST", "/api/v1/common/download-url", json_body={"url": url},
-                                    limiter=self.status_limiter, policy=self.retry)
+                                    limiter=self.account_limiter, policy=self.retry)
         if not isinstance(data, str) or not data:
             raise KieServerError("download-url answer has no URL")
         # Its address is checked again when it is downloaded; a non-http(s) answer stops here.
@@ -347,6 +369,12 @@ class KieClient:
             await self._sleep(self.retry.delay_s(attempt))
 
     # ------------------------------------------------------------------ internals
+
+    def _status_limiter_for(self, req: StatusRequest) -> Limiter:
+        task_id = req.params.get("taskId")
+        if self.status_limit_scope == "task" and task_id:
+            return self._task_status_limiters.for_key(task_id)
+        return self.status_limiter
 
     def _auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key}"}

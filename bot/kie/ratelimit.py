@@ -203,3 +203,31 @@ class Unlimited:
 
 
 Limiter = SlidingWindowLimiter | TokenBucketLimiter | Unlimited
+
+
+class PerKeyLimiter:
+    """One limiter per key (e.g. 10 status calls per second *per task id*, kie-api-2026.md §1.2 item 3).
+
+    Limiters are made on first use by `make`; ones idle longer than `idle_s` are dropped once more than
+    `max_keys` exist, so finished tasks do not pile up for the life of the process."""
+
+    def __init__(self, make: Callable[[], Limiter], *, idle_s: float = 60.0, max_keys: int = 1024,
+                 clock: Clock = time.monotonic) -> None:
+        self._make = make
+        self._idle_s = idle_s
+        self._max_keys = max_keys
+        self._clock = clock
+        self._limiters: dict[str, tuple[Limiter, float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._limiters)
+
+    def for_key(self, key: str) -> Limiter:
+        now = self._clock()
+        found = self._limiters.get(key)
+        limiter = found[0] if found is not None else self._make()
+        self._limiters[key] = (limiter, now)
+        if len(self._limiters) > self._max_keys:
+            horizon = now - self._idle_s
+            self._limiters = {k: v for k, v in self._limiters.items() if v[1] > horizon or k == key}
+        return limiter

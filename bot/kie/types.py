@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -24,6 +25,9 @@ class TaskResult:
     video_urls: tuple[str, ...] = ()
     fail_code: str | None = None
     fail_message: str | None = None
+    # KIE credits KIE says the task cost (market recordInfo/callback `creditsConsumed`, a float on the
+    # wire); None where KIE does not report it.
+    credits_consumed: Decimal | None = None
 
     @property
     def final(self) -> bool:

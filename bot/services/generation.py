@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 # How many trailing characters of a callback token an alert shows (enough to match KIE's record of
 # the callback URL, far too few to forge a callback).
 ORPHAN_TOKEN_TAIL = 6
+# KIE deletes uploaded inputs 24 h after upload; an older upload is not trusted to outlive the task's
+# start (KIE fetches inputs when it runs the task, possibly after a queue).
+UPLOAD_REUSE_MAX_AGE_S = 20 * 3600
 
 
 class FileSource(Protocol):
@@ -145,7 +148,7 @@ class GenerationService:
         Raises InvalidOrder, TooManyJobs or billing's InsufficientCredits; then nothing changed.
         """
         entry = self.catalog.get(order.model_key)
-        if entry is None:
+        if entry is None or entry.hidden:  # hidden by the operator: no new orders (a stale button)
             raise InvalidOrder("unknown_model")
         checked = replace(order, inputs=_placeholder_inputs(files))
         self.catalog.validate(checked)
@@ -293,17 +296,25 @@ class GenerationService:
             await self.on_submitted(job)
 
     async def _upload_inputs(self, job: Job) -> dict[str, list[str]]:
-        """Download each file from Telegram and upload the bytes to KIE; remember the URLs."""
+        """Download each file from Telegram and upload the bytes to KIE right before the create call;
+        remember the URLs and when they were uploaded. KIE deletes uploads 24 h after the upload
+        (kie-api-2026.md §1.2), so a URL kept from an earlier attempt (a submission resumed after a
+        restart) is reused only while younger than UPLOAD_REUSE_MAX_AGE_S; older or undated ones are
+        uploaded again from the Telegram file id."""
         uploaded: dict[str, str] = dict(job.inputs.get("urls", {}))
+        uploaded_at: dict[str, float] = dict(job.inputs.get("uploaded_at", {}))
         urls: dict[str, list[str]] = {}
         for raw in job.inputs.get("files", []):
             ref = InputFileRef.from_dict(raw)
             url = uploaded.get(ref.file_id)
-            if url is None:
+            age_s = time.time() - uploaded_at.get(ref.file_id, float("-inf"))
+            if url is None or age_s > UPLOAD_REUSE_MAX_AGE_S:
                 data = await self.files.read(ref.file_id)
                 url = await self.kie.upload_file(data, ref.file_name, ref.mime_type)
                 uploaded[ref.file_id] = url
-                await self.jobs.set_inputs(job.id, {**job.inputs, "urls": uploaded})
+                uploaded_at[ref.file_id] = time.time()
+                remembered = {"urls": uploaded, "uploaded_at": uploaded_at}
+                await self.jobs.set_inputs(job.id, {**job.inputs, **remembered})
             urls.setdefault(ref.kind, []).append(url)
         return urls
 

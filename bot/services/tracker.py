@@ -336,6 +336,8 @@ class JobTracker:
         }
         if job.task_id is None and result.task_id:
             fields["task_id"] = result.task_id  # learnt from the callback (the create answer was lost)
+        if result.credits_consumed is not None:
+            fields["kie_credits_consumed"] = str(result.credits_consumed)
 
         def body(raw: sqlite3.Connection) -> Job | None:
             won = JobsRepo.transition_sync(
@@ -367,6 +369,9 @@ class JobTracker:
             return
         reason = (result.fail_message or "generation_failed")[:500]
         finished = now()
+        consumed: dict[str, Any] = {}
+        if result.credits_consumed is not None:
+            consumed["kie_credits_consumed"] = str(result.credits_consumed)
 
         def body(raw: sqlite3.Connection) -> Job | None:
             won = JobsRepo.transition_sync(
@@ -378,6 +383,7 @@ class JobTracker:
                 fail_reason=reason,
                 finished_at=finished,
                 next_poll_at=None,
+                **consumed,
             )
             if not won:
                 return None

@@ -14,6 +14,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -80,6 +81,7 @@ class Job:
     delivery_attempts: int = 0
     next_delivery_at: float | None = None
     orphan_alerted_at: float | None = None  # when the admins were told KIE may hold a task for it
+    kie_credits_consumed: Decimal | None = None  # KIE's own figure for the finished task, if it gave one
 
     @property
     def reservation_key(self) -> str:
@@ -135,6 +137,9 @@ class Job:
             delivery_attempts=row["delivery_attempts"],
             next_delivery_at=row["next_delivery_at"],
             orphan_alerted_at=row["orphan_alerted_at"],
+            kie_credits_consumed=(
+                Decimal(row["kie_credits_consumed"]) if row["kie_credits_consumed"] is not None else None
+            ),
         )
 
 
@@ -374,3 +379,32 @@ class JobsRepo:
             "SELECT * FROM jobs WHERE user_id = ? ORDER BY id DESC LIMIT ?", (user_id, limit)
         )
         return [Job.from_row(r) for r in rows]
+
+    async def kie_costs_by_model(self) -> list[ModelKieCost]:
+        """Per model, over the jobs KIE reported a cost for: how many, KIE's credits (exact) and the
+        user credits we kept for them (reservations minus refunds, from the ledger)."""
+        rows = await self.db.fetchall(
+            """
+            SELECT j.model_key, j.kie_credits_consumed,
+                   -(SELECT COALESCE(SUM(l.amount), 0) FROM ledger l
+                     WHERE l.job_id = j.id AND l.reason IN ('generation', 'refund')) AS charged
+            FROM jobs j WHERE j.kie_credits_consumed IS NOT NULL
+            """
+        )
+        totals: dict[str, ModelKieCost] = {}
+        for row in rows:
+            key = row["model_key"]
+            seen = totals.get(key, ModelKieCost(key, 0, Decimal(0), 0))
+            totals[key] = ModelKieCost(
+                key, seen.jobs + 1, seen.kie_credits + Decimal(row["kie_credits_consumed"]),
+                seen.charged + int(row["charged"]),
+            )
+        return sorted(totals.values(), key=lambda cost: cost.model_key)
+
+
+@dataclass(frozen=True)
+class ModelKieCost:
+    model_key: str
+    jobs: int
+    kie_credits: Decimal  # sum of KIE's creditsConsumed
+    charged: int  # user credits kept (charged minus refunded)

@@ -139,4 +139,9 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX fsm_updated ON fsm(updated_at);
     """,
+    # 8: what KIE says each task cost (recordInfo/callback `creditsConsumed`, a decimal kept exact as
+    # text), for /stats: KIE's cost per model next to what the users were charged.
+    """
+    ALTER TABLE jobs ADD COLUMN kie_credits_consumed TEXT;
+    """,
 ]

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
@@ -33,6 +34,7 @@ from bot.services.billing import (
 )
 from bot.store.jobs import Job, JobsRepo, JobState
 from bot.store.users import UserRow
+from bot.telegram.admin_kie_costs import kie_balance_lines, kie_cost_lines
 from bot.telegram.balance import credits_text, date_text, reason_text, signed_credits_text
 from bot.telegram.common import escape, shorten
 
@@ -266,7 +268,9 @@ def make_admin_router(admin_ids: frozenset[int]) -> Router:
         await message.answer("\n".join(lines))
 
     @router.message(Command("stats"))
-    async def stats(message: Message, billing: BillingService, kie: KieClient, settings: Settings) -> None:
+    async def stats(
+        message: Message, billing: BillingService, kie: KieClient, settings: Settings, jobs: JobsRepo
+    ) -> None:
         # Start the KIE call first: it is the slow part, and the database reads run meanwhile.
         kie_call = asyncio.create_task(kie_balance(kie))
         figures = await billing.stats()
@@ -295,13 +299,10 @@ def make_admin_router(admin_ids: frozenset[int]) -> Router:
         for state, count in sorted(figures.jobs_by_state.items()):
             lines.append(_("admin-stats-job-line").format(state=job_state_text(state), count=count))
         lines.append("")
-        balance = await kie_call
-        if balance is None:
-            lines.append(_("admin-stats-kie-unreachable"))
-        else:
-            lines.append(_("admin-stats-kie").format(credits=balance))
-            if balance < settings.kie_low_balance_warning:
-                lines.append(_("admin-stats-kie-low").format(threshold=settings.kie_low_balance_warning))
+        lines.extend(kie_balance_lines(await kie_call, settings.kie_low_balance_warning))
+        cost_lines = kie_cost_lines(await jobs.kie_costs_by_model())
+        if cost_lines:
+            lines.extend(["", *cost_lines])
         await message.answer("\n".join(lines))
 
     @router.message(Command("refund"))
@@ -356,7 +357,7 @@ def make_admin_router(admin_ids: frozenset[int]) -> Router:
     return router
 
 
-async def kie_balance(kie: KieClient) -> int | None:
+async def kie_balance(kie: KieClient) -> Decimal | None:
     """The operator's KIE credits, or None when KIE cannot be asked right now."""
     try:
         async with asyncio.timeout(CREDIT_LOOKUP_TIMEOUT_S):

@@ -20,7 +20,7 @@ def models_text(catalog: Catalog, lang: str) -> list[str]:
     for entry in catalog.offerable():
         modes = ", ".join(mode_name(m, lang) for m in entry.modes)
         line = _("models-line").format(
-            name=escape(entry.name(lang)),
+            name=escape(entry.display_name(lang)),
             maker=escape(entry.maker),
             description=escape(entry.description(lang)),
             modes=escape(modes),

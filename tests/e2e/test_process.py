@@ -229,3 +229,55 @@ async def test_webhook_mode_without_a_secret_refuses_to_start(tmp_path: Path, fa
         assert "WEBHOOK_SECRET" in lines[0] and "secrets.token_urlsafe(32)" in lines[0]
         # It never told Telegram to push updates here.
         assert fake_tg.webhook_url is None
+
+
+async def test_bad_catalog_overrides_file_exits_2_naming_the_key(tmp_path: Path) -> None:
+    overrides = tmp_path / "overrides.toml"
+    overrides.write_text("[models.kling26]\nmarkup = 0\n", encoding="utf-8")
+    code, stderr = await run_bot(
+        tmp_path,
+        bot_env(BOT_TOKEN="123456:TEST-token_abc", KIE_SANDBOX="true", CATALOG_OVERRIDES_FILE=str(overrides)),
+    )
+    assert code == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    assert "CATALOG_OVERRIDES_FILE" in lines[0] and "models.kling26.markup" in lines[0]
+
+
+async def test_models_command_shows_the_menu_shaped_by_the_overrides(tmp_path: Path) -> None:
+    overrides = tmp_path / "overrides.toml"
+    overrides.write_text(
+        'order = ["wan25"]\n[models.kling25]\nhidden = true\n[models.kling26]\nname = { en = "Kling S" }\n'
+        'new = true\n[[models.kling26.price]]\nmode = "t2v"\noptions = { sound = "off" }\ncredits = 11\n',
+        encoding="utf-8",
+    )
+    env = bot_env(CATALOG_OVERRIDES_FILE=str(overrides))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "models", "--json", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, stderr.decode()
+    entries = json.loads(stdout)
+    assert entries[0]["key"] == "wan25"
+    by_key = {e["key"]: e for e in entries}
+    assert by_key["kling25"]["offered"] is False and by_key["wan25"]["offered"] is True
+    kling = by_key["kling26"]
+    assert kling["names"]["en"] == "Kling S" and kling["badges"] == ["new"]
+    fixed = [p for p in kling["modes"]["t2v"]["prices"] if p["options"] == {"duration": "5", "sound": "off"}]
+    assert fixed[0]["user_credits"] == 11
+    table = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "models", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    text, _ = await asyncio.wait_for(table.communicate(), 30)
+    assert table.returncode == 0
+    assert text.decode().startswith(f"{len(entries) - 1} models offered")
+    assert "hidden (not offered): kling25" in text.decode() and "🆕 Kling S" in text.decode()
+    overrides.write_text("[models.nope]\nhidden = true\n", encoding="utf-8")
+    bad = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "models", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    _, bad_err = await asyncio.wait_for(bad.communicate(), 30)
+    assert bad.returncode == 2 and "models.nope" in bad_err.decode() and bad_err.decode().count("\n") == 1

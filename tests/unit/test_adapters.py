@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -858,3 +859,30 @@ def test_market_callbacks() -> None:
 )
 def test_url_list(raw: Any, urls: tuple[str, ...]) -> None:
     assert url_list(raw) == urls
+
+
+def test_market_reads_the_2026_record_shape() -> None:
+    """kie-api-2026.md §1.2: resultJson "" while waiting; `response` carries the parsed result (and may
+    be the only place it is); creditsConsumed is KIE's cost as a float; successFlag 3 is a failure."""
+    waiting = MARKET.parse_status(market_record("waiting", resultJson="", failCode=None, failMsg=None))
+    assert waiting.state == TaskState.PENDING and waiting.credits_consumed is None
+    from_response = MARKET.parse_status(
+        market_record("success", resultJson="", response={"resultUrls": ["https://r/v.mp4"]},
+                      creditsConsumed=3.5)
+    )
+    assert from_response.state == TaskState.SUCCEEDED
+    assert from_response.video_urls == ("https://r/v.mp4",)
+    assert from_response.credits_consumed == Decimal("3.5")
+    both = MARKET.parse_status(
+        market_record("success", resultJson='{"resultUrls": ["https://r/a.mp4"]}',
+                      response={"resultUrls": ["https://r/a.mp4"]}, creditsConsumed="30.0")
+    )
+    assert both.video_urls == ("https://r/a.mp4",) and both.credits_consumed == Decimal("30")
+    no_state = {k: v for k, v in market_record("x", failCode="500", failMsg="boom").items() if k != "state"}
+    assert MARKET.parse_status({**no_state, "successFlag": 3}).state == TaskState.FAILED
+    assert MARKET.parse_status({**no_state, "successFlag": 0}).state == TaskState.PENDING
+    callback = MARKET.parse_callback(
+        {"code": 200, "msg": "ok", "data": market_record(
+            "success", resultJson="", response={"resultUrls": ["https://r/c.mp4"]}, creditsConsumed=12.25)}
+    )
+    assert callback.video_urls == ("https://r/c.mp4",) and callback.credits_consumed == Decimal("12.25")

@@ -7,6 +7,7 @@ import json
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -441,6 +442,61 @@ async def test_credit(client: KieClient, sim: KieSimulator) -> None:
     assert await client.get_credit() == 1234
 
 
+async def test_credit_is_an_exact_decimal(client: KieClient, sim: KieSimulator) -> None:
+    """KIE answered `"data": 5916.25` in recorded traffic (kie-api-2026.md §1.2 item 4)."""
+    sim.balance = Decimal("5916.25")
+    balance = await client.get_credit()
+    assert isinstance(balance, Decimal) and balance == Decimal("5916.25")
+
+
+async def test_http_200_with_body_429_is_retried_on_status_upload_and_credit(
+    client: KieClient, sim: KieSimulator
+) -> None:
+    """Over-limit answers come as HTTP 200 with code 429 in the body; every idempotent call waits and
+    tries again (the status, upload and credit calls alike)."""
+    task_id = await client.create_task(FAMILY_CASES["market"][0])
+    for endpoint in ("status", "upload", "credit"):
+        sim.faults.inject(endpoint, http_status=200, code=429, msg="Too many requests", times=1)
+    await client.get_status(StatusRequest("/api/v1/jobs/recordInfo", {"taskId": task_id}))
+    assert await client.upload_file(b"x", "a.jpg", "image/jpeg")
+    await client.get_credit()
+    assert len(sim.requests_to("/api/v1/jobs/recordInfo")) == 2
+    assert len(sim.requests_to("/api/file-stream-upload")) == 2
+    assert len(sim.requests_to("/api/v1/chat/credit")) == 2
+    assert client.stats.rate_limited_answers == 3
+
+
+async def test_http_200_with_body_422_is_refused_without_retry(client: KieClient, sim: KieSimulator) -> None:
+    sim.faults.inject("download_url", http_status=200, code=422, msg="url is wrong", times=None)
+    sim.faults.inject("upload", http_status=200, code=422, msg="uploadPath is required", times=None)
+    with pytest.raises(KieValidationError, match="url is wrong"):
+        await client.get_download_url("https://elsewhere.example/v.mp4")
+    with pytest.raises(KieValidationError, match="uploadPath is required"):
+        await client.upload_file(b"x", "a.jpg", "image/jpeg")
+    assert len(sim.requests_to("/api/v1/common/download-url")) == 1
+    assert len(sim.requests_to("/api/file-stream-upload")) == 1
+
+
+async def test_status_limit_scope_key_shares_one_limiter_task_gives_one_per_task() -> None:
+    per_key = KieClient(KEY, status_rps=3)
+    per_task = KieClient(KEY, status_rps=3, status_limit_scope="task")
+    try:
+        a = StatusRequest("/api/v1/jobs/recordInfo", {"taskId": "a"})
+        b = StatusRequest("/api/v1/jobs/recordInfo", {"taskId": "b"})
+        assert per_key._status_limiter_for(a) is per_key._status_limiter_for(b) is per_key.status_limiter
+        assert per_key.account_limiter is per_key.status_limiter
+        task_a = per_task._status_limiter_for(a)
+        assert task_a is per_task._status_limiter_for(a)
+        assert task_a is not per_task._status_limiter_for(b)
+        assert isinstance(task_a, SlidingWindowLimiter) and task_a.limit == 3
+        assert per_task.account_limiter is not per_task.status_limiter
+        with pytest.raises(ValueError, match="status_limit_scope"):
+            KieClient(KEY, status_limit_scope="account")
+    finally:
+        await per_key.aclose()
+        await per_task.aclose()
+
+
 async def test_download_result_and_size_cap(client: KieClient, sim: KieSimulator, tmp_path: Path) -> None:
     task_id = await client.create_task(FAMILY_CASES["market"][0])
     await sim.wait_final(task_id)
@@ -506,6 +562,7 @@ async def test_from_settings_reads_limits() -> None:
         kie_create_limit = 7
         kie_create_window_s = 3.0
         kie_status_rps = 4.0
+        kie_status_limit_scope = "task"
         result_fetch_allow_hosts = ("127.0.0.1:8081",)
 
     client = KieClient.from_settings(FakeSettings())
@@ -516,6 +573,7 @@ async def test_from_settings_reads_limits() -> None:
         assert (client.create_limiter.limit, client.create_limiter.window_s) == (7, 3.0)
         assert isinstance(client.status_limiter, SlidingWindowLimiter)
         assert client.status_limiter.limit == 4
+        assert client.status_limit_scope == "task"
     finally:
         await client.aclose()
 

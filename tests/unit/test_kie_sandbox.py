@@ -11,6 +11,7 @@ import json
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -368,12 +369,65 @@ async def test_market_states_and_sora_progress(http: httpx.AsyncClient) -> None:
         await simulator.stop()
     assert states == ["waiting", "queuing", "generating", "success"]
     assert data["progress"] == 100
-    assert json.loads(data["param"]) == SORA
+    # `param` is JSON text whose `input` is JSON text again (kie-api-2026.md §1.2 item 7).
+    param = json.loads(data["param"])
+    assert {**param, "input": json.loads(param["input"])} == SORA
     result = json.loads(data["resultJson"])
     assert result["resultUrls"][0].endswith(f"/results/{task_id}/video.mp4")
     assert "resultWaterMarkUrls" in result
-    assert data["failCode"] == "" and data["failMsg"] == ""
+    assert data["failCode"] is None and data["failMsg"] is None
     assert isinstance(data["createTime"], int) and isinstance(data["completeTime"], int)
+
+
+KLING = market("kling/v2-5-turbo-text-to-video-pro", prompt="a fox", duration="5", aspect_ratio="16:9")
+
+
+async def test_market_record_has_the_2026_fields() -> None:
+    """kie-api-2026.md §1.2 items 5-7: resultJson "" while waiting (and the fail/cost fields null);
+    `response` = resultJson parsed; successFlag 0/1/3; creditsConsumed a float; costTime in seconds."""
+    simulator = KieSimulator(KEY, timings=SimTimings.manual(), status_limit_per_s=None)
+    await simulator.start()
+    try:
+        async with httpx.AsyncClient(base_url=simulator.base_url) as client:
+            ok_id = (await create(client, "/api/v1/jobs/createTask", KLING))["data"]["taskId"]
+            bad_id = (await create(client, "/api/v1/jobs/createTask", KLING))["data"]["taskId"]
+            waiting = (await status(client, "/api/v1/jobs/recordInfo", ok_id))["data"]
+            simulator.complete(ok_id)
+            simulator.fail(bad_id, 501, "boom")
+            done = (await status(client, "/api/v1/jobs/recordInfo", ok_id))["data"]
+            failed = (await status(client, "/api/v1/jobs/recordInfo", bad_id))["data"]
+    finally:
+        await simulator.stop()
+    assert waiting["resultJson"] == "" and waiting["response"] is None and waiting["successFlag"] == 0
+    for name in ("failCode", "failMsg", "costTime", "completeTime", "creditsConsumed"):
+        assert waiting[name] is None, name
+    assert done["successFlag"] == 1
+    assert done["response"] == json.loads(done["resultJson"])
+    assert done["creditsConsumed"] == 42.0 and isinstance(done["creditsConsumed"], float)
+    # Seconds, not milliseconds: the task finished within a second or two of its creation.
+    assert isinstance(done["costTime"], int) and 0 <= done["costTime"] < 60
+    assert (done["completeTime"] - done["createTime"]) < 60_000
+    assert failed["successFlag"] == 3 and failed["state"] == "fail" and failed["creditsConsumed"] == 0.0
+    assert failed["response"] is None and failed["resultJson"] == ""
+
+
+async def test_credit_balance_is_a_decimal_on_the_wire(sim: KieSimulator, http: httpx.AsyncClient) -> None:
+    sim.balance = Decimal("5916.25")
+    answer = await http.get("/api/v1/chat/credit", headers=AUTH)
+    assert answer.status_code == 200
+    assert '"data": 5916.25' in answer.text
+
+
+async def test_uploads_are_gone_after_24_hours(sim: KieSimulator, http: httpx.AsyncClient) -> None:
+    upload = await http.post(
+        "/api/file-base64-upload", headers=AUTH,
+        json={"base64Data": "aGk=", "uploadPath": "in", "fileName": "a.jpg"},
+    )
+    info = upload.json()["data"]
+    assert (await http.get(info["downloadUrl"])).status_code == 200
+    key = info["filePath"]
+    sim.files[key].uploaded_at -= 24 * 3600 + 1
+    assert (await http.get(info["downloadUrl"])).status_code == 404
 
 
 async def test_runway_states_use_wait_and_queueing() -> None:

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from bot.kie.ratelimit import SlidingWindowLimiter, TokenBucketLimiter, Unlimited
+from bot.kie.ratelimit import PerKeyLimiter, SlidingWindowLimiter, TokenBucketLimiter, Unlimited
 
 
 class FakeClock:
@@ -174,3 +174,23 @@ async def test_hold_waits_for_an_in_flight_release() -> None:
     await asyncio.wait_for(waiter, 1.0)
     await holder
     assert clock() == pytest.approx(6.0)
+
+
+async def test_per_key_limiter_gives_each_key_its_own_budget_and_forgets_idle_keys() -> None:
+    clock = FakeClockForKeys()
+    limiters = PerKeyLimiter(lambda: SlidingWindowLimiter(10, 1.0), idle_s=60.0, max_keys=2, clock=clock)
+    first = limiters.for_key("task-a")
+    assert limiters.for_key("task-a") is first
+    assert limiters.for_key("task-b") is not first
+    clock.now = 100.0
+    limiters.for_key("task-c")  # a third key: the idle ones are dropped
+    assert len(limiters) == 1
+    assert limiters.for_key("task-a") is not first
+
+
+class FakeClockForKeys:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from bot.kie.types import TaskResult, TaskState
@@ -40,6 +41,19 @@ def as_int(value: Any) -> int | None:
             return int(float(text)) if text else None
         except ValueError:
             return None
+    return None
+
+
+def as_decimal(value: Any) -> Decimal | None:
+    """3.0, "3.5", 12 → exact Decimal (floats through str(), so 0.1 stays 0.1); anything else → None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float | str):
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            return None
+        return number if number.is_finite() else None
     return None
 
 

@@ -5,11 +5,13 @@ come from the catalog's WireSpec."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from bot.catalog import Family, ModelEntry, Order, WireSpec
 from bot.kie.adapters._build import prepare, with_callback
 from bot.kie.adapters._parse import (
+    as_decimal,
     as_int,
     as_mapping,
     as_text,
@@ -73,15 +75,28 @@ class MarketAdapter:
 
     def parse_status(self, data: Mapping[str, Any]) -> TaskResult:
         """state: waiting / queuing / generating / success / fail; URLs inside the JSON *string*
-        resultJson (a dict is tolerated); progress only for Sora, maybe as a string."""
+        resultJson (a dict is tolerated), which is "" while waiting; newer answers also carry
+        `response`, the same result already parsed, and `creditsConsumed` (kie-api-2026.md §1.2).
+        Without a `state`, `successFlag` decides (0 running, 1 success, 3 fail). `progress` is read
+        where present; KIE says it is not populated for most models."""
+        result = self._read_state(data)
+        credits = as_decimal(first(data, "creditsConsumed", "credits_consumed"))
+        return replace(result, credits_consumed=credits) if credits is not None else result
+
+    def _read_state(self, data: Mapping[str, Any]) -> TaskResult:
         task_id = task_id_in(data)
         state = (as_text(data.get("state")) or "").lower()
+        if not state:
+            state = {1: "success", 3: "fail"}.get(as_int(data.get("successFlag")) or 0, "")
         progress = as_int(data.get("progress"))
         if progress is not None:
             progress = max(0, min(100, progress))
         if state == "success":
-            result = as_mapping(first(data, "resultJson", "result_json"))
-            urls = url_list(first(result, "resultUrls", "result_urls"))
+            urls: tuple[str, ...] = ()
+            for source in (first(data, "resultJson", "result_json"), data.get("response")):
+                urls = url_list(first(as_mapping(source), "resultUrls", "result_urls"))
+                if urls:
+                    break
             return succeeded(task_id, urls, progress)
         if state == "fail":
             return failed(task_id, first(data, "failCode", "fail_code"), first(data, "failMsg", "fail_msg"),

@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,8 @@ COVER_JPEG = base64.b64decode(
 _TELEGRAM_LEAK_RE = re.compile(r"api\.telegram\.org|bot\d{3,}:[A-Za-z0-9_-]{20,}|\b\d{6,}:[A-Za-z0-9_-]{30,}")
 _LARGE_CHUNK = 256 * 1024
 UNAUTHORIZED_MSG = "You do not have access permissions"
+# KIE deletes uploaded files 24 h after the upload (kie-api-2026.md §1.2 item 1).
+UPLOAD_TTL_S = 24 * 3600.0
 
 
 @dataclass
@@ -188,7 +191,7 @@ class KieSimulator:
         self,
         api_key: str = "sim-kie-key",
         *,
-        balance: int = 1_000_000,
+        balance: int | Decimal = 1_000_000,
         timings: SimTimings | None = None,
         hmac_key: str | None = None,
         create_limit: int = 20,
@@ -197,6 +200,7 @@ class KieSimulator:
         mirror_http_status: Iterable[int] = (),
         strict: bool = True,
         require_uploaded_inputs: bool = False,
+        upload_ttl_s: float = UPLOAD_TTL_S,
     ) -> None:
         self.api_key = api_key
         self.balance = balance
@@ -208,6 +212,7 @@ class KieSimulator:
         self.mirror_http_status = frozenset(mirror_http_status)
         self.strict = strict
         self.require_uploaded_inputs = require_uploaded_inputs
+        self.upload_ttl_s = upload_ttl_s
         self.faults = FaultPlan()
         self.requests: list[RecordedRequest] = []
         self.tasks: dict[str, SimTask] = {}
@@ -500,7 +505,14 @@ class KieSimulator:
 
     def _is_own_file(self, url: str) -> bool:
         prefix = f"{self._base_url}/files/"
-        return url.startswith(prefix) and url[len(prefix):] in self.files
+        return url.startswith(prefix) and self._live_file(url[len(prefix):]) is not None
+
+    def _live_file(self, key: str) -> StoredFile | None:
+        """An uploaded file, unless KIE would have deleted it by now (24 h, kie-api-2026.md §1.2)."""
+        stored = self.files.get(key)
+        if stored is None or time.time() - stored.uploaded_at >= self.upload_ttl_s:
+            return None
+        return stored
 
     @staticmethod
     def _new_task_id(family: str) -> str:
@@ -675,32 +687,52 @@ class KieSimulator:
         }
 
     def _market_data(self, task: SimTask, *, for_callback: bool) -> dict[str, Any]:
+        """recordInfo `data` as KIE's 2026 docs show it (kie-api-2026.md §1.2 items 5-7): while
+        waiting `resultJson` is "" and failCode/failMsg/costTime/completeTime are null; `response` is
+        resultJson already parsed; successFlag 0/1/3; creditsConsumed a float; costTime in seconds."""
         phase, progress = self._phase(task)
         state = phase
+        # Polling shows "" until there is a result; the documented failure callback shows null.
         result_json: str | None = None if for_callback else ""
-        fail_code: str | None = None if for_callback else ""
-        fail_msg: str | None = None if for_callback else ""
+        response: dict[str, Any] | None = None
+        fail_code: str | None = None
+        fail_msg: str | None = None
+        success_flag = 0
         if task.outcome == "success":
-            state, progress = "success", 100
-            result: dict[str, Any] = {"resultUrls": [self.result_url(task.task_id)]}
+            state, progress, success_flag = "success", 100, 1
+            response = {"resultUrls": [self.result_url(task.task_id)]}
             if task.model.startswith("sora"):
-                result["resultWaterMarkUrls"] = [self.result_url(task.task_id, "watermarked.mp4")]
-            result_json = json.dumps(result)
+                response["resultWaterMarkUrls"] = [self.result_url(task.task_id, "watermarked.mp4")]
+            result_json = json.dumps(response)
         elif task.outcome == "fail":
-            state = "fail"
+            state, success_flag = "fail", 3
             fail_code, fail_msg = str(task.fail_code), task.fail_msg
         now_ms = _ms(task.finished_wall) or _ms(time.time())
+        cost_time_s = (
+            round(task.finished_wall - task.created_wall) if task.finished_wall is not None else None
+        )
         data: dict[str, Any] = {
             "taskId": task.task_id, "model": task.model, "state": state,
-            "param": json.dumps(task.body), "resultJson": result_json,
+            # `param` is JSON text whose `input` is itself JSON text (double-encoded, as KIE does).
+            "param": json.dumps({**task.body, "input": json.dumps(task.body.get("input"))}),
+            "resultJson": result_json, "response": response, "successFlag": success_flag,
             "failCode": fail_code, "failMsg": fail_msg,
-            "costTime": (now_ms or 0) - (_ms(task.created_wall) or 0) if task.outcome else None,
+            # KIE bills successes only (kie-api.md §3.3); a failed task consumed nothing.
+            "creditsConsumed": self._credits_consumed(task),
+            "costTime": cost_time_s,
             "createTime": _ms(task.created_wall), "updateTime": now_ms,
             "completeTime": _ms(task.finished_wall),
         }
         if task.rule is not None and task.rule.has_progress:
             data["progress"] = progress if task.outcome != "fail" else 0
         return data
+
+    def _credits_consumed(self, task: SimTask) -> float | None:
+        if task.outcome is None:
+            return None
+        if task.outcome == "fail":
+            return 0.0
+        return float(task.price)
 
     def _market_record(self, task: SimTask) -> dict[str, Any]:
         return self._market_data(task, for_callback=False)
@@ -787,7 +819,8 @@ class KieSimulator:
             return faulty
         if not self._authorized(request):
             return self._answer(401, UNAUTHORIZED_MSG)
-        return self._answer(200, "success", self.balance)
+        # A decimal on the wire (`"data": 5916.25`, kie-api-2026.md §1.2 item 4).
+        return self._answer(200, "success", float(self.balance))
 
     async def _handle_download_url(self, request: web.Request) -> web.StreamResponse:
         faulty = await self._apply_endpoint_fault(request, "download_url", self.faults.take("download_url"))
@@ -818,7 +851,7 @@ class KieSimulator:
             "fileName": key.rsplit("/", 1)[-1], "filePath": key, "downloadUrl": url,
             "fileSize": len(stored.data), "mimeType": stored.mime_type, "uploadedAt": uploaded_at,
             "fileId": secrets.token_hex(8), "originalName": original_name, "fileUrl": url,
-            "uploadTime": uploaded_at, "expiresAt": _iso(stored.uploaded_at + 3 * 86400),
+            "uploadTime": uploaded_at, "expiresAt": _iso(stored.uploaded_at + self.upload_ttl_s),
         }
         return web.json_response({"success": True, "code": 200, "msg": "File uploaded successfully",
                                   "data": data})
@@ -934,7 +967,7 @@ class KieSimulator:
         faulty = await self._apply_endpoint_fault(request, "files", self.faults.take("files"))
         if faulty is not None:
             return faulty
-        stored = self.files.get(request.match_info["key"])
+        stored = self._live_file(request.match_info["key"])
         if stored is None:
             raise web.HTTPNotFound()
         return web.Response(body=stored.data, content_type=stored.mime_type.split(";", 1)[0])

@@ -138,7 +138,7 @@ def _model(screen: Screen, catalog: Catalog) -> None:
             continue
         price = model.min_user_price
         label = ngettext("wizard-model-button", "wizard-model-button", price).format(
-            name=model.name(screen.lang), price=price
+            name=model.display_name(screen.lang), price=price
         )
         screen.add(label, Action.MODEL, key)
 
