@@ -113,27 +113,32 @@ async def forward_to_admins(
     return delivered
 
 
-async def notify_journaled_payment(
-    bot: Bot, users: UsersRepo, entry: JournaledPayment, outcome: PaymentOutcome
-) -> None:
-    """The confirmation for a payment that waited in the journal, now credited (or found unsold)."""
-    user = await users.get(entry.user_id)
-    language = user.language if user is not None else "en"
-    charge_id = escape(outcome.charge_id)
-    if outcome.result is PaymentResult.UNRECOGNIZED:
-        text = translate("payment-unrecognized", language, stars=entry.total_amount, charge_id=charge_id)
-    else:
-        text = translate(
-            "payment-credited",
-            language,
-            credits=translate_plural("credits-count", outcome.credits, language),
-            balance=translate_plural("credits-count", outcome.balance, language),
-            charge_id=charge_id,
-        )
-    try:
-        await bot.send_message(entry.user_id, text)
-    except TelegramAPIError as exc:
-        log.warning("Confirmation of journaled payment %s not delivered: %s", outcome.charge_id, exc)
+class TelegramPaymentNotices:
+    """The PaymentNotices port (bot/services/ports.py): tells users about their payments by message."""
+
+    def __init__(self, bot: Bot, users: UsersRepo) -> None:
+        self.bot = bot
+        self.users = users
+
+    async def journaled_payment_applied(self, entry: JournaledPayment, outcome: PaymentOutcome) -> None:
+        """The confirmation for a payment that waited in the journal, now credited (or found unsold)."""
+        user = await self.users.get(entry.user_id)
+        language = user.language if user is not None else "en"
+        charge_id = escape(outcome.charge_id)
+        if outcome.result is PaymentResult.UNRECOGNIZED:
+            text = translate("payment-unrecognized", language, stars=entry.total_amount, charge_id=charge_id)
+        else:
+            text = translate(
+                "payment-credited",
+                language,
+                credits=translate_plural("credits-count", outcome.credits, language),
+                balance=translate_plural("credits-count", outcome.balance, language),
+                charge_id=charge_id,
+            )
+        try:
+            await self.bot.send_message(entry.user_id, text)
+        except TelegramAPIError as exc:
+            log.warning("Confirmation of journaled payment %s not delivered: %s", outcome.charge_id, exc)
 
 
 def make_payments_router() -> Router:
