@@ -54,7 +54,8 @@ from bot.telegram.middlewares import (
     UserMiddleware,
 )
 from bot.telegram.models import make_models_router
-from bot.telegram.payments import TelegramPaymentNotices, make_payments_router
+from bot.telegram.payment_notices import TelegramPaymentNotices
+from bot.telegram.payments import make_payments_router
 from bot.telegram.private_only import PrivateChatsOnly
 from bot.telegram.start import make_fallback_router, make_start_router
 from bot.telegram.wizard import make_wizard_router

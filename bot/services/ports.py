@@ -6,7 +6,7 @@ subclass, never an aiogram type or a localized text. Tests drive the services wi
 protocols instead of a Bot.
 
 Implementations: bot/telegram/job_messages.py (JobStatusView, ResultSender), bot/telegram/alerts.py
-(AdminMessenger), bot/telegram/payments.py (PaymentNotices), bot/telegram/files.py (FileSource);
+(AdminMessenger), bot/telegram/payment_notices.py (PaymentNotices), bot/telegram/files.py (FileSource);
 bot/services/tracker.py implements SubmissionEvents, bot/services/alerts.py KieAlerts and
 UnsoldPaymentAlerts.
 """
