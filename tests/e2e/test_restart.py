@@ -195,6 +195,7 @@ async def test_sigkill_between_create_and_task_id_refunds_alerts_admins_once_the
         KIE_API_KEY=sim.api_key,
         KIE_API_BASE=sim.base_url,
         KIE_UPLOAD_BASE=sim.base_url,
+        RESULT_FETCH_ALLOW_HOSTS=sim.base_url.removeprefix("http://"),
         DATABASE_PATH=str(db),
         WEB_HOST="127.0.0.1",
         WEB_PORT=str(port),
