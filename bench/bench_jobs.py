@@ -41,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -77,7 +77,7 @@ from bot.services.billing import BillingService
 from bot.services.generation import GenerationService
 from bot.services.tracker import PollSchedule
 from bot.store.db import Database
-from bot.store.jobs import JobsRepo, JobState
+from bot.store.jobs import Job, JobsRepo, JobState
 from bot.store.users import UsersRepo
 from tests.e2e.harness import RunningBot, free_port, make_settings, running_bot
 from tests.e2e.jobs_support import order_job, prepare_user
@@ -577,6 +577,23 @@ class _NoFiles:
         raise AssertionError(f"unexpected file read {file_id}")
 
 
+class _Unwatched:
+    """SubmissionEvents and KieAlerts for jobs submitted before the bot runs: the bot's tracker finds
+    them by restart recovery, and the operator is not there to read alerts."""
+
+    async def submitted(self, job: Job) -> None:
+        pass
+
+    async def submission_failed(self, job: Job) -> None:
+        pass
+
+    async def kie_problem(self, operator_key: str, detail: str = "") -> None:
+        pass
+
+    async def possible_orphans(self, jobs: Sequence[Job]) -> None:
+        pass
+
+
 def bot_settings(
     tg: FakeTelegram, sim: KieSimulator, database: Path, web_port: int, **extra: str
 ) -> dict[str, str]:
@@ -631,6 +648,8 @@ async def precreate_jobs(
             billing=billing,
             kie=kie,
             files=_NoFiles(),
+            events=_Unwatched(),
+            alerts=_Unwatched(),
             public_url=public_url,
             job_timeout_s=settings.job_timeout_minutes * 60,
             max_jobs_in_flight=settings.max_jobs_in_flight,

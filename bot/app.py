@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -34,8 +33,8 @@ from bot.services.alerts import OperatorAlerts
 from bot.services.billing import BillingService
 from bot.services.delivery import DeliveryService
 from bot.services.generation import GenerationService
-from bot.services.notifier import StatusNotifier
 from bot.services.payment_recorder import PaymentRecorder
+from bot.services.ports import SubmissionEvents
 from bot.services.tracker import JobTracker, PollSchedule
 from bot.store.db import Database
 from bot.store.fsm_storage import SqliteStorage
@@ -43,11 +42,14 @@ from bot.store.jobs import JobsRepo
 from bot.store.payments_journal import PaymentsJournal, journal_path_for
 from bot.store.users import UsersRepo
 from bot.telegram.admin import make_admin_router
+from bot.telegram.alerts import TelegramAdmins
 from bot.telegram.balance import make_balance_router
 from bot.telegram.common import bot_commands
+from bot.telegram.dependencies import HandlerDependencies
 from bot.telegram.errors import make_errors_router
 from bot.telegram.files import TelegramFiles
 from bot.telegram.history import make_history_router
+from bot.telegram.job_messages import TelegramJobStatus, TelegramResults
 from bot.telegram.middlewares import (
     CallbackAnswerGuard,
     InFlightUpdates,
@@ -55,7 +57,8 @@ from bot.telegram.middlewares import (
     UserMiddleware,
 )
 from bot.telegram.models import make_models_router
-from bot.telegram.payments import make_payments_router, notify_journaled_payment
+from bot.telegram.payment_notices import TelegramPaymentNotices
+from bot.telegram.payments import make_payments_router
 from bot.telegram.private_only import PrivateChatsOnly
 from bot.telegram.start import make_fallback_router, make_start_router
 from bot.telegram.wizard import make_wizard_router
@@ -93,19 +96,19 @@ class Components:
     sandbox: SandboxHandle | None = None
     closers: list[Any] = field(default_factory=list)
 
-    def dependencies(self) -> dict[str, Any]:
+    def dependencies(self) -> HandlerDependencies:
         """What handlers may ask for by name (aiogram dependency injection)."""
-        return {
-            "settings": self.settings,
-            "catalog": self.catalog,
-            "accounts": self.accounts,
-            "billing": self.billing,
-            "jobs": self.jobs,
-            "kie": self.kie,
-            "generation": self.generation,
-            "tracker": self.tracker,
-            "payment_recorder": self.payment_recorder,
-        }
+        return HandlerDependencies(
+            settings=self.settings,
+            catalog=self.catalog,
+            accounts=self.accounts,
+            billing=self.billing,
+            jobs=self.jobs,
+            kie=self.kie,
+            generation=self.generation,
+            tracker=self.tracker,
+            payment_recorder=self.payment_recorder,
+        )
 
 
 def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
@@ -193,50 +196,53 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
         catalog = menu_catalog(settings, settings.catalog_overrides_file)
         fsm_storage = await create_fsm_storage(settings, db)
         users = UsersRepo(db)
-        billing = BillingService.from_settings(db, settings)
+        bot = create_bot(settings, session)
+        alerts = OperatorAlerts(TelegramAdmins(bot, users, settings.admin_ids))
+        billing = BillingService.from_settings(db, settings, alerts=alerts)
         accounts = AccountsService(users, on_new_user=billing.grant_signup_bonus)
         jobs = JobsRepo(db)
-        bot = create_bot(settings, session)
-        generation = GenerationService(
-            db=db,
-            jobs=jobs,
-            catalog=catalog,
-            billing=billing,
-            kie=kie,
-            files=TelegramFiles(bot),
-            public_url=settings.public_url,
-            job_timeout_s=settings.job_timeout_minutes * 60,
-            max_jobs_in_flight=settings.max_jobs_in_flight,
+        payment_recorder = PaymentRecorder(
+            billing,
+            PaymentsJournal(journal_path_for(settings.database_path)),
+            notices=TelegramPaymentNotices(bot, users),
         )
-        alerts = OperatorAlerts(bot, users, settings.admin_ids)
-        generation.on_operator_problem = alerts.kie_problem
-        billing.on_unsold_payment = alerts.unsold_payment
-        payment_recorder = PaymentRecorder(billing, PaymentsJournal(journal_path_for(settings.database_path)))
-        payment_recorder.on_journal_applied = functools.partial(notify_journaled_payment, bot, users)
-        generation.on_possible_orphans = alerts.possible_orphans
-        notifier = StatusNotifier(bot, users, catalog)
         delivery = DeliveryService(
-            bot=bot,
+            sender=TelegramResults(bot, users, catalog),
             kie=kie,
-            users=users,
-            catalog=catalog,
             upload_limit_bytes=settings.upload_limit_bytes,
             max_result_bytes=settings.max_result_mb * 1024 * 1024,
         )
+
+        def make_generation(events: SubmissionEvents) -> GenerationService:
+            return GenerationService(
+                db=db,
+                jobs=jobs,
+                catalog=catalog,
+                billing=billing,
+                kie=kie,
+                files=TelegramFiles(bot),
+                events=events,
+                alerts=alerts,
+                public_url=settings.public_url,
+                job_timeout_s=settings.job_timeout_minutes * 60,
+                max_jobs_in_flight=settings.max_jobs_in_flight,
+            )
+
         tracker = JobTracker(
             db=db,
             jobs=jobs,
             billing=billing,
             kie=kie,
             catalog=catalog,
-            generation=generation,
+            make_generation=make_generation,
             delivery=delivery,
-            notifier=notifier,
+            status=TelegramJobStatus(bot, users, catalog),
             schedule=PollSchedule(callbacks=bool(settings.public_url), scale=settings.kie_poll_scale),
             hmac_key=settings.kie_webhook_hmac_key.get_secret_value()
             if settings.kie_webhook_hmac_key
             else None,
         )
+        generation = tracker.generation
     except BaseException:
         for closer in reversed(closers):
             with contextlib.suppress(Exception):

@@ -1,54 +1,46 @@
 """Telling the operator (ADMIN_IDS) about problems only they can fix: KIE balance, KIE key, a Stars
-payment that bought nothing, KIE tasks the bot may have paid for but cannot track."""
+payment that bought nothing, KIE tasks the bot may have paid for but cannot track.
+
+This decides what is worth a message and how often; the AdminMessenger port (bot/telegram/alerts.py)
+words it and sends it.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 
-from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
-
-from bot.i18n import language_of, translate
-from bot.services.generation import ORPHAN_TOKEN_TAIL
+from bot.services.ports import AdminMessenger
 from bot.store.jobs import Job
 from bot.store.payments import PaymentRow
-from bot.store.users import UsersRepo
-from bot.text import escape, shorten
 
 log = logging.getLogger(__name__)
 
 # Operator message keys (bot/kie/errors.py) worth a Telegram message, not just a log line.
 ALERTED_KEYS = frozenset({"kie_balance_empty", "kie_bad_key", "kie_key_limit"})
 ALERT_INTERVAL_S = 600.0
-# One Telegram message holds at most 4096 characters: list this many orders, count the rest.
-MAX_ORPHANS_LISTED = 15
-ORPHAN_PROMPT_CHARS = 40
 
 
 class OperatorAlerts:
-    def __init__(
-        self, bot: Bot, users: UsersRepo, admin_ids: Iterable[int], *, interval_s: float = ALERT_INTERVAL_S
-    ):
-        self.bot = bot
-        self.users = users
-        self.admin_ids = tuple(admin_ids)
+    """The KieAlerts and UnsoldPaymentAlerts ports, for the generation service and billing."""
+
+    def __init__(self, admins: AdminMessenger, *, interval_s: float = ALERT_INTERVAL_S) -> None:
+        self.admins = admins
         self.interval_s = interval_s
         self._last_sent: dict[str, float] = {}
 
     async def kie_problem(self, operator_key: str, detail: str = "") -> None:
         """Log always; message the admins at most once per interval per problem."""
         log.error("Operator action needed: %s %s", operator_key, detail)
-        if operator_key not in ALERTED_KEYS or not self.admin_ids:
+        if operator_key not in ALERTED_KEYS:
             return
         now = time.monotonic()
         last = self._last_sent.get(operator_key)
         if last is not None and now - last < self.interval_s:
             return
         self._last_sent[operator_key] = now
-        await self._send_to_admins(lambda language: translate(f"operator-{operator_key}", language))
+        await self.admins.kie_problem(operator_key)
 
     async def unsold_payment(self, payment: PaymentRow) -> None:
         """A payment recorded with 0 credits (it matched no pack sold): the Stars may need a refund.
@@ -63,56 +55,10 @@ class OperatorAlerts:
             payment.currency,
             payment.payload,
         )
-        await self._send_to_admins(
-            lambda language: translate(
-                "operator-unsold_payment",
-                language,
-                user_id=payment.user_id,
-                amount=payment.stars,
-                currency=escape(payment.currency),
-                # Whatever the update said: attacker-controlled text, so escaped and cut.
-                payload=escape(shorten(payment.payload, 128)),
-                charge_id=escape(payment.charge_id),
-            )
-        )
+        await self.admins.unsold_payment(payment)
 
     async def possible_orphans(self, jobs: Sequence[Job]) -> None:
         """Name the orders that may exist on KIE with no task id here, so the operator can find them
         in KIE's dashboard. The caller sends each job once (it records that the alert went out)."""
-        if not jobs or not self.admin_ids:
-            return
-        await self._send_to_admins(lambda language: _orphans_text(jobs, language))
-
-    async def _send_to_admins(self, render: Callable[[str], str]) -> None:
-        """`render(language)` to every admin, each in their own language."""
-        for admin_id in self.admin_ids:
-            user = await self.users.get(admin_id)
-            language = language_of(user)
-            try:
-                await self.bot.send_message(admin_id, render(language))
-            except TelegramAPIError as exc:
-                log.warning("Could not alert admin %s: %s", admin_id, exc)
-
-
-def _orphans_text(jobs: Sequence[Job], language: str) -> str:
-    lines = [
-        translate(
-            "operator-possible-orphan-line",
-            language,
-            job_id=job.id,
-            user_id=job.user_id,
-            model=escape(job.model_key),
-            kie_model=escape(job.kie_model),
-            sent_at=datetime.fromtimestamp(job.create_started_at or job.created_at, tz=UTC).strftime(
-                "%Y-%m-%d %H:%M:%S"
-            ),
-            token_tail=escape(job.callback_token[-ORPHAN_TOKEN_TAIL:]),
-            prompt=escape(shorten(job.prompt, ORPHAN_PROMPT_CHARS)),
-        )
-        for job in jobs[:MAX_ORPHANS_LISTED]
-    ]
-    if len(jobs) > MAX_ORPHANS_LISTED:
-        lines.append(
-            translate("operator-possible-orphans-more", language, count=len(jobs) - MAX_ORPHANS_LISTED)
-        )
-    return translate("operator-possible-orphans", language, orders="\n".join(lines))
+        if jobs:
+            await self.admins.possible_orphans(jobs)

@@ -37,6 +37,7 @@ from enum import StrEnum
 import aiosqlite
 
 from bot.config import Settings, StarPack
+from bot.services.ports import UnsoldPaymentAlerts
 from bot.store.db import Database, now
 from bot.store.ledger import (
     InsufficientCredits,
@@ -269,13 +270,17 @@ def refund_sync(
     return True
 
 
-# Told about a payment recorded with 0 credits (normally: the admins are alerted).
-OnUnsoldPayment = Callable[[PaymentRow], Awaitable[object]]
-
-
 class BillingService:
-    def __init__(self, db: Database, *, signup_bonus: int, star_packs: Sequence[StarPack]) -> None:
-        self.on_unsold_payment: OnUnsoldPayment | None = None
+    def __init__(
+        self,
+        db: Database,
+        *,
+        signup_bonus: int,
+        star_packs: Sequence[StarPack],
+        alerts: UnsoldPaymentAlerts | None = None,
+    ) -> None:
+        # Told about a payment recorded with 0 credits (normally: the admins are alerted).
+        self.alerts = alerts
         self.db = db
         self.signup_bonus = signup_bonus
         self.star_packs = tuple(star_packs)
@@ -283,8 +288,10 @@ class BillingService:
         self.payments = PaymentsRepo(db)
 
     @classmethod
-    def from_settings(cls, db: Database, settings: Settings) -> BillingService:
-        return cls(db, signup_bonus=settings.signup_bonus, star_packs=settings.star_packs)
+    def from_settings(
+        cls, db: Database, settings: Settings, *, alerts: UnsoldPaymentAlerts | None = None
+    ) -> BillingService:
+        return cls(db, signup_bonus=settings.signup_bonus, star_packs=settings.star_packs, alerts=alerts)
 
     # --- balances ---
 
@@ -470,9 +477,9 @@ class BillingService:
             balance=recorded.balance,
             first_delivery=first_delivery,
         )
-        if result is PaymentResult.UNRECOGNIZED and first_delivery and self.on_unsold_payment is not None:
+        if result is PaymentResult.UNRECOGNIZED and first_delivery and self.alerts is not None:
             try:
-                await self.on_unsold_payment(recorded.payment)
+                await self.alerts.unsold_payment(recorded.payment)
             except Exception:
                 # The payment is recorded; a failed alert must not turn into an error for the user.
                 log.exception("Alert about unsold payment %s failed", charge_id)

@@ -2,7 +2,8 @@
 
 Knows nothing of Telegram messages: user files come through the `FileSource` port (the Telegram layer
 implements it with bot.download, so a Telegram file URL, which carries the bot token, never leaves
-the process), and job events go to the tracker.
+the process), job events go to the tracker through the `SubmissionEvents` port it is built with,
+and problems only the operator can fix go to the `KieAlerts` port (bot/services/ports.py).
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from bot.catalog.model import Catalog, InvalidOrder, Order
 from bot.kie.adapters.base import adapter_for
@@ -21,6 +22,7 @@ from bot.kie.client import KieClient
 from bot.kie.errors import KieCreateOutcomeUnknown, KieError
 from bot.kie.webhook_auth import callback_url, new_callback_token
 from bot.services.billing import BillingService
+from bot.services.ports import FileSource, KieAlerts, SubmissionEvents
 from bot.store.db import Database, now
 from bot.store.jobs import SUBMISSION_UNKNOWN, Job, JobsRepo, JobState, NewJob
 
@@ -32,12 +34,6 @@ ORPHAN_TOKEN_TAIL = 6
 # KIE deletes uploaded inputs 24 h after upload; an older upload is not trusted to outlive the task's
 # start (KIE fetches inputs when it runs the task, possibly after a queue).
 UPLOAD_REUSE_MAX_AGE_S = 20 * 3600
-
-
-class FileSource(Protocol):
-    """Where user files come from (the Telegram layer: bot.download by file_id)."""
-
-    async def read(self, file_id: str) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -93,11 +89,9 @@ def _placeholder_inputs(files: Iterable[InputFileRef]) -> dict[str, tuple[str, .
     return {k: tuple(v) for k, v in inputs.items()}
 
 
-JobListener = Callable[[Job], Awaitable[None]]
-OrphansListener = Callable[[list[Job]], Awaitable[None]]
-
-
 class GenerationService:
+    """Confirm, submit, recover. Built by the tracker (see JobTracker), which passes itself as `events`."""
+
     def __init__(
         self,
         *,
@@ -107,6 +101,8 @@ class GenerationService:
         billing: BillingService,
         kie: KieClient,
         files: FileSource,
+        events: SubmissionEvents,
+        alerts: KieAlerts,
         public_url: str | None,
         job_timeout_s: float,
         max_jobs_in_flight: int,
@@ -117,18 +113,12 @@ class GenerationService:
         self.billing = billing
         self.kie = kie
         self.files = files
+        self.events = events
+        self.alerts = alerts
         self.public_url = public_url
         self.job_timeout_s = job_timeout_s
         self.max_jobs_in_flight = max_jobs_in_flight
         self._tasks: set[asyncio.Task[None]] = set()
-        # The tracker subscribes: it learns of submitted and failed jobs without polling the table.
-        self.on_submitted: JobListener | None = None
-        self.on_failed: JobListener | None = None
-        # The composition root connects operator alerts (empty KIE balance, bad key).
-        self.on_operator_problem: Callable[[str, str], Awaitable[None]] | None = None
-        # ... and the alert naming orders that may exist on KIE with no task id here (the operator
-        # pays KIE for them; only KIE's dashboard can show them).
-        self.on_possible_orphans: OrphansListener | None = None
         self._orphan_report_lock = asyncio.Lock()
 
     # --- confirm: validate, price, reserve and record in one transaction ------------------------
@@ -233,8 +223,8 @@ class GenerationService:
                     )[:19],
                     job.callback_token[-ORPHAN_TOKEN_TAIL:],
                 )
-            if self.on_possible_orphans is not None:
-                await self.on_possible_orphans(orphans)
+            # The operator pays KIE for these; only KIE's dashboard can show them.
+            await self.alerts.possible_orphans(orphans)
             await self.jobs.mark_orphans_alerted([job.id for job in orphans], now())
 
     async def submit(self, job_id: int) -> None:
@@ -270,8 +260,7 @@ class GenerationService:
             return
         except KieError as exc:
             log.warning("Job %s: KIE refused the task: %s", job.id, exc)
-            if self.on_operator_problem is not None:
-                await self.on_operator_problem(exc.operator_message_key, str(exc))
+            await self.alerts.kie_problem(exc.operator_message_key, str(exc))
             await self._fail(job, exc.user_message_key, exc.kie_message or str(exc), code=exc.code)
             return
         except InvalidOrder as exc:
@@ -292,8 +281,8 @@ class GenerationService:
             # A fast callback may already have finished the job: only a created job becomes submitted.
             await JobsRepo.transition_in(conn, job_id, [JobState.CREATED], JobState.SUBMITTED)
         job = await self.jobs.get(job_id)
-        if job is not None and self.on_submitted is not None:
-            await self.on_submitted(job)
+        if job is not None:
+            await self.events.submitted(job)
 
     async def _upload_inputs(self, job: Job) -> dict[str, list[str]]:
         """Download each file from Telegram and upload the bytes to KIE right before the create call;
@@ -336,10 +325,10 @@ class GenerationService:
             if won:
                 await self.billing.refund_in(conn, job.reservation_key, job_id=job.id)
         log.info("Job %s failed at submission (%s): %s", job.id, reason_key, detail)
-        if won and self.on_failed is not None:
+        if won:
             failed = await self.jobs.get(job.id)
             if failed is not None:
-                await self.on_failed(failed)
+                await self.events.submission_failed(failed)
 
     def callback_url(self, job: Job) -> str | None:
         if not self.public_url:

@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 from bot.services.billing import BillingService, PaymentOutcome, PaymentResult
+from bot.services.ports import PaymentNotices
 from bot.store.payments_journal import JournaledPayment, PaymentsJournal
 
 log = logging.getLogger(__name__)
@@ -29,9 +30,6 @@ WRITE_RETRY_DELAYS_S: tuple[float, ...] = (0.5, 1.5)
 JOURNAL_RETRY_INTERVAL_S = 2.0
 JOURNAL_RETRY_MAX_INTERVAL_S = 60.0
 
-# Told about a journaled payment once it is credited (normally: the user gets the confirmation).
-OnJournalApplied = Callable[[JournaledPayment, PaymentOutcome], Awaitable[object]]
-
 
 class PaymentRecorder:
     def __init__(
@@ -39,6 +37,7 @@ class PaymentRecorder:
         billing: BillingService,
         journal: PaymentsJournal,
         *,
+        notices: PaymentNotices | None = None,
         retry_delays_s: Sequence[float] = WRITE_RETRY_DELAYS_S,
         journal_retry_interval_s: float = JOURNAL_RETRY_INTERVAL_S,
     ) -> None:
@@ -46,7 +45,8 @@ class PaymentRecorder:
         self.journal = journal
         self.retry_delays_s = tuple(retry_delays_s)
         self.journal_retry_interval_s = journal_retry_interval_s
-        self.on_journal_applied: OnJournalApplied | None = None
+        # Told about a journaled payment once it is credited (normally: the user gets the confirmation).
+        self.notices = notices
         self._task: asyncio.Task[None] | None = None
         self._apply_lock = asyncio.Lock()
 
@@ -116,9 +116,9 @@ class PaymentRecorder:
                 outcome.result,
                 outcome.credits,
             )
-            if outcome.first_delivery and self.on_journal_applied is not None:
+            if outcome.first_delivery and self.notices is not None:
                 try:
-                    await self.on_journal_applied(entry, outcome)
+                    await self.notices.journaled_payment_applied(entry, outcome)
                 except Exception:
                     log.exception("Notice about applied payment %s failed", entry.charge_id)
         return len(entries) - len(applied)

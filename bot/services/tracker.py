@@ -14,12 +14,11 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bot.catalog.model import Catalog, Family
-from bot.i18n import translate
 from bot.kie.adapters.base import adapter_for
 from bot.kie.client import KieClient
 from bot.kie.errors import KieError, KieTaskNotFound
@@ -28,10 +27,9 @@ from bot.kie.webhook_auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_sign
 from bot.services.billing import BillingService, refund_sync, settle_sync
 from bot.services.delivery import DeliveryResult, DeliveryService
 from bot.services.generation import GenerationService
-from bot.services.notifier import StatusNotifier, format_elapsed
+from bot.services.ports import JobStatus, JobStatusView, SubmissionEvents
 from bot.store.db import Database, now
 from bot.store.jobs import UNDELIVERED_KEPT_REASON, Job, JobsRepo, JobState
-from bot.text import escape, shorten
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +64,7 @@ class DeliveryRetryPolicy:
     lease_s: float = 900.0
 
     def delay_s(self, attempt: int, retry_after_s: float | None) -> float:
-        backoff = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
+        backoff = min(self.max_delay_s, self.base_delay_s * 2.0 ** (attempt - 1))
         return max(backoff, retry_after_s or 0.0)
 
     def falls_back(self, attempt: int) -> bool:
@@ -118,6 +116,15 @@ class CallbackRejected(Exception):
 
 
 class JobTracker:
+    """Follows every submitted job to its end; implements the generation service's SubmissionEvents.
+
+    The tracker builds the generation service itself, from `make_generation`, passing itself as the
+    listener. The two need each other (the generation service reports submissions to the tracker;
+    the tracker recovers and drains the generation service at start and stop), and building one
+    inside the other is the one order in which both are complete from their constructors on: no
+    hook is set after construction and neither can be used half-wired.
+    """
+
     def __init__(
         self,
         *,
@@ -126,9 +133,9 @@ class JobTracker:
         billing: BillingService,
         kie: KieClient,
         catalog: Catalog,
-        generation: GenerationService,
+        make_generation: Callable[[SubmissionEvents], GenerationService],
         delivery: DeliveryService,
-        notifier: StatusNotifier,
+        status: JobStatusView,
         schedule: PollSchedule,
         hmac_key: str | None = None,
     ) -> None:
@@ -137,9 +144,8 @@ class JobTracker:
         self.billing = billing
         self.kie = kie
         self.catalog = catalog
-        self.generation = generation
         self.delivery = delivery
-        self.notifier = notifier
+        self.status = status
         self.schedule = schedule
         self.hmac_key = hmac_key
         self._wake = asyncio.Event()
@@ -148,8 +154,7 @@ class JobTracker:
         self._delivering: set[int] = set()
         self._poll_slots = asyncio.Semaphore(MAX_PARALLEL_POLLS)
         self._stopping = False
-        generation.on_submitted = self._on_submitted
-        generation.on_failed = self._on_submission_failed
+        self.generation = make_generation(self)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -187,16 +192,18 @@ class JobTracker:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _on_submitted(self, job: Job) -> None:
+    # --- SubmissionEvents -----------------------------------------------------------------------
+
+    async def submitted(self, job: Job) -> None:
         if job.state is JobState.SUBMITTED:
             await self.jobs.update_fields(job.id, next_poll_at=now() + self.schedule.first_delay())
-            await self.notifier.show(job, "job-status-queued", final=True)
+            await self.status.show_status(job, JobStatus.QUEUED)
             self._wake.set()
         elif job.state is JobState.SUCCEEDED:
             # The callback beat the create call's answer.
             self._spawn_delivery(job)
 
-    async def _on_submission_failed(self, job: Job) -> None:
+    async def submission_failed(self, job: Job) -> None:
         await self._announce_failure(job)
 
     # --- the loop -------------------------------------------------------------------------------
@@ -313,14 +320,14 @@ class JobTracker:
             await self.jobs.transition(job.id, [JobState.SUBMITTED], JobState.RUNNING)
         if result.progress is not None and result.progress != job.progress:
             await self.jobs.update_fields(job.id, progress=result.progress)
-        elapsed = format_elapsed(now() - job.created_at)
+        elapsed_s = now() - job.created_at
         if result.state is TaskState.RUNNING:
             if result.progress is not None:
-                await self.notifier.show(
-                    job, "job-status-progress", progress=result.progress, elapsed=elapsed
+                await self.status.show_status(
+                    job, JobStatus.PROGRESS, progress=result.progress, elapsed_s=elapsed_s
                 )
             else:
-                await self.notifier.show(job, "job-status-generating", elapsed=elapsed)
+                await self.status.show_status(job, JobStatus.GENERATING, elapsed_s=elapsed_s)
 
     async def _succeed(self, job: Job, result: TaskResult, source: str) -> None:
         urls = json.dumps(list(result.video_urls))
@@ -416,12 +423,11 @@ class JobTracker:
 
         if await self.db.run_in_transaction(body):
             log.info("Job %s timed out; refunded %s credits", job.id, job.cost)
-            await self.notifier.show(job, "job-status-timed-out", final=True, cost=job.cost)
+            await self.status.show_status(job, JobStatus.TIMED_OUT)
 
     async def _announce_failure(self, job: Job) -> None:
-        lang = await self.notifier.language(job.user_id)
-        reason = failure_text(job, lang)
-        await self.notifier.show(job, "job-status-failed", final=True, reason=reason, cost=job.cost)
+        """The status shows the reason (job.fail_reason) and the refund (job.cost)."""
+        await self.status.show_status(job, JobStatus.FAILED)
 
     # --- delivery -------------------------------------------------------------------------------
 
@@ -442,7 +448,7 @@ class JobTracker:
                 job.id, delivery_attempts=attempt, next_delivery_at=now() + policy.lease_s * scale
             )
             if attempt == 1:
-                await self.notifier.show(job, "job-status-sending", final=True)
+                await self.status.show_status(job, JobStatus.SENDING)
             outcome = await self.delivery.deliver(job, fall_back_on_transient=policy.falls_back(attempt))
             result = outcome.result
             if result is DeliveryResult.UNDELIVERABLE:
@@ -470,7 +476,7 @@ class JobTracker:
                     file_id=outcome.file_id,
                     next_delivery_at=None,
                 ):
-                    await self.notifier.show(job, "job-status-done", final=True)
+                    await self.status.show_status(job, JobStatus.DONE)
         except Exception:
             log.exception("Job %s: delivery crashed", job.id)
             with contextlib.suppress(Exception):
@@ -503,7 +509,7 @@ class JobTracker:
         log.warning("Job %s: delivery attempt %d failed; next in %.1f s", job.id, attempt, delay * scale)
         await self.jobs.update_fields(job.id, next_delivery_at=now() + delay * scale)
         if attempt == 1:
-            await self.notifier.show(job, "job-status-delivery-failed", final=True)
+            await self.status.show_status(job, JobStatus.DELIVERY_FAILED)
         self._wake.set()
 
     async def _refund_undelivered(self, job: Job) -> None:
@@ -518,7 +524,7 @@ class JobTracker:
             await self.billing.compensate_undelivered(
                 job.user_id, job.cost, job.reservation_key, job_id=job.id
             )
-            await self.notifier.show(job, "job-status-undelivered-refunded", final=True, cost=job.cost)
+            await self.status.show_status(job, JobStatus.UNDELIVERED_REFUNDED)
 
     async def _refuse_result(self, job: Job) -> None:
         """The result URL is not a public http(s) address: nothing was fetched; fail and refund once."""
@@ -568,21 +574,3 @@ class JobTracker:
             await asyncio.wait(list(self._tasks), timeout=remaining)
         return True
 
-
-def failure_text(job: Job, lang: str) -> str:
-    """The failure reason in the user's words.
-
-    `fail_reason` is "<key>" or "<key>: <KIE's own message>" (submission errors), or KIE's free text
-    for a failed generation. KIE's message is added for settings it refused, so the user knows
-    what to change.
-    """
-    reason = job.fail_reason or ""
-    key, _sep, detail = reason.partition(": ")
-    if key.startswith("invalid_"):
-        key = "kie_rejected_request"
-    text = translate(f"fail-{key}", lang)
-    if text == f"fail-{key}":
-        return translate("fail-generation", lang)
-    if key == "kie_rejected_request" and detail:
-        text = f"{text} ({escape(shorten(detail, 200))})"
-    return text

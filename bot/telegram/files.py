@@ -6,7 +6,7 @@ from aiogram import Bot
 
 
 class TelegramFiles:
-    """The generation service's FileSource, backed by bot.download."""
+    """The FileSource port (bot/services/ports.py), backed by bot.download."""
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot

@@ -21,18 +21,16 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Settings, StarPack
-from bot.i18n import language_of, translate, translate_plural
+from bot.i18n import language_of, translate
 from bot.services.accounts import AccountsService
 from bot.services.billing import (
     STARS_CURRENCY,
     BillingService,
-    PaymentOutcome,
     PaymentResult,
     PreCheckoutError,
 )
 from bot.services.payment_recorder import PaymentRecorder
-from bot.store.payments_journal import JournaledPayment
-from bot.store.users import UserRow, UsersRepo
+from bot.store.users import UserRow
 from bot.telegram.balance import credits_text, date_text
 from bot.telegram.common import MenuCb, escape, shorten
 
@@ -111,29 +109,6 @@ async def forward_to_admins(
             continue
         delivered += 1
     return delivered
-
-
-async def notify_journaled_payment(
-    bot: Bot, users: UsersRepo, entry: JournaledPayment, outcome: PaymentOutcome
-) -> None:
-    """The confirmation for a payment that waited in the journal, now credited (or found unsold)."""
-    user = await users.get(entry.user_id)
-    language = user.language if user is not None else "en"
-    charge_id = escape(outcome.charge_id)
-    if outcome.result is PaymentResult.UNRECOGNIZED:
-        text = translate("payment-unrecognized", language, stars=entry.total_amount, charge_id=charge_id)
-    else:
-        text = translate(
-            "payment-credited",
-            language,
-            credits=translate_plural("credits-count", outcome.credits, language),
-            balance=translate_plural("credits-count", outcome.balance, language),
-            charge_id=charge_id,
-        )
-    try:
-        await bot.send_message(entry.user_id, text)
-    except TelegramAPIError as exc:
-        log.warning("Confirmation of journaled payment %s not delivered: %s", outcome.charge_id, exc)
 
 
 def make_payments_router() -> Router:

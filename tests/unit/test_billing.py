@@ -335,14 +335,21 @@ async def test_payment_for_pack_removed_after_pre_checkout_is_honoured(db: Datab
     await assert_invariants(db)
 
 
-async def test_payment_for_pack_never_sold_credits_nothing(billing: BillingService, db: Database) -> None:
+class RecordedAlerts:
+    """UnsoldPaymentAlerts that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.unsold: list[PaymentRow] = []
+
+    async def unsold_payment(self, payment: PaymentRow) -> None:
+        self.unsold.append(payment)
+
+
+async def test_payment_for_pack_never_sold_credits_nothing(db: Database) -> None:
+    alerts = RecordedAlerts()
+    billing = BillingService(db, signup_bonus=10, star_packs=PACKS, alerts=alerts)
     await add_user(billing, 1)
-    alerted: list[PaymentRow] = []
-
-    async def alert(payment: PaymentRow) -> None:
-        alerted.append(payment)
-
-    billing.on_unsold_payment = alert
+    alerted = alerts.unsold
     cases = [
         ("ch-1", "pack:1:1000000", 1, "XTR"),  # not on sale
         ("ch-2", pack_payload(SMALL), 50, "USD"),  # not Stars

@@ -12,6 +12,7 @@ import pytest
 from bot.config import StarPack
 from bot.services.billing import BillingService, PaymentOutcome, PaymentResult
 from bot.services.payment_recorder import PaymentRecorder
+from bot.services.ports import PaymentNotices
 from bot.store.db import Database
 from bot.store.payments import payment_op_id
 from bot.store.payments_journal import JournaledPayment, PaymentsJournal, journal_path_for
@@ -29,9 +30,21 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         await database.close()
 
 
-def recorder_for(db: Database) -> PaymentRecorder:
+def recorder_for(db: Database, notices: PaymentNotices | None = None) -> PaymentRecorder:
     billing = BillingService(db, signup_bonus=0, star_packs=PACKS)
-    return PaymentRecorder(billing, PaymentsJournal(journal_path_for(db.path)), retry_delays_s=(0.01,))
+    return PaymentRecorder(
+        billing, PaymentsJournal(journal_path_for(db.path)), notices=notices, retry_delays_s=(0.01,)
+    )
+
+
+class RecordedNotices:
+    """PaymentNotices that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.applied: list[PaymentOutcome] = []
+
+    async def journaled_payment_applied(self, entry: JournaledPayment, outcome: PaymentOutcome) -> None:
+        self.applied.append(outcome)
 
 
 async def books(db: Database) -> list[tuple[int, int, int]]:
@@ -43,7 +56,8 @@ async def books(db: Database) -> list[tuple[int, int, int]]:
 
 
 async def test_applying_the_same_journal_twice_credits_once(db: Database) -> None:
-    recorder = recorder_for(db)
+    notices = RecordedNotices()
+    recorder = recorder_for(db, notices)
     journal = recorder.journal
     await journal.append(
         user_id=7, charge_id="ch-1", payload="pack:250:260", currency="XTR", total_amount=250
@@ -52,12 +66,7 @@ async def test_applying_the_same_journal_twice_credits_once(db: Database) -> Non
     # A crash after the database commit but before the journal rewrite: the same file comes back.
     saved = journal.path.with_name("saved")
     shutil.copy(journal.path, saved)
-    applied: list[PaymentOutcome] = []
-
-    async def notify(_: JournaledPayment, outcome: PaymentOutcome) -> None:
-        applied.append(outcome)
-
-    recorder.on_journal_applied = notify
+    applied = notices.applied
     assert await recorder.apply_journal() == 0
     assert not journal.path.exists()
     shutil.copy(saved, journal.path)

@@ -1,0 +1,249 @@
+"""A job's messages in the chat: the status message (edited as the job moves) and the finished video.
+
+Implements the services' JobStatusView and ResultSender ports (bot/services/ports.py): the words,
+the HTML and the Bot API calls live here; what to show when, and what to try after a refusal,
+is decided by the tracker and the delivery service.
+
+Status edits are throttled to one every few seconds per message (Telegram allows about one message
+a second per chat, and progress ticks are not worth a 429); every other status always goes through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import FSInputFile
+from aiogram.utils.chat_action import ChatActionSender
+
+from bot.catalog.model import Catalog, mode_name
+from bot.i18n import language_of, translate
+from bot.services.ports import (
+    ChatGone,
+    JobStatus,
+    Refused,
+    SendFailure,
+    TooLarge,
+    TransientSendFailure,
+    VideoFile,
+)
+from bot.store.jobs import Job
+from bot.store.users import UsersRepo
+from bot.telegram.replies import is_not_modified
+from bot.text import escape, shorten
+
+log = logging.getLogger(__name__)
+
+EDIT_INTERVAL_S = 3.0
+CAPTION_LIMIT = 1024
+# KIE keeps results downloadable for about this long.
+LINK_VALIDITY_HOURS = 24
+# Telegram errors that say nothing about the video or the chat: the same call may work later.
+TRANSIENT_TELEGRAM_ERRORS = (TelegramServerError, TelegramNetworkError, TelegramRetryAfter)
+
+
+def format_elapsed(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def failure_text(job: Job, lang: str) -> str:
+    """The failure reason in the user's words.
+
+    `fail_reason` is "<key>" or "<key>: <KIE's own message>" (submission errors), or KIE's free text
+    for a failed generation. KIE's message is added for settings it refused, so the user knows
+    what to change.
+    """
+    reason = job.fail_reason or ""
+    key, _sep, detail = reason.partition(": ")
+    if key.startswith("invalid_"):
+        key = "kie_rejected_request"
+    text = translate(f"fail-{key}", lang)
+    if text == f"fail-{key}":
+        return translate("fail-generation", lang)
+    if key == "kie_rejected_request" and detail:
+        text = f"{text} ({escape(shorten(detail, 200))})"
+    return text
+
+
+class _JobTexts:
+    def __init__(self, users: UsersRepo, catalog: Catalog) -> None:
+        self.users = users
+        self.catalog = catalog
+
+    async def language(self, user_id: int) -> str:
+        return language_of(await self.users.get(user_id))
+
+    def model_name(self, job: Job, lang: str) -> str:
+        entry = self.catalog.get(job.model_key)
+        return entry.name(lang) if entry else job.model_key
+
+
+class TelegramJobStatus(_JobTexts):
+    """JobStatusView: the status message, "<model> · <mode> · <ratio>" over the status line."""
+
+    def __init__(
+        self, bot: Bot, users: UsersRepo, catalog: Catalog, *, min_interval_s: float = EDIT_INTERVAL_S
+    ) -> None:
+        super().__init__(users, catalog)
+        self.bot = bot
+        self.min_interval_s = min_interval_s
+        self._last_edit: dict[int, float] = {}
+
+    def header(self, job: Job, lang: str) -> str:
+        parts = [f"<b>{escape(self.model_name(job, lang))}</b>", escape(mode_name(job.mode, lang))]
+        if job.ratio:
+            parts.append(escape(job.ratio))
+        return " · ".join(parts)
+
+    def status_line(
+        self, job: Job, status: JobStatus, lang: str, progress: int | None, elapsed_s: float | None
+    ) -> str:
+        key = f"job-status-{status.value}"
+        elapsed = format_elapsed(elapsed_s or 0.0)
+        if status is JobStatus.PROGRESS:
+            return translate(key, lang, progress=progress, elapsed=elapsed)
+        if status is JobStatus.GENERATING:
+            return translate(key, lang, elapsed=elapsed)
+        if status is JobStatus.FAILED:
+            return translate(key, lang, reason=failure_text(job, lang), cost=job.cost)
+        if status in (JobStatus.TIMED_OUT, JobStatus.UNDELIVERED_REFUNDED):
+            return translate(key, lang, cost=job.cost)
+        return translate(key, lang)
+
+    async def show_status(
+        self, job: Job, status: JobStatus, *, progress: int | None = None, elapsed_s: float | None = None
+    ) -> None:
+        """Edit the job's status message (or send one if it has none). Never raises."""
+        final = not status.is_progress
+        now = time.monotonic()
+        last = self._last_edit.get(job.id)
+        if not final and last is not None and now - last < self.min_interval_s:
+            return
+        self._last_edit[job.id] = now
+        if final:
+            self._last_edit.pop(job.id, None)
+        lang = await self.language(job.user_id)
+        text = f"{self.header(job, lang)}\n{self.status_line(job, status, lang, progress, elapsed_s)}"
+        try:
+            if job.status_message_id is not None:
+                await self.bot.edit_message_text(
+                    text=text, chat_id=job.chat_id, message_id=job.status_message_id
+                )
+            else:
+                await self.bot.send_message(job.chat_id, text)
+        except TelegramBadRequest as exc:
+            if is_not_modified(exc):
+                return
+            if job.status_message_id is not None and "message to edit not found" in str(exc):
+                await self._send_fresh(job, text)
+                return
+            log.warning("Job %s: status message not updated: %s", job.id, exc)
+        except TelegramForbiddenError:
+            log.info("Job %s: user %s blocked the bot; status not shown", job.id, job.user_id)
+        except TelegramAPIError as exc:
+            log.warning("Job %s: status message not updated: %s", job.id, exc)
+
+    async def _send_fresh(self, job: Job, text: str) -> None:
+        try:
+            await self.bot.send_message(job.chat_id, text)
+        except TelegramAPIError as exc:
+            log.warning("Job %s: status message not sent: %s", job.id, exc)
+
+
+def _chat_gone(exc: TelegramAPIError) -> bool:
+    if isinstance(exc, TelegramForbiddenError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, TelegramBadRequest | TelegramNotFound) and (
+        "chat not found" in text or "user is deactivated" in text or "chat_write_forbidden" in text
+    )
+
+
+@contextlib.contextmanager
+def reported_as_send_failure() -> Iterator[None]:
+    """Turn a Telegram error into the services' `SendFailure`; others propagate unchanged."""
+    try:
+        yield
+    except TelegramAPIError as exc:
+        failure = send_failure(exc)
+        if failure is None:
+            raise
+        raise failure from exc
+
+
+def send_failure(exc: TelegramAPIError) -> SendFailure | None:
+    """The services' word for a failed send; None for errors they have no word for (re-raised)."""
+    if isinstance(exc, TelegramEntityTooLarge):  # a TelegramNetworkError: checked first
+        return TooLarge(str(exc))
+    if isinstance(exc, TelegramForbiddenError | TelegramBadRequest | TelegramNotFound):
+        return ChatGone(str(exc)) if _chat_gone(exc) else Refused(str(exc))
+    if isinstance(exc, TRANSIENT_TELEGRAM_ERRORS):
+        retry_after = float(exc.retry_after) if isinstance(exc, TelegramRetryAfter) else None
+        return TransientSendFailure(str(exc), retry_after)
+    return None
+
+
+class TelegramResults(_JobTexts):
+    """ResultSender: sendVideo (with its size and thumbnail), sendDocument, or a download link."""
+
+    def __init__(self, bot: Bot, users: UsersRepo, catalog: Catalog) -> None:
+        super().__init__(users, catalog)
+        self.bot = bot
+
+    def caption(self, job: Job, lang: str) -> str:
+        name = escape(self.model_name(job, lang))
+        # Escaping happens after shortening, and the limit counts visible characters only.
+        room = CAPTION_LIMIT - len(name) - 1
+        prompt = escape(shorten(job.prompt, room)) if job.prompt else ""
+        return f"<b>{name}</b>\n{prompt}" if prompt else f"<b>{name}</b>"
+
+    async def send_video(self, job: Job, video: VideoFile) -> str | None:
+        caption = self.caption(job, await self.language(job.user_id))
+        info = video.info
+        with reported_as_send_failure():
+            async with ChatActionSender.upload_video(chat_id=job.chat_id, bot=self.bot):
+                message = await self.bot.send_video(
+                    job.chat_id,
+                    FSInputFile(video.path, filename="video.mp4"),
+                    width=info.width if info else None,
+                    height=info.height if info else None,
+                    duration=info.duration if info else None,
+                    thumbnail=FSInputFile(video.thumbnail) if video.thumbnail else None,
+                    caption=caption,
+                    supports_streaming=True,
+                    request_timeout=600,
+                )
+        return message.video.file_id if message.video else None
+
+    async def send_document(self, job: Job, video: VideoFile) -> str | None:
+        caption = self.caption(job, await self.language(job.user_id))
+        with reported_as_send_failure():
+            message = await self.bot.send_document(
+                job.chat_id,
+                FSInputFile(video.path, filename="video.mp4"),
+                caption=caption,
+                request_timeout=600,
+            )
+        return message.document.file_id if message.document else None
+
+    async def send_link(self, job: Job, url: str) -> None:
+        lang = await self.language(job.user_id)
+        text = translate(
+            "delivery-link", lang, caption=self.caption(job, lang), url=escape(url), hours=LINK_VALIDITY_HOURS
+        )
+        with reported_as_send_failure():
+            await self.bot.send_message(job.chat_id, text)
