@@ -16,10 +16,12 @@ from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, LabeledPrice, Message, PreCheckoutQuery
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.catalog.model import Catalog
 from bot.config import Settings, StarPack
 from bot.i18n import language_of, translate, translate_plural
 from bot.services.accounts import AccountsService
@@ -35,6 +37,8 @@ from bot.store.payments_journal import JournaledPayment
 from bot.store.users import UserRow, UsersRepo
 from bot.telegram.balance import credits_text, date_text
 from bot.telegram.common import MenuCb, escape, shorten
+from bot.telegram.wizard.flow import WizardScreen
+from bot.telegram.wizard.session import WizardSession
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,12 @@ def packs_keyboard(packs: tuple[StarPack, ...]) -> InlineKeyboardMarkup:
             callback_data=PackCb(stars=pack.stars, credits=pack.credits),
         )
     builder.adjust(1)
+    return builder.as_markup()
+
+
+def back_to_order_keyboard() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("payment-back-to-order"), callback_data=MenuCb(action="order"))
     return builder.as_markup()
 
 
@@ -198,7 +208,15 @@ def make_payments_router() -> Router:
         await query.answer(ok=False, error_message=pre_checkout_error_text(error))
 
     @router.message(F.successful_payment)
-    async def successful_payment(message: Message, payment_recorder: PaymentRecorder) -> None:
+    async def successful_payment(
+        message: Message,
+        payment_recorder: PaymentRecorder,
+        bot: Bot,
+        state: FSMContext,
+        db_user: UserRow,
+        billing: BillingService,
+        catalog: Catalog,
+    ) -> None:
         payment = message.successful_payment
         assert payment is not None  # the filter guarantees it
         user_id = message.from_user.id if message.from_user is not None else message.chat.id
@@ -255,7 +273,13 @@ def make_payments_router() -> Router:
                 payment.currency,
             )
             text = _("payment-unrecognized").format(stars=payment.total_amount, charge_id=charge_id)
-        await message.answer(text)
+        markup = None
+        if outcome.result in (PaymentResult.CREDITED, PaymentResult.DUPLICATE):
+            # The order waiting for this top-up: its summary now offers Confirm.
+            screen = WizardScreen(bot, WizardSession(state), db_user, billing, catalog)
+            if await screen.refresh_summary(message.chat.id):
+                markup = back_to_order_keyboard()
+        await message.answer(text, reply_markup=markup)
 
     @router.message(Command("paysupport"))
     async def paysupport(

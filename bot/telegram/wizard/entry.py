@@ -26,6 +26,17 @@ async def generate_button(query: CallbackQuery, screen: WizardScreen) -> None:
         await screen.start(query.message.chat.id)
 
 
+async def back_to_order_button(query: CallbackQuery, screen: WizardScreen) -> None:
+    """"Back to my order" under a payment confirmation: the open order, at the bottom of the chat."""
+    if not isinstance(query.message, Message):
+        await answer_query(query)
+        return
+    if not await screen.resume(query.message.chat.id):
+        await answer_query(query, _("wizard-no-open-order"), alert=True)
+        return
+    await answer_query(query)
+
+
 async def cancel_command(message: Message, bot: Bot, session: WizardSession) -> None:
     draft = await session.load()
     await session.reset()
@@ -41,5 +52,6 @@ def make_entry_router() -> Router:
     router = Router(name="wizard-entry")
     router.message.register(generate_command, Command("generate"))
     router.callback_query.register(generate_button, MenuCb.filter(F.action == "generate"))
+    router.callback_query.register(back_to_order_button, MenuCb.filter(F.action == "order"))
     router.message.register(cancel_command, Command("cancel"))
     return router

@@ -1,0 +1,174 @@
+"""An order kept through a top-up, and fields changed one at a time from the summary: the real bot
+against the fake Bot API, in English and Russian."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.i18n import translate, translate_plural
+from bot.kie.sandbox import KieSimulator
+from bot.kie.sandbox.simulator import SimTimings
+from bot.store.payments import payment_op_id
+from bot.telegram.payments import PackCb
+from bot.telegram.wizard.view import encode_field
+from tests.e2e.harness import RunningBot, make_settings, running_bot
+from tests.e2e.wizard_driver import (
+    DEFAULT_PROMPT,
+    WizardDriver,
+    encode_ratio,
+    fail_on_bot_errors,  # noqa: F401  (autouse fixture: a crash caught by the error router fails the test)
+)
+from tests.fakes.telegram_api import FakeTelegram, StoredMessage
+from tests.fakes.tg_user import TgUser
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[KieSimulator]:
+    async with KieSimulator(timings=SimTimings.manual()) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def bot(fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path) -> AsyncIterator[RunningBot]:
+    async with running_bot(make_settings(tmp_path, fake_tg, sim)) as running:
+        yield running
+
+
+async def new_user(fake_tg: FakeTelegram, bot: RunningBot, user_id: int, language: str) -> WizardDriver:
+    client = fake_tg.as_user(TgUser(id=user_id, first_name=f"U{user_id}", language_code=language))
+    driver = WizardDriver(fake_tg, bot, client)
+    await driver.send("/start")
+    return driver
+
+
+async def books_balance(bot: RunningBot, user_id: int) -> None:
+    """The balance equals the sum of the user's ledger rows."""
+    rows = await bot.components.billing.ledger.recent(user_id, limit=1000)
+    assert await bot.components.billing.balance(user_id) == sum(m.amount for m in rows)
+
+
+def last_with_button(user: WizardDriver, text: str) -> StoredMessage:
+    for message in reversed(user.fake.messages(user.chat_id)):
+        if text in message.button_texts:
+            return message
+    raise AssertionError(f"no message with the button {text!r}: {user.texts()[-3:]}")
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+async def test_after_a_top_up_the_waiting_order_offers_confirm(
+    fake_tg: FakeTelegram, bot: RunningBot, language: str
+) -> None:
+    def t(key: str, **params: Any) -> str:
+        return translate(key, language, **params)
+
+    user = await new_user(fake_tg, bot, 7301 if language == "en" else 7302, language)
+    await user.walk_to_summary("veo_fast", "t2v", ratio="9:16")
+    summary = user.wizard_message()
+    assert t("menu-buy") in summary.button_texts and user.step_action() is None  # no Confirm yet
+    assert t("wizard-summary-order-kept") in (summary.text or "")
+
+    # ⭐ Buy ▸ a pack ▸ pay.
+    await user.tap_text(t("menu-buy"))
+    credits = translate_plural("credits-count", 260, language)
+    packs = last_with_button(user, t("buy-pack-button", stars=250, credits=credits))
+    await user.user.click(packs, PackCb(stars=250, credits=260).pack())
+    await user.settle()
+    [invoice] = [c for c in fake_tg.calls if c.method == "sendInvoice"]
+    payment = await user.user.pay(invoice)
+    assert payment.ok and payment.charge_id is not None
+    await user.settle()
+
+    # The summary above was refreshed in place: Confirm, the new balance, the prompt kept.
+    refreshed = fake_tg.message(user.chat_id, summary.message_id)
+    assert refreshed is not None
+    assert user.wizard_message().message_id == summary.message_id
+    assert user.step_action() == "ok" and t("menu-buy") not in refreshed.button_texts
+    price = bot.components.catalog.quote("veo_fast", "t2v", {}).user_credits
+    assert t("wizard-summary-balance-after", balance=260, after=260 - price) in (refreshed.text or "")
+    assert DEFAULT_PROMPT in (refreshed.text or "")
+
+    # The payment confirmation leads back to the order, in a fresh message at the bottom.
+    confirmation = last_with_button(user, t("payment-back-to-order"))
+    assert payment.charge_id in (confirmation.text or "")
+    await user.tap_text(t("payment-back-to-order"))
+    resumed = user.wizard_message()
+    assert resumed.message_id > confirmation.message_id and user.step_action() == "ok"
+    old = fake_tg.message(user.chat_id, summary.message_id)
+    assert old is not None and not old.callback_datas  # one live wizard message
+
+    await user.confirm()
+    [job] = await bot.components.jobs.recent_for_user(user.chat_id)
+    assert job.cost == price
+    assert await bot.components.billing.balance(user.chat_id) == 260 - price
+    assert await bot.components.billing.ledger.by_op_id(payment_op_id(payment.charge_id)) is not None
+    await books_balance(bot, user.chat_id)
+
+
+async def test_back_to_my_order_without_an_order_says_so(fake_tg: FakeTelegram, bot: RunningBot) -> None:
+    user = await new_user(fake_tg, bot, 7303, "ru")
+    await user.walk_to_summary("veo_fast", "t2v", ratio="9:16")
+    await user.tap_text(translate("menu-buy", "ru"))
+    packs = last_with_button(user, translate("buy-pack-button", "ru", stars=50, credits="50 кредитов"))
+    await user.user.click(packs, PackCb(stars=50, credits=50).pack())
+    await user.settle()
+    [invoice] = [c for c in fake_tg.calls if c.method == "sendInvoice"]
+    await user.user.pay(invoice)
+    await user.settle()
+    # 50 credits do not cover the order: the summary still offers Buy, and the way back is there.
+    assert user.step_action() is None
+    assert translate("menu-buy", "ru") in user.wizard_message().button_texts
+    await user.send("/cancel")
+    query_id = await user.tap_text(translate("payment-back-to-order", "ru"))
+    assert user.answer_text(query_id) == translate("wizard-no-open-order", "ru")
+    await books_balance(bot, user.chat_id)
+
+
+async def test_changing_one_field_keeps_the_others(fake_tg: FakeTelegram, bot: RunningBot) -> None:
+    def t(key: str, **params: Any) -> str:
+        return translate(key, "en", **params)
+
+    user = await new_user(fake_tg, bot, 7304, "en")
+    await bot.components.billing.grant(admin_id=0, user_id=user.chat_id, credits=5000, note="test")
+    await user.walk_to_summary("wan25", "t2v", ratio="9:16", options={"duration": "5", "resolution": "720p"})
+
+    # ✏️ Aspect ratio: only the ratio is asked; the prompt and the options stay.
+    await user.tap("edit", encode_field("ratio"))
+    assert user.step_action() == "ratio"
+    await user.tap("ratio", encode_ratio("16:9"))
+    assert user.step_action() == "ok"
+    text = user.wizard_message().text or ""
+    assert "16:9" in text and DEFAULT_PROMPT in text and "Resolution: 720p" in text
+
+    # ✏️ Duration, then Back: the summary as it was.
+    await user.tap("edit", encode_field("opt:duration"))
+    assert [v for _l, v in user.choices("opt")] == ["duration=5", "duration=10"]
+    await user.tap("back")
+    assert user.step_action() == "ok" and "Duration: 5 s" in (user.wizard_message().text or "")
+
+    # ✏️ Duration: 10 s; the price follows, the prompt stays.
+    await user.tap("edit", encode_field("opt:duration"))
+    await user.tap("opt", "duration=10")
+    assert user.step_action() == "ok"
+    text = user.wizard_message().text or ""
+    options = {"duration": "10", "resolution": "720p"}
+    price = bot.components.catalog.quote("wan25", "t2v", options).user_credits
+    assert "Duration: 10 s" in text and DEFAULT_PROMPT in text
+    assert t("wizard-summary-price", price=price) in text
+
+    # ✏️ Model: Veo has no duration or resolution options: those go, the prompt and ratio stay.
+    await user.tap("edit", encode_field("model"))
+    await user.tap("model", "veo_fast")
+    if user.step_action() == "mode":
+        await user.tap("mode", "t2v")
+    assert user.step_action() == "ok"
+    text = user.wizard_message().text or ""
+    assert "Veo" in text and DEFAULT_PROMPT in text and "16:9" in text and "Duration: 10 s" not in text
+
+    await user.confirm()
+    [job] = await bot.components.jobs.recent_for_user(user.chat_id)
+    assert job.model_key == "veo_fast"
+    await books_balance(bot, user.chat_id)
