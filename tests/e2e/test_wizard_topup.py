@@ -58,6 +58,51 @@ def last_with_button(user: WizardDriver, text: str) -> StoredMessage:
     raise AssertionError(f"no message with the button {text!r}: {user.texts()[-3:]}")
 
 
+def pack_list(user: WizardDriver) -> StoredMessage:
+    for message in reversed(user.fake.messages(user.chat_id)):
+        if any(d.startswith("pack:") for d in message.callback_datas):
+            return message
+    raise AssertionError("no pack list")
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+async def test_packs_speak_in_videos_of_the_waiting_order(
+    fake_tg: FakeTelegram, bot: RunningBot, language: str
+) -> None:
+    def t(key: str, **params: Any) -> str:
+        return translate(key, language, **params)
+
+    def credits(count: int) -> str:
+        return translate_plural("credits-count", count, language)
+
+    user = await new_user(fake_tg, bot, 7311 if language == "en" else 7312, language)
+    # Without an order: each pack with its bonus over the base rate (50 ⭐ → 50: 1 credit a star).
+    await user.send("/buy")
+    assert pack_list(user).button_texts == [
+        t("buy-pack-button", stars=50, credits=credits(50)),
+        t("buy-pack-button", stars=250, credits=credits(260)) + " · " + t("buy-pack-bonus", percent=4),
+        t("buy-pack-button", stars=1000, credits=credits(1100)) + " · " + t("buy-pack-bonus", percent=10),
+    ]
+    # Veo 3.1 Fast costs 60: the 50-credit pack does not cover it, the 250 ⭐ one does (4 videos).
+    await bot.components.billing.grant(admin_id=0, user_id=user.chat_id, credits=5, note="test")
+    await user.walk_to_summary("veo_fast", "t2v", ratio="9:16")
+    await user.tap_text(t("menu-buy"))
+    packs = pack_list(user)
+    needs = t("buy-order-needs", model="Veo 3.1 Fast", price=credits(60), missing=credits(55))
+    assert needs in (packs.text or "")
+
+    def videos(n: int) -> str:
+        return translate_plural("buy-pack-videos", n, language)
+
+    assert packs.button_texts == [
+        t("buy-pack-button", stars=50, credits=credits(50)) + " · " + videos(0),
+        t("buy-pack-covers", label=t("buy-pack-button", stars=250, credits=credits(260)) + " · " + videos(4)
+          + " · " + t("buy-pack-bonus", percent=4)),
+        t("buy-pack-button", stars=1000, credits=credits(1100)) + " · " + videos(18)
+        + " · " + t("buy-pack-bonus", percent=10),
+    ]
+
+
 @pytest.mark.parametrize("language", ["en", "ru"])
 async def test_after_a_top_up_the_waiting_order_offers_confirm(
     fake_tg: FakeTelegram, bot: RunningBot, language: str
@@ -73,8 +118,7 @@ async def test_after_a_top_up_the_waiting_order_offers_confirm(
 
     # ⭐ Buy ▸ a pack ▸ pay.
     await user.tap_text(t("menu-buy"))
-    credits = translate_plural("credits-count", 260, language)
-    packs = last_with_button(user, t("buy-pack-button", stars=250, credits=credits))
+    packs = pack_list(user)
     await user.user.click(packs, PackCb(stars=250, credits=260).pack())
     await user.settle()
     [invoice] = [c for c in fake_tg.calls if c.method == "sendInvoice"]
@@ -112,7 +156,7 @@ async def test_back_to_my_order_without_an_order_says_so(fake_tg: FakeTelegram, 
     user = await new_user(fake_tg, bot, 7303, "ru")
     await user.walk_to_summary("veo_fast", "t2v", ratio="9:16")
     await user.tap_text(translate("menu-buy", "ru"))
-    packs = last_with_button(user, translate("buy-pack-button", "ru", stars=50, credits="50 кредитов"))
+    packs = pack_list(user)
     await user.user.click(packs, PackCb(stars=50, credits=50).pack())
     await user.settle()
     [invoice] = [c for c in fake_tg.calls if c.method == "sendInvoice"]

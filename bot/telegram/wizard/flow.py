@@ -7,13 +7,35 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Bot
 
-from bot.catalog.model import Catalog
+from bot.catalog.model import Catalog, InvalidOrder
 from bot.services.billing import BillingService
 from bot.store.users import UserRow
 from bot.telegram.replies import edit_or_send, remove_keyboard
 from bot.telegram.wizard.draft import Action, Draft, Step, new_draft_id, next_step, prune
 from bot.telegram.wizard.session import Handler, WizardSession
 from bot.telegram.wizard.view import render
+
+
+@dataclass(frozen=True)
+class WaitingOrder:
+    """The open draft's model and its price with the choices made so far (defaults for the rest)."""
+
+    model_name: str
+    price: int
+
+
+async def waiting_order(session: WizardSession, catalog: Catalog, language: str) -> WaitingOrder | None:
+    draft = await session.load()
+    if draft is None or draft.model is None or draft.mode is None:
+        return None
+    entry = catalog.get(draft.model)
+    if entry is None or draft.mode not in entry.modes:
+        return None
+    try:
+        quote = entry.quote(draft.mode, draft.options)
+    except InvalidOrder:
+        return None
+    return WaitingOrder(entry.name(language), quote.user_credits)
 
 
 @dataclass(frozen=True)
