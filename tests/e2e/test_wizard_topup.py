@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bot.catalog import mode_name
 from bot.i18n import translate, translate_plural
 from bot.kie.sandbox import KieSimulator
 from bot.kie.sandbox.simulator import SimTimings
@@ -216,3 +217,44 @@ async def test_changing_one_field_keeps_the_others(fake_tg: FakeTelegram, bot: R
     [job] = await bot.components.jobs.recent_for_user(user.chat_id)
     assert job.model_key == "veo_fast"
     await books_balance(bot, user.chat_id)
+
+
+# --- prices where choices are made ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+async def test_buttons_that_change_the_price_show_it(
+    fake_tg: FakeTelegram, bot: RunningBot, language: str
+) -> None:
+    def t(key: str, **params: Any) -> str:
+        return translate(key, language, **params)
+
+    seconds = "s" if language == "en" else "с"
+    user = await new_user(fake_tg, bot, 7321 if language == "en" else 7322, language)
+    await bot.components.billing.grant(admin_id=0, user_id=user.chat_id, credits=5000, note="test")
+
+    # Kling 2.5: 5 s · 42 / 10 s · 84.
+    await user.choose_model("kling25")
+    await user.tap("mode", "t2v")
+    await user.tap("ratio", encode_ratio("9:16"))
+    assert [label for label, _v in user.choices("opt")] == [f"5 {seconds} · 42", f"10 {seconds} · 84"]
+
+    # Hailuo 02 Standard: each mode says what its cheapest order costs.
+    await user.open()
+    await user.choose_model("hailuo02_std")
+    modes = dict((v, label) for label, v in user.choices("mode"))
+    assert modes["t2v"] == t("wizard-mode-button", name=mode_name("t2v", language), price=30)
+    assert modes["i2v"] == t("wizard-mode-button", name=mode_name("i2v", language), price=12)
+
+    # Wan speech→video: 480p · 60 / 580p · 90 / 720p · 120.
+    await user.open()
+    await user.choose_model("wan_s2v")
+    assert [label for label, _v in user.choices("opt")] == ["480p · 60", "580p · 90", "720p · 120"]
+
+    # Veo 3.1 Fast: 720p · 60 / 1080p · 65, and the summary states the fixed 8 s clip.
+    await user.walk_to_summary("veo_fast", "t2v", ratio="9:16")
+    await user.tap("edit", encode_field("opt:resolution"))
+    assert [label for label, _v in user.choices("opt")] == ["720p · 60", "1080p · 65"]
+    await user.tap("back")
+    assert t("wizard-summary-clip-seconds", seconds=8) in (user.wizard_message().text or "")
+

@@ -174,8 +174,12 @@ def _model(screen: Screen, catalog: Catalog) -> None:
 
 def _mode(screen: Screen, catalog: Catalog) -> None:
     screen.lines.append(_("wizard-choose-mode"))
+    entry = screen.entry
     for mode in screen.step.values:
-        screen.add(mode_name(mode, screen.lang), Action.MODE, mode)
+        label = mode_name(mode, screen.lang)
+        if entry is not None:  # the cheapest order in this mode: modes of one model can differ a lot
+            label = _("wizard-mode-button").format(name=label, price=entry.cheapest(mode))
+        screen.add(label, Action.MODE, mode)
 
 
 def _ratio(screen: Screen, catalog: Catalog) -> None:
@@ -194,8 +198,15 @@ def _option(screen: Screen, catalog: Catalog) -> None:
     option = entry.mode_spec(draft.mode).option(step.option)
     assert option is not None
     screen.lines.append(_("wizard-choose-option").format(option=escape(option.title(screen.lang))))
+    # Each value's price with the choices made so far (the cheapest of the options still to come).
+    chosen = draft.options
+    prices = {value: entry.cheapest(draft.mode, {**chosen, option.key: value}) for value in step.values}
+    priced = len(set(prices.values())) > 1
     for value in step.values:
-        screen.add(option.value_title(value, screen.lang), Action.OPTION, f"{option.key}={value}")
+        label = option.value_title(value, screen.lang)
+        if priced:
+            label = _("wizard-option-button").format(title=label, price=prices[value])
+        screen.add(label, Action.OPTION, f"{option.key}={value}")
     screen.sizes = (2,)
 
 
@@ -292,6 +303,12 @@ def render_summary(
         option = spec.option(key)
         if option is not None:
             lines.append(f"{escape(option.title(lang))}: {escape(option.value_title(value, lang))}")
+    if spec.option("duration") is None:  # with a duration option, its line says the length
+        seconds = entry.clip_length(draft.mode, draft.options)
+        if seconds is not None:
+            lines.append(_("wizard-summary-clip-seconds").format(seconds=seconds))
+        elif any(rule.kind.value == "video" for rule in spec.inputs):
+            lines.append(_("wizard-summary-clip-input"))
     if draft.files:
         kinds = ", ".join(_(f"input-kind-{f['kind']}") for f in draft.files)
         lines.append(f"{_('wizard-summary-inputs')}: {kinds}")
