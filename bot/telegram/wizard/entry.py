@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
@@ -38,13 +36,18 @@ async def back_to_order_button(query: CallbackQuery, screen: WizardScreen) -> No
 
 
 async def cancel_command(message: Message, bot: Bot, session: WizardSession) -> None:
+    """One answer: the wizard message says the order was cancelled; a plain reply only when there was
+    no wizard message to say it (nothing open, or a message too old to edit)."""
     draft = await session.load()
     await session.reset()
     if draft is not None and draft.message_id is not None:
-        with contextlib.suppress(TelegramBadRequest):
+        try:
             await bot.edit_message_text(
                 _("wizard-cancelled"), chat_id=message.chat.id, message_id=draft.message_id
             )
+            return
+        except TelegramBadRequest:
+            pass  # gone or too old: say it below
     await message.answer(_("cancelled"))
 
 
