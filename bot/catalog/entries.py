@@ -110,9 +110,10 @@ def _mode(
     forbidden: tuple[Mapping[str, str], ...] = (),
     price: PriceOf,
     wire: WireSpec | None = None,
+    clip_seconds: int | None = None,
 ) -> ModeSpec:
     return ModeSpec(mode, kie_model, inputs, prompt, ratios, options, forbidden,
-                    price_table(options, forbidden, price), wire)
+                    price_table(options, forbidden, price), wire, clip_seconds)
 
 
 def _modes(*specs: ModeSpec) -> dict[str, ModeSpec]:
@@ -133,6 +134,9 @@ def _flat(credits: int) -> PriceOf:
 
 
 # --- the entries --------------------------------------------------------------------------------
+VEO_CLIP_S = 8  # KIE's default duration; the bot does not send another
+
+
 def _veo(key: str, kie_model: str, label: str, prices: tuple[int, int, int], descriptions: dict[str, str],
          categories: tuple[str, ...]) -> ModelEntry:
     """prices: KIE credits at 720p, 1080p and 4K (kie-api.md §4.7)."""
@@ -145,11 +149,12 @@ def _veo(key: str, kie_model: str, label: str, prices: tuple[int, int, int], des
         key=key, family=Family.VEO, maker="Google DeepMind",
         names={"en": label, "ru": label}, descriptions=descriptions, categories=categories,
         modes=_modes(
-            _mode(Mode.T2V, kie_model, prompt=prompt, ratios=("9:16", "16:9"), options=options, price=price),
+            _mode(Mode.T2V, kie_model, prompt=prompt, ratios=("9:16", "16:9"), options=options, price=price,
+                  clip_seconds=VEO_CLIP_S),
             _mode(Mode.I2V, kie_model, inputs=(_images(1),), prompt=prompt, ratios=image_ratios,
-                  options=options, price=price),
+                  options=options, price=price, clip_seconds=VEO_CLIP_S),
             _mode(Mode.FRAMES, kie_model, inputs=(_images(2),), prompt=prompt, ratios=image_ratios,
-                  options=options, price=price),
+                  options=options, price=price, clip_seconds=VEO_CLIP_S),
         ),
         notes="8 s clip with sound (KIE default duration; 4/6/8 s cost the same). Prompt maximum not "
               "documented; non-English prompts are sent with enableTranslation. Image limits not "
@@ -294,9 +299,9 @@ def _hailuo02_pro() -> ModelEntry:
         categories=("cinematic",),
         modes=_modes(
             _mode(Mode.T2V, "hailuo/02-text-to-video-pro", prompt=_prompt(1500), price=_flat(57),
-                  wire=WireSpec()),
+                  wire=WireSpec(), clip_seconds=6),
             _mode(Mode.I2V, "hailuo/02-image-to-video-pro", inputs=(_images(1),), prompt=_prompt(1500),
-                  price=_flat(57), wire=WireSpec(image_field="image_url")),
+                  price=_flat(57), wire=WireSpec(image_field="image_url"), clip_seconds=6),
         ),
         notes="Fixed 6 s, 1080p.",
     )
@@ -633,7 +638,8 @@ def build_entries(prices: PriceOverrides) -> tuple[ModelEntry, ...]:
                       # KIE bills per second of output; we keep KIE's defaults of 80 frames at 16 fps = 5 s.
                       price=_table(("resolution",), {("480p",): 60, ("580p",): 90, ("720p",): 120}),
                       wire=WireSpec(image_field="image_url", audio_field="audio_url",
-                                    option_fields={"resolution": "resolution"})),
+                                    option_fields={"resolution": "resolution"}),
+                      clip_seconds=5),
             ),
             notes="Wan 2.2 A14B Turbo (KIE has no Wan 2.5 speech→video). Output is 5 s (80 frames at 16 fps, "
                   "KIE defaults), billed 12/18/24 credits per second at 480p/580p/720p.",

@@ -244,6 +244,9 @@ class ModeSpec:
     # KIE credits for every allowed option set (all options filled in), see `price_table`.
     prices: Mapping[PriceKey, int] = field(default_factory=dict)
     wire: WireSpec | None = None
+    # The clip's length in seconds when no "duration" option sets it (Veo's 8 s). None with a
+    # duration option, or when the input video decides the length (video → video).
+    clip_seconds: int | None = None
 
     def option(self, key: str) -> OptionSpec | None:
         return next((o for o in self.options if o.key == key), None)
@@ -446,15 +449,35 @@ class ModelEntry:
         spec = self.modes[mode]
         return [(o, self._quote(mode, price_key(o))) for o in spec.option_sets()]
 
+    def cheapest(self, mode: str, chosen: Mapping[str, str] | None = None) -> int:
+        """User credits of the cheapest allowed order in `mode` that keeps the `chosen` option values:
+        the price an option button shows before the options after it are chosen."""
+        wanted = dict(chosen or {})
+        return min(
+            quote.user_credits
+            for options, quote in self.price_list(mode)
+            if all(options.get(key) == value for key, value in wanted.items())
+        )
+
+    def clip_length(self, mode: str, options: Mapping[str, str]) -> int | None:
+        """Seconds of video the order makes; None when the input video decides."""
+        spec = self.modes[mode]
+        duration = spec.option("duration")
+        if duration is not None:
+            value = options.get("duration", duration.default)
+            return int(value) if value.isdigit() else None
+        return spec.clip_seconds
+
     @property
     def min_kie_price(self) -> int:
-        return min(price for spec in self.modes.values() for price in spec.prices.values())
+        """The cheapest allowed option set's KIE price over every mode (forbidden sets excluded)."""
+        return min(quote.kie_credits for mode in self.modes for _options, quote in self.price_list(mode))
 
     @property
     def min_user_price(self) -> int:
-        """The cheapest way to order this model, in user credits ("from N credits")."""
-        return min(self._quote(mode, key).user_credits for mode, spec in self.modes.items()
-                   for key in spec.prices)
+        """The cheapest way to order this model, in user credits ("from N credits"): the cheapest
+        order in any of the modes the wizard offers for it."""
+        return min(self.cheapest(mode) for mode in self.modes)
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,13 @@ from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, LabeledPrice, Message, PreCheckoutQuery
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.catalog.model import Catalog
 from bot.config import Settings, StarPack
 from bot.i18n import language_of, translate
 from bot.services.accounts import AccountsService
@@ -29,10 +32,13 @@ from bot.services.billing import (
     PaymentResult,
     PreCheckoutError,
 )
+from bot.services.packs import PackOffer, pack_offers
 from bot.services.payment_recorder import PaymentRecorder
 from bot.store.users import UserRow
 from bot.telegram.balance import credits_text, date_text
 from bot.telegram.common import MenuCb, escape, shorten
+from bot.telegram.wizard.flow import WaitingOrder, WizardScreen, waiting_order
+from bot.telegram.wizard.session import WizardSession
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +58,55 @@ class PackCb(CallbackData, prefix="pack"):
     credits: int
 
 
-def packs_keyboard(packs: tuple[StarPack, ...]) -> InlineKeyboardMarkup:
+def pack_label(offer: PackOffer) -> str:
+    """A pack button: stars → credits, then what it buys of the waiting order and its bonus."""
+    pack = offer.pack
+    label = _("buy-pack-button").format(stars=pack.stars, credits=credits_text(pack.credits))
+    if offer.videos is not None:
+        videos = ngettext("buy-pack-videos", "buy-pack-videos", offer.videos)
+        label += " · " + videos.format(count=offer.videos)
+    if offer.bonus_percent > 0:
+        label += " · " + _("buy-pack-bonus").format(percent=offer.bonus_percent)
+    if offer.covers_order:
+        label = _("buy-pack-covers").format(label=label)
+    return label
+
+
+def packs_keyboard(offers: list[PackOffer]) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    for pack in packs:
+    for offer in offers:
         builder.button(
-            text=_("buy-pack-button").format(stars=pack.stars, credits=credits_text(pack.credits)),
-            callback_data=PackCb(stars=pack.stars, credits=pack.credits),
+            text=pack_label(offer), callback_data=PackCb(stars=offer.pack.stars, credits=offer.pack.credits)
         )
     builder.adjust(1)
     return builder.as_markup()
 
 
-def packs_text(balance: int) -> str:
-    return _("buy-choose-pack").format(balance=credits_text(balance))
+def back_to_order_keyboard() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("payment-back-to-order"), callback_data=MenuCb(action="order"))
+    return builder.as_markup()
+
+
+def packs_text(balance: int, order: WaitingOrder | None = None) -> str:
+    text = _("buy-choose-pack").format(balance=credits_text(balance))
+    if order is not None and order.price > balance:
+        text += "\n\n" + _("buy-order-needs").format(
+            model=escape(order.model_name),
+            price=credits_text(order.price),
+            missing=credits_text(order.price - balance),
+        )
+    return text
+
+
+async def packs_screen(
+    billing: BillingService, user: UserRow, state: FSMContext, catalog: Catalog
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The pack list; with an order waiting, in videos of that order and the covering pack marked."""
+    balance = await billing.balance(user.id)
+    order = await waiting_order(WizardSession(state), catalog, user.language)
+    offers = pack_offers(billing.star_packs, balance=balance, order_price=order.price if order else None)
+    return packs_text(balance, order), packs_keyboard(offers)
 
 
 def pre_checkout_error_text(error: PreCheckoutError) -> str:
@@ -76,11 +118,6 @@ def pre_checkout_error_text(error: PreCheckoutError) -> str:
         PreCheckoutError.UNKNOWN_USER: _("precheckout-unknown_user"),
     }
     return texts.get(error, _("precheckout-unknown_pack"))
-
-
-async def show_packs(bot: Bot, chat_id: int, billing: BillingService, user_id: int) -> None:
-    balance = await billing.balance(user_id)
-    await bot.send_message(chat_id, packs_text(balance), reply_markup=packs_keyboard(billing.star_packs))
 
 
 async def forward_to_admins(
@@ -115,14 +152,24 @@ def make_payments_router() -> Router:
     router = Router(name="payments")
 
     @router.message(Command("buy"))
-    async def buy_command(message: Message, db_user: UserRow, billing: BillingService) -> None:
-        balance = await billing.balance(db_user.id)
-        await message.answer(packs_text(balance), reply_markup=packs_keyboard(billing.star_packs))
+    async def buy_command(
+        message: Message, db_user: UserRow, billing: BillingService, state: FSMContext, catalog: Catalog
+    ) -> None:
+        text, markup = await packs_screen(billing, db_user, state, catalog)
+        await message.answer(text, reply_markup=markup)
 
     @router.callback_query(MenuCb.filter(F.action == "buy"))
-    async def buy_button(query: CallbackQuery, bot: Bot, db_user: UserRow, billing: BillingService) -> None:
+    async def buy_button(
+        query: CallbackQuery,
+        bot: Bot,
+        db_user: UserRow,
+        billing: BillingService,
+        state: FSMContext,
+        catalog: Catalog,
+    ) -> None:
         await query.answer()
-        await show_packs(bot, query.from_user.id, billing, db_user.id)
+        text, markup = await packs_screen(billing, db_user, state, catalog)
+        await bot.send_message(query.from_user.id, text, reply_markup=markup)
 
     @router.callback_query(PackCb.filter())
     async def pack_chosen(
@@ -173,7 +220,15 @@ def make_payments_router() -> Router:
         await query.answer(ok=False, error_message=pre_checkout_error_text(error))
 
     @router.message(F.successful_payment)
-    async def successful_payment(message: Message, payment_recorder: PaymentRecorder) -> None:
+    async def successful_payment(
+        message: Message,
+        payment_recorder: PaymentRecorder,
+        bot: Bot,
+        state: FSMContext,
+        db_user: UserRow,
+        billing: BillingService,
+        catalog: Catalog,
+    ) -> None:
         payment = message.successful_payment
         assert payment is not None  # the filter guarantees it
         user_id = message.from_user.id if message.from_user is not None else message.chat.id
@@ -230,7 +285,13 @@ def make_payments_router() -> Router:
                 payment.currency,
             )
             text = _("payment-unrecognized").format(stars=payment.total_amount, charge_id=charge_id)
-        await message.answer(text)
+        markup = None
+        if outcome.result in (PaymentResult.CREDITED, PaymentResult.DUPLICATE):
+            # The order waiting for this top-up: its summary now offers Confirm.
+            screen = WizardScreen(bot, WizardSession(state), db_user, billing, catalog)
+            if await screen.refresh_summary(message.chat.id):
+                markup = back_to_order_keyboard()
+        await message.answer(text, reply_markup=markup)
 
     @router.message(Command("paysupport"))
     async def paysupport(

@@ -573,7 +573,11 @@ async def test_summary_escapes_and_shortens_the_prompt(fake_tg: FakeTelegram, bo
     assert "&lt;b&gt;Bold&lt;/b&gt; &amp; &lt;script&gt;" in text
     assert "<script>" not in text and "…" in text
     assert len(summary.plain_text or "") < 1500
-    assert summary.button_texts == [t("wizard-confirm", price=12), t("wizard-change"), t("wizard-cancel")]
+    buttons = summary.button_texts
+    assert (buttons[0], buttons[-1]) == (t("wizard-confirm", price=12), t("wizard-cancel"))
+    # One ✏️ button per field the user chose.
+    edits = [t("wizard-edit-field", field=f) for f in ("Model", "Mode", "Aspect ratio", "Duration", "Prompt")]
+    assert set(edits) <= set(buttons)
     for label in ("Runway Gen-3", "Text → video", "9:16", "Duration: 5 s", "Resolution: 720p"):
         assert label in text
 
@@ -615,7 +619,7 @@ async def test_back_returns_to_the_previous_step_everywhere(fake_tg: FakeTelegra
     await user.tap("opt", "resolution=1080p")
     await user.send(DEFAULT_PROMPT)
     assert user.step_action() == "ok"
-    await user.tap_text(t("wizard-change"))  # Change = back to the prompt
+    await user.tap_text(t("wizard-edit-field", field=t("wizard-summary-prompt")))  # ✏️ Prompt
     assert user.step_action() is None
     await user.send("A calm lake at dawn")
     summary = user.wizard_message().text or ""
@@ -638,11 +642,13 @@ async def test_cancel_button_and_command_end_the_wizard(
 
     # /cancel in the middle of the wizard, at a step waiting for text.
     await user.walk_to_summary("kling25", "t2v", ratio="9:16")
-    await user.tap("back")  # the prompt step
+    await user.tap("edit", "prompt")  # the prompt step again
     wizard = user.wizard_message()
+    sent_before = len(fake_tg.messages(user.chat_id))
     await user.send("/cancel")
     assert fake_tg.message(user.chat_id, wizard.message_id).text == t("wizard-cancelled")  # type: ignore[union-attr]
-    assert user.last_text() == t("cancelled")
+    # One answer: the wizard message says it; no second "cancelled" message.
+    assert len(fake_tg.messages(user.chat_id)) == sent_before
     # Text now is not a prompt any more: the general hint, and nothing reached KIE.
     await user.send("A cat on a skateboard")
     assert user.last_text() == t("fallback-hint")
@@ -784,8 +790,9 @@ async def test_not_enough_credits_charges_nothing(
     assert t("wizard-summary-not-enough", balance=20, price=60) in (summary.text or "")
     assert t("menu-buy") in summary.button_texts and user.step_action() is None  # no Confirm
     # A forged Confirm anyway.
-    await user.forge(WizardCallback(draft=user.draft_id, action="ok"))
-    assert user.wizard_message().text == t("wizard-not-enough-credits", balance=20, price=60)
+    query_id = await user.forge(WizardCallback(draft=user.draft_id, action="ok"))
+    assert user.answer_text(query_id) == t("wizard-not-enough-credits", balance=20, price=60)
+    assert t("wizard-summary-not-enough", balance=20, price=60) in (user.wizard_message().text or "")
     assert await bot.components.billing.balance(user.chat_id) == 20
     assert not await jobs_of(bot, user.chat_id) and not create_requests(sim)
 

@@ -20,7 +20,7 @@ from bot.telegram.replies import answer_query
 from bot.telegram.wizard.draft import CHOICE_STEPS, Action, Draft, Step
 from bot.telegram.wizard.flow import WizardScreen
 from bot.telegram.wizard.session import WizardSession
-from bot.telegram.wizard.view import WizardCallback, buy_keyboard, decode_ratio, reason_text
+from bot.telegram.wizard.view import WizardCallback, decode_field, decode_ratio, reason_text
 
 
 def wizard_message(query: CallbackQuery) -> Message:
@@ -70,6 +70,18 @@ async def skip_prompt(query: CallbackQuery, draft: Draft, step: Step, screen: Wi
     await screen.show(message.chat.id, draft, edit=message.message_id)
 
 
+async def edit_field(
+    query: CallbackQuery, callback_data: WizardCallback, draft: Draft, screen: WizardScreen
+) -> None:
+    """A summary's ✏️ button: ask that one field again; the other answers stay."""
+    if not draft.start_edit(decode_field(callback_data.value)):
+        await answer_query(query, _("wizard-not-available"), alert=True)
+        return
+    await answer_query(query)
+    message = wizard_message(query)
+    await screen.show(message.chat.id, draft, edit=message.message_id)
+
+
 async def back(query: CallbackQuery, draft: Draft, screen: WizardScreen) -> None:
     draft.back()
     await answer_query(query)
@@ -88,6 +100,7 @@ async def confirm(
     query: CallbackQuery,
     draft: Draft,
     session: WizardSession,
+    screen: WizardScreen,
     db_user: UserRow,
     generation: GenerationService,
     catalog: Catalog,
@@ -104,10 +117,10 @@ async def confirm(
             status_message_id=message.message_id,
         )
     except InsufficientCredits as exc:
-        await answer_query(query)
+        # The summary again, now with the balance that fell short: Buy, and the order kept.
         text = _("wizard-not-enough-credits").format(balance=exc.balance, price=exc.needed)
-        with contextlib.suppress(TelegramBadRequest):
-            await message.edit_text(text, reply_markup=buy_keyboard(draft.id))
+        await answer_query(query, text, alert=True)
+        await screen.show(message.chat.id, draft, edit=message.message_id)
         return
     except TooManyJobs as exc:
         await answer_query(query, _("wizard-too-many-jobs").format(limit=exc.limit), alert=True)
@@ -139,6 +152,7 @@ def make_buttons_router() -> Router:
     on(choose, WizardCallback.filter(F.action.in_({step.code for step in CHOICE_STEPS})))
     on(skip_prompt, WizardCallback.filter(F.action == Action.PROMPT.code))
     on(confirm, WizardCallback.filter(F.action == Action.SUMMARY.code))
+    on(edit_field, WizardCallback.filter(F.action == Action.EDIT.code))
     on(back, WizardCallback.filter(F.action == Action.BACK.code))
     on(cancel, WizardCallback.filter(F.action == Action.CANCEL.code))
     on(not_available, WizardCallback.filter())

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from bot.catalog.model import Catalog, InputRule, ModelEntry, Order, PromptRule
+from bot.catalog.model import Catalog, InputRule, InvalidOrder, ModelEntry, Order, PromptRule
+from bot.telegram.wizard.inputs import normalize_mime
 
 ALL_MODELS = "all"
 
@@ -51,6 +52,7 @@ class Action(StrEnum):
     INPUT = "input", None
     PROMPT = "prompt", "skip"
     SUMMARY = "summary", "ok"
+    EDIT = "edit", "edit"  # a summary button: ask one field again, keep the others
     BACK = "back", "back"
     CANCEL = "cancel", "cancel"
 
@@ -88,19 +90,31 @@ class Draft:
     id: str
     message_id: int | None = None
     choices: list[Choice] = field(default_factory=list)
+    # While one field is asked again from the summary (start_edit): the choices before, so Back
+    # puts them back as they were. None otherwise.
+    before_edit: list[Choice] | None = None
 
     # --- storage in FSM data ------------------------------------------------------------------
     def to_data(self) -> dict[str, Any]:
-        return {"id": self.id, "message_id": self.message_id, "choices": [c.as_list() for c in self.choices]}
+        data: dict[str, Any] = {
+            "id": self.id,
+            "message_id": self.message_id,
+            "choices": [c.as_list() for c in self.choices],
+        }
+        if self.before_edit is not None:
+            data["before_edit"] = [c.as_list() for c in self.before_edit]
+        return data
 
     @classmethod
     def from_data(cls, data: dict[str, Any] | None) -> Draft | None:
         if not data or "id" not in data:
             return None
+        before = data.get("before_edit")
         return cls(
             id=str(data["id"]),
             message_id=data.get("message_id"),
             choices=[Choice(str(s), v, bool(a)) for s, v, a in data.get("choices", [])],
+            before_edit=None if before is None else [Choice(str(s), v, bool(a)) for s, v, a in before],
         )
 
     # --- derived values -----------------------------------------------------------------------
@@ -154,10 +168,45 @@ class Draft:
         self.choices.extend(step.filled)
 
     def copy(self) -> Draft:
-        return Draft(id=self.id, message_id=self.message_id, choices=list(self.choices))
+        before = None if self.before_edit is None else list(self.before_edit)
+        return Draft(id=self.id, message_id=self.message_id, choices=list(self.choices), before_edit=before)
+
+    def editable_fields(self) -> list[str]:
+        """The fields the user chose (not filled in automatically), in the order they were asked:
+        each can be asked again from the summary (start_edit). Files count as one field."""
+        found: list[str] = []
+        for choice in self.choices:
+            name = "input" if choice.step.startswith("input:") else choice.step
+            if choice.auto or name == "category" or name in found:
+                continue
+            found.append(name)
+        return found
+
+    def start_edit(self, name: str) -> bool:
+        """Ask field `name` (see editable_fields) again and keep every other choice; False when the
+        draft has no such field. Automatic answers go too: next_step fills in what still has one
+        possibility, and `prune` drops what the new answer makes invalid."""
+        if name not in self.editable_fields():
+            return False
+        if self.before_edit is None:
+            self.before_edit = list(self.choices)
+
+        def dropped(choice: Choice) -> bool:
+            step = "input" if choice.step.startswith("input:") else choice.step
+            return choice.auto or step == name
+
+        self.choices = [c for c in self.choices if not dropped(c)]
+        return True
+
+    def end_edit(self) -> None:
+        self.before_edit = None
 
     def back(self) -> bool:
-        """Undo the last choice the user made (and the automatic ones after the one before it)."""
+        """Undo the last choice the user made (and the automatic ones after the one before it).
+        While a field is asked again from the summary, put the choices back as they were."""
+        if self.before_edit is not None:
+            self.choices, self.before_edit = self.before_edit, None
+            return True
         while self.choices and self.choices[-1].auto:
             self.choices.pop()
         if not self.choices:
@@ -176,6 +225,61 @@ class Draft:
             prompt=self.prompt or "",
             inputs={},
         )
+
+
+def _file_fits(file: dict[str, Any], rule: InputRule) -> bool:
+    """True when a file taken for another choice still meets `rule` (type, size, length)."""
+    if normalize_mime(str(file.get("mime_type", ""))) not in {normalize_mime(m) for m in rule.mime_types}:
+        return False
+    size, duration = file.get("size"), file.get("duration")
+    if size is not None and size > rule.max_bytes:
+        return False
+    return rule.max_duration_s is None or duration is None or duration <= rule.max_duration_s
+
+
+def prune(draft: Draft, catalog: Catalog) -> list[Choice]:
+    """The draft's choices that are still valid together, in their order: after one field was
+    answered again, the others stay unless the new answer rules them out (a ratio the new model
+    lacks, files of a kind the new mode does not take, a prompt too long for it)."""
+    kept: list[Choice] = []
+
+    def keep(step: str) -> Choice | None:
+        choice = next((c for c in draft.choices if c.step == step), None)
+        if choice is not None:
+            kept.append(choice)
+        return choice
+
+    entry = catalog.get(draft.model) if draft.model else None
+    mode = draft.mode
+    if entry is None or mode is None:
+        # The model or mode is being asked again: judge the rest once it is answered.
+        return list(draft.choices)
+    if mode not in entry.modes:
+        return [c for c in draft.choices if c.step != "mode"]  # the new model asks for its mode
+    for step in ("category", "model", "mode"):
+        keep(step)
+    if draft.ratio in entry.ratios_for(mode):
+        keep("ratio")
+    chosen: dict[str, str] = {}
+    for option in entry.options_for(mode):
+        value = draft.options.get(option.key)
+        if value is not None and value in entry.allowed_values(mode, option.key, chosen):
+            keep(f"opt:{option.key}")
+            chosen[option.key] = value
+    for rule in entry.input_rules(mode, chosen):
+        files = [c for c in draft.choices if c.step == f"input:{rule.kind.value}"]
+        fitting = [c for c in files if isinstance(c.value, dict) and _file_fits(c.value, rule)]
+        kept.extend(fitting[: rule.count])
+    prompt_rule = entry.prompt_rule(mode)
+    prompt = draft.prompt
+    if prompt is not None and prompt_rule.max_length > 0:
+        try:
+            prompt_rule.check(prompt)
+        except InvalidOrder:
+            pass
+        else:
+            keep("prompt")
+    return [c for c in draft.choices if any(c is k for k in kept)]
 
 
 def ratios_in_menu_order(ratios: tuple[str, ...]) -> tuple[str, ...]:

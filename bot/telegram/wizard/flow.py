@@ -7,13 +7,35 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Bot
 
-from bot.catalog.model import Catalog
+from bot.catalog.model import Catalog, InvalidOrder
 from bot.services.billing import BillingService
 from bot.store.users import UserRow
 from bot.telegram.replies import edit_or_send, remove_keyboard
-from bot.telegram.wizard.draft import Action, Draft, Step, new_draft_id, next_step
+from bot.telegram.wizard.draft import Action, Draft, Step, new_draft_id, next_step, prune
 from bot.telegram.wizard.session import Handler, WizardSession
 from bot.telegram.wizard.view import render
+
+
+@dataclass(frozen=True)
+class WaitingOrder:
+    """The open draft's model and its price with the choices made so far (defaults for the rest)."""
+
+    model_name: str
+    price: int
+
+
+async def waiting_order(session: WizardSession, catalog: Catalog, language: str) -> WaitingOrder | None:
+    draft = await session.load()
+    if draft is None or draft.model is None or draft.mode is None:
+        return None
+    entry = catalog.get(draft.model)
+    if entry is None or draft.mode not in entry.modes:
+        return None
+    try:
+        quote = entry.quote(draft.mode, draft.options)
+    except InvalidOrder:
+        return None
+    return WaitingOrder(entry.name(language), quote.user_credits)
 
 
 @dataclass(frozen=True)
@@ -33,9 +55,20 @@ class WizardScreen:
 
         `step`: the draft's step when the caller already computed it for this very draft.
         """
+        if draft.before_edit is not None:
+            # A field was asked again from the summary: drop what the new answer rules out, also
+            # after answers filled in automatically (a single mode, a single option value).
+            for _round in range(len(draft.choices) + 3):
+                draft.choices = prune(draft, self.catalog)
+                step = next_step(draft, self.catalog)
+                if not step.filled:
+                    break
+                draft.fill(step)
         if step is None:
             step = next_step(draft, self.catalog)
         draft.fill(step)
+        if step.name is Action.SUMMARY:
+            draft.end_edit()
         balance = await self.billing.balance(self.user.id) if step.name is Action.SUMMARY else 0
         text, markup = render(draft, step, self.user, balance, self.catalog)
         shown = await edit_or_send(self.bot, chat_id, edit, text, markup)
@@ -43,6 +76,26 @@ class WizardScreen:
         await self.session.save(draft)
         if old_id != shown:
             await remove_keyboard(self.bot, chat_id, old_id)  # one live wizard message
+
+    async def refresh_summary(self, chat_id: int) -> bool:
+        """After a top-up: the open order's summary shows the new balance (Confirm instead of Buy),
+        edited in place or sent anew if that message cannot be edited. False when no order is open."""
+        draft = await self.session.load()
+        if draft is None:
+            return False
+        step = next_step(draft, self.catalog)
+        if step.name is Action.SUMMARY and draft.before_edit is None:
+            await self.show(chat_id, draft, edit=draft.message_id, step=step)
+        return True
+
+    async def resume(self, chat_id: int) -> bool:
+        """The open order again, in a fresh message at the bottom of the chat (the old one loses its
+        buttons). False when no order is open."""
+        draft = await self.session.load()
+        if draft is None:
+            return False
+        await self.show(chat_id, draft)
+        return True
 
     async def start(self, chat_id: int) -> None:
         """A new draft at its first step; the previous wizard message loses its buttons."""

@@ -112,6 +112,8 @@ class LiveDraft(BaseMiddleware):
         if answered in (Action.BACK, Action.CANCEL):
             return await handler(event, data)  # moves that do not depend on the step
         step = next_step(draft, data["catalog"])
+        if answered is Action.EDIT:
+            answered = Action.SUMMARY  # ✏️ buttons are on the summary
         if answered in STEPS_WITH_BUTTONS and answered is not step.name:
             await answer_query(event, _("stale-button"), alert=True)  # type: ignore[arg-type]
             return None

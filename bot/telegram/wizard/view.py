@@ -63,22 +63,51 @@ def layout(buttons: list[InlineKeyboardButton], *sizes: int) -> list[list[Inline
     return rows
 
 
-def change_or_cancel_keyboard(first: InlineKeyboardButton, draft_id: str) -> InlineKeyboardMarkup:
-    """The summary's keyboard: one main button, then Change and Cancel."""
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [first],
-            [
-                wizard_button(_("wizard-change"), draft_id, Action.BACK),
-                wizard_button(_("wizard-cancel"), draft_id, Action.CANCEL),
-            ],
-        ]
-    )
+def encode_field(name: str) -> str:
+    """A field name as it travels in callback data ("opt:duration" → "opt=duration")."""
+    return name.replace(":", "=", 1)
 
 
-def buy_keyboard(draft_id: str) -> InlineKeyboardMarkup:
-    """Not enough credits: Buy first, then Change and Cancel."""
-    return change_or_cancel_keyboard(button(_("menu-buy"), MenuCb(action="buy")), draft_id)
+def decode_field(value: str) -> str:
+    return value.replace("=", ":", 1)
+
+
+def field_title(name: str, draft: Draft, entry: ModelEntry | None, lang: str) -> str:
+    """What a summary line (and its ✏️ button) calls a field of the order."""
+    if name.startswith("opt:") and entry is not None and draft.mode in entry.modes:
+        option = entry.mode_spec(draft.mode or "").option(name[4:])
+        if option is not None:
+            return option.title(lang)
+    keys = {
+        "model": "wizard-summary-model",
+        "mode": "wizard-summary-mode",
+        "ratio": "wizard-summary-ratio",
+        "input": "wizard-summary-inputs",
+        "prompt": "wizard-summary-prompt",
+    }
+    return _(keys[name]) if name in keys else name
+
+
+def summary_keyboard(
+    first: InlineKeyboardButton, draft: Draft, entry: ModelEntry | None, lang: str
+) -> InlineKeyboardMarkup:
+    """The summary's keyboard: one main button (Confirm or Buy), a ✏️ button per field the user
+    chose (changing one keeps the others), then Cancel."""
+    edits = [
+        wizard_button(
+            _("wizard-edit-field").format(field=field_title(name, draft, entry, lang)),
+            draft.id,
+            Action.EDIT,
+            encode_field(name),
+        )
+        for name in draft.editable_fields()
+    ]
+    cancel = wizard_button(_("wizard-cancel"), draft.id, Action.CANCEL)
+    return InlineKeyboardMarkup(inline_keyboard=[[first], *layout(edits, 2), [cancel]])
+
+
+def buy_button() -> InlineKeyboardButton:
+    return button(_("menu-buy"), MenuCb(action="buy"))
 
 
 def ratio_label(ratio: str) -> str:
@@ -145,8 +174,12 @@ def _model(screen: Screen, catalog: Catalog) -> None:
 
 def _mode(screen: Screen, catalog: Catalog) -> None:
     screen.lines.append(_("wizard-choose-mode"))
+    entry = screen.entry
     for mode in screen.step.values:
-        screen.add(mode_name(mode, screen.lang), Action.MODE, mode)
+        label = mode_name(mode, screen.lang)
+        if entry is not None:  # the cheapest order in this mode: modes of one model can differ a lot
+            label = _("wizard-mode-button").format(name=label, price=entry.cheapest(mode))
+        screen.add(label, Action.MODE, mode)
 
 
 def _ratio(screen: Screen, catalog: Catalog) -> None:
@@ -165,8 +198,15 @@ def _option(screen: Screen, catalog: Catalog) -> None:
     option = entry.mode_spec(draft.mode).option(step.option)
     assert option is not None
     screen.lines.append(_("wizard-choose-option").format(option=escape(option.title(screen.lang))))
+    # Each value's price with the choices made so far (the cheapest of the options still to come).
+    chosen = draft.options
+    prices = {value: entry.cheapest(draft.mode, {**chosen, option.key: value}) for value in step.values}
+    priced = len(set(prices.values())) > 1
     for value in step.values:
-        screen.add(option.value_title(value, screen.lang), Action.OPTION, f"{option.key}={value}")
+        label = option.value_title(value, screen.lang)
+        if priced:
+            label = _("wizard-option-button").format(title=label, price=prices[value])
+        screen.add(label, Action.OPTION, f"{option.key}={value}")
     screen.sizes = (2,)
 
 
@@ -263,6 +303,12 @@ def render_summary(
         option = spec.option(key)
         if option is not None:
             lines.append(f"{escape(option.title(lang))}: {escape(option.value_title(value, lang))}")
+    if spec.option("duration") is None:  # with a duration option, its line says the length
+        seconds = entry.clip_length(draft.mode, draft.options)
+        if seconds is not None:
+            lines.append(_("wizard-summary-clip-seconds").format(seconds=seconds))
+        elif any(rule.kind.value == "video" for rule in spec.inputs):
+            lines.append(_("wizard-summary-clip-input"))
     if draft.files:
         kinds = ", ".join(_(f"input-kind-{f['kind']}") for f in draft.files)
         lines.append(f"{_('wizard-summary-inputs')}: {kinds}")
@@ -274,7 +320,8 @@ def render_summary(
     after = balance - quote.user_credits
     if after < 0:
         lines.append(_("wizard-summary-not-enough").format(balance=balance, price=quote.user_credits))
-        return "\n".join(lines), buy_keyboard(draft.id)
+        lines.append(_("wizard-summary-order-kept"))
+        return "\n".join(lines), summary_keyboard(buy_button(), draft, entry, lang)
     lines.append(_("wizard-summary-balance-after").format(balance=balance, after=after))
     confirm = wizard_button(_("wizard-confirm").format(price=quote.user_credits), draft.id, Action.SUMMARY)
-    return "\n".join(lines), change_or_cancel_keyboard(confirm, draft.id)
+    return "\n".join(lines), summary_keyboard(confirm, draft, entry, lang)
