@@ -23,8 +23,7 @@ from tests.e2e.wizard_driver import (
     encode_ratio,
     fail_on_bot_errors,  # noqa: F401  (autouse fixture: a crash caught by the error router fails the test)
 )
-from tests.fakes.telegram_api import FakeTelegram, StoredMessage
-from tests.fakes.tg_user import TgUser
+from tests.fakes.telegram import FakeTelegram, StoredMessage, TgUser
 
 
 @pytest.fixture
@@ -251,10 +250,10 @@ async def test_buttons_that_change_the_price_show_it(
     await user.choose_model("wan_s2v")
     assert [label for label, _v in user.choices("opt")] == ["480p · 60", "580p · 90", "720p · 120"]
 
-    # Veo 3.1 Fast: 720p · 60 / 1080p · 65, and the summary states the fixed 8 s clip.
+    # Veo 3.1 Fast: 720p · 60 / 1080p · 65 / 4K · 180, and the summary states the fixed 8 s clip.
     await user.walk_to_summary("veo_fast", "t2v", ratio="9:16")
     await user.tap("edit", encode_field("opt:resolution"))
-    assert [label for label, _v in user.choices("opt")] == ["720p · 60", "1080p · 65"]
+    assert [label for label, _v in user.choices("opt")] == ["720p · 60", "1080p · 65", "4K · 180"]
     await user.tap("back")
     assert t("wizard-summary-clip-seconds", seconds=8) in (user.wizard_message().text or "")
 
