@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 from itertools import product
 from typing import Any
 
+from bot.catalog.availability import Availability
 from bot.catalog.english import is_english
 
 # Telegram's cloud Bot API lets bots download files of at most 20 MB, so no input may be larger,
@@ -281,6 +283,14 @@ def user_price(kie_credits: int, markup: Decimal) -> int:
 
 
 @dataclass(frozen=True)
+class Retirement:
+    """A model KIE (or its maker) stopped serving: never offered again, kept for history and jobs."""
+
+    on: date
+    reason: str
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     """One user-facing model variant."""
 
@@ -294,6 +304,7 @@ class ModelEntry:
     # Where a price or limit is an assumption rather than KIE's published figure, say so here.
     notes: str = ""
     markup: Decimal = Decimal(1)
+    retired: Retirement | None = None
 
     # --- texts -------------------------------------------------------------------------------
     def name(self, lang: str) -> str:
@@ -419,6 +430,8 @@ class Catalog:
     entries: tuple[ModelEntry, ...]
     markup: Decimal = Decimal(1)
     _by_key: Mapping[str, ModelEntry] = field(init=False, repr=False, compare=False)
+    # What KIE's model list last said (services/catalog_sync.py); menus read it through `offered*`.
+    availability: Availability = field(default_factory=Availability, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_key = {e.key: e for e in self.entries}
@@ -429,8 +442,21 @@ class Catalog:
     def get(self, key: str) -> ModelEntry | None:
         return self._by_key.get(key)
 
+    # --- what the menus offer (retired and hidden entries stay gettable by key) ---------------------
+    def offered(self) -> tuple[ModelEntry, ...]:
+        """Entries a user can pick now: not retired, and KIE lists at least one of their modes."""
+        return tuple(e for e in self.entries if self.availability.is_offered(e))
+
+    def offered_modes(self, entry: ModelEntry) -> tuple[str, ...]:
+        return self.availability.offered_modes(entry)
+
+    def is_degraded(self, entry: ModelEntry, mode: str | None = None) -> bool:
+        """KIE reports a not-normal success rate: menus show a warning mark."""
+        return self.availability.is_degraded(entry, mode)
+
     def in_category(self, category: str) -> tuple[ModelEntry, ...]:
-        return tuple(e for e in self.entries if category in e.categories)
+        """Offered entries of `category`."""
+        return tuple(e for e in self.offered() if category in e.categories)
 
     def categories(self) -> tuple[str, ...]:
         """Category keys that have at least one model, in menu order."""

@@ -12,6 +12,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
+from bot.catalog.availability import DEGRADED_MARK
 from bot.catalog.model import Catalog, InvalidOrder, ModelEntry, category_name, mode_name
 from bot.store.users import UserRow
 from bot.telegram.common import MenuCb, escape, shorten
@@ -132,6 +133,7 @@ def _model(screen: Screen, catalog: Catalog) -> None:
     category = screen.draft.category
     title = _("wizard-all-models") if category == ALL_MODELS else category_name(category or "", screen.lang)
     screen.lines.append(_("wizard-choose-model").format(category=escape(title)))
+    degraded = False
     for key in screen.step.values:
         model = catalog.get(key)
         if model is None:
@@ -140,13 +142,22 @@ def _model(screen: Screen, catalog: Catalog) -> None:
         label = ngettext("wizard-model-button", "wizard-model-button", price).format(
             name=model.name(screen.lang), price=price
         )
+        if catalog.is_degraded(model):
+            label = f"{DEGRADED_MARK} {label}"
+            degraded = True
         screen.add(label, Action.MODEL, key)
+    if degraded:
+        screen.lines.append(_("wizard-degraded-note").format(mark=DEGRADED_MARK))
 
 
 def _mode(screen: Screen, catalog: Catalog) -> None:
     screen.lines.append(_("wizard-choose-mode"))
+    entry = screen.entry
     for mode in screen.step.values:
-        screen.add(mode_name(mode, screen.lang), Action.MODE, mode)
+        label = mode_name(mode, screen.lang)
+        if entry is not None and catalog.is_degraded(entry, mode):
+            label = f"{DEGRADED_MARK} {label}"
+        screen.add(label, Action.MODE, mode)
 
 
 def _ratio(screen: Screen, catalog: Catalog) -> None:
