@@ -97,8 +97,7 @@ async def run_check(
     entries = [e for e in catalog.entries if not only or e.key in only]
     for entry in entries:
         await _check_entry(client, entry, by_id, report)
-    if not only:
-        _list_not_offered(catalog, by_id, report)
+    _list_not_offered(catalog, by_id, report)  # from the list already read: no extra call
     if report.missing_entries:
         report.add(f"MISSING on KIE (offered here): {', '.join(report.missing_entries)}")
         return EXIT_MISSING, "\n".join(report.lines) + "\n"
