@@ -506,6 +506,7 @@ async def test_from_settings_reads_limits() -> None:
         kie_create_limit = 7
         kie_create_window_s = 3.0
         kie_status_rps = 4.0
+        kie_discovery_rps = 0.5
         result_fetch_allow_hosts = ("127.0.0.1:8081",)
 
     client = KieClient.from_settings(FakeSettings())
@@ -516,6 +517,8 @@ async def test_from_settings_reads_limits() -> None:
         assert (client.create_limiter.limit, client.create_limiter.window_s) == (7, 3.0)
         assert isinstance(client.status_limiter, SlidingWindowLimiter)
         assert client.status_limiter.limit == 4
+        assert isinstance(client.discovery_limiter, SlidingWindowLimiter)
+        assert (client.discovery_limiter.limit, client.discovery_limiter.window_s) == (1, 2.0)
     finally:
         await client.aclose()
 
