@@ -1,4 +1,5 @@
-"""`python -m bot` runs the bot; `python -m bot models [--json]` prints the catalog."""
+"""`python -m bot` runs the bot; `python -m bot models [--json]` prints the catalog;
+`python -m bot kie-check` checks the catalog against KIE's model list (needs only KIE_API_KEY)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,17 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     models = sub.add_parser("models", help="print the model catalog with KIE ids, options and prices")
     models.add_argument("--json", action="store_true", help="machine-readable JSON")
+    check = sub.add_parser(
+        "kie-check",
+        help="check the catalog against KIE's model list, prices and request schemas (needs KIE_API_KEY)",
+    )
+    check.add_argument("--only", default="", help="comma-separated catalog keys to check (default: all)")
     args = parser.parse_args(argv)
 
     if args.command == "models":
         return _print_models(as_json=args.json)
+    if args.command == "kie-check":
+        return _kie_check(frozenset(k.strip() for k in args.only.split(",") if k.strip()))
 
     try:
         settings = load_settings()
@@ -68,6 +76,23 @@ def _print_models(*, as_json: bool) -> int:
     except BrokenPipeError:  # `python -m bot models | head`
         sys.stderr.close()
     return 0
+
+
+def _kie_check(only: frozenset[str]) -> int:
+    from bot.catalog import build_catalog_from_settings
+    from bot.cli_kie_check import load_kie_check_settings
+    from bot.cli_kie_check import main as kie_check_main
+
+    try:
+        settings = load_kie_check_settings()
+        catalog = build_catalog_from_settings(settings)
+    except SettingsError as exc:
+        return _fail(str(exc))
+    unknown = sorted(only - {e.key for e in catalog.entries})
+    if unknown:
+        return _fail(f"--only names unknown catalog keys: {', '.join(unknown)} (see `python -m bot models`)")
+    setup_logging("WARNING", [settings.kie_api_key.get_secret_value()])
+    return kie_check_main(catalog, settings, only, sys.stdout)
 
 
 if __name__ == "__main__":

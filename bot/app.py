@@ -31,6 +31,7 @@ from bot.kie.url_guard import host_port
 from bot.services.accounts import AccountsService
 from bot.services.alerts import OperatorAlerts
 from bot.services.billing import BillingService
+from bot.services.catalog_sync import CatalogSync
 from bot.services.delivery import DeliveryService
 from bot.services.generation import GenerationService
 from bot.services.payment_recorder import PaymentRecorder
@@ -90,6 +91,7 @@ class Components:
     generation: GenerationService
     tracker: JobTracker
     payment_recorder: PaymentRecorder
+    catalog_sync: CatalogSync
     bot: Bot
     dispatcher: Dispatcher
     inflight: InFlightUpdates
@@ -108,6 +110,7 @@ class Components:
             generation=self.generation,
             tracker=self.tracker,
             payment_recorder=self.payment_recorder,
+            catalog_sync=self.catalog_sync,
         )
 
 
@@ -206,6 +209,13 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
             PaymentsJournal(journal_path_for(settings.database_path)),
             notices=TelegramPaymentNotices(bot, users),
         )
+        catalog_sync = CatalogSync(
+            kie,
+            catalog,
+            interval_s=settings.kie_models_check_hours * 3600,
+            hide_degraded=settings.kie_hide_degraded_models,
+            alerts=alerts,
+        )
         delivery = DeliveryService(
             sender=TelegramResults(bot, users, catalog),
             kie=kie,
@@ -260,6 +270,7 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
         generation=generation,
         tracker=tracker,
         payment_recorder=payment_recorder,
+        catalog_sync=catalog_sync,
         bot=bot,
         dispatcher=Dispatcher(storage=fsm_storage),
         inflight=InFlightUpdates(),
@@ -315,6 +326,8 @@ async def run(
         await components.payment_recorder.start()
         await set_commands(bot)
         await components.tracker.start()
+        # In the background: the menu is usable at once and narrows when KIE's list says so.
+        await components.catalog_sync.start()
         allowed_updates = dp.resolve_used_update_types()
         if settings.telegram_webhook:
             secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
@@ -369,6 +382,7 @@ async def shutdown(
         log.warning(
             "Shutdown: %d handlers still running after %s s", components.inflight.count, SHUTDOWN_GRACE_S
         )
+    await components.catalog_sync.stop()
     await components.tracker.stop()
     await components.payment_recorder.stop()
     if polling is not None and components.inflight.last_update_id is not None:

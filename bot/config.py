@@ -111,6 +111,14 @@ class Settings(PriceSettings):
     kie_status_limit_scope: Literal["key", "task"] = "key"
     # KIE balances are decimal (5916.25), so the threshold is too.
     kie_low_balance_warning: Decimal = Field(default=Decimal(1000), ge=0)
+    # KIE's model-discovery calls (model list, price, success rate, schema) share 1 request/s per
+    # account. Raise it only for a test simulator that allows more.
+    kie_discovery_rps: float = Field(default=1.0, gt=0)
+    # How often the catalog is checked against KIE's model list (also once at start). Models KIE no
+    # longer lists are hidden from the menu until they come back; the admins are told.
+    kie_models_check_hours: float = Field(default=6.0, gt=0)
+    # true: a model whose success rate KIE reports as not normal is hidden too (false: shown with ⚠️).
+    kie_hide_degraded_models: bool = False
     # A KIE callback whose body has not fully arrived after this many seconds is refused (408) and
     # its connection closed, so slow senders cannot hold connections open.
     kie_callback_read_timeout_s: float = Field(default=10.0, gt=0, le=60)

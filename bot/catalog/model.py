@@ -14,6 +14,7 @@ from enum import StrEnum
 from itertools import product
 from typing import Any
 
+from bot.catalog.availability import Availability
 from bot.catalog.english import is_english
 
 # Telegram's cloud Bot API lets bots download files of at most 20 MB, so no input may be larger,
@@ -485,6 +486,8 @@ class Catalog:
     entries: tuple[ModelEntry, ...]
     markup: Decimal = Decimal(1)
     _by_key: Mapping[str, ModelEntry] = field(init=False, repr=False, compare=False)
+    # What KIE's model list last said (services/catalog_sync.py); menus read it through `offered*`.
+    availability: Availability = field(default_factory=Availability, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_key = {e.key: e for e in self.entries}
@@ -496,15 +499,25 @@ class Catalog:
         """Any entry, retired ones included (history, jobs in flight); menus use `offerable`."""
         return self._by_key.get(key)
 
+    # --- what the menus offer (retired and hidden entries stay gettable by key) ---------------------
     def offerable(self) -> tuple[ModelEntry, ...]:
-        """The entries a user may order, in menu order: the one list every menu reads."""
-        return tuple(e for e in self.entries if e.orderable)
+        """Entries a user can pick now, in menu order: orderable (not retired, not hidden by the
+        operator) and KIE lists at least one of their modes. The one list every menu reads."""
+        return tuple(e for e in self.entries if self.availability.is_offered(e))
 
     def get_offerable(self, key: str) -> ModelEntry | None:
         entry = self._by_key.get(key)
-        return entry if entry is not None and entry.orderable else None
+        return entry if entry is not None and self.availability.is_offered(entry) else None
+
+    def offered_modes(self, entry: ModelEntry) -> tuple[str, ...]:
+        return self.availability.offered_modes(entry)
+
+    def is_degraded(self, entry: ModelEntry, mode: str | None = None) -> bool:
+        """KIE reports a not-normal success rate: menus show a warning mark."""
+        return self.availability.is_degraded(entry, mode)
 
     def in_category(self, category: str) -> tuple[ModelEntry, ...]:
+        """Offered entries of `category`."""
         return tuple(e for e in self.offerable() if category in e.categories)
 
     def categories(self) -> tuple[str, ...]:

@@ -35,6 +35,7 @@ import httpx
 
 from bot.kie.adapters._parse import as_decimal
 from bot.kie.errors import (
+    KieBadRequest,
     KieCreateOutcomeUnknown,
     KieDownloadTooLarge,
     KieError,
@@ -47,6 +48,16 @@ from bot.kie.errors import (
     error_from_answer,
     parse_code,
     redact,
+)
+from bot.kie.models_api import (
+    KieModelInfo,
+    ModelSchema,
+    SuccessRate,
+    is_model_id,
+    parse_model_list,
+    parse_price,
+    parse_schema,
+    parse_success_rate,
 )
 from bot.kie.ratelimit import Limiter, PerKeyLimiter, Sleep, SlidingWindowLimiter, Unlimited
 from bot.kie.types import CreateRequest, StatusRequest
@@ -118,6 +129,7 @@ class KieSettingsLike(Protocol):
     kie_create_window_s: float
     kie_status_rps: float
     kie_status_limit_scope: str
+    kie_discovery_rps: float
     result_fetch_allow_hosts: tuple[str, ...]
 
     @property
@@ -150,8 +162,10 @@ class KieClient:
         create_window_s: float = 10.0,
         status_rps: float = 10.0,
         status_limit_scope: str = "key",
+        discovery_rps: float = 1.0,
         create_limiter: Limiter | None = None,
         status_limiter: Limiter | None = None,
+        discovery_limiter: Limiter | None = None,
         retry: RetryPolicy | None = None,
         create_retry: RetryPolicy | None = None,
         timeouts: KieTimeouts | None = None,
@@ -189,7 +203,14 @@ class KieClient:
             if status_limit_scope == "key"
             else SlidingWindowLimiter.per_second(status_rps, safety_margin_s=0.02)
         )
+        # The four model-discovery calls share one budget of 1 request/s per account (§1.4): one
+        # limiter for all of them, whoever calls (the catalog check, kie-check, /stats never does).
+        self.discovery_limiter: Limiter = discovery_limiter or SlidingWindowLimiter.per_second(
+            discovery_rps, safety_margin_s=0.05
+        )
         self.retry = retry or RetryPolicy()
+        # Discovery answers are cached by their callers and asked again hours later: one retry is enough.
+        self.discovery_retry = RetryPolicy(attempts=2, base_delay_s=1.0)
         self.create_retry = create_retry or RetryPolicy(attempts=3, base_delay_s=1.0)
         self.timeouts = timeouts or KieTimeouts()
         self._sleep = sleep
@@ -238,6 +259,7 @@ class KieClient:
             create_window_s=settings.kie_create_window_s,
             status_rps=settings.kie_status_rps,
             status_limit_scope=settings.kie_status_limit_scope,
+            discovery_rps=settings.kie_discovery_rps,
             **kwargs,
         )
 
@@ -293,6 +315,35 @@ class KieClient:
         # Its address is checked again when it is downloaded; a non-http(s) answer stops here.
         self.url_guard.check_scheme(data)
         return data
+
+    # --- model discovery (kie-api-2026.md §1.4): 1 request/s per account, shared by all four calls
+
+    async def list_models(
+        self, *, task_type: str | None = None, provider: str | None = None, query: str | None = None
+    ) -> list[KieModelInfo]:
+        """KIE's model list (GET /api/v1/models; no pagination). ValueError when the answer holds no
+        list of models; KieError subclasses for KIE's refusals (401, 429, ...)."""
+        params = {k: v for k, v in (("taskType", task_type), ("provider", provider), ("q", query)) if v}
+        data = await self._call_api("GET", "/api/v1/models", params=params or None,
+                                    limiter=self.discovery_limiter, policy=self.discovery_retry)
+        return parse_model_list(data)
+
+    async def model_price(self, model: str) -> str:
+        """KIE's price prose for `model` ("matches what the job is billed")."""
+        return parse_price(await self._discovery_get(model, "price"))
+
+    async def model_success_rate(self, model: str) -> SuccessRate:
+        return parse_success_rate(model, await self._discovery_get(model, "success-rate"))
+
+    async def model_schema(self, model: str) -> ModelSchema:
+        return parse_schema(model, await self._discovery_get(model, "schema"))
+
+    async def _discovery_get(self, model: str, what: str) -> Any:
+        if not is_model_id(model):
+            raise KieBadRequest(f"not a KIE model id: {model[:80]!r}")
+        # The "/" inside a model id stays as it is: KIE's paths are /models/kling-3.0/video/price.
+        return await self._call_api("GET", f"/api/v1/models/{model}/{what}", limiter=self.discovery_limiter,
+                                    policy=self.discovery_retry)
 
     async def upload_file(
         self,

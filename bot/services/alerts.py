@@ -10,10 +10,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bot.services.ports import AdminMessenger
 from bot.store.jobs import Job
 from bot.store.payments import PaymentRow
+
+if TYPE_CHECKING:
+    from bot.catalog.model import ModelEntry
+    from bot.services.catalog_sync import HiddenModel
 
 log = logging.getLogger(__name__)
 
@@ -62,3 +67,16 @@ class OperatorAlerts:
         in KIE's dashboard. The caller sends each job once (it records that the alert went out)."""
         if jobs:
             await self.admins.possible_orphans(jobs)
+
+    async def models_availability_changed(
+        self, hidden: Sequence[HiddenModel], returned: Sequence[ModelEntry]
+    ) -> None:
+        """KIE's model list hid models from the menu or brought them back (services/catalog_sync.py
+        calls this once per change)."""
+        if hidden or returned:
+            log.warning(
+                "KIE's model list changed the menu: hidden %s, back %s",
+                [h.entry.key for h in hidden],
+                [e.key for e in returned],
+            )
+            await self.admins.models_availability_changed(hidden, returned)

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from bot.catalog.model import ModelEntry
     from bot.services.billing import PaymentOutcome
+    from bot.services.catalog_sync import HiddenModel
     from bot.services.media import VideoInfo
     from bot.store.jobs import Job
     from bot.store.payments import PaymentRow
@@ -158,6 +160,10 @@ class AdminMessenger(Protocol):
     async def unsold_payment(self, payment: PaymentRow) -> None: ...
 
     async def possible_orphans(self, jobs: Sequence[Job]) -> None: ...
+
+    async def models_availability_changed(
+        self, hidden: Sequence[HiddenModel], returned: Sequence[ModelEntry]
+    ) -> None: ...
 
 
 # --- payments ---------------------------------------------------------------------------------------

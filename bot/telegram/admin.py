@@ -12,6 +12,7 @@ import contextlib
 import logging
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from aiogram import Bot, F, Router
@@ -32,6 +33,7 @@ from bot.services.billing import (
     RefundResult,
     UnknownUser,
 )
+from bot.services.catalog_sync import CatalogCheckSummary, CatalogSync
 from bot.store.jobs import Job, JobsRepo, JobState
 from bot.store.users import UserRow
 from bot.telegram.admin_kie_costs import kie_balance_lines, kie_cost_lines
@@ -53,6 +55,24 @@ NOTE_SHOWN_CHARS = 60
 # ASCII only: str.isdigit() and int() would also take "٤٢" or fullwidth digits.
 _USER_ID_RE = re.compile(r"[0-9]{1,16}")
 _CREDITS_RE = re.compile(r"[+-]?[0-9]{1,10}")
+
+
+def catalog_check_line(summary: CatalogCheckSummary, language: str) -> str:
+    """One line: how our catalog fared against KIE's model list (services/catalog_sync.py)."""
+    if summary.checked_at is None:
+        key = "admin-stats-models-unreadable" if summary.problem else "admin-stats-models-not-checked"
+        return _(key).format(problem=summary.problem or "")
+    names = ", ".join(escape(e.name(language)) for e in summary.hidden) or _("admin-none")
+    line = _("admin-stats-models").format(
+        listed=summary.listed,
+        total=summary.kie_total,
+        hidden=len(summary.hidden),
+        names=names,
+        checked=datetime.fromtimestamp(summary.checked_at, UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+    if summary.problem:
+        line += " " + _("admin-stats-models-stale").format(problem=summary.problem)
+    return line
 
 
 # --- argument parsing (pure, unit-tested) ---------------------------------------------------------
@@ -269,7 +289,13 @@ def make_admin_router(admin_ids: frozenset[int]) -> Router:
 
     @router.message(Command("stats"))
     async def stats(
-        message: Message, billing: BillingService, kie: KieClient, settings: Settings, jobs: JobsRepo
+        message: Message,
+        billing: BillingService,
+        kie: KieClient,
+        settings: Settings,
+        jobs: JobsRepo,
+        catalog_sync: CatalogSync,
+        db_user: UserRow,
     ) -> None:
         # Start the KIE call first: it is the slow part, and the database reads run meanwhile.
         kie_call = asyncio.create_task(kie_balance(kie))
@@ -303,6 +329,7 @@ def make_admin_router(admin_ids: frozenset[int]) -> Router:
         cost_lines = kie_cost_lines(await jobs.kie_costs_by_model())
         if cost_lines:
             lines.extend(["", *cost_lines])
+        lines.append(catalog_check_line(catalog_sync.summary(), db_user.language))
         await message.answer("\n".join(lines))
 
     @router.message(Command("refund"))

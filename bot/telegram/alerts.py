@@ -13,7 +13,10 @@ from datetime import UTC, datetime
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 
+from bot.catalog.availability import HIDDEN_DEGRADED
+from bot.catalog.model import ModelEntry
 from bot.i18n import language_of, translate
+from bot.services.catalog_sync import HiddenModel
 from bot.services.generation import ORPHAN_TOKEN_TAIL
 from bot.store.jobs import Job
 from bot.store.payments import PaymentRow
@@ -54,6 +57,11 @@ class TelegramAdmins:
         if jobs:
             await self._send_to_admins(lambda language: _orphans_text(jobs, language))
 
+    async def models_availability_changed(
+        self, hidden: Sequence[HiddenModel], returned: Sequence[ModelEntry]
+    ) -> None:
+        await self._send_to_admins(lambda language: _availability_text(hidden, returned, language))
+
     async def _send_to_admins(self, render: Callable[[str], str]) -> None:
         """`render(language)` to every admin, each in their own language."""
         for admin_id in self.admin_ids:
@@ -87,3 +95,23 @@ def _orphans_text(jobs: Sequence[Job], language: str) -> str:
             translate("operator-possible-orphans-more", language, count=len(jobs) - MAX_ORPHANS_LISTED)
         )
     return translate("operator-possible-orphans", language, orders="\n".join(lines))
+
+
+def _availability_text(hidden: Sequence[HiddenModel], returned: Sequence[ModelEntry], language: str) -> str:
+    lines = [translate("operator-models-changed", language)]
+    if hidden:
+        names = ", ".join(
+            f"{escape(h.entry.name(language))} ({_hidden_reason_text(h.reason, language)})"
+            for h in hidden
+        )
+        lines.append(translate("operator-models-hidden", language, models=names))
+    if returned:
+        names = ", ".join(escape(e.name(language)) for e in returned)
+        lines.append(translate("operator-models-back", language, models=names))
+    return "\n".join(lines)
+
+
+def _hidden_reason_text(reason: str, language: str) -> str:
+    if reason == HIDDEN_DEGRADED:
+        return translate("operator-models-reason-degraded", language)
+    return translate("operator-models-reason-not_listed", language)

@@ -15,6 +15,7 @@ from bot.config import Settings
 from bot.kie.client import KieClient
 from bot.services.accounts import AccountsService
 from bot.services.billing import BillingService
+from bot.services.catalog_sync import CatalogSync
 from bot.services.generation import GenerationService
 from bot.services.payment_recorder import PaymentRecorder
 from bot.services.tracker import JobTracker
@@ -31,3 +32,4 @@ class HandlerDependencies(TypedDict):
     generation: GenerationService
     tracker: JobTracker
     payment_recorder: PaymentRecorder
+    catalog_sync: CatalogSync

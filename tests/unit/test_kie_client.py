@@ -563,6 +563,7 @@ async def test_from_settings_reads_limits() -> None:
         kie_create_window_s = 3.0
         kie_status_rps = 4.0
         kie_status_limit_scope = "task"
+        kie_discovery_rps = 0.5
         result_fetch_allow_hosts = ("127.0.0.1:8081",)
 
     client = KieClient.from_settings(FakeSettings())
@@ -574,6 +575,8 @@ async def test_from_settings_reads_limits() -> None:
         assert isinstance(client.status_limiter, SlidingWindowLimiter)
         assert client.status_limiter.limit == 4
         assert client.status_limit_scope == "task"
+        assert isinstance(client.discovery_limiter, SlidingWindowLimiter)
+        assert (client.discovery_limiter.limit, client.discovery_limiter.window_s) == (1, 2.0)
     finally:
         await client.aclose()
 

@@ -19,7 +19,9 @@ import re
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-ENDPOINTS = frozenset({"create", "status", "upload", "credit", "download_url", "result", "files", "*"})
+# "models": the four model-discovery calls (list, price, success-rate, schema).
+ENDPOINTS = frozenset({"create", "status", "upload", "credit", "download_url", "result", "files", "models",
+                       "*"})
 
 # Bodies of a 2xx answer that is not a usable KIE envelope: (content type, text).
 GARBLED_BODIES: dict[str, tuple[str, str]] = {

@@ -33,6 +33,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.kie.sandbox.faults import GARBLED_BODIES, EndpointFault, FaultPlan, TaskFaults
+from bot.kie.sandbox.model_list import SimModelList
 from bot.kie.sandbox.rules import (
     FAMILIES,
     MediaChoice,
@@ -197,6 +198,7 @@ class KieSimulator:
         create_limit: int = 20,
         create_window_s: float = 10.0,
         status_limit_per_s: float | None = 10.0,
+        discovery_limit_per_s: float | None = 1.0,
         mirror_http_status: Iterable[int] = (),
         strict: bool = True,
         require_uploaded_inputs: bool = False,
@@ -209,6 +211,9 @@ class KieSimulator:
         self.create_limit = create_limit
         self.create_window_s = create_window_s
         self.status_limit_per_s = status_limit_per_s
+        # KIE: the four model-discovery calls share 1 request/s per account (kie-api-2026.md §1.4).
+        self.discovery_limit_per_s = discovery_limit_per_s
+        self.model_list = SimModelList()
         self.mirror_http_status = frozenset(mirror_http_status)
         self.strict = strict
         self.require_uploaded_inputs = require_uploaded_inputs
@@ -218,9 +223,10 @@ class KieSimulator:
         self.tasks: dict[str, SimTask] = {}
         self.callbacks: list[CallbackAttempt] = []
         self.files: dict[str, StoredFile] = {}
-        self.rate_limited: dict[str, int] = {"create": 0, "status": 0}
+        self.rate_limited: dict[str, int] = {"create": 0, "status": 0, "discovery": 0}
         self._create_times: deque[float] = deque()
         self._status_times: deque[float] = deque()
+        self._discovery_times: deque[float] = deque()
         self._download_links: dict[str, tuple[str, float]] = {}  # token -> (target path, expires mono)
         self._background: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
@@ -350,6 +356,10 @@ class KieSimulator:
             for status_path in endpoints.status_paths:
                 app.router.add_get(status_path, self._status_handler(family))
         app.router.add_get("/api/v1/chat/credit", self._handle_credit)
+        app.router.add_get("/api/v1/models", self._handle_model_list)
+        # Model ids contain "/" (kling-3.0/video), sent unencoded: the last segment names the call.
+        app.router.add_get("/api/v1/models/{model:.+}/{what:price|success-rate|schema}",
+                           self._handle_model_info)
         app.router.add_post("/api/v1/common/download-url", self._handle_download_url)
         app.router.add_post("/api/file-stream-upload", self._handle_stream_upload)
         app.router.add_post("/api/file-url-upload", self._handle_url_upload)
@@ -439,6 +449,56 @@ class KieSimulator:
         job: asyncio.Task[None] = asyncio.ensure_future(coro)
         self._background.add(job)
         job.add_done_callback(self._background.discard)
+
+    # ------------------------------------------------------------------ model discovery
+
+    def fail_model_list(self, kind: str, *, times: int | None = None) -> EndpointFault:
+        """Make the discovery calls fail like KIE can: "401" (bad key), "429" (over the limit, HTTP 200
+        with the code in the body), "5xx" (a gateway page without an envelope), "network" (the
+        connection drops). `times` None: until `self.faults.clear()`."""
+        shapes: dict[str, dict[str, Any]] = {
+            "401": {"code": 401, "msg": UNAUTHORIZED_MSG},
+            "429": {"code": 429, "msg": "Too many requests, please slow down"},
+            "5xx": {"http_status": 502},
+            "network": {"drop": True},
+        }
+        return self.faults.inject("models", times=times, **shapes[kind])
+
+    async def _discovery_refusal(self, request: web.Request) -> web.StreamResponse | None:
+        faulty = await self._apply_endpoint_fault(request, "models", self.faults.take("models"))
+        if faulty is not None:
+            return faulty
+        if not self._authorized(request):
+            return self._answer(401, UNAUTHORIZED_MSG)
+        rate = self.discovery_limit_per_s
+        limit = max(1, int(rate or 1))
+        if rate is not None and self._over_limit(self._discovery_times, limit, limit / rate):
+            self.rate_limited["discovery"] += 1
+            return self._answer(429, "Too many requests, please slow down")
+        return None
+
+    async def _handle_model_list(self, request: web.Request) -> web.StreamResponse:
+        refusal = await self._discovery_refusal(request)
+        if refusal is not None:
+            return refusal
+        query = request.query
+        data = self.model_list.listing(task_type=query.get("taskType"), provider=query.get("provider"),
+                                       query=query.get("q"))
+        return self._answer(200, "success", data)
+
+    async def _handle_model_info(self, request: web.Request) -> web.StreamResponse:
+        refusal = await self._discovery_refusal(request)
+        if refusal is not None:
+            return refusal
+        model_id, what = request.match_info["model"], request.match_info["what"]
+        model = self.model_list.models.get(model_id)
+        if model is None:
+            return self._answer(404, f"Model not found: {model_id}")
+        if what == "price":
+            return self._answer(200, "success", {"model": model_id, "pricingDesc": model.pricing})
+        if what == "schema":
+            return self._answer(200, "success", {"model": model_id, "openapi": model.openapi})
+        return self._answer(200, "success", self.model_list.success_rate(model_id))
 
     # ------------------------------------------------------------------ create
 

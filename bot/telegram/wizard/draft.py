@@ -293,6 +293,8 @@ def next_step(draft: Draft, catalog: Catalog) -> Step:
     if draft.model is None:
         if draft.category is None:
             return Step(Action.CATEGORY, values=(ALL_MODELS, *catalog.categories()))
+        # Only what the menu offers now (not retired, listed by KIE): a hidden model's old button
+        # is then "out of date", because its key is not among the step's values.
         models = catalog.offerable() if draft.category == ALL_MODELS else catalog.in_category(draft.category)
         return Step(Action.MODEL, values=tuple(e.key for e in models))
     entry = catalog.get(draft.model)
@@ -303,7 +305,8 @@ def next_step(draft: Draft, catalog: Catalog) -> Step:
         return replace(step, filled=tuple(work.choices[len(draft.choices) :]))
 
     if work.mode is None:
-        modes = tuple(entry.modes)
+        # A draft started before its model was hidden keeps the model's modes (nothing else to offer).
+        modes = catalog.offered_modes(entry) or tuple(entry.modes)
         if len(modes) > 1:
             return ask(Step(Action.MODE, values=modes))
         work.add("mode", modes[0], auto=True)

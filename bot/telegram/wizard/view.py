@@ -12,6 +12,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
+from bot.catalog.availability import DEGRADED_MARK
 from bot.catalog.model import Catalog, InvalidOrder, ModelEntry, category_name, mode_name
 from bot.store.users import UserRow
 from bot.telegram.common import MenuCb, escape, shorten
@@ -161,6 +162,7 @@ def _model(screen: Screen, catalog: Catalog) -> None:
     category = screen.draft.category
     title = _("wizard-all-models") if category == ALL_MODELS else category_name(category or "", screen.lang)
     screen.lines.append(_("wizard-choose-model").format(category=escape(title)))
+    degraded = False
     for key in screen.step.values:
         model = catalog.get(key)
         if model is None:
@@ -169,7 +171,12 @@ def _model(screen: Screen, catalog: Catalog) -> None:
         label = ngettext("wizard-model-button", "wizard-model-button", price).format(
             name=model.display_name(screen.lang), price=price
         )
+        if catalog.is_degraded(model):
+            label = f"{DEGRADED_MARK} {label}"
+            degraded = True
         screen.add(label, Action.MODEL, key)
+    if degraded:
+        screen.lines.append(_("wizard-degraded-note").format(mark=DEGRADED_MARK))
 
 
 def _mode(screen: Screen, catalog: Catalog) -> None:
@@ -179,6 +186,8 @@ def _mode(screen: Screen, catalog: Catalog) -> None:
         label = mode_name(mode, screen.lang)
         if entry is not None:  # the cheapest order in this mode: modes of one model can differ a lot
             label = _("wizard-mode-button").format(name=label, price=entry.cheapest(mode))
+        if entry is not None and catalog.is_degraded(entry, mode):
+            label = f"{DEGRADED_MARK} {label}"
         screen.add(label, Action.MODE, mode)
 
 
