@@ -79,13 +79,13 @@ def _print_models(*, as_json: bool) -> int:
 
 
 def _kie_check(only: frozenset[str]) -> int:
-    from bot.catalog import build_catalog_from_settings
+    from bot.catalog_overrides import menu_catalog
     from bot.cli_kie_check import load_kie_check_settings
     from bot.cli_kie_check import main as kie_check_main
 
     try:
         settings = load_kie_check_settings()
-        catalog = build_catalog_from_settings(settings)
+        catalog = menu_catalog(settings, settings.catalog_overrides_file)
     except SettingsError as exc:
         return _fail(str(exc))
     unknown = sorted(only - {e.key for e in catalog.entries})

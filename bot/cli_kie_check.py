@@ -6,7 +6,7 @@ the request our adapter builds for a sample order matches the model's /schema (r
 do not send, fields we send that the schema does not name). Then the KIE video models we do not
 offer yet. Every discovery call goes through the client's 1 request/s limiter.
 
-Exit codes: 0 all offered models are listed; 1 an offered (not retired) model is missing on KIE;
+Exit codes: 0 all offered models are listed; 1 an offered (not retired, not hidden) model is missing on KIE;
 2 bad settings; 3 KIE's list could not be read.
 """
 
@@ -116,6 +116,9 @@ async def _check_entry(
     if entry.retired is not None:
         report.add(f"{'':13} retired {entry.retired.on.isoformat()}: {entry.retired.reason}; not offered, "
                    "not checked")
+        return
+    if entry.hidden:
+        report.add(f"{'':13} hidden by the operator (CATALOG_OVERRIDES_FILE); not offered, not checked")
         return
     if not listed_ids(entry):
         words = {w.lower() for w in (entry.maker, *entry.name("en").split()) if len(w) > 3}
