@@ -441,7 +441,7 @@ def _minimax_h3() -> ModelEntry:
     durations = ("6", "10", "15")
     options = (_duration(durations, "6"), _resolution(("768P", "2K"), "768P"))
     price = _per_second_by("resolution", {"768P": 16, "2K": 26})  # $0.08 / $0.13 per second
-    fields = {"option_fields": {"duration": "duration", "resolution": "resolution"},
+    fields: dict[str, Any] = {"option_fields": {"duration": "duration", "resolution": "resolution"},
               "value_maps": _int_durations(durations)}
     prompt = _prompt(UNDOCUMENTED_PROMPT_MAX)
     return ModelEntry(

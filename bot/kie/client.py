@@ -91,7 +91,7 @@ class RetryPolicy:
     jitter: float = 0.5
 
     def delay_s(self, retry_number: int, retry_after_s: float | None = None) -> float:
-        backoff = min(self.max_delay_s, self.base_delay_s * 2 ** (retry_number - 1))
+        backoff: float = min(self.max_delay_s, self.base_delay_s * 2 ** (retry_number - 1))
         backoff *= random.uniform(1.0 - self.jitter, 1.0)
         if retry_after_s is not None:
             # Honour the server's hint, but never wait longer than our own ceiling.
@@ -128,7 +128,8 @@ class KieSettingsLike(Protocol):
     kie_create_limit: int
     kie_create_window_s: float
     kie_status_rps: float
-    kie_status_limit_scope: str
+    @property
+    def kie_status_limit_scope(self) -> str: ...
     kie_discovery_rps: float
     result_fetch_allow_hosts: tuple[str, ...]
 
@@ -478,12 +479,13 @@ class KieClient:
                     response = await self._http.request(method, url, headers=headers,
                                                         timeout=timeout or httpx.USE_CLIENT_DEFAULT, **kwargs)
             except httpx.TransportError as exc:
-                error = self._transport_error(exc, is_create, label)
+                error: KieError = self._transport_error(exc, is_create, label)
             else:
                 body = _decode_json(response)
-                error = error_from_answer(response.status_code, body, self._secrets)
-                if error is None:
+                answer_error = error_from_answer(response.status_code, body, self._secrets)
+                if answer_error is None:
                     return body
+                error = answer_error
                 if is_create and _maybe_reached_backend(response.status_code, body):
                     log.error("KIE create %s: HTTP %d without a KIE envelope; outcome unknown, not resending",
                               label, response.status_code)

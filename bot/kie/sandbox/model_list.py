@@ -111,7 +111,7 @@ def _market_model(rule: ModelRule) -> SimModel:
         price = 0
     openapi = None
     if rule.known_fields_only:
-        body = {"type": "object", "required": ["model", "input"], "properties": {
+        body: dict[str, Any] = {"type": "object", "required": ["model", "input"], "properties": {
             "model": {"type": "string", "enum": [rule.model_id]}, "callBackUrl": {"type": "string"},
             "progressCallBackUrl": {"type": "string"}, "input": _object_schema(rule.fields)}}
         if not rule.accepts_progress_callback:
