@@ -202,6 +202,7 @@ async def test_sigkill_between_create_and_task_id_refunds_alerts_admins_once_the
         SIGNUP_BONUS=str(BONUS),
         KIE_POLL_SCALE="0.05",
         ADMIN_IDS=f"{admin_ru},{admin_en}",
+        RESULT_FETCH_ALLOW_HOSTS=sim.base_url.removeprefix("http://"),
     )
 
     async def start() -> asyncio.subprocess.Process:
