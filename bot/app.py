@@ -28,10 +28,12 @@ from bot.kie.client import KieClient
 from bot.kie.sandbox import SandboxHandle, start_sandbox
 from bot.kie.url_guard import host_port
 from bot.services.accounts import AccountsService
+from bot.services.admin_reports import AdminReports
 from bot.services.alerts import OperatorAlerts
 from bot.services.billing import BillingService
 from bot.services.delivery import DeliveryService
 from bot.services.generation import GenerationService
+from bot.services.job_history import JobHistory
 from bot.services.notifier import StatusNotifier
 from bot.services.payment_recorder import PaymentRecorder
 from bot.services.tracker import JobTracker, PollSchedule
@@ -84,6 +86,8 @@ class Components:
     generation: GenerationService
     tracker: JobTracker
     payment_recorder: PaymentRecorder
+    admin_reports: AdminReports
+    job_history: JobHistory
     bot: Bot
     dispatcher: Dispatcher
     inflight: InFlightUpdates
@@ -97,11 +101,11 @@ class Components:
             "catalog": self.catalog,
             "accounts": self.accounts,
             "billing": self.billing,
-            "jobs": self.jobs,
-            "kie": self.kie,
             "generation": self.generation,
             "tracker": self.tracker,
             "payment_recorder": self.payment_recorder,
+            "admin_reports": self.admin_reports,
+            "job_history": self.job_history,
         }
 
 
@@ -235,6 +239,8 @@ async def build_components(settings: Settings) -> Components:
         generation=generation,
         tracker=tracker,
         payment_recorder=payment_recorder,
+        admin_reports=AdminReports(billing=billing, accounts=accounts, jobs=jobs, kie=kie),
+        job_history=JobHistory(jobs),
         bot=bot,
         dispatcher=Dispatcher(storage=MemoryStorage()),
         inflight=InFlightUpdates(),
