@@ -55,6 +55,7 @@ from bot.telegram.middlewares import (
 )
 from bot.telegram.models import make_models_router
 from bot.telegram.payments import make_payments_router, notify_journaled_payment
+from bot.telegram.paysupport import make_paysupport_router
 from bot.telegram.private_only import PrivateChatsOnly
 from bot.telegram.start import make_fallback_router, make_start_router
 from bot.telegram.wizard import make_wizard_router
@@ -140,6 +141,7 @@ def create_dispatcher(components: Components) -> Dispatcher:
         # open" handler would otherwise swallow /buy, /balance and, worse, the successful_payment
         # of a user who tapped "Buy" on the wizard's not-enough-credits summary.
         make_payments_router(),
+        make_paysupport_router(),
         make_balance_router(),
         # Filtered on ADMIN_IDS: for anyone else it matches nothing and the fallback answers.
         make_admin_router(components.settings.admin_ids),
