@@ -65,7 +65,7 @@ class DeliveryRetryPolicy:
     lease_s: float = 900.0
 
     def delay_s(self, attempt: int, retry_after_s: float | None) -> float:
-        backoff = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
+        backoff = min(self.max_delay_s, self.base_delay_s * 2.0 ** (attempt - 1))
         return max(backoff, retry_after_s or 0.0)
 
     def falls_back(self, attempt: int) -> bool:

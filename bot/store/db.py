@@ -183,7 +183,8 @@ def run_on_connection_thread(
     `Database.run_in_transaction`. aiosqlite has no public API for this: `_execute` / `_conn` are
     pinned by the dependency range (aiosqlite 0.22.x) and checked by tests/unit/test_ledger.py.
     """
-    return conn._execute(lambda: body(conn._conn, *args, **kwargs))
+    # aiosqlite leaves its private dispatcher untyped; it returns what the function returns.
+    return conn._execute(lambda: body(conn._conn, *args, **kwargs))  # type: ignore[no-untyped-call]
 
 
 def _in_immediate_transaction(

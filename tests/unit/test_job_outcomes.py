@@ -171,7 +171,8 @@ async def test_success_after_failure_is_ignored_and_failure_after_success_too(db
     first = await new_job(db, task_id="a")
     assert await fail(jobs, first) is not None
     assert await succeed(jobs, first) is None
-    assert (await jobs.get(first.id)).state is JobState.FAILED  # type: ignore[union-attr]
+    still_failed = await jobs.get(first.id)
+    assert still_failed is not None and still_failed.state is JobState.FAILED
     assert (await money_of(db, first))[:2] == refunded(first)[:2]
 
     second = await new_job(db, task_id="b")
