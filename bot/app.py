@@ -29,11 +29,13 @@ from bot.kie.client import KieClient
 from bot.kie.sandbox import SandboxHandle, start_sandbox
 from bot.kie.url_guard import host_port
 from bot.services.accounts import AccountsService
+from bot.services.admin_reports import AdminReports
 from bot.services.alerts import OperatorAlerts
 from bot.services.billing import BillingService
 from bot.services.catalog_sync import CatalogSync
 from bot.services.delivery import DeliveryService
 from bot.services.generation import GenerationService
+from bot.services.job_history import JobHistory
 from bot.services.payment_recorder import PaymentRecorder
 from bot.services.ports import SubmissionEvents
 from bot.services.tracker import JobTracker, PollSchedule
@@ -60,6 +62,7 @@ from bot.telegram.middlewares import (
 from bot.telegram.models import make_models_router
 from bot.telegram.payment_notices import TelegramPaymentNotices
 from bot.telegram.payments import make_payments_router
+from bot.telegram.paysupport import make_paysupport_router
 from bot.telegram.private_only import PrivateChatsOnly
 from bot.telegram.start import make_fallback_router, make_start_router
 from bot.telegram.wizard import make_wizard_router
@@ -92,6 +95,8 @@ class Components:
     tracker: JobTracker
     payment_recorder: PaymentRecorder
     catalog_sync: CatalogSync
+    admin_reports: AdminReports
+    job_history: JobHistory
     bot: Bot
     dispatcher: Dispatcher
     inflight: InFlightUpdates
@@ -105,12 +110,12 @@ class Components:
             catalog=self.catalog,
             accounts=self.accounts,
             billing=self.billing,
-            jobs=self.jobs,
-            kie=self.kie,
             generation=self.generation,
             tracker=self.tracker,
             payment_recorder=self.payment_recorder,
             catalog_sync=self.catalog_sync,
+            admin_reports=self.admin_reports,
+            job_history=self.job_history,
         )
 
 
@@ -146,6 +151,7 @@ def create_dispatcher(components: Components) -> Dispatcher:
         # open" handler would otherwise swallow /buy, /balance and, worse, the successful_payment
         # of a user who tapped "Buy" on the wizard's not-enough-credits summary.
         make_payments_router(),
+        make_paysupport_router(),
         make_balance_router(),
         # Filtered on ADMIN_IDS: for anyone else it matches nothing and the fallback answers.
         make_admin_router(components.settings.admin_ids),
@@ -271,6 +277,8 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
         tracker=tracker,
         payment_recorder=payment_recorder,
         catalog_sync=catalog_sync,
+        admin_reports=AdminReports(billing=billing, accounts=accounts, jobs=jobs, kie=kie),
+        job_history=JobHistory(jobs),
         bot=bot,
         dispatcher=Dispatcher(storage=fsm_storage),
         inflight=InFlightUpdates(),

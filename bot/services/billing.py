@@ -11,9 +11,10 @@ each business event moves credits exactly once however often it is replayed:
     admin:<uuid>              admin /grant
 
 A generation is paid by reserving (debiting) before KIE is called; the reservation then ends
-exactly once, either settled (the money stays spent) or refunded (a credit row). The `*_in`
-variants run inside a caller's transaction so the job service can change the job row and the
-money atomically.
+exactly once, either settled (the money stays spent) or refunded (a credit row). The SQL lives in
+bot/store/reservations.py; the `*_in` variants run inside a caller's transaction, and a job's
+outcome settles or refunds in the same transaction as its state change (JobsRepo.succeed/fail/
+time_out), so the job row and the money move atomically.
 
 Stars refund order (Telegram first, then the database), see `refund_payment`:
   1. `prepare_refund` checks the payment is known, not refunded, and its credits are unspent.
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -38,7 +38,7 @@ import aiosqlite
 
 from bot.config import Settings, StarPack
 from bot.services.ports import UnsoldPaymentAlerts
-from bot.store.db import Database, now
+from bot.store.db import Database
 from bot.store.ledger import (
     InsufficientCredits,
     LedgerError,
@@ -48,13 +48,11 @@ from bot.store.ledger import (
     Reason,
     UnknownUser,
     apply_movement,
-    apply_movement_sync,
     movement_by_op_id,
-    require_transaction,
-    run_on_connection_thread,
-    run_write_transaction,
 )
 from bot.store.payments import PaymentRow, PaymentsRepo, stars_refund_op_id
+from bot.store.reports import ReportsRepo
+from bot.store.reservations import ReservationExists, ReservationRow, ReservationsRepo
 
 __all__ = [
     "BillingService",
@@ -82,14 +80,6 @@ log = logging.getLogger(__name__)
 
 STARS_CURRENCY = "XTR"
 _PAYLOAD_RE = re.compile(r"pack:(\d{1,9}):(\d{1,12})")
-
-
-class ReservationExists(LedgerError):
-    """A reservation with this key was already made; nothing was changed."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__(f"reservation {key} already exists")
-        self.key = key
 
 
 class PreCheckoutError(StrEnum):
@@ -159,16 +149,6 @@ class RefundOutcome:
 
 
 @dataclass(frozen=True)
-class ReservationRow:
-    key: str
-    user_id: int
-    amount: int
-    status: str  # 'held', 'settled' or 'refunded'
-    created_at: float
-    updated_at: float
-
-
-@dataclass(frozen=True)
 class UserBillingSummary:
     user_id: int
     balance: int
@@ -204,70 +184,6 @@ def parse_pack_payload(payload: str) -> StarPack | None:
     return StarPack(stars, credits)
 
 
-def reserve_op_id(key: str) -> str:
-    return f"{key}:reserve"
-
-
-def refund_op_id(key: str) -> str:
-    return f"{key}:refund"
-
-
-def reserve_sync(raw: sqlite3.Connection, *, user_id: int, amount: int, key: str, job_id: int | None) -> None:
-    if amount < 0:
-        raise ValueError("a reservation amount cannot be negative")
-    require_transaction(raw)
-    # The debit goes first: it raises (InsufficientCredits, UnknownUser) before anything is
-    # written, and its op_id doubles as the "key already used" check.
-    movement = apply_movement_sync(
-        raw,
-        user_id=user_id,
-        amount=-amount,
-        reason=Reason.GENERATION,
-        op_id=reserve_op_id(key),
-        job_id=job_id,
-    )
-    if movement is None:
-        raise ReservationExists(key)
-    t = now()
-    raw.execute(
-        "INSERT INTO reservations (key, user_id, amount, status, created_at, updated_at) "
-        "VALUES (?, ?, ?, 'held', ?, ?)",
-        (key, user_id, amount, t, t),
-    )
-
-
-def settle_sync(raw: sqlite3.Connection, key: str) -> bool:
-    """held -> settled inside the caller's transaction (plain sqlite3, for one-round-trip steps)."""
-    require_transaction(raw)
-    cursor = raw.execute(
-        "UPDATE reservations SET status = 'settled', updated_at = ? WHERE key = ? AND status = 'held'",
-        (now(), key),
-    )
-    return cursor.rowcount == 1
-
-
-def refund_sync(
-    raw: sqlite3.Connection,
-    *,
-    key: str,
-    reason: str = Reason.REFUND,
-    job_id: int | None = None,
-    actor: str = "system",
-) -> bool:
-    """held -> refunded plus the credit back, inside the caller's transaction (plain sqlite3)."""
-    require_transaction(raw)
-    # The guarded status flip is what makes the refund happen once: only one caller sees 'held'.
-    row = raw.execute(
-        "UPDATE reservations SET status = 'refunded', updated_at = ? "
-        "WHERE key = ? AND status = 'held' RETURNING user_id, amount",
-        (now(), key),
-    ).fetchone()
-    if row is None:
-        return False
-    apply_movement_sync(
-        raw, user_id=row[0], amount=row[1], reason=reason, op_id=refund_op_id(key), job_id=job_id, actor=actor
-    )
-    return True
 
 
 class BillingService:
@@ -286,6 +202,8 @@ class BillingService:
         self.star_packs = tuple(star_packs)
         self.ledger = LedgerRepo(db)
         self.payments = PaymentsRepo(db)
+        self.reservations = ReservationsRepo(db)
+        self.reports = ReportsRepo(db)
 
     @classmethod
     def from_settings(
@@ -332,37 +250,20 @@ class BillingService:
         Raises InsufficientCredits(balance, needed=amount), UnknownUser or ReservationExists;
         in every case nothing was written. Raises RuntimeError outside a transaction.
         """
-        # One round trip to the connection thread for the whole step (the hot path of every
-        # generation; see run_on_connection_thread).
-        await run_on_connection_thread(
-            conn, reserve_sync, user_id=user_id, amount=amount, key=key, job_id=job_id
-        )
+        await self.reservations.reserve_in(conn, user_id=user_id, amount=amount, key=key, job_id=job_id)
 
     async def reserve(self, user_id: int, amount: int, key: str, *, job_id: int | None = None) -> None:
-        await run_write_transaction(
-            self.db, reserve_sync, user_id=user_id, amount=amount, key=key, job_id=job_id
-        )
+        await self.reservations.reserve(user_id, amount, key, job_id=job_id)
 
-    @staticmethod
-    async def settle_in(conn: aiosqlite.Connection, key: str) -> bool:
+    async def settle_in(self, conn: aiosqlite.Connection, key: str) -> bool:
         """held -> settled: the generation was delivered and the money stays spent.
 
         False if the reservation is unknown or already ended (settled or refunded).
         """
-        cursor = await conn.execute(
-            "UPDATE reservations SET status = 'settled', updated_at = ? WHERE key = ? AND status = 'held'",
-            (now(), key),
-        )
-        return cursor.rowcount == 1
+        return await self.reservations.settle_in(conn, key)
 
     async def settle(self, key: str) -> bool:
-        # One guarded UPDATE is atomic on its own; no explicit transaction (or its two round trips)
-        # is needed.
-        changed = await self.db.execute(
-            "UPDATE reservations SET status = 'settled', updated_at = ? WHERE key = ? AND status = 'held'",
-            (now(), key),
-        )
-        return changed == 1
+        return await self.reservations.settle(key)
 
     async def refund_in(
         self,
@@ -377,21 +278,13 @@ class BillingService:
 
         False (and nothing changed) if the reservation is unknown or already ended.
         """
-        return await run_on_connection_thread(
-            conn, refund_sync, key=key, reason=reason, job_id=job_id, actor=actor
-        )
+        return await self.reservations.refund_in(conn, key, reason=reason, job_id=job_id, actor=actor)
 
     async def refund(self, key: str, reason: str = Reason.REFUND, *, job_id: int | None = None) -> bool:
-        return await run_write_transaction(
-            self.db, refund_sync, key=key, reason=reason, job_id=job_id, actor="system"
-        )
+        return await self.reservations.refund(key, reason, job_id=job_id)
 
     async def reservation(self, key: str) -> ReservationRow | None:
-        row = await self.db.fetchone(
-            "SELECT key, user_id, amount, status, created_at, updated_at FROM reservations WHERE key = ?",
-            (key,),
-        )
-        return ReservationRow(*row) if row else None
+        return await self.reservations.get(key)
 
     # --- Telegram Stars ---
 
@@ -510,16 +403,10 @@ class BillingService:
         spent some since step 1, it takes what is left and reports the shortfall.
         """
         async with self.db.transaction() as conn:
-            rows = list(
-                await conn.execute_fetchall(
-                    "SELECT p.user_id, p.credits, u.balance FROM payments p "
-                    "LEFT JOIN users u ON u.id = p.user_id WHERE p.charge_id = ?",
-                    (charge_id,),
-                )
-            )
-            if not rows:
+            found = await PaymentsRepo.credits_and_balance_in(conn, charge_id)
+            if found is None:
                 return RefundOutcome(RefundResult.UNKNOWN_PAYMENT, charge_id, None, 0, 0, None)
-            user_id, credits, balance = int(rows[0][0]), int(rows[0][1]), int(rows[0][2] or 0)
+            user_id, credits, balance = found
             if not await self.payments.mark_refunded_in(conn, charge_id):
                 return RefundOutcome(RefundResult.ALREADY_REFUNDED, charge_id, user_id, 0, 0, balance)
             taken = min(balance, credits)
@@ -586,26 +473,22 @@ class BillingService:
         return movement
 
     async def user_summary(self, user_id: int, recent_limit: int = 10) -> UserBillingSummary | None:
-        row = await self.db.fetchone(
-            """
-            SELECT u.balance,
-              (SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE user_id = u.id),
-              (SELECT COALESCE(SUM(stars), 0) FROM payments WHERE user_id = u.id AND status = 'paid'),
-              (SELECT COALESCE(SUM(credits), 0) FROM payments WHERE user_id = u.id AND status = 'paid'),
-              (SELECT COUNT(*) FROM payments WHERE user_id = u.id),
-              (SELECT COALESCE(SUM(amount), 0) FROM reservations WHERE user_id = u.id AND status = 'settled'),
-              (SELECT COALESCE(SUM(amount), 0) FROM reservations WHERE user_id = u.id AND status = 'held'),
-              (SELECT COALESCE(SUM(amount), 0) FROM reservations WHERE user_id = u.id AND status = 'refunded')
-            FROM users u WHERE u.id = ?
-            """,
-            (user_id,),
-        )
-        if row is None:
+        money = await self.reports.user_money(user_id)
+        if money is None:
             return None
-        values = [int(value) for value in row]
-        return UserBillingSummary(user_id, *values, recent=await self.ledger.recent(user_id, recent_limit))
+        return UserBillingSummary(
+            user_id=user_id,
+            balance=money.balance,
+            ledger_sum=money.ledger_sum,
+            stars_paid=money.stars_paid,
+            credits_purchased=money.credits_purchased,
+            payments=money.payments,
+            credits_spent=money.credits_spent,
+            credits_held=money.credits_held,
+            credits_refunded=money.credits_refunded,
+            recent=await self.ledger.recent(user_id, recent_limit),
+        )
 
     async def stats(self) -> BillingStats:
         totals = await self.ledger.totals()
-        rows = await self.db.fetchall("SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state")
-        return BillingStats(totals=totals, jobs_by_state={str(r[0]): int(r[1]) for r in rows})
+        return BillingStats(totals=totals, jobs_by_state=await self.reports.jobs_by_state())

@@ -24,7 +24,7 @@ from bot.kie.webhook_auth import callback_url, new_callback_token
 from bot.services.billing import BillingService
 from bot.services.ports import FileSource, KieAlerts, SubmissionEvents
 from bot.store.db import Database, now
-from bot.store.jobs import SUBMISSION_UNKNOWN, Job, JobsRepo, JobState, NewJob
+from bot.store.jobs import SUBMISSION_UNKNOWN, Job, JobsRepo, JobState, NewJob, reservation_key
 
 log = logging.getLogger(__name__)
 
@@ -168,15 +168,12 @@ class GenerationService:
                     cost=quote.user_credits,
                     callback_token=new_callback_token(),
                     deadline_at=now() + self.job_timeout_s,
+                    status_message_id=status_message_id,
                 ),
             )
             await self.billing.reserve_in(
-                conn, user_id=user_id, amount=quote.user_credits, key=f"job:{job_id}", job_id=job_id
+                conn, user_id=user_id, amount=quote.user_credits, key=reservation_key(job_id), job_id=job_id
             )
-            if status_message_id is not None:
-                await conn.execute(
-                    "UPDATE jobs SET status_message_id = ? WHERE id = ?", (status_message_id, job_id)
-                )
             job = await JobsRepo.get_in(conn, job_id)
         assert job is not None
         return Confirmed(job, created=True)
@@ -273,14 +270,8 @@ class GenerationService:
         await self.record_task_id(job.id, task_id)
 
     async def record_task_id(self, job_id: int, task_id: str) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                "UPDATE jobs SET task_id = ?, submitted_at = ? WHERE id = ? AND task_id IS NULL",
-                (task_id, now(), job_id),
-            )
-            # A fast callback may already have finished the job: only a created job becomes submitted.
-            await JobsRepo.transition_in(conn, job_id, [JobState.CREATED], JobState.SUBMITTED)
-        job = await self.jobs.get(job_id)
+        # A fast callback may already have finished the job: only a created job becomes submitted.
+        job = await self.jobs.record_task_id(job_id, task_id, submitted_at=now())
         if job is not None:
             await self.events.submitted(job)
 
@@ -312,18 +303,16 @@ class GenerationService:
         await self._fail(job, SUBMISSION_UNKNOWN, "create sent before a restart; no answer recorded")
 
     async def _fail(self, job: Job, reason_key: str, detail: str, code: int | None = None) -> None:
-        async with self.db.transaction() as conn:
-            won = await JobsRepo.transition_in(
-                conn,
+        won = (
+            await self.jobs.fail(
                 job.id,
-                [JobState.CREATED],
-                JobState.FAILED,
+                from_states=[JobState.CREATED],
                 fail_code=str(code) if code is not None else None,
                 fail_reason=f"{reason_key}: {detail}"[:500],
                 finished_at=now(),
             )
-            if won:
-                await self.billing.refund_in(conn, job.reservation_key, job_id=job.id)
+            is not None
+        )
         log.info("Job %s failed at submission (%s): %s", job.id, reason_key, detail)
         if won:
             failed = await self.jobs.get(job.id)

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from bot.kie.client import KieClient
 from bot.kie.errors import KieError, KieTaskNotFound
 from bot.kie.types import TaskResult, TaskState
 from bot.kie.webhook_auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
-from bot.services.billing import BillingService, refund_sync, settle_sync
+from bot.services.billing import BillingService
 from bot.services.delivery import DeliveryResult, DeliveryService
 from bot.services.generation import GenerationService
 from bot.services.ports import JobStatus, JobStatusView, SubmissionEvents
@@ -221,13 +220,7 @@ class JobTracker:
                 await asyncio.wait_for(self._wake.wait(), delay)
 
     async def _next_wakeup(self) -> float | None:
-        candidates = [await self.jobs.next_poll_time(), await self.jobs.next_delivery_time()]
-        row = await self.db.fetchone(
-            "SELECT MIN(deadline_at) FROM jobs WHERE state IN ('created', 'submitted', 'running')"
-        )
-        candidates.append(float(row[0]) if row and row[0] is not None else None)
-        values = [c for c in candidates if c is not None]
-        return min(values) if values else None
+        return await self.jobs.next_event_time()
 
     async def _tick(self) -> None:
         t = now()
@@ -330,39 +323,15 @@ class JobTracker:
                 await self.status.show_status(job, JobStatus.GENERATING, elapsed_s=elapsed_s)
 
     async def _succeed(self, job: Job, result: TaskResult, source: str) -> None:
-        urls = json.dumps(list(result.video_urls))
-        finished = now()
-
-        fields: dict[str, Any] = {
-            "result_urls_json": urls,
-            "finished_at": finished,
-            "next_poll_at": None,
-            "progress": 100,
-            "delivery_attempts": 0,
-            "next_delivery_at": finished,
-        }
-        if job.task_id is None and result.task_id:
-            fields["task_id"] = result.task_id  # learnt from the callback (the create answer was lost)
-        if result.credits_consumed is not None:
-            fields["kie_credits_consumed"] = str(result.credits_consumed)
-
-        def body(raw: sqlite3.Connection) -> Job | None:
-            won = JobsRepo.transition_sync(
-                raw,
-                job.id,
-                [JobState.CREATED, JobState.SUBMITTED, JobState.RUNNING, JobState.TIMED_OUT],
-                JobState.SUCCEEDED,
-                **fields,
-            ) or JobsRepo.revive_unknown_submission_sync(raw, job.id, **fields)
-            if not won:
-                return None
-            # A no-op after a timeout or an unknown submission: that reservation was refunded, so
-            # the late video is free.
-            settle_sync(raw, job.reservation_key)
-            return JobsRepo.get_sync(raw, job.id)
-
         # One round trip for the state change, the settlement and the fresh row.
-        won_job = await self.db.run_in_transaction(body)
+        won_job = await self.jobs.succeed(
+            job.id,
+            result_urls=result.video_urls,
+            finished_at=now(),
+            # Learnt from the callback (the create answer was lost).
+            task_id=result.task_id if job.task_id is None and result.task_id else None,
+            kie_credits_consumed=result.credits_consumed,
+        )
         if won_job is None:
             log.info("Job %s: duplicate or late %s success ignored (state %s)", job.id, source, job.state)
             return
@@ -374,30 +343,13 @@ class JobTracker:
             # Already refunded and told; stop looking for a late success.
             await self.jobs.update_fields(job.id, next_poll_at=None)
             return
-        reason = (result.fail_message or "generation_failed")[:500]
-        finished = now()
-        consumed: dict[str, Any] = {}
-        if result.credits_consumed is not None:
-            consumed["kie_credits_consumed"] = str(result.credits_consumed)
-
-        def body(raw: sqlite3.Connection) -> Job | None:
-            won = JobsRepo.transition_sync(
-                raw,
-                job.id,
-                [JobState.CREATED, JobState.SUBMITTED, JobState.RUNNING],
-                JobState.FAILED,
-                fail_code=result.fail_code,
-                fail_reason=reason,
-                finished_at=finished,
-                next_poll_at=None,
-                **consumed,
-            )
-            if not won:
-                return None
-            refund_sync(raw, key=job.reservation_key, job_id=job.id)
-            return JobsRepo.get_sync(raw, job.id)
-
-        failed = await self.db.run_in_transaction(body)
+        failed = await self.jobs.fail(
+            job.id,
+            fail_code=result.fail_code,
+            fail_reason=(result.fail_message or "generation_failed")[:500],
+            finished_at=now(),
+            kie_credits_consumed=result.credits_consumed,
+        )
         if failed is None:
             log.info("Job %s: duplicate or late %s failure ignored (state %s)", job.id, source, job.state)
             return
@@ -407,21 +359,7 @@ class JobTracker:
     async def time_out(self, job: Job) -> None:
         finished = now()
         late_poll = (finished + LATE_POLL_INTERVAL_S * self.schedule.scale) if job.task_id else None
-
-        def body(raw: sqlite3.Connection) -> bool:
-            won = JobsRepo.transition_sync(
-                raw,
-                job.id,
-                [JobState.CREATED, JobState.SUBMITTED, JobState.RUNNING],
-                JobState.TIMED_OUT,
-                finished_at=finished,
-                next_poll_at=late_poll,
-            )
-            if won:
-                refund_sync(raw, key=job.reservation_key, job_id=job.id)
-            return won
-
-        if await self.db.run_in_transaction(body):
+        if await self.jobs.time_out(job.id, finished_at=finished, late_poll_at=late_poll) is not None:
             log.info("Job %s timed out; refunded %s credits", job.id, job.cost)
             await self.status.show_status(job, JobStatus.TIMED_OUT)
 

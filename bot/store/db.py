@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -122,15 +122,10 @@ class Database:
     ) -> T:
         """Run `body(raw_connection, ...)` on the connection's worker thread as ONE round trip.
 
-        Why: each aiosqlite call is a hand-off to its worker thread and back (~0.1 ms on a small
-        VM), several times the cost of the SQL itself, so a money step made of separate awaits is
-        slow. `body` is plain sqlite3 code; it must be short and must not await. Callers inside
-        `transaction()` already hold the lock; others should use `run_in_transaction`.
-        aiosqlite has no public API for this: `_execute` / `_conn` are pinned by the dependency
-        range (aiosqlite 0.22.x) and checked by tests/unit/test_ledger.py.
+        Callers inside `transaction()` already hold the lock; others should use
+        `run_in_transaction`. See `run_on_connection_thread`.
         """
-        conn = self.conn
-        return await conn._execute(lambda: body(conn._conn, *args, **kwargs))
+        return await run_on_connection_thread(self.conn, body, *args, **kwargs)
 
     async def run_in_transaction(
         self,
@@ -181,6 +176,27 @@ class Database:
         except (sqlite3.Error, StoreError, ValueError):
             return False
         return True
+
+
+def run_on_connection_thread(
+    conn: aiosqlite.Connection,
+    body: Callable[Concatenate[sqlite3.Connection, P], T],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> Awaitable[T]:
+    """Run `body(raw_connection, ...)` on aiosqlite's worker thread, as one round trip.
+
+    Why: every aiosqlite call is a hand-off to its worker thread and back (~0.1 ms on a small VM),
+    several times the cost of the SQL itself; a reserve as separate awaits took six of them.
+    Running the statements of one step as a plain sqlite3 function makes the step one round trip.
+    `body` must stay short and must not await: it holds the connection's only thread. Inside a
+    caller's `Database.transaction()` pass its connection; otherwise use
+    `Database.run_in_transaction`. aiosqlite has no public API for this: `_execute` / `_conn` are
+    pinned by the dependency range (aiosqlite 0.22.x) and checked by tests/unit/test_ledger.py.
+    """
+    # aiosqlite leaves its private dispatcher untyped; it returns what the function returns.
+    return conn._execute(lambda: body(conn._conn, *args, **kwargs))  # type: ignore[no-untyped-call]
 
 
 def _in_immediate_transaction(

@@ -21,6 +21,7 @@ from typing import Any
 import aiosqlite
 
 from bot.store.db import Database, now
+from bot.store.reservations import refund_sync, settle_sync
 
 
 class JobState(StrEnum):
@@ -43,6 +44,15 @@ FINAL = (JobState.FAILED, JobState.DELIVERED, JobState.UNDELIVERABLE)
 # fail_reason of a charged job Telegram refused transiently for too long (not refunded: /history
 # can still send it).
 UNDELIVERED_KEPT_REASON = "delivery_gave_up"
+
+
+# States a KIE success may end (a late success after a timeout is delivered, free).
+SUCCEEDS_FROM = (*IN_FLIGHT, JobState.TIMED_OUT)
+
+
+def reservation_key(job_id: int) -> str:
+    """The key of the credits reserved for a job (bot/store/reservations.py)."""
+    return f"job:{job_id}"
 
 
 @dataclass(frozen=True)
@@ -85,7 +95,7 @@ class Job:
 
     @property
     def reservation_key(self) -> str:
-        return f"job:{self.id}"
+        return reservation_key(self.id)
 
     @property
     def can_be_fetched_again(self) -> bool:
@@ -160,6 +170,7 @@ class NewJob:
     cost: int
     callback_token: str
     deadline_at: float
+    status_message_id: int | None = None
 
 
 def _placeholders(values: Sequence[object]) -> str:
@@ -192,8 +203,8 @@ class JobsRepo:
             """
             INSERT INTO jobs (user_id, chat_id, draft_key, model_key, mode, ratio, options_json, prompt,
                               inputs_json, family, kie_model, kie_credits, cost, callback_token,
-                              state, deadline_at, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'created', ?, ?, ?)
+                              status_message_id, state, deadline_at, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'created', ?, ?, ?)
             """,
             (
                 job.user_id,
@@ -210,6 +221,7 @@ class JobsRepo:
                 job.kie_credits,
                 job.cost,
                 job.callback_token,
+                job.status_message_id,
                 job.deadline_at,
                 t,
                 t,
@@ -240,19 +252,6 @@ class JobsRepo:
         row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
-    @staticmethod
-    async def transition_in(
-        conn: aiosqlite.Connection,
-        job_id: int,
-        expected: Sequence[JobState],
-        new_state: JobState,
-        **fields: Any,
-    ) -> bool:
-        """Move the job to `new_state` only if it is in one of `expected`. True if this call won."""
-        sql, values = _transition_sql(job_id, expected, new_state, fields)
-        cursor = await conn.execute(sql, values)
-        return cursor.rowcount == 1
-
     # --- plain sqlite3, for one-round-trip transactions (Database.run_in_transaction) ----------
 
     @staticmethod
@@ -278,6 +277,76 @@ class JobsRepo:
     def get_sync(raw: sqlite3.Connection, job_id: int) -> Job | None:
         row = raw.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return Job.from_row(row) if row else None
+
+    # --- job outcomes: the state change and its money in ONE transaction, ONE round trip ---------
+    # Whichever event (callback, poll, timeout, submission error) flips the state first wins; the
+    # others find the state moved and change nothing, so money moves once per job.
+
+    async def succeed(
+        self,
+        job_id: int,
+        *,
+        result_urls: Sequence[str],
+        finished_at: float,
+        task_id: str | None = None,
+        kie_credits_consumed: Decimal | None = None,
+    ) -> Job | None:
+        """KIE finished the video: -> succeeded, its delivery due now, the reservation settled.
+
+        From an in-flight state, from timed_out, or from failed as "submission unknown" (KIE did get
+        the order after all); after those two the reservation was refunded, so settling is a no-op
+        and the video is free. `task_id` is recorded when the callback taught it (the create answer
+        was lost). Returns the fresh row if this call won, None if the job had already ended.
+        """
+        fields: dict[str, Any] = {
+            "result_urls_json": json.dumps(list(result_urls)),
+            "finished_at": finished_at,
+            "next_poll_at": None,
+            "progress": 100,
+            "delivery_attempts": 0,
+            "next_delivery_at": finished_at,
+        }
+        if task_id is not None:
+            fields["task_id"] = task_id
+        if kie_credits_consumed is not None:
+            fields["kie_credits_consumed"] = str(kie_credits_consumed)  # exact, as text
+        return await self.db.run_in_transaction(_succeed_sync, job_id, fields)
+
+    async def fail(
+        self,
+        job_id: int,
+        *,
+        fail_reason: str,
+        finished_at: float,
+        fail_code: str | None = None,
+        from_states: Sequence[JobState] = IN_FLIGHT,
+        kie_credits_consumed: Decimal | None = None,
+    ) -> Job | None:
+        """-> failed and the reservation refunded. The fresh row if this call won, else None."""
+        fields: dict[str, Any] = {
+            "fail_code": fail_code,
+            "fail_reason": fail_reason,
+            "finished_at": finished_at,
+            "next_poll_at": None,
+        }
+        if kie_credits_consumed is not None:
+            fields["kie_credits_consumed"] = str(kie_credits_consumed)
+        return await self.db.run_in_transaction(
+            _end_refunded_sync, job_id, from_states, JobState.FAILED, fields
+        )
+
+    async def time_out(self, job_id: int, *, finished_at: float, late_poll_at: float | None) -> Job | None:
+        """In flight past its deadline: -> timed_out and refunded; polled for a late success at
+        `late_poll_at` (None: no task id, nothing to poll). The fresh row if this call won."""
+        fields: dict[str, Any] = {"finished_at": finished_at, "next_poll_at": late_poll_at}
+        return await self.db.run_in_transaction(
+            _end_refunded_sync, job_id, IN_FLIGHT, JobState.TIMED_OUT, fields
+        )
+
+    async def record_task_id(self, job_id: int, task_id: str, *, submitted_at: float) -> Job | None:
+        """KIE accepted the create call: remember the task id (unless a callback already did) and
+        created -> submitted (a fast callback may already have finished the job). The fresh row."""
+        return await self.db.run_in_transaction(_record_task_id_sync, job_id, task_id, submitted_at)
 
     # --- standalone -----------------------------------------------------------------------------
 
@@ -325,14 +394,6 @@ class JobsRepo:
         )
         return [Job.from_row(r) for r in rows]
 
-    async def next_poll_time(self) -> float | None:
-        values = [JobState.SUBMITTED.value, JobState.RUNNING.value, JobState.TIMED_OUT.value]
-        row = await self.db.fetchone(
-            f"""SELECT MIN(next_poll_at) FROM jobs WHERE state IN ({_placeholders(values)})
-                AND task_id IS NOT NULL AND next_poll_at IS NOT NULL""",
-            values,
-        )
-        return float(row[0]) if row and row[0] is not None else None
 
     async def due_for_delivery(self, at: float, limit: int = 100) -> list[Job]:
         """Charged jobs whose video is not in the chat yet and whose next attempt is due."""
@@ -343,9 +404,21 @@ class JobsRepo:
         )
         return [Job.from_row(r) for r in rows]
 
-    async def next_delivery_time(self) -> float | None:
+    async def next_event_time(self) -> float | None:
+        """When the tracker has something to do next: a poll, a delivery attempt or a deadline."""
+        polled = [s.value for s in TRACKED]
+        in_flight = [s.value for s in IN_FLIGHT]
+        # One statement (MIN ignores the NULLs of empty groups): one round trip per loop turn.
         row = await self.db.fetchone(
-            "SELECT MIN(COALESCE(next_delivery_at, 0)) FROM jobs WHERE state = 'succeeded'"
+            f"""SELECT MIN(t) FROM (
+                  SELECT MIN(next_poll_at) AS t FROM jobs WHERE state IN ({_placeholders(polled)})
+                    AND task_id IS NOT NULL AND next_poll_at IS NOT NULL
+                  UNION ALL
+                  SELECT MIN(COALESCE(next_delivery_at, 0)) FROM jobs WHERE state = 'succeeded'
+                  UNION ALL
+                  SELECT MIN(deadline_at) FROM jobs WHERE state IN ({_placeholders(in_flight)})
+                )""",
+            (*polled, *in_flight),
         )
         return float(row[0]) if row and row[0] is not None else None
 
@@ -408,3 +481,42 @@ class ModelKieCost:
     jobs: int
     kie_credits: Decimal  # sum of KIE's creditsConsumed
     charged: int  # user credits kept (charged minus refunded)
+
+
+# --- plain sqlite3 bodies of the outcome transitions (run by Database.run_in_transaction) ---------
+
+
+def _succeed_sync(raw: sqlite3.Connection, job_id: int, fields: dict[str, Any]) -> Job | None:
+    won = JobsRepo.transition_sync(
+        raw, job_id, SUCCEEDS_FROM, JobState.SUCCEEDED, **fields
+    ) or JobsRepo.revive_unknown_submission_sync(raw, job_id, **fields)
+    if not won:
+        return None
+    # A no-op after a timeout or an unknown submission: that reservation was refunded, so the
+    # late video is free.
+    settle_sync(raw, reservation_key(job_id))
+    return JobsRepo.get_sync(raw, job_id)
+
+
+def _end_refunded_sync(
+    raw: sqlite3.Connection,
+    job_id: int,
+    expected: Sequence[JobState],
+    new_state: JobState,
+    fields: dict[str, Any],
+) -> Job | None:
+    if not JobsRepo.transition_sync(raw, job_id, expected, new_state, **fields):
+        return None
+    refund_sync(raw, key=reservation_key(job_id), job_id=job_id)
+    return JobsRepo.get_sync(raw, job_id)
+
+
+def _record_task_id_sync(
+    raw: sqlite3.Connection, job_id: int, task_id: str, submitted_at: float
+) -> Job | None:
+    raw.execute(
+        "UPDATE jobs SET task_id = ?, submitted_at = ? WHERE id = ? AND task_id IS NULL",
+        (task_id, submitted_at, job_id),
+    )
+    JobsRepo.transition_sync(raw, job_id, [JobState.CREATED], JobState.SUBMITTED)
+    return JobsRepo.get_sync(raw, job_id)

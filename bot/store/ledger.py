@@ -9,17 +9,12 @@ the same op_id and change nothing.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Concatenate, ParamSpec, TypeVar
 
 import aiosqlite
 
-from bot.store.db import Database, now
-
-P = ParamSpec("P")
-T = TypeVar("T")
+from bot.store.db import Database, now, run_on_connection_thread
 
 
 class Reason(StrEnum):
@@ -119,36 +114,6 @@ _INSERT_MOVEMENT = f"""
     ON CONFLICT(op_id) DO NOTHING
     RETURNING {_MOVEMENT_COLUMNS}
 """
-
-
-def run_on_connection_thread(
-    conn: aiosqlite.Connection,
-    body: Callable[Concatenate[sqlite3.Connection, P], T],
-    /,
-    *args: P.args,
-    **kwargs: P.kwargs,
-) -> Awaitable[T]:
-    """Run `body(raw_connection, ...)` on aiosqlite's worker thread, as one round trip.
-
-    Why: every aiosqlite call is a hand-off to its worker thread and back (~0.1 ms on a small VM),
-    which costs five times more than the SQL itself; a reserve as separate awaits took six of them.
-    Running the statements of one step as a plain sqlite3 function makes the step one round trip.
-    `_execute` is aiosqlite's own private dispatcher (aiosqlite is pinned to 0.22.x in
-    pyproject.toml; tests/unit/test_ledger.py checks it is still there). `body` must stay short
-    and must not await: it holds the connection's only thread.
-    """
-    return conn._execute(lambda: body(conn._conn, *args, **kwargs))
-
-
-async def run_write_transaction(
-    db: Database,
-    body: Callable[Concatenate[sqlite3.Connection, P], T],
-    /,
-    *args: P.args,
-    **kwargs: P.kwargs,
-) -> T:
-    """`body` in its own write transaction, in one round trip (see Database.run_in_transaction)."""
-    return await db.run_in_transaction(body, *args, **kwargs)
 
 
 def require_transaction(raw: sqlite3.Connection) -> None:
@@ -258,8 +223,7 @@ class LedgerRepo:
         note: str | None = None,
     ) -> Movement | None:
         """`apply_movement` in its own transaction."""
-        return await run_write_transaction(
-            self.db,
+        return await self.db.run_in_transaction(
             apply_movement_sync,
             user_id=user_id,
             amount=amount,

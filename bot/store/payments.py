@@ -152,6 +152,22 @@ class PaymentsRepo:
         return PaymentRow.from_row(rows[0])
 
     @staticmethod
+    async def credits_and_balance_in(
+        conn: aiosqlite.Connection, charge_id: str
+    ) -> tuple[int, int, int] | None:
+        """(user_id, credits, the user's balance now) of a payment, inside the caller's transaction."""
+        rows = list(
+            await conn.execute_fetchall(
+                "SELECT p.user_id, p.credits, u.balance FROM payments p "
+                "LEFT JOIN users u ON u.id = p.user_id WHERE p.charge_id = ?",
+                (charge_id,),
+            )
+        )
+        if not rows:
+            return None
+        return int(rows[0][0]), int(rows[0][1]), int(rows[0][2] or 0)
+
+    @staticmethod
     async def mark_refunded_in(conn: aiosqlite.Connection, charge_id: str) -> bool:
         """paid -> refunded inside the caller's transaction; False if unknown or already refunded."""
         cursor = await conn.execute(

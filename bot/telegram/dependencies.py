@@ -12,14 +12,14 @@ from typing import TypedDict
 
 from bot.catalog.model import Catalog
 from bot.config import Settings
-from bot.kie.client import KieClient
 from bot.services.accounts import AccountsService
+from bot.services.admin_reports import AdminReports
 from bot.services.billing import BillingService
 from bot.services.catalog_sync import CatalogSync
 from bot.services.generation import GenerationService
+from bot.services.job_history import JobHistory
 from bot.services.payment_recorder import PaymentRecorder
 from bot.services.tracker import JobTracker
-from bot.store.jobs import JobsRepo
 
 
 class HandlerDependencies(TypedDict):
@@ -27,9 +27,9 @@ class HandlerDependencies(TypedDict):
     catalog: Catalog
     accounts: AccountsService
     billing: BillingService
-    jobs: JobsRepo
-    kie: KieClient
     generation: GenerationService
     tracker: JobTracker
     payment_recorder: PaymentRecorder
     catalog_sync: CatalogSync
+    admin_reports: AdminReports
+    job_history: JobHistory

@@ -16,8 +16,9 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.catalog.model import Catalog, mode_name
 from bot.services.billing import BillingService
+from bot.services.job_history import JobHistory
 from bot.services.tracker import JobTracker
-from bot.store.jobs import Job, JobsRepo
+from bot.store.jobs import Job
 from bot.store.users import UserRow
 from bot.telegram.common import MenuCb, escape, shorten
 from bot.telegram.replies import remove_keyboard
@@ -69,8 +70,8 @@ def draft_from_job(job: Job) -> Draft:
 def make_history_router(catalog: Catalog) -> Router:
     router = Router(name="history")
 
-    async def show_history(message: Message, user: UserRow, jobs: JobsRepo) -> None:
-        recent = await jobs.recent_for_user(user.id, HISTORY_SIZE)
+    async def show_history(message: Message, user: UserRow, history: JobHistory) -> None:
+        recent = await history.recent(user.id, HISTORY_SIZE)
         if not recent:
             await message.answer(_("history-empty"))
             return
@@ -92,28 +93,28 @@ def make_history_router(catalog: Catalog) -> Router:
         await message.answer("\n".join(lines).strip(), reply_markup=kb.as_markup())
 
     @router.message(Command("history"))
-    async def history_command(message: Message, db_user: UserRow, jobs: JobsRepo) -> None:
-        await show_history(message, db_user, jobs)
+    async def history_command(message: Message, db_user: UserRow, job_history: JobHistory) -> None:
+        await show_history(message, db_user, job_history)
 
     @router.callback_query(MenuCb.filter(F.action == "history"))
-    async def history_button(query: CallbackQuery, db_user: UserRow, jobs: JobsRepo) -> None:
+    async def history_button(query: CallbackQuery, db_user: UserRow, job_history: JobHistory) -> None:
         await query.answer()
         if isinstance(query.message, Message):
-            await show_history(query.message, db_user, jobs)
+            await show_history(query.message, db_user, job_history)
 
     @router.callback_query(HistoryCb.filter())
     async def history_action(
         query: CallbackQuery,
         callback_data: HistoryCb,
         db_user: UserRow,
-        jobs: JobsRepo,
+        job_history: JobHistory,
         billing: BillingService,
         tracker: JobTracker,
         state: FSMContext,
     ) -> None:
-        job = await jobs.get(callback_data.j)
         # Someone else's job id (a forged or shared button) looks exactly like a missing one.
-        if job is None or job.user_id != db_user.id or not isinstance(query.message, Message):
+        job = await job_history.own_job(db_user.id, callback_data.j)
+        if job is None or not isinstance(query.message, Message):
             await query.answer(_("stale-button"), show_alert=True)
             return
         message = query.message

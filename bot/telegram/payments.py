@@ -1,4 +1,4 @@
-"""Telegram Stars: /buy (packs ▸ invoice), pre-checkout, successful_payment and /paysupport.
+"""Telegram Stars: /buy (packs ▸ invoice), pre-checkout and successful_payment (/paysupport: paysupport.py).
 
 The money rules live in BillingService; this router only speaks Telegram:
 * the invoice is XTR with exactly one price and no provider token (Telegram's rules for Stars);
@@ -13,8 +13,7 @@ import asyncio
 import logging
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramAPIError
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, LabeledPrice, Message, PreCheckoutQuery
@@ -23,9 +22,7 @@ from aiogram.utils.i18n import ngettext
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.catalog.model import Catalog
-from bot.config import Settings, StarPack
-from bot.i18n import language_of, translate
-from bot.services.accounts import AccountsService
+from bot.config import StarPack
 from bot.services.billing import (
     STARS_CURRENCY,
     BillingService,
@@ -35,7 +32,7 @@ from bot.services.billing import (
 from bot.services.packs import PackOffer, pack_offers
 from bot.services.payment_recorder import PaymentRecorder
 from bot.store.users import UserRow
-from bot.telegram.balance import credits_text, date_text
+from bot.telegram.balance import credits_text
 from bot.telegram.common import MenuCb, escape, shorten
 from bot.telegram.wizard.flow import WaitingOrder, WizardScreen, waiting_order
 from bot.telegram.wizard.session import WizardSession
@@ -45,10 +42,6 @@ log = logging.getLogger(__name__)
 # Telegram drops a pre-checkout answer after 10 s; keep well inside it (a busy database is the
 # only slow thing on this path).
 PRE_CHECKOUT_BUDGET_S = 5.0
-# /paysupport lists the user's latest payments with their charge ids.
-SUPPORT_PAYMENTS_SHOWN = 5
-# A support request forwarded to admins is cut to this many characters.
-SUPPORT_MESSAGE_MAX_CHARS = 1500
 
 
 class PackCb(CallbackData, prefix="pack"):
@@ -120,32 +113,6 @@ def pre_checkout_error_text(error: PreCheckoutError) -> str:
     return texts.get(error, _("precheckout-unknown_pack"))
 
 
-async def forward_to_admins(
-    bot: Bot, settings: Settings, accounts: AccountsService, user: UserRow, text: str
-) -> int:
-    """Send a support request to every admin in the admin's own language; returns how many got it."""
-    name = escape(user.first_name or str(user.id))
-    username = f" @{escape(user.username)}" if user.username else ""
-    delivered = 0
-    for admin_id in sorted(settings.admin_ids):
-        admin = await accounts.get(admin_id)
-        language = language_of(admin)
-        body = translate(
-            "paysupport-admin-request",
-            language,
-            user_id=user.id,
-            name=name,
-            username=username,
-            text=escape(shorten(text, SUPPORT_MESSAGE_MAX_CHARS)),
-        )
-        try:
-            await bot.send_message(admin_id, body)
-        except TelegramAPIError as exc:
-            # An admin who never opened the bot (or blocked it) cannot be messaged; try the others.
-            log.warning("Support request of %s not delivered to admin %s: %s", user.id, admin_id, exc)
-            continue
-        delivered += 1
-    return delivered
 
 
 def make_payments_router() -> Router:
@@ -292,46 +259,5 @@ def make_payments_router() -> Router:
             if await screen.refresh_summary(message.chat.id):
                 markup = back_to_order_keyboard()
         await message.answer(text, reply_markup=markup)
-
-    @router.message(Command("paysupport"))
-    async def paysupport(
-        message: Message,
-        command: CommandObject,
-        bot: Bot,
-        db_user: UserRow,
-        billing: BillingService,
-        settings: Settings,
-        accounts: AccountsService,
-    ) -> None:
-        request = (command.args or "").strip()
-        if request:
-            if not settings.admin_ids:
-                await message.answer(_("paysupport-no-admins"))
-                return
-            delivered = await forward_to_admins(bot, settings, accounts, db_user, request)
-            await message.answer(_("paysupport-sent") if delivered else _("paysupport-not-delivered"))
-            return
-        lines = [_("paysupport-text")]
-        payments = await billing.payments_of(db_user.id, limit=SUPPORT_PAYMENTS_SHOWN)
-        if payments:
-            lines.append("")
-            lines.append(_("paysupport-your-payments"))
-            for payment in payments:
-                status = (
-                    _("paysupport-payment-refunded") if payment.refunded else _("paysupport-payment-paid")
-                )
-                lines.append(
-                    _("paysupport-payment-line").format(
-                        date=date_text(payment.created_at),
-                        stars=payment.stars,
-                        credits=credits_text(payment.credits),
-                        status=status,
-                        charge_id=escape(payment.charge_id),
-                    )
-                )
-        else:
-            lines.append("")
-            lines.append(_("paysupport-no-payments"))
-        await message.answer("\n".join(lines))
 
     return router

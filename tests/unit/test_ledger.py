@@ -17,7 +17,6 @@ from bot.store.ledger import (
     UnknownUser,
     apply_movement,
     apply_movement_sync,
-    run_write_transaction,
 )
 from bot.store.users import UsersRepo
 
@@ -161,7 +160,7 @@ async def test_one_round_trip_transaction_rolls_back_on_error(db: Database) -> N
         raise ValueError("after the movement")
 
     with pytest.raises(ValueError):
-        await run_write_transaction(db, body)
+        await db.run_in_transaction(body)
     ledger = LedgerRepo(db)
     assert await ledger.balance(1) == 0
     assert await ledger.by_op_id("p") is None
