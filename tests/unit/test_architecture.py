@@ -1,0 +1,36 @@
+"""The layering rules of docs/architecture.md, checked on the source so a change cannot quietly undo them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+BOT = Path(__file__).resolve().parents[2] / "bot"
+AIOGRAM_IMPORT = re.compile(r"^\s*(import aiogram|from aiogram)", re.MULTILINE)
+SQL = re.compile(r"\b(select|insert|update|delete)\b .*(from|into|set)\b", re.IGNORECASE)
+
+
+def sources(folder: str) -> list[Path]:
+    return sorted((BOT / folder).rglob("*.py"))
+
+
+def test_services_import_no_aiogram() -> None:
+    offenders = [str(p.relative_to(BOT)) for p in sources("services") if AIOGRAM_IMPORT.search(p.read_text())]
+    assert offenders == []
+
+
+def test_services_hold_no_sql() -> None:
+    offenders = [
+        f"{p.relative_to(BOT)}:{number}"
+        for p in sources("services")
+        for number, line in enumerate(p.read_text().splitlines(), start=1)
+        if SQL.search(line)
+    ]
+    assert offenders == []
+
+
+def test_catalog_does_no_io() -> None:
+    forbidden = re.compile(r"\b(os\.environ|open\(|read_text|dotenv|tomllib|httpx|aiosqlite|sqlite3)\b")
+    offenders = [str(p.relative_to(BOT)) for p in sources("catalog") if forbidden.search(p.read_text())]
+    assert offenders == []
+
