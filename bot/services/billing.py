@@ -27,6 +27,7 @@ answers CHARGE_ALREADY_REFUNDED, and step 3 runs.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import uuid
@@ -51,7 +52,7 @@ from bot.store.ledger import (
     movement_by_op_id,
 )
 from bot.store.payments import PaymentRow, PaymentsRepo, stars_refund_op_id
-from bot.store.reports import ReportsRepo
+from bot.store.reports import ReportsRepo, UserMoney
 from bot.store.reservations import ReservationExists, ReservationRow, ReservationsRepo
 
 __all__ = [
@@ -149,16 +150,10 @@ class RefundOutcome:
 
 
 @dataclass(frozen=True)
-class UserBillingSummary:
+class UserBillingSummary(UserMoney):
+    """A user's credit figures (UserMoney) with their id and latest ledger rows, for /user."""
+
     user_id: int
-    balance: int
-    ledger_sum: int  # equals balance unless the database was edited by hand
-    stars_paid: int  # payments not refunded
-    credits_purchased: int
-    payments: int
-    credits_spent: int  # settled generations
-    credits_held: int  # generations still running
-    credits_refunded: int  # failed generations
     recent: list[Movement]
 
 
@@ -476,18 +471,8 @@ class BillingService:
         money = await self.reports.user_money(user_id)
         if money is None:
             return None
-        return UserBillingSummary(
-            user_id=user_id,
-            balance=money.balance,
-            ledger_sum=money.ledger_sum,
-            stars_paid=money.stars_paid,
-            credits_purchased=money.credits_purchased,
-            payments=money.payments,
-            credits_spent=money.credits_spent,
-            credits_held=money.credits_held,
-            credits_refunded=money.credits_refunded,
-            recent=await self.ledger.recent(user_id, recent_limit),
-        )
+        recent = await self.ledger.recent(user_id, recent_limit)
+        return UserBillingSummary(**dataclasses.asdict(money), user_id=user_id, recent=recent)
 
     async def stats(self) -> BillingStats:
         totals = await self.ledger.totals()
