@@ -272,7 +272,9 @@ async def test_models_command_shows_the_menu_shaped_by_the_overrides(tmp_path: P
     )
     text, _ = await asyncio.wait_for(table.communicate(), 30)
     assert table.returncode == 0
-    assert text.decode().startswith(f"{len(entries) - 1} models offered")
+    # Everything but the hidden Kling 2.5 and the retired entries.
+    offered = sum(1 for e in entries if e["key"] != "kling25" and e["retired"] is None)
+    assert text.decode().startswith(f"{offered} models offered")
     assert "hidden (not offered): kling25" in text.decode() and "🆕 Kling S" in text.decode()
     overrides.write_text("[models.nope]\nhidden = true\n", encoding="utf-8")
     bad = await asyncio.create_subprocess_exec(
