@@ -35,11 +35,13 @@ from bot.services.delivery import DeliveryService
 from bot.services.generation import GenerationService
 from bot.services.payment_recorder import PaymentRecorder
 from bot.services.ports import SubmissionEvents
+from bot.services.referrals import ReferralService
 from bot.services.tracker import JobTracker, PollSchedule
 from bot.store.db import Database
 from bot.store.fsm_storage import SqliteStorage
 from bot.store.jobs import JobsRepo
 from bot.store.payments_journal import PaymentsJournal, journal_path_for
+from bot.store.referrals import ReferralsRepo
 from bot.store.users import UsersRepo
 from bot.telegram.admin import make_admin_router
 from bot.telegram.alerts import TelegramAdmins
@@ -90,6 +92,7 @@ class Components:
     generation: GenerationService
     tracker: JobTracker
     payment_recorder: PaymentRecorder
+    referrals: ReferralService
     bot: Bot
     dispatcher: Dispatcher
     inflight: InFlightUpdates
@@ -108,6 +111,7 @@ class Components:
             generation=self.generation,
             tracker=self.tracker,
             payment_recorder=self.payment_recorder,
+            referrals=self.referrals,
         )
 
 
@@ -199,7 +203,8 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
         bot = create_bot(settings, session)
         alerts = OperatorAlerts(TelegramAdmins(bot, users, settings.admin_ids))
         billing = BillingService.from_settings(db, settings, alerts=alerts)
-        accounts = AccountsService(users, on_new_user=billing.grant_signup_bonus)
+        accounts = AccountsService(users, on_new_user=billing.welcome_new_user)
+        referrals = ReferralService(ReferralsRepo(db), bonus=settings.referral_bonus_credits)
         jobs = JobsRepo(db)
         payment_recorder = PaymentRecorder(
             billing,
@@ -260,6 +265,7 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
         generation=generation,
         tracker=tracker,
         payment_recorder=payment_recorder,
+        referrals=referrals,
         bot=bot,
         dispatcher=Dispatcher(storage=fsm_storage),
         inflight=InFlightUpdates(),

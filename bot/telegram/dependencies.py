@@ -17,6 +17,7 @@ from bot.services.accounts import AccountsService
 from bot.services.billing import BillingService
 from bot.services.generation import GenerationService
 from bot.services.payment_recorder import PaymentRecorder
+from bot.services.referrals import ReferralService
 from bot.services.tracker import JobTracker
 from bot.store.jobs import JobsRepo
 
@@ -31,3 +32,4 @@ class HandlerDependencies(TypedDict):
     generation: GenerationService
     tracker: JobTracker
     payment_recorder: PaymentRecorder
+    referrals: ReferralService
