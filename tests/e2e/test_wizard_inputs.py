@@ -240,7 +240,8 @@ async def test_first_and_last_frame_asks_for_two_photos_one_at_a_time(
     assert t("wizard-caption-hint") not in step_one  # the prompt comes after the second photo
     first, last = fake_bytes("image", "first"), fake_bytes("image", "last")
     await user.send_input("image", first, caption="a caption too early")
-    assert t("wizard-caption-ignored") in user.texts()  # said, not silently dropped
+    # Kept with its photo as the prompt to come (issue 13, item 10), and said so.
+    assert t("wizard-caption-kept") in user.texts()
     step_two = user.wizard_message().text or ""
     assert t("wizard-send-image-nth", n=2, count=2, limits=limits) in step_two
     assert t("wizard-caption-hint") in step_two
