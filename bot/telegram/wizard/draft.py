@@ -286,10 +286,26 @@ def next_step(draft: Draft, catalog: Catalog) -> Step:
             return ask(Step(Action.RATIO, values=ratios))
         work.add("ratio", ratios[0], auto=True)
     chosen = work.options
+    # Options that cap an input's length (Kling Avatar's "up to N s" of audio): the input comes
+    # first, and its length picks the smallest value that fits, instead of refusing a longer file.
+    length_rules = {r.duration_option: r for r in entry.input_rules(mode) if r.duration_option}
     for option in entry.options_for(mode):
         if option.key in chosen:
             continue
         allowed = entry.allowed_values(mode, option.key, chosen)
+        rule = length_rules.get(option.key)
+        lengths = sorted(int(v) for v in allowed if v.isdigit())
+        if rule is not None and lengths:
+            files = work.files_of(rule.kind.value)
+            if len(files) < rule.count:
+                longest = min(lengths[-1], rule.max_duration_s or lengths[-1])
+                first = replace(rule, max_duration_s=longest)
+                return ask(Step(Action.INPUT, rule=first, index=len(files)))
+            length = max(int(f.get("duration") or 0) for f in files)
+            fitting = next((n for n in lengths if n >= length), lengths[-1])
+            work.add(f"opt:{option.key}", str(fitting), auto=True)
+            chosen = work.options
+            continue
         if len(allowed) > 1:
             return ask(Step(Action.OPTION, option=option.key, values=allowed))
         work.add(f"opt:{option.key}", allowed[0], auto=True)
