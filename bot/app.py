@@ -38,11 +38,13 @@ from bot.services.generation import GenerationService
 from bot.services.job_history import JobHistory
 from bot.services.payment_recorder import PaymentRecorder
 from bot.services.ports import SubmissionEvents
+from bot.services.referrals import ReferralService
 from bot.services.tracker import JobTracker, PollSchedule
 from bot.store.db import Database
 from bot.store.fsm_storage import SqliteStorage
 from bot.store.jobs import JobsRepo
 from bot.store.payments_journal import PaymentsJournal, journal_path_for
+from bot.store.referrals import ReferralsRepo
 from bot.store.users import UsersRepo
 from bot.telegram.admin import make_admin_router
 from bot.telegram.alerts import TelegramAdmins
@@ -97,6 +99,7 @@ class Components:
     catalog_sync: CatalogSync
     admin_reports: AdminReports
     job_history: JobHistory
+    referrals: ReferralService
     bot: Bot
     dispatcher: Dispatcher
     inflight: InFlightUpdates
@@ -116,6 +119,7 @@ class Components:
             catalog_sync=self.catalog_sync,
             admin_reports=self.admin_reports,
             job_history=self.job_history,
+            referrals=self.referrals,
         )
 
 
@@ -208,7 +212,8 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
         bot = create_bot(settings, session)
         alerts = OperatorAlerts(TelegramAdmins(bot, users, settings.admin_ids))
         billing = BillingService.from_settings(db, settings, alerts=alerts)
-        accounts = AccountsService(users, on_new_user=billing.grant_signup_bonus)
+        accounts = AccountsService(users, on_new_user=billing.welcome_new_user)
+        referrals = ReferralService(ReferralsRepo(db), bonus=settings.referral_bonus_credits)
         jobs = JobsRepo(db)
         payment_recorder = PaymentRecorder(
             billing,
@@ -279,6 +284,7 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
         catalog_sync=catalog_sync,
         admin_reports=AdminReports(billing=billing, accounts=accounts, jobs=jobs, kie=kie),
         job_history=JobHistory(jobs),
+        referrals=referrals,
         bot=bot,
         dispatcher=Dispatcher(storage=fsm_storage),
         inflight=InFlightUpdates(),

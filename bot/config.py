@@ -130,6 +130,12 @@ class Settings(PriceSettings):
 
     # --- Credits and payments ---
     signup_bonus: int = Field(default=0, ge=0)
+    # Credits given once to every new user so the first video is free (0 = off); set it to the
+    # price of one video on a cheap model (see /models).
+    free_first_video_credits: int = Field(default=0, ge=0)
+    # Credits given to both the inviter and the invited user when the invited user's first paid
+    # top-up lands (0 = referrals off: no /invite links are honoured).
+    referral_bonus_credits: int = Field(default=0, ge=0)
     # "stars:credits" pairs, comma separated.
     star_packs: Annotated[tuple[StarPack, ...], NoDecode] = (
         StarPack(50, 50),

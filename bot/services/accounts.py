@@ -34,9 +34,18 @@ class AccountsService:
         self, user_id: int, *, language_code: str | None, first_name: str = "", username: str | None = None
     ) -> UserRow:
         """Idempotent upsert; touches last_seen at most once per cache period."""
+        row, _created = await self.register_seen(
+            user_id, language_code=language_code, first_name=first_name, username=username
+        )
+        return row
+
+    async def register_seen(
+        self, user_id: int, *, language_code: str | None, first_name: str = "", username: str | None = None
+    ) -> tuple[UserRow, bool]:
+        """`register`, also saying whether this call created the user (first time seen)."""
         cached = self._cache.get(user_id)
         if cached is not None and time.monotonic() < cached[0]:
-            return cached[1]
+            return cached[1], False
         row, created = await self.users.upsert(
             user_id, language=language_for(language_code), first_name=first_name, username=username
         )
@@ -44,7 +53,7 @@ class AccountsService:
             await self._on_new_user(user_id)
             row = await self.users.get(user_id) or row
         self._remember(row)
-        return row
+        return row, created
 
     async def get(self, user_id: int) -> UserRow | None:
         return await self.users.get(user_id)

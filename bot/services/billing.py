@@ -4,6 +4,9 @@ Every balance change goes through `bot.store.ledger.apply_movement`, keyed by a 
 each business event moves credits exactly once however often it is replayed:
 
     signup:<user_id>          signup bonus
+    free_first:<user_id>      free first video (FREE_FIRST_VIDEO_CREDITS), new users only
+    referral:<invited_id>:inviter / :invited
+                              referral bonus, with the invited user's first paid top-up
     payment:<charge_id>       Stars purchase
     stars_refund:<charge_id>  Stars refunded by an admin
     <key>:reserve             generation reserved (key e.g. "job:42")
@@ -111,6 +114,7 @@ class PaymentOutcome:
     credits: int  # credited by this payment (also for a duplicate: what the first delivery gave)
     balance: int  # the user's balance now
     first_delivery: bool = True  # False when this charge id was recorded before
+    referral_bonus: int = 0  # credited to this user (and their inviter) by this payment
 
 
 class RefundRefusal(StrEnum):
@@ -189,11 +193,15 @@ class BillingService:
         signup_bonus: int,
         star_packs: Sequence[StarPack],
         alerts: UnsoldPaymentAlerts | None = None,
+        free_first_video: int = 0,
+        referral_bonus: int = 0,
     ) -> None:
         # Told about a payment recorded with 0 credits (normally: the admins are alerted).
         self.alerts = alerts
         self.db = db
         self.signup_bonus = signup_bonus
+        self.free_first_video = free_first_video
+        self.referral_bonus = referral_bonus
         self.star_packs = tuple(star_packs)
         self.ledger = LedgerRepo(db)
         self.payments = PaymentsRepo(db)
@@ -204,7 +212,14 @@ class BillingService:
     def from_settings(
         cls, db: Database, settings: Settings, *, alerts: UnsoldPaymentAlerts | None = None
     ) -> BillingService:
-        return cls(db, signup_bonus=settings.signup_bonus, star_packs=settings.star_packs, alerts=alerts)
+        return cls(
+            db,
+            signup_bonus=settings.signup_bonus,
+            star_packs=settings.star_packs,
+            alerts=alerts,
+            free_first_video=settings.free_first_video_credits,
+            referral_bonus=settings.referral_bonus_credits,
+        )
 
     # --- balances ---
 
@@ -227,6 +242,23 @@ class BillingService:
             user_id=user_id, amount=self.signup_bonus, reason=Reason.SIGNUP_BONUS, op_id=f"signup:{user_id}"
         )
         return movement is not None
+
+    async def grant_free_first_video(self, user_id: int) -> bool:
+        """Credit the free first video once per user (op id free_first:<user_id>); True if now."""
+        if self.free_first_video <= 0:
+            return False
+        movement = await self.ledger.apply(
+            user_id=user_id,
+            amount=self.free_first_video,
+            reason=Reason.FREE_FIRST_VIDEO,
+            op_id=f"free_first:{user_id}",
+        )
+        return movement is not None
+
+    async def welcome_new_user(self, user_id: int) -> None:
+        """Everything a brand-new user gets: the signup bonus and the free first video."""
+        await self.grant_signup_bonus(user_id)
+        await self.grant_free_first_video(user_id)
 
     async def compensate_undelivered(self, user_id: int, amount: int, key: str, *, job_id: int) -> bool:
         """Give back a settled generation whose video could not be delivered (once per key)."""
@@ -350,6 +382,7 @@ class BillingService:
             currency=currency,
             stars=total_amount,
             credits=pack.credits if pack is not None else 0,
+            referral_bonus=self.referral_bonus,
         )
         first_delivery = not recorded.already_recorded
         if recorded.payment.credits == 0:
@@ -364,6 +397,7 @@ class BillingService:
             credits=recorded.payment.credits,
             balance=recorded.balance,
             first_delivery=first_delivery,
+            referral_bonus=recorded.referral.bonus if recorded.referral is not None else 0,
         )
         if result is PaymentResult.UNRECOGNIZED and first_delivery and self.alerts is not None:
             try:

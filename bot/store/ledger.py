@@ -26,6 +26,8 @@ class Reason(StrEnum):
     REFUND = "refund"
     ADMIN_GRANT = "admin_grant"
     STARS_REFUND = "stars_refund"
+    FREE_FIRST_VIDEO = "free_first_video"
+    REFERRAL_BONUS = "referral_bonus"
 
 
 class LedgerError(Exception):

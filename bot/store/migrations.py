@@ -144,4 +144,16 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE jobs ADD COLUMN kie_credits_consumed TEXT;
     """,
+    # 9: referrals: who invited whom (a user is invited at most once, when first seen), and when
+    # the invited user's first paid top-up rewarded both (the ledger rows carry the credits).
+    """
+    CREATE TABLE referrals (
+        invited_id INTEGER PRIMARY KEY REFERENCES users(id),
+        inviter_id INTEGER NOT NULL REFERENCES users(id),
+        created_at REAL NOT NULL,
+        rewarded_at REAL,
+        CHECK (invited_id != inviter_id)
+    );
+    CREATE INDEX referrals_inviter ON referrals(inviter_id);
+    """,
 ]

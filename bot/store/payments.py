@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from bot.store.db import Database, now
+from bot.store.db import Database, now, run_on_connection_thread
 from bot.store.ledger import Movement, Reason, apply_movement, movement_by_op_id
+from bot.store.referrals import ReferralReward, reward_sync
 
 
 def payment_op_id(charge_id: str) -> str:
@@ -62,6 +63,7 @@ class RecordedPayment:
     movement: Movement | None
     already_recorded: bool
     balance: int
+    referral: ReferralReward | None = None  # rewarded by this payment (its first delivery only)
 
 
 class PaymentsRepo:
@@ -92,14 +94,26 @@ class PaymentsRepo:
         return (str(row[0]), int(row[1]), int(row[2])) if row else None
 
     async def record_and_credit(
-        self, *, user_id: int, charge_id: str, payload: str, currency: str, stars: int, credits: int
+        self,
+        *,
+        user_id: int,
+        charge_id: str,
+        payload: str,
+        currency: str,
+        stars: int,
+        credits: int,
+        referral_bonus: int = 0,
     ) -> RecordedPayment:
         """Record a successful payment and credit `credits` in one transaction, exactly once.
+
+        The first paid top-up (credits > 0) of an invited user also rewards the referral with
+        `referral_bonus` for both users, in the same transaction (see bot.store.referrals).
 
         A user row is created if missing: the Stars are already paid, so the credit must land
         even if the user was never registered (e.g. a database restored from an old backup).
         """
         t = now()
+        referral: ReferralReward | None = None
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO users (id, created_at, last_seen_at) VALUES (?, ?, ?) "
@@ -129,6 +143,10 @@ class PaymentsRepo:
                     charge_id=charge_id,
                     note=payload,
                 )
+                if credits > 0 and referral_bonus > 0:
+                    referral = await run_on_connection_thread(
+                        conn, reward_sync, invited_id=user_id, bonus=referral_bonus
+                    )
             payment = await self.get_in(conn, charge_id)
             balance_rows = list(
                 await conn.execute_fetchall("SELECT balance FROM users WHERE id = ?", (payment.user_id,))
@@ -138,6 +156,7 @@ class PaymentsRepo:
             movement=movement,
             already_recorded=already_recorded,
             balance=int(balance_rows[0][0]) if balance_rows else 0,
+            referral=referral,
         )
 
     async def get(self, charge_id: str) -> PaymentRow | None:

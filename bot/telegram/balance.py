@@ -44,6 +44,8 @@ def reason_text(reason: str) -> str:
         Reason.REFUND: _("reason-refund"),
         Reason.ADMIN_GRANT: _("reason-admin_grant"),
         Reason.STARS_REFUND: _("reason-stars_refund"),
+        Reason.FREE_FIRST_VIDEO: _("reason-free_first_video"),
+        Reason.REFERRAL_BONUS: _("reason-referral_bonus"),
     }
     return texts.get(reason, reason)
 

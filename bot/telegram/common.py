@@ -42,6 +42,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("language", "cmd-language"),
     ("help", "cmd-help"),
     ("cancel", "cmd-cancel"),
+    ("invite", "cmd-invite"),
     ("paysupport", "cmd-paysupport"),
     ("start", "cmd-start"),
 )

@@ -19,6 +19,7 @@ from bot.services.catalog_sync import CatalogSync
 from bot.services.generation import GenerationService
 from bot.services.job_history import JobHistory
 from bot.services.payment_recorder import PaymentRecorder
+from bot.services.referrals import ReferralService
 from bot.services.tracker import JobTracker
 
 
@@ -33,3 +34,4 @@ class HandlerDependencies(TypedDict):
     catalog_sync: CatalogSync
     admin_reports: AdminReports
     job_history: JobHistory
+    referrals: ReferralService

@@ -116,7 +116,8 @@ class UserMiddleware(BaseMiddleware):
         tg_user: User | None = data.get("event_from_user")
         if tg_user is not None and not tg_user.is_bot:
             try:
-                data["db_user"] = await self.accounts.register(
+                # `new_user`: this update created the user (a /start with a referral code needs it).
+                data["db_user"], data["new_user"] = await self.accounts.register_seen(
                     tg_user.id,
                     language_code=tg_user.language_code,
                     first_name=tg_user.first_name,

@@ -232,6 +232,9 @@ def make_payments_router() -> Router:
                 balance=credits_text(outcome.balance),
                 charge_id=charge_id,
             )
+            if outcome.referral_bonus:
+                bonus = credits_text(outcome.referral_bonus)
+                text += "\n\n" + _("payment-referral-bonus").format(bonus=bonus)
         elif outcome.result is PaymentResult.JOURNALED:
             log.warning(
                 "Stars payment %s of user %s journaled: the database is busy", outcome.charge_id, user_id

@@ -649,10 +649,13 @@ async def test_cancel_button_and_command_end_the_wizard(
     assert fake_tg.message(user.chat_id, wizard.message_id).text == t("wizard-cancelled")  # type: ignore[union-attr]
     # One answer: the wizard message says it; no second "cancelled" message.
     assert len(fake_tg.messages(user.chat_id)) == sent_before
-    # Text now is not a prompt any more: the general hint, and nothing reached KIE.
+    # Text now is not the cancelled order's prompt: it starts a new order (issue 13, item 10),
+    # at the model list, and nothing reached KIE.
     await user.send("A cat on a skateboard")
-    assert user.last_text() == t("fallback-hint")
+    assert user.step_action() == "model" and user.wizard_message().message_id != wizard.message_id
+    assert t("wizard-start-text") in (user.wizard_message().text or "")
     assert not create_requests(sim) and not await jobs_of(bot, user.chat_id)
+    await user.tap("cancel")
     # /cancel with nothing to cancel still answers.
     await user.send("/cancel")
     assert user.last_text() == t("cancelled")

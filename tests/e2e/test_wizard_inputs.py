@@ -240,7 +240,8 @@ async def test_first_and_last_frame_asks_for_two_photos_one_at_a_time(
     assert t("wizard-caption-hint") not in step_one  # the prompt comes after the second photo
     first, last = fake_bytes("image", "first"), fake_bytes("image", "last")
     await user.send_input("image", first, caption="a caption too early")
-    assert t("wizard-caption-ignored") in user.texts()  # said, not silently dropped
+    # Kept with its photo as the prompt to come (issue 13, item 10), and said so.
+    assert t("wizard-caption-kept") in user.texts()
     step_two = user.wizard_message().text or ""
     assert t("wizard-send-image-nth", n=2, count=2, limits=limits) in step_two
     assert t("wizard-caption-hint") in step_two
@@ -259,31 +260,44 @@ async def test_first_and_last_frame_asks_for_two_photos_one_at_a_time(
 # --- audio --------------------------------------------------------------------------------------------
 
 
-async def test_audio_longer_than_paid_for_is_refused(
+async def test_avatar_takes_the_audio_first_and_its_length_sets_the_duration(
     user: WizardDriver, bot: RunningBot, sim: KieSimulator
 ) -> None:
+    """Kling Avatar prices by audio length: the audio comes first and picks the smallest
+    "up to N s" that fits, instead of refusing a 12 s voice note after "up to 5 s" (issue 13, 10)."""
     await user.choose_model("kavatar_std")
-    await user.tap("opt", "duration=5")  # "up to 5 s" of speech
-    await user.send_input("image", JPEG)
+    assert user.step_action() is None  # no duration step: the audio is asked for first
     step = user.wizard_message().text or ""
-    assert "at most 5 s" in step
-    await user.send_input("audio", fake_bytes("audio", "long"), duration=8)
+    assert "at most 15 s" in step
+    await user.send_input("audio", fake_bytes("audio", "long"), duration=18)
     assert user.last_text() == t(
-        "input-too-long", seconds=8, max_s=5, types="AAC, M4A, MP3, OGG, WAV", max_mb=20
-    )
-    await user.user.send_voice(b"OggS" + bytes(16), duration=9)
-    await user.settle()
-    assert user.last_text() == t(
-        "input-too-long", seconds=9, max_s=5, types="AAC, M4A, MP3, OGG, WAV", max_mb=20
+        "input-too-long", seconds=18, max_s=15, types="AAC, M4A, MP3, OGG, WAV", max_mb=20
     )
     await assert_nothing_charged(bot, sim, user)
-    # A voice note within the limit is taken (OGG/Opus, as Telegram records them).
-    await user.user.send_voice(b"OggS" + bytes(16), duration=4)
+    # A 12 s voice note (OGG/Opus, as Telegram records them): "up to 15 s" is chosen for it.
+    await user.user.send_voice(b"OggS" + bytes(16), duration=12)
     await user.settle()
+    assert "up to 15 s" in (user.wizard_message().text or "")
+    await user.send_input("image", JPEG)
     assert user.step_action() is None and t("wizard-skip") in user.wizard_message().button_texts
     await user.tap("skip")
+    summary = user.wizard_message().text or ""
+    price = bot.components.catalog.quote("kavatar_std", "avatar", {"duration": "15"}).user_credits
+    assert t("wizard-summary-price", price=price) in summary
+    # Back from the summary and again: a 4 s voice note gets the cheapest "up to 5 s".
+    await user.tap("back")  # the prompt step
+    await user.tap("back")  # the photo step
+    await user.tap("back")  # the audio step
+    assert "at most 15 s" in (user.wizard_message().text or "")
+    await user.user.send_voice(b"OggS" + bytes(16), duration=4)
+    await user.settle()
+    assert "up to 5 s" in (user.wizard_message().text or "")
+    await user.send_input("image", JPEG)
+    await user.tap("skip")
+    price = bot.components.catalog.quote("kavatar_std", "avatar", {"duration": "5"}).user_credits
+    assert t("wizard-summary-price", price=price) in (user.wizard_message().text or "")
     await user.confirm()
-    upload = [r for r in sim.requests if r.path == "/api/file-stream-upload"][-1]
+    upload = next(r for r in sim.requests if r.path == "/api/file-stream-upload")
     assert upload.form["fileName"].endswith(".ogg")
 
 

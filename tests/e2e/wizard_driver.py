@@ -27,6 +27,7 @@ from tests.fakes.telegram import FakeTelegram, StoredMessage, UserClient
 WIZARD_PREFIX = f"{WizardCallback.__prefix__}:"
 CHOICE_ACTIONS = ("cat", "model", "mode", "ratio", "opt")
 DEFAULT_PROMPT = "A red fox runs through fresh snow at sunrise, slow motion"
+SENT_SECONDS = 3  # the length of audio and video the driver sends
 
 
 def fake_bytes(kind: str, tag: str) -> bytes:
@@ -188,7 +189,7 @@ class WizardDriver:
         return str(text) if text is not None else None
 
     async def send_input(
-        self, kind: str, data: bytes, *, caption: str | None = None, duration: int = 3
+        self, kind: str, data: bytes, *, caption: str | None = None, duration: int = SENT_SECONDS
     ) -> None:
         if kind == "image":
             await self.user.send_photo(data, caption=caption)
@@ -248,17 +249,25 @@ class WizardDriver:
         if chosen_ratio is None and spec.ratios:
             assert len(spec.ratios) == 1, "the wizard skipped a ratio step it should have shown"
             chosen_ratio = spec.ratios[0]
-        # Options the wizard did not ask about had a single allowed value, filled in by the wizard.
+        # Options the wizard did not ask about had a single allowed value, filled in by the wizard,
+        # or cap an input's length: the file comes first and its length picks the smallest value.
+        length_keys = {r.duration_option for r in spec.inputs if r.duration_option}
         resolved: dict[str, str] = {}
         for option in spec.options:
             if option.key in chosen:
                 resolved[option.key] = chosen[option.key]
+            elif option.key in length_keys:
+                # The driver sends a file as long as the wanted value: that value is picked.
+                allowed = entry.allowed_values(mode, option.key, resolved)
+                seconds = int(wanted.get(option.key, SENT_SECONDS))
+                resolved[option.key] = str(min(int(v) for v in allowed if int(v) >= seconds))
             else:
                 allowed = entry.allowed_values(mode, option.key, resolved)
                 assert len(allowed) == 1, f"the wizard skipped {option.key} with choices {allowed}"
                 resolved[option.key] = allowed[0]
         order = WizardOrder(entry, mode, chosen_ratio, resolved, prompt)
-        rules = entry.input_rules(mode, resolved)
+        # Inputs whose length sets an option are asked first.
+        rules = sorted(entry.input_rules(mode, resolved), key=lambda r: r.duration_option is None)
         prompt_sent = False
         for rule_index, rule in enumerate(rules):
             for n in range(rule.count):
@@ -269,7 +278,8 @@ class WizardDriver:
                     caption = prompt
                     prompt_sent = True
                 assert self.step_action() is None, f"expected an input step, got {self.step_action()}"
-                await self.send_input(rule.kind.value, data, caption=caption)
+                seconds = int(resolved[rule.duration_option]) if rule.duration_option else SENT_SECONDS
+                await self.send_input(rule.kind.value, data, caption=caption, duration=seconds)
                 order.inputs.append(SentInput(rule.kind.value, data))
         if spec.prompt.max_length > 0 and not prompt_sent:
             assert self.step_action() is None, f"expected the prompt step, got {self.step_action()}"

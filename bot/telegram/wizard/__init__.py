@@ -14,7 +14,7 @@ from aiogram import Router
 from bot.telegram.wizard.buttons import make_buttons_router
 from bot.telegram.wizard.entry import make_entry_router
 from bot.telegram.wizard.flow import ScreenMiddleware
-from bot.telegram.wizard.messages import make_messages_router
+from bot.telegram.wizard.messages import make_messages_router, make_outside_router
 from bot.telegram.wizard.session import LiveDraft, OneUpdatePerUser
 
 
@@ -30,5 +30,5 @@ def make_wizard_router() -> Router:
     for child in steps:
         child.message.middleware(LiveDraft())
         child.callback_query.middleware(LiveDraft())
-    router.include_routers(make_entry_router(), *steps)
+    router.include_routers(make_entry_router(), *steps, make_outside_router())
     return router

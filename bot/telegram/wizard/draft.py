@@ -12,15 +12,29 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from bot.catalog.model import Catalog, InputRule, InvalidOrder, ModelEntry, Order, PromptRule
+from bot.catalog.model import (
+    Catalog,
+    InputKind,
+    InputRule,
+    InvalidOrder,
+    Mode,
+    ModelEntry,
+    Order,
+    PromptRule,
+)
 from bot.telegram.wizard.inputs import normalize_mime
 
 ALL_MODELS = "all"
+# An order started by sending something outside the wizard: the "category" is what was sent, the
+# models offered are those that start from it, and the sent photo / text is kept in a "seed" choice.
+PHOTO_START = "from_photo"
+TEXT_START = "from_text"
+START_MODES: dict[str, Mode] = {PHOTO_START: Mode.I2V, TEXT_START: Mode.T2V}
 
 
 @dataclass
 class Choice:
-    step: str  # category | model | mode | ratio | opt:<key> | input:<kind> | prompt
+    step: str  # seed | category | model | mode | ratio | opt:<key> | input:<kind> | prompt
     value: Any  # str, or a file ref dict for inputs
     auto: bool = False  # filled in because there was only one possibility
 
@@ -117,7 +131,37 @@ class Draft:
             before_edit=None if before is None else [Choice(str(s), v, bool(a)) for s, v, a in before],
         )
 
+    @classmethod
+    def started_with(cls, category: str, *, image: dict[str, Any] | None = None, prompt: str = "") -> Draft:
+        """A draft begun by a photo (PHOTO_START) or a text (TEXT_START) sent outside the wizard.
+
+        The seed is an automatic choice before the category, so Back from the model list drops
+        both and shows the usual first step.
+        """
+        draft = cls(id=new_draft_id())
+        seed: dict[str, Any] = {"prompt": prompt} if prompt else {}
+        if image is not None:
+            seed["image"] = image
+        draft.add("seed", seed, auto=True)
+        draft.add("category", category)
+        return draft
+
     # --- derived values -----------------------------------------------------------------------
+    @property
+    def seed(self) -> dict[str, Any]:
+        value = self.value("seed")
+        return value if isinstance(value, dict) else {}
+
+    def kept_prompt(self) -> str | None:
+        """Text the user gave before the prompt step: the seed, or a caption on an earlier file."""
+        prompt = self.seed.get("prompt")
+        if prompt:
+            return str(prompt)
+        for file in self.files:
+            if file.get("caption"):
+                return str(file["caption"])
+        return None
+
     def value(self, step: str) -> Any:
         for choice in self.choices:
             if choice.step == step:
@@ -287,6 +331,28 @@ def ratios_in_menu_order(ratios: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted(ratios, key=lambda r: 0 if r == "9:16" else 1))
 
 
+def models_starting_from(catalog: Catalog, category: str) -> tuple[ModelEntry, ...]:
+    """The models offered for an order begun by a photo or a text (see START_MODES)."""
+    mode = START_MODES[category]
+    return tuple(e for e in catalog.offerable() if mode in e.modes)
+
+
+def prompt_fits(rule: PromptRule, prompt: str) -> bool:
+    try:
+        rule.check(prompt)
+    except InvalidOrder:
+        return False
+    return True
+
+
+def _seed_fits(seed: dict[str, Any], rule: InputRule) -> bool:
+    """The seed photo meets this model's rule for its first image (type and size)."""
+    mime = normalize_mime(str(seed.get("mime_type") or ""))
+    size = seed.get("size")
+    allowed = {normalize_mime(m) for m in rule.mime_types}
+    return mime in allowed and (size is None or int(size) <= rule.max_bytes)
+
+
 def next_step(draft: Draft, catalog: Catalog) -> Step:
     """The first unanswered step. Pure: `draft` is not changed; steps with exactly one possible
     answer are skipped and their answers returned in Step.filled for the caller to keep."""
@@ -295,7 +361,12 @@ def next_step(draft: Draft, catalog: Catalog) -> Step:
             return Step(Action.CATEGORY, values=(ALL_MODELS, *catalog.categories()))
         # Only what the menu offers now (not retired, listed by KIE): a hidden model's old button
         # is then "out of date", because its key is not among the step's values.
-        models = catalog.offerable() if draft.category == ALL_MODELS else catalog.in_category(draft.category)
+        if draft.category in START_MODES:
+            models = models_starting_from(catalog, draft.category)
+        elif draft.category == ALL_MODELS:
+            models = catalog.offerable()
+        else:
+            models = catalog.in_category(draft.category)
         return Step(Action.MODEL, values=tuple(e.key for e in models))
     entry = catalog.get(draft.model)
     assert entry is not None, "draft names a model the catalog does not have"
@@ -304,6 +375,9 @@ def next_step(draft: Draft, catalog: Catalog) -> Step:
     def ask(step: Step) -> Step:
         return replace(step, filled=tuple(work.choices[len(draft.choices) :]))
 
+    start_mode = START_MODES.get(draft.category or "")
+    if work.mode is None and start_mode is not None and start_mode in entry.modes:
+        work.add("mode", start_mode.value, auto=True)  # what the user sent decides the mode
     if work.mode is None:
         # A draft started before its model was hidden keeps the model's modes (nothing else to offer).
         modes = catalog.offered_modes(entry) or tuple(entry.modes)
@@ -318,21 +392,46 @@ def next_step(draft: Draft, catalog: Catalog) -> Step:
             return ask(Step(Action.RATIO, values=ratios))
         work.add("ratio", ratios[0], auto=True)
     chosen = work.options
+    # Options that cap an input's length (Kling Avatar's "up to N s" of audio): the input comes
+    # first, and its length picks the smallest value that fits, instead of refusing a longer file.
+    length_rules = {r.duration_option: r for r in entry.input_rules(mode) if r.duration_option}
     for option in entry.options_for(mode):
         if option.key in chosen:
             continue
         allowed = entry.allowed_values(mode, option.key, chosen)
+        rule = length_rules.get(option.key)
+        lengths = sorted(int(v) for v in allowed if v.isdigit())
+        if rule is not None and lengths:
+            files = work.files_of(rule.kind.value)
+            if len(files) < rule.count:
+                longest = min(lengths[-1], rule.max_duration_s or lengths[-1])
+                first = replace(rule, max_duration_s=longest)
+                return ask(Step(Action.INPUT, rule=first, index=len(files)))
+            length = max(int(f.get("duration") or 0) for f in files)
+            fitting = next((n for n in lengths if n >= length), lengths[-1])
+            work.add(f"opt:{option.key}", str(fitting), auto=True)
+            chosen = work.options
+            continue
         if len(allowed) > 1:
             return ask(Step(Action.OPTION, option=option.key, values=allowed))
         work.add(f"opt:{option.key}", allowed[0], auto=True)
         chosen = work.options
+    seed_image = draft.seed.get("image")
     for rule in entry.input_rules(mode, chosen):
         have = len(work.files_of(rule.kind.value))
+        if have == 0 and rule.kind is InputKind.IMAGE and seed_image and _seed_fits(seed_image, rule):
+            work.add("input:image", seed_image, auto=True)  # the photo that started the order
+            seed_image = None
+            have = 1
         if have < rule.count:
             return ask(Step(Action.INPUT, rule=rule, index=have))
     prompt_rule = entry.prompt_rule(mode)
     if work.prompt is None and prompt_rule.max_length > 0:
-        return ask(Step(Action.PROMPT, prompt_rule=prompt_rule))
+        kept = work.kept_prompt()
+        if kept and prompt_fits(prompt_rule, kept):
+            work.add("prompt", kept, auto=True)
+        else:
+            return ask(Step(Action.PROMPT, prompt_rule=prompt_rule))
     return ask(Step(Action.SUMMARY))
 
 

@@ -97,12 +97,13 @@ class WizardScreen:
         await self.show(chat_id, draft)
         return True
 
-    async def start(self, chat_id: int) -> None:
-        """A new draft at its first step; the previous wizard message loses its buttons."""
+    async def start(self, chat_id: int, draft: Draft | None = None) -> None:
+        """A new draft (`draft`, or an empty one) at its first step; the previous wizard message
+        loses its buttons."""
         old = await self.session.load()
         await remove_keyboard(self.bot, chat_id, old.message_id if old else None)
         await self.session.reset()
-        await self.show(chat_id, Draft(id=new_draft_id()))
+        await self.show(chat_id, draft or Draft(id=new_draft_id()))
 
 
 class ScreenMiddleware(BaseMiddleware):

@@ -16,7 +16,16 @@ from bot.catalog.availability import DEGRADED_MARK
 from bot.catalog.model import Catalog, InvalidOrder, ModelEntry, category_name, mode_name
 from bot.store.users import UserRow
 from bot.telegram.common import MenuCb, escape, shorten
-from bot.telegram.wizard.draft import ALL_MODELS, Action, Draft, Step, is_last_input
+from bot.telegram.wizard.draft import (
+    ALL_MODELS,
+    PHOTO_START,
+    TEXT_START,
+    Action,
+    Draft,
+    Step,
+    is_last_input,
+    prompt_fits,
+)
 from bot.telegram.wizard.inputs import rule_limits_text
 
 SUMMARY_PROMPT_CHARS = 300
@@ -160,8 +169,18 @@ def _category(screen: Screen, catalog: Catalog) -> None:
 
 def _model(screen: Screen, catalog: Catalog) -> None:
     category = screen.draft.category
-    title = _("wizard-all-models") if category == ALL_MODELS else category_name(category or "", screen.lang)
-    screen.lines.append(_("wizard-choose-model").format(category=escape(title)))
+    kept = screen.draft.kept_prompt()
+    if category == PHOTO_START:
+        screen.lines.append(_("wizard-start-photo"))
+    elif category == TEXT_START:
+        screen.lines.append(_("wizard-start-text"))
+    else:
+        all_models = category == ALL_MODELS
+        title = _("wizard-all-models") if all_models else category_name(category or "", screen.lang)
+        screen.lines.append(_("wizard-choose-model").format(category=escape(title)))
+    if category in (PHOTO_START, TEXT_START) and kept:
+        prompt = escape(shorten(kept, SUMMARY_PROMPT_CHARS))
+        screen.lines.append(f"{_('wizard-summary-prompt')}: <i>{prompt}</i>")
     degraded = False
     for key in screen.step.values:
         model = catalog.get(key)
@@ -238,6 +257,13 @@ def _prompt(screen: Screen, catalog: Catalog) -> None:
     rule = screen.step.prompt_rule
     if rule is None:
         return
+    kept = screen.draft.kept_prompt()
+    if kept and not prompt_fits(rule, kept):
+        # The text sent earlier (the idea, a caption) does not suit this model: say why it is asked.
+        try:
+            rule.check(kept)
+        except InvalidOrder as exc:
+            screen.lines.append(_("wizard-kept-prompt-refused").format(reason=reason_text(exc)))
     screen.lines.append(_("wizard-send-prompt").format(max=rule.max_length))
     if rule.english_only:
         screen.lines.append(_("wizard-english-only"))
