@@ -284,16 +284,13 @@ async def test_avatar_takes_the_audio_first_and_its_length_sets_the_duration(
     summary = user.wizard_message().text or ""
     price = bot.components.catalog.quote("kavatar_std", "avatar", {"duration": "15"}).user_credits
     assert t("wizard-summary-price", price=price) in summary
-    # Back from the summary and again: a 4 s voice note gets the cheapest "up to 5 s".
-    await user.tap("back")  # the prompt step
-    await user.tap("back")  # the photo step
-    await user.tap("back")  # the audio step
+    # ✏️ Files on the summary, and again: a 4 s voice note gets the cheapest "up to 5 s".
+    await user.tap("edit", "input")  # the files again, the audio first
     assert "at most 15 s" in (user.wizard_message().text or "")
     await user.user.send_voice(b"OggS" + bytes(16), duration=4)
     await user.settle()
     assert "up to 5 s" in (user.wizard_message().text or "")
-    await user.send_input("image", JPEG)
-    await user.tap("skip")
+    await user.send_input("image", JPEG)  # the (skipped) prompt is kept: straight to the summary
     price = bot.components.catalog.quote("kavatar_std", "avatar", {"duration": "5"}).user_credits
     assert t("wizard-summary-price", price=price) in (user.wizard_message().text or "")
     await user.confirm()
