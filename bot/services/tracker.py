@@ -447,9 +447,19 @@ class JobTracker:
             await self.jobs.update_fields(
                 job.id, delivery_attempts=attempt, next_delivery_at=now() + policy.lease_s * scale
             )
-            if attempt == 1:
-                await self.status.show_status(job, JobStatus.SENDING)
-            outcome = await self.delivery.deliver(job, fall_back_on_transient=policy.falls_back(attempt))
+            # "Sending" is shown while the video is on its way, not before: the delivery does not
+            # wait behind a status edit (under a burst those queue behind Telegram's limits).
+            sending = (
+                asyncio.ensure_future(self.status.show_status(job, JobStatus.SENDING))
+                if attempt == 1
+                else None
+            )
+            try:
+                outcome = await self.delivery.deliver(job, fall_back_on_transient=policy.falls_back(attempt))
+            finally:
+                if sending is not None:
+                    # Before any later status (done, failed): else "sending" could overwrite it.
+                    await sending
             result = outcome.result
             if result is DeliveryResult.UNDELIVERABLE:
                 await self.jobs.transition(

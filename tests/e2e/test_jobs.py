@@ -280,7 +280,8 @@ async def test_vertical_result_is_sent_with_its_real_size(
         assert params["height"] > params["width"], "9:16 must be sent as portrait"
         assert params["duration"] >= 1
         assert params["supports_streaming"] is True
-        assert "thumbnail" in calls[0].files
+        # A small clip: Telegram makes its own preview; ours is only for large files (wants_thumbnail).
+        assert "thumbnail" not in calls[0].files
         assert info.has_audio, "a silent clip gets a silent audio track (else it plays like a GIF)"
 
 
@@ -300,6 +301,42 @@ async def test_user_who_blocked_the_bot_closes_the_job(fake_tg: FakeTelegram, tm
             assert await bot.components.tracker.wait_idle(5)
             attempts = fake_tg.calls_of("sendVideo", since=mark)
             assert len(attempts) == 1, "no retry storm against a blocked user"
+    finally:
+        await sim.stop()
+
+
+async def test_video_does_not_wait_behind_the_sending_status_edit(
+    fake_tg: FakeTelegram, tmp_path: Path
+) -> None:
+    """A slow status edit ("sending") does not hold the video back, and "done" still comes last."""
+    sim = KieSimulator("sim-test-key", timings=SimTimings.manual())
+    await sim.start()
+    try:
+        async with running_bot(make_settings(tmp_path, fake_tg, sim, callbacks=True)) as bot:
+            await prepare_user(bot, fake_tg, USER)
+            job = await order_job(bot, USER)
+            submitted = await wait_job_state(bot, job.id, JobState.SUBMITTED)
+            assert submitted.task_id is not None
+            await wait_status(fake_tg, submitted, translate("job-status-queued", "en"))
+            release = fake_tg.hold_next("editMessageText")
+            mark = fake_tg.mark()
+            sim.complete(submitted.task_id)
+            await fake_tg.wait_until(lambda: fake_tg.held == 1 or None, timeout=10)
+            try:
+                videos = await fake_tg.wait_for(
+                    "sendVideo", predicate=lambda c: c.params.get("chat_id") == USER, timeout=10
+                )
+                assert videos, "the video went out while the status edit was still parked"
+                assert fake_tg.held == 1
+            finally:
+                release.set()
+            done = await wait_job_state(bot, job.id, JobState.DELIVERED)
+            await wait_status(fake_tg, done, translate("job-status-done", "en"))
+            assert await bot.components.tracker.wait_idle(5)
+            edits = [
+                c for c in fake_tg.calls_of("editMessageText", since=mark) if c.params.get("chat_id") == USER
+            ]
+            assert translate("job-status-done", "en") in str(edits[-1].params["text"])
     finally:
         await sim.stop()
 
