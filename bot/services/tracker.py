@@ -472,9 +472,14 @@ class JobTracker:
         policy = DELIVERY_RETRY
         attempt = job.delivery_attempts + 1
         try:
-            # Book a lease first: should this task die, the loop tries again after it.
-            await self.jobs.update_fields(
-                job.id, delivery_attempts=attempt, next_delivery_at=now() + policy.lease_s * scale
+            # Book a lease: should this task die, the loop tries again after it. The download starts
+            # beside the write instead of queueing behind every other job's database work (this
+            # process cannot start the same delivery twice: _delivering), and the outcome below is
+            # written only after the lease, so it is never overwritten by it.
+            lease = asyncio.ensure_future(
+                self.jobs.update_fields(
+                    job.id, delivery_attempts=attempt, next_delivery_at=now() + policy.lease_s * scale
+                )
             )
             sending = _SendingNotice(self.status, job) if attempt == 1 else None
             try:
@@ -483,6 +488,10 @@ class JobTracker:
                 if sending is not None:
                     # Before any later status (done, failed): else "sending" could overwrite it.
                     await sending.settle()
+                await asyncio.wait([lease])
+            if (lease_error := lease.exception()) is not None:
+                # The video may be out already: record the outcome all the same.
+                log.warning("Job %s: delivery lease not booked: %s", job.id, lease_error)
             result = outcome.result
             if result is DeliveryResult.UNDELIVERABLE:
                 await self.jobs.transition(

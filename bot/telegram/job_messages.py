@@ -85,7 +85,7 @@ class _JobTexts:
         self.catalog = catalog
 
     async def language(self, user_id: int) -> str:
-        return language_of(await self.users.get(user_id))
+        return await self.users.language(user_id) or language_of(None)
 
     def model_name(self, job: Job, lang: str) -> str:
         entry = self.catalog.get(job.model_key)
