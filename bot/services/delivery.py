@@ -1,7 +1,7 @@
 """Getting a finished video into the chat.
 
 download (size-capped, to a temp file) ▸ fresh URL if KIE refuses the old one ▸ probe (w/h/duration)
-▸ silent audio track if it has none ▸ thumbnail ▸ sendVideo ▸ document ▸ link.
+▸ silent audio track if it has none ▸ thumbnail if the file is large ▸ sendVideo ▸ document ▸ link.
 Width, height and duration matter: without them Telegram shows a 9:16 clip as a square tile.
 The sends go through the ResultSender port (bot/services/ports.py); this module decides the order,
 what a refusal leads to and when a failure is worth a retry.
@@ -9,9 +9,7 @@ what a refusal leads to and when a failure is worth a retry.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -20,7 +18,7 @@ from pathlib import Path
 
 from bot.kie.client import KieClient
 from bot.kie.errors import KieDownloadTooLarge, KieError, KieResultExpired, KieUrlRefused
-from bot.services.media import polish_video, probe_video
+from bot.services.media import polish_video, probe_video, wants_thumbnail
 from bot.services.ports import ChatGone, Refused, ResultSender, TooLarge, TransientSendFailure, VideoFile
 from bot.store.jobs import Job
 
@@ -63,7 +61,6 @@ class DeliveryService:
         self.upload_limit_bytes = upload_limit_bytes
         self.max_result_bytes = max_result_bytes
         self.temp_dir = temp_dir
-        self._media_slots = asyncio.Semaphore(max(1, os.cpu_count() or 1))
 
     async def deliver(self, job: Job, *, fall_back_on_transient: bool = False) -> Delivered:
         """One delivery attempt.
@@ -96,13 +93,16 @@ class DeliveryService:
             log.warning("Job %s: result could not be downloaded: %s", job.id, exc)
             return Delivered(DeliveryResult.FAILED)
 
-        # ffprobe/ffmpeg are CPU work: a burst of finished jobs runs them a few at a time, so the
-        # event loop (and every other job) keeps moving.
+        # The header tells size, duration and audio without a process; the polish adds only what
+        # changes what the user sees (bot/services/media.py says which step needs ffmpeg and why).
+        # Any ffmpeg run waits in media's process pool, shared by every delivery.
         info = await probe_video(video_path)
-        async with self._media_slots:
-            polished = await polish_video(
-                video_path, workdir, add_audio=info is not None and not info.has_audio
-            )
+        polished = await polish_video(
+            video_path,
+            workdir,
+            add_audio=info is not None and not info.has_audio,
+            thumbnail=wants_thumbnail(video_path.stat().st_size),
+        )
         if polished.video.stat().st_size <= self.upload_limit_bytes:
             video_path = polished.video
         video = VideoFile(video_path, info, polished.thumbnail)

@@ -6,12 +6,16 @@ import asyncio
 import json
 import logging
 import math
+import os
 import shutil
 import struct
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from bot.services.silent_track import add_silent_track
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +38,29 @@ def ffmpeg_available() -> bool:
     return shutil.which("ffmpeg") is not None
 
 
+# One pool of ffprobe/ffmpeg processes for the whole bot, as many as there are cores: a burst of
+# finished jobs queues here in arrival order (asyncio.Semaphore is FIFO), so each job waits its turn
+# and the event loop, and every job that needs no process, keeps moving.
+# (One per event loop: a semaphore belongs to the loop it first waited on.)
+_process_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _slots() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slots = _process_slots.get(loop)
+    if slots is None:
+        slots = _process_slots[loop] = asyncio.Semaphore(max(1, os.cpu_count() or 1))
+    return slots
+
+
 async def _run(*args: str, timeout: float = PROBE_TIMEOUT_S) -> tuple[int, bytes]:
+    async with _slots():
+        return await _run_now(*args, timeout=timeout)
+
+
+async def _run_now(*args: str, timeout: float) -> tuple[int, bytes]:
     if shutil.which("nice"):
         # Lower priority than the bot itself: video chores must not slow down answering users.
         args = ("nice", "-n", "10", *args)
@@ -185,36 +211,62 @@ def _rotation(stream: dict[str, object]) -> int:
     return 0
 
 
+# Telegram draws its own preview for a video it receives; the reports of uploads shown as 320x320
+# tiles without a thumbnail are all about files over about 10 MB (bot-lessons.md §2), so only those
+# pay for an ffmpeg run to make one.
+OWN_THUMBNAIL_ABOVE_BYTES = 10 * 1024 * 1024
+
+
+def wants_thumbnail(size_bytes: int) -> bool:
+    """Whether a video this large gets a thumbnail of ours (else Telegram's own is good enough)."""
+    return size_bytes > OWN_THUMBNAIL_ABOVE_BYTES
+
+
 @dataclass(frozen=True)
 class Polished:
     video: Path
     thumbnail: Path | None
 
 
-async def polish_video(video: Path, workdir: Path, *, add_audio: bool) -> Polished:
-    """A thumbnail and, for a soundless clip, a silent audio track, in ONE ffmpeg run.
+async def polish_video(video: Path, workdir: Path, *, add_audio: bool, thumbnail: bool) -> Polished:
+    """A silent audio track for a soundless clip and, when asked, a thumbnail.
 
-    One process instead of two per delivery: process start-up is most of the CPU cost, and a
-    burst of finished jobs pays it once per video. Without ffmpeg the video goes out as it is.
+    The audio track is written in Python (bot/services/silent_track.py): no process at all for the
+    usual case. ffmpeg runs only for what changes what the user sees and Python cannot do: the
+    silent track of an MP4 our writer does not handle (else it plays like a GIF), and a thumbnail
+    for a large file (see wants_thumbnail). Without ffmpeg those two are skipped.
     """
-    if not ffmpeg_available():
-        return Polished(video, None)
-    remuxed = workdir / "video-audio.mp4"
-    thumb = workdir / "thumb.jpg"
-    args = ["ffmpeg", "-v", "error", "-y", "-i", str(video)]
+    result = video
     if add_audio:
-        args += ["-f", "lavfi", "-i", "anullsrc=r=44100:cl=stereo"]
-        args += ["-map", "0:v:0", "-map", "1:a", "-shortest", "-c:v", "copy", "-c:a", "aac"]
-        args += ["-movflags", "+faststart", str(remuxed)]
-    args += ["-map", "0:v:0", "-frames:v", "1"]
-    args += [
-        "-vf",
-        "scale='min(320,iw)':'min(320,ih)':force_original_aspect_ratio=decrease",
-        "-q:v",
-        "5",
-        str(thumb),
-    ]
+        remuxed = workdir / "video-audio.mp4"
+        if await asyncio.to_thread(add_silent_track, video, remuxed) or await _ffmpeg_silent_track(
+            video, remuxed
+        ):
+            result = remuxed
+    thumb = await _thumbnail(video, workdir / "thumb.jpg") if thumbnail else None
+    return Polished(result, thumb)
+
+
+async def _ffmpeg_silent_track(video: Path, remuxed: Path) -> bool:
+    """The fallback for a soundless MP4 the Python writer refused: video copied, silence encoded."""
+    if not ffmpeg_available():
+        return False
+    args = ["ffmpeg", "-v", "error", "-y", "-i", str(video)]
+    args += ["-f", "lavfi", "-i", "anullsrc=r=44100:cl=stereo"]
+    args += ["-map", "0:v:0", "-map", "1:a", "-shortest", "-c:v", "copy", "-c:a", "aac"]
+    args += ["-movflags", "+faststart", str(remuxed)]
     code, _ = await _run(*args, timeout=120.0)
-    ok_video = add_audio and code == 0 and remuxed.exists() and remuxed.stat().st_size > 0
-    ok_thumb = code == 0 and thumb.exists() and 0 < thumb.stat().st_size <= 200_000
-    return Polished(remuxed if ok_video else video, thumb if ok_thumb else None)
+    return code == 0 and remuxed.exists() and remuxed.stat().st_size > 0
+
+
+async def _thumbnail(video: Path, thumb: Path) -> Path | None:
+    """A JPEG of at most 320 px a side from the first key frame: only key frames are decoded."""
+    if not ffmpeg_available():
+        return None
+    args = ["ffmpeg", "-v", "error", "-y", "-skip_frame", "nokey", "-i", str(video)]
+    args += ["-map", "0:v:0", "-frames:v", "1"]
+    args += ["-vf", "scale='min(320,iw)':'min(320,ih)':force_original_aspect_ratio=decrease"]
+    args += ["-q:v", "5", str(thumb)]
+    code, _ = await _run(*args, timeout=120.0)
+    ok = code == 0 and thumb.exists() and 0 < thumb.stat().st_size <= 200_000
+    return thumb if ok else None

@@ -71,6 +71,35 @@ class DeliveryRetryPolicy:
 
 
 DELIVERY_RETRY = DeliveryRetryPolicy()
+# "Sending…" appears only when a delivery takes longer than this: a quick one goes straight to
+# "done", and no delivery ever waits behind a status edit (under a burst of finished jobs those
+# edits would queue in front of the videos).
+SENDING_NOTICE_AFTER_S = 1.0
+
+
+class _SendingNotice:
+    """Shows "sending" once the delivery has run SENDING_NOTICE_AFTER_S, beside it, never before it."""
+
+    def __init__(self, status: JobStatusView, job: Job) -> None:
+        self._status = status
+        self._job = job
+        self._editing = False
+        self._task = asyncio.ensure_future(self._show_later())
+
+    async def _show_later(self) -> None:
+        await asyncio.sleep(SENDING_NOTICE_AFTER_S)
+        self._editing = True
+        await self._status.show_status(self._job, JobStatus.SENDING)
+
+    async def settle(self) -> None:
+        """Call off a notice not yet due; let one already under way finish (it must not land last)."""
+        if not self._editing:
+            self._task.cancel()
+        # asyncio.wait: the notice's own end (cancelled or not) is not raised here, while a
+        # cancellation of the delivery itself still is.
+        await asyncio.wait([self._task])
+        if not self._task.cancelled() and (error := self._task.exception()) is not None:
+            log.warning("Job %s: the sending notice failed: %s", self._job.id, error)
 
 
 @dataclass(frozen=True)
@@ -381,13 +410,26 @@ class JobTracker:
         policy = DELIVERY_RETRY
         attempt = job.delivery_attempts + 1
         try:
-            # Book a lease first: should this task die, the loop tries again after it.
-            await self.jobs.update_fields(
-                job.id, delivery_attempts=attempt, next_delivery_at=now() + policy.lease_s * scale
+            # Book a lease: should this task die, the loop tries again after it. The download starts
+            # beside the write instead of queueing behind every other job's database work (this
+            # process cannot start the same delivery twice: _delivering), and the outcome below is
+            # written only after the lease, so it is never overwritten by it.
+            lease = asyncio.ensure_future(
+                self.jobs.update_fields(
+                    job.id, delivery_attempts=attempt, next_delivery_at=now() + policy.lease_s * scale
+                )
             )
-            if attempt == 1:
-                await self.status.show_status(job, JobStatus.SENDING)
-            outcome = await self.delivery.deliver(job, fall_back_on_transient=policy.falls_back(attempt))
+            sending = _SendingNotice(self.status, job) if attempt == 1 else None
+            try:
+                outcome = await self.delivery.deliver(job, fall_back_on_transient=policy.falls_back(attempt))
+            finally:
+                if sending is not None:
+                    # Before any later status (done, failed): else "sending" could overwrite it.
+                    await sending.settle()
+                await asyncio.wait([lease])
+            if (lease_error := lease.exception()) is not None:
+                # The video may be out already: record the outcome all the same.
+                log.warning("Job %s: delivery lease not booked: %s", job.id, lease_error)
             result = outcome.result
             if result is DeliveryResult.UNDELIVERABLE:
                 await self.jobs.transition(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import aiosqlite
@@ -37,9 +38,37 @@ class UserRow:
         )
 
 
+# Languages kept in memory, at most this many users (least recently used dropped first).
+LANGUAGE_CACHE_SIZE = 4096
+
+
 class UsersRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Every write of users.language goes through this repo (upsert, set_language), so the cache
+        # stays true. It keeps a burst of deliveries and status edits from queueing a read each
+        # behind the other jobs' writes on the one database connection.
+        self._languages: OrderedDict[int, str] = OrderedDict()
+
+    def _remember_language(self, user_id: int, language: str) -> None:
+        self._languages[user_id] = language
+        self._languages.move_to_end(user_id)
+        while len(self._languages) > LANGUAGE_CACHE_SIZE:
+            self._languages.popitem(last=False)
+
+    async def language(self, user_id: int) -> str | None:
+        """The user's language (None for a user the bot has not met), from memory when it can."""
+        cached = self._languages.get(user_id)
+        if cached is not None:
+            self._languages.move_to_end(user_id)
+            return cached
+        user = await self.get(user_id)
+        if user is None:
+            return None
+        # A write that landed while this read waited (set_language) knows better: keep it.
+        language = self._languages.get(user_id, user.language)
+        self._remember_language(user_id, language)
+        return language
 
     async def upsert(
         self, user_id: int, *, language: str, first_name: str = "", username: str | None = None
@@ -69,7 +98,9 @@ class UsersRepo:
 
         # One round trip to the database thread: this runs for every new or returning user.
         row = await self.db.run_in_transaction(body)
-        return UserRow.from_row(row), bool(row["created"])
+        user = UserRow.from_row(row)
+        self._remember_language(user_id, user.language)
+        return user, bool(row["created"])
 
     async def get(self, user_id: int) -> UserRow | None:
         row = await self.db.fetchone("SELECT * FROM users WHERE id = ?", (user_id,))
@@ -79,6 +110,7 @@ class UsersRepo:
         await self.db.execute(
             "UPDATE users SET language = ?, language_chosen = 1 WHERE id = ?", (language, user_id)
         )
+        self._remember_language(user_id, language)
 
     async def set_default_ratio(self, user_id: int, ratio: str) -> None:
         await self.db.execute("UPDATE users SET default_ratio = ? WHERE id = ?", (ratio, user_id))

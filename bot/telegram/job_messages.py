@@ -85,7 +85,7 @@ class _JobTexts:
         self.catalog = catalog
 
     async def language(self, user_id: int) -> str:
-        return language_of(await self.users.get(user_id))
+        return await self.users.language(user_id) or language_of(None)
 
     def model_name(self, job: Job, lang: str) -> str:
         entry = self.catalog.get(job.model_key)
@@ -197,6 +197,9 @@ def send_failure(exc: TelegramAPIError) -> SendFailure | None:
     return None
 
 
+UPLOAD_ACTION_AFTER_S = 1.0
+
+
 class TelegramResults(_JobTexts):
     """ResultSender: sendVideo (with its size and thumbnail), sendDocument, or a download link."""
 
@@ -215,7 +218,11 @@ class TelegramResults(_JobTexts):
         caption = self.caption(job, await self.language(job.user_id))
         info = video.info
         with reported_as_send_failure():
-            async with ChatActionSender.upload_video(chat_id=job.chat_id, bot=self.bot):
+            # The "sending video" action only for an upload still running after a second: a quick
+            # one is in the chat before the action would show, and the call would queue in a burst.
+            async with ChatActionSender.upload_video(
+                chat_id=job.chat_id, bot=self.bot, initial_sleep=UPLOAD_ACTION_AFTER_S
+            ):
                 message = await self.bot.send_video(
                     job.chat_id,
                     FSInputFile(video.path, filename="video.mp4"),

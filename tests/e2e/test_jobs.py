@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import httpx
@@ -14,6 +15,7 @@ from bot.kie.sandbox import KieSimulator, SimTimings
 from bot.kie.types import TaskResult, TaskState
 from bot.kie.webhook_auth import signature_headers
 from bot.services.media import ffprobe_available, probe_video
+from bot.services.tracker import SENDING_NOTICE_AFTER_S
 from bot.store.jobs import JobState
 from tests.e2e.harness import make_settings, running_bot
 from tests.e2e.jobs_support import (
@@ -280,7 +282,8 @@ async def test_vertical_result_is_sent_with_its_real_size(
         assert params["height"] > params["width"], "9:16 must be sent as portrait"
         assert params["duration"] >= 1
         assert params["supports_streaming"] is True
-        assert "thumbnail" in calls[0].files
+        # A small clip: Telegram makes its own preview; ours is only for large files (wants_thumbnail).
+        assert "thumbnail" not in calls[0].files
         assert info.has_audio, "a silent clip gets a silent audio track (else it plays like a GIF)"
 
 
@@ -300,6 +303,79 @@ async def test_user_who_blocked_the_bot_closes_the_job(fake_tg: FakeTelegram, tm
             assert await bot.components.tracker.wait_idle(5)
             attempts = fake_tg.calls_of("sendVideo", since=mark)
             assert len(attempts) == 1, "no retry storm against a blocked user"
+    finally:
+        await sim.stop()
+
+
+async def test_video_does_not_wait_behind_the_sending_status_edit(
+    fake_tg: FakeTelegram, tmp_path: Path
+) -> None:
+    """The video goes out first; "sending" and the upload action appear only while it is slow.
+
+    Both the upload and every status edit are parked at the fake: the upload must still start, the
+    "sending" edit come beside it, and "done" land last.
+    """
+    sim = KieSimulator("sim-test-key", timings=SimTimings.manual())
+    await sim.start()
+    try:
+        async with running_bot(make_settings(tmp_path, fake_tg, sim, callbacks=True)) as bot:
+            await prepare_user(bot, fake_tg, USER)
+            job = await order_job(bot, USER)
+            submitted = await wait_job_state(bot, job.id, JobState.SUBMITTED)
+            assert submitted.task_id is not None
+            await wait_status(fake_tg, submitted, translate("job-status-queued", "en"))
+            release_edit = fake_tg.hold_next("editMessageText")
+            release_video = fake_tg.hold_next("sendVideo")
+            mark = fake_tg.mark()
+            sim.complete(submitted.task_id)
+            try:
+                # Both parked: the upload and, beside it, the "sending" edit. (Before, the parked
+                # edit held the upload back for good.)
+                await fake_tg.wait_until(lambda: fake_tg.held == 2 or None, timeout=10)
+                await fake_tg.wait_for(
+                    "sendChatAction", predicate=lambda c: c.params.get("action") == "upload_video", timeout=10
+                )
+            finally:
+                release_edit.set()
+                release_video.set()
+            done = await wait_job_state(bot, job.id, JobState.DELIVERED)
+            await wait_status(fake_tg, done, translate("job-status-done", "en"))
+            assert await bot.components.tracker.wait_idle(5)
+            edits = [
+                c for c in fake_tg.calls_of("editMessageText", since=mark) if c.params.get("chat_id") == USER
+            ]
+            texts = [str(c.params["text"]) for c in edits]
+            assert [t for t in texts if translate("job-status-sending", "en") in t]
+            assert translate("job-status-done", "en") in texts[-1]
+    finally:
+        await sim.stop()
+
+
+async def test_quick_delivery_goes_straight_to_done(fake_tg: FakeTelegram, tmp_path: Path) -> None:
+    """A video delivered within a second: no "sending" edit and no upload action in the burst."""
+    sim = KieSimulator("sim-test-key", timings=SimTimings.manual())
+    await sim.start()
+    try:
+        async with running_bot(make_settings(tmp_path, fake_tg, sim, callbacks=True)) as bot:
+            await prepare_user(bot, fake_tg, USER)
+            job = await order_job(bot, USER)
+            submitted = await wait_job_state(bot, job.id, JobState.SUBMITTED)
+            assert submitted.task_id is not None
+            await wait_status(fake_tg, submitted, translate("job-status-queued", "en"))
+            mark = fake_tg.mark()
+            started = time.monotonic()
+            sim.complete(submitted.task_id)
+            done = await wait_job_state(bot, job.id, JobState.DELIVERED)
+            took_s = time.monotonic() - started
+            await wait_status(fake_tg, done, translate("job-status-done", "en"))
+            assert await bot.components.tracker.wait_idle(5)
+            assert len(fake_tg.calls_of("sendVideo", since=mark)) == 1
+            texts = [str(c.params["text"]) for c in fake_tg.calls_of("editMessageText", since=mark)]
+            assert translate("job-status-done", "en") in texts[-1]
+            # Only checkable when the machine was quick enough (no timing is asserted).
+            if took_s < SENDING_NOTICE_AFTER_S:
+                assert len(texts) == 1, texts
+                assert not fake_tg.calls_of("sendChatAction", since=mark)
     finally:
         await sim.stop()
 
