@@ -49,6 +49,7 @@ from bot.telegram.dependencies import HandlerDependencies
 from bot.telegram.errors import make_errors_router
 from bot.telegram.files import TelegramFiles
 from bot.telegram.history import make_history_router
+from bot.telegram.job_actions import make_job_actions_router
 from bot.telegram.job_messages import TelegramJobStatus, TelegramResults
 from bot.telegram.middlewares import (
     CallbackAnswerGuard,
@@ -147,6 +148,7 @@ def create_dispatcher(components: Components) -> Dispatcher:
         # Filtered on ADMIN_IDS: for anyone else it matches nothing and the fallback answers.
         make_admin_router(components.settings.admin_ids),
         make_history_router(components.catalog),
+        make_job_actions_router(components.catalog),
         make_models_router(),
         make_wizard_router(),
         make_fallback_router(),
@@ -236,7 +238,7 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
             catalog=catalog,
             make_generation=make_generation,
             delivery=delivery,
-            status=TelegramJobStatus(bot, users, catalog),
+            status=TelegramJobStatus(bot, users, jobs, catalog),
             schedule=PollSchedule(callbacks=bool(settings.public_url), scale=settings.kie_poll_scale),
             hmac_key=settings.kie_webhook_hmac_key.get_secret_value()
             if settings.kie_webhook_hmac_key

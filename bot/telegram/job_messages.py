@@ -26,11 +26,12 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import FSInputFile
+from aiogram.types import FSInputFile, InlineKeyboardMarkup
 from aiogram.utils.chat_action import ChatActionSender
 
 from bot.catalog.model import Catalog, mode_name
 from bot.i18n import language_of, translate
+from bot.kie.errors import classify_failure
 from bot.services.ports import (
     ChatGone,
     JobStatus,
@@ -40,8 +41,9 @@ from bot.services.ports import (
     TransientSendFailure,
     VideoFile,
 )
-from bot.store.jobs import Job
+from bot.store.jobs import Job, JobsRepo
 from bot.store.users import UsersRepo
+from bot.telegram.job_actions import after_delivery_keyboard, after_failure_keyboard
 from bot.telegram.replies import is_not_modified
 from bot.text import escape, shorten
 
@@ -60,20 +62,30 @@ def format_elapsed(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
+# Reasons whose text would otherwise blame the prompt: KIE's own words decide what kind of failure
+# it was (bot/kie/errors.py classify_failure), so server trouble never reads "rephrase the prompt".
+CLASSIFIED_REASONS = frozenset({"kie_content_rejected", "kie_generation_failed", "kie_server_error"})
+
+
 def failure_text(job: Job, lang: str) -> str:
     """The failure reason in the user's words.
 
     `fail_reason` is "<key>" or "<key>: <KIE's own message>" (submission errors), or KIE's free text
-    for a failed generation. KIE's message is added for settings it refused, so the user knows
-    what to change.
+    for a failed generation (with its code in `fail_code`). KIE's message is added for settings it
+    refused, so the user knows what to change.
     """
     reason = job.fail_reason or ""
     key, _sep, detail = reason.partition(": ")
     if key.startswith("invalid_"):
         key = "kie_rejected_request"
     text = translate(f"fail-{key}", lang)
-    if text == f"fail-{key}":
-        return translate("fail-generation", lang)
+    if key in CLASSIFIED_REASONS or text == f"fail-{key}":
+        # A known key carries KIE's message after it; an unknown one is KIE's message itself.
+        message = detail if key in CLASSIFIED_REASONS else reason
+        # A createTask 400 says no more than "refused"; the classifier reads that code as content.
+        code = "400" if key == "kie_content_rejected" and job.fail_code is None else job.fail_code
+        kind = classify_failure(code, message)
+        return translate(f"fail-kind-{kind.value}", lang)
     if key == "kie_rejected_request" and detail:
         text = f"{text} ({escape(shorten(detail, 200))})"
     return text
@@ -96,10 +108,17 @@ class TelegramJobStatus(_JobTexts):
     """JobStatusView: the status message, "<model> · <mode> · <ratio>" over the status line."""
 
     def __init__(
-        self, bot: Bot, users: UsersRepo, catalog: Catalog, *, min_interval_s: float = EDIT_INTERVAL_S
+        self,
+        bot: Bot,
+        users: UsersRepo,
+        jobs: JobsRepo,
+        catalog: Catalog,
+        *,
+        min_interval_s: float = EDIT_INTERVAL_S,
     ) -> None:
         super().__init__(users, catalog)
         self.bot = bot
+        self.jobs = jobs
         self.min_interval_s = min_interval_s
         self._last_edit: dict[int, float] = {}
 
@@ -109,7 +128,7 @@ class TelegramJobStatus(_JobTexts):
             parts.append(escape(job.ratio))
         return " · ".join(parts)
 
-    def status_line(
+    async def status_line(
         self, job: Job, status: JobStatus, lang: str, progress: int | None, elapsed_s: float | None
     ) -> str:
         key = f"job-status-{status.value}"
@@ -122,7 +141,23 @@ class TelegramJobStatus(_JobTexts):
             return translate(key, lang, reason=failure_text(job, lang), cost=job.cost)
         if status in (JobStatus.TIMED_OUT, JobStatus.UNDELIVERED_REFUNDED):
             return translate(key, lang, cost=job.cost)
+        if status is JobStatus.DONE:
+            return await self.done_line(job, lang)
         return translate(key, lang)
+
+    async def done_line(self, job: Job, lang: str) -> str:
+        """"Done" with what the job cost (nothing when it came after a refund) and the balance left."""
+        charged = await self.jobs.charged_for(job.id)
+        user = await self.users.get(job.user_id)
+        balance = user.balance if user is not None else 0
+        key = "job-status-charged" if charged > 0 else "job-status-free"
+        charge = translate(key, lang, id=job.id, cost=charged, balance=balance)
+        return f"{translate('job-status-done', lang)}\n{charge}"
+
+    def keyboard(self, job: Job, status: JobStatus, lang: str) -> InlineKeyboardMarkup | None:
+        if status is JobStatus.FAILED:
+            return after_failure_keyboard(job, lang)
+        return None
 
     async def show_status(
         self, job: Job, status: JobStatus, *, progress: int | None = None, elapsed_s: float | None = None
@@ -137,19 +172,21 @@ class TelegramJobStatus(_JobTexts):
         if final:
             self._last_edit.pop(job.id, None)
         lang = await self.language(job.user_id)
-        text = f"{self.header(job, lang)}\n{self.status_line(job, status, lang, progress, elapsed_s)}"
+        line = await self.status_line(job, status, lang, progress, elapsed_s)
+        text = f"{self.header(job, lang)}\n{line}"
+        markup = self.keyboard(job, status, lang)
         try:
             if job.status_message_id is not None:
                 await self.bot.edit_message_text(
-                    text=text, chat_id=job.chat_id, message_id=job.status_message_id
+                    text=text, chat_id=job.chat_id, message_id=job.status_message_id, reply_markup=markup
                 )
             else:
-                await self.bot.send_message(job.chat_id, text)
+                await self.bot.send_message(job.chat_id, text, reply_markup=markup)
         except TelegramBadRequest as exc:
             if is_not_modified(exc):
                 return
             if job.status_message_id is not None and "message to edit not found" in str(exc):
-                await self._send_fresh(job, text)
+                await self._send_fresh(job, text, markup)
                 return
             log.warning("Job %s: status message not updated: %s", job.id, exc)
         except TelegramForbiddenError:
@@ -157,9 +194,9 @@ class TelegramJobStatus(_JobTexts):
         except TelegramAPIError as exc:
             log.warning("Job %s: status message not updated: %s", job.id, exc)
 
-    async def _send_fresh(self, job: Job, text: str) -> None:
+    async def _send_fresh(self, job: Job, text: str, markup: InlineKeyboardMarkup | None) -> None:
         try:
-            await self.bot.send_message(job.chat_id, text)
+            await self.bot.send_message(job.chat_id, text, reply_markup=markup)
         except TelegramAPIError as exc:
             log.warning("Job %s: status message not sent: %s", job.id, exc)
 
@@ -205,14 +242,17 @@ class TelegramResults(_JobTexts):
         self.bot = bot
 
     def caption(self, job: Job, lang: str) -> str:
-        name = escape(self.model_name(job, lang))
+        """"#<order> <model>" (parallel results told apart) over the prompt."""
+        head = f"#{job.id} {self.model_name(job, lang)}"
         # Escaping happens after shortening, and the limit counts visible characters only.
-        room = CAPTION_LIMIT - len(name) - 1
+        room = CAPTION_LIMIT - len(head) - 1
         prompt = escape(shorten(job.prompt, room)) if job.prompt else ""
-        return f"<b>{name}</b>\n{prompt}" if prompt else f"<b>{name}</b>"
+        bold = f"<b>{escape(head)}</b>"
+        return f"{bold}\n{prompt}" if prompt else bold
 
     async def send_video(self, job: Job, video: VideoFile) -> str | None:
-        caption = self.caption(job, await self.language(job.user_id))
+        lang = await self.language(job.user_id)
+        caption = self.caption(job, lang)
         info = video.info
         with reported_as_send_failure():
             async with ChatActionSender.upload_video(chat_id=job.chat_id, bot=self.bot):
@@ -224,18 +264,21 @@ class TelegramResults(_JobTexts):
                     duration=info.duration if info else None,
                     thumbnail=FSInputFile(video.thumbnail) if video.thumbnail else None,
                     caption=caption,
+                    reply_markup=after_delivery_keyboard(job, lang),
                     supports_streaming=True,
                     request_timeout=600,
                 )
         return message.video.file_id if message.video else None
 
     async def send_document(self, job: Job, video: VideoFile) -> str | None:
-        caption = self.caption(job, await self.language(job.user_id))
+        lang = await self.language(job.user_id)
+        caption = self.caption(job, lang)
         with reported_as_send_failure():
             message = await self.bot.send_document(
                 job.chat_id,
                 FSInputFile(video.path, filename="video.mp4"),
                 caption=caption,
+                reply_markup=after_delivery_keyboard(job, lang),
                 request_timeout=600,
             )
         return message.document.file_id if message.document else None
@@ -246,4 +289,4 @@ class TelegramResults(_JobTexts):
             "delivery-link", lang, caption=self.caption(job, lang), url=escape(url), hours=LINK_VALIDITY_HOURS
         )
         with reported_as_send_failure():
-            await self.bot.send_message(job.chat_id, text)
+            await self.bot.send_message(job.chat_id, text, reply_markup=after_delivery_keyboard(job, lang))
