@@ -230,6 +230,10 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
                 max_jobs_in_flight=settings.max_jobs_in_flight,
             )
 
+        status_view = TelegramJobStatus(
+            bot, users, jobs, catalog, refresh_s=settings.status_refresh_seconds
+        )
+        closers.append(status_view.close)
         tracker = JobTracker(
             db=db,
             jobs=jobs,
@@ -238,7 +242,7 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
             catalog=catalog,
             make_generation=make_generation,
             delivery=delivery,
-            status=TelegramJobStatus(bot, users, jobs, catalog),
+            status=status_view,
             schedule=PollSchedule(callbacks=bool(settings.public_url), scale=settings.kie_poll_scale),
             hmac_key=settings.kie_webhook_hmac_key.get_secret_value()
             if settings.kie_webhook_hmac_key

@@ -10,6 +10,7 @@ a second per chat, and progress ticks are not worth a 429); every other status a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -32,6 +33,7 @@ from aiogram.utils.chat_action import ChatActionSender
 from bot.catalog.model import Catalog, mode_name
 from bot.i18n import language_of, translate
 from bot.kie.errors import classify_failure
+from bot.services.estimates import usual_duration
 from bot.services.ports import (
     ChatGone,
     JobStatus,
@@ -41,6 +43,7 @@ from bot.services.ports import (
     TransientSendFailure,
     VideoFile,
 )
+from bot.store.db import now
 from bot.store.jobs import Job, JobsRepo
 from bot.store.users import UsersRepo
 from bot.telegram.job_actions import after_delivery_keyboard, after_failure_keyboard
@@ -50,6 +53,12 @@ from bot.text import escape, shorten
 log = logging.getLogger(__name__)
 
 EDIT_INTERVAL_S = 3.0
+# How often a waiting job's status refreshes its elapsed time (STATUS_REFRESH_SECONDS).
+REFRESH_INTERVAL_S = 15.0
+# Statuses of a job still waiting for its video: they show the elapsed time and the usual duration.
+WAITING = frozenset({JobStatus.QUEUED, JobStatus.GENERATING, JobStatus.PROGRESS})
+# The prompt on the order card: enough to recognise the order.
+CARD_PROMPT_CHARS = 120
 CAPTION_LIMIT = 1024
 # KIE keeps results downloadable for about this long.
 LINK_VALIDITY_HOURS = 24
@@ -105,7 +114,10 @@ class _JobTexts:
 
 
 class TelegramJobStatus(_JobTexts):
-    """JobStatusView: the status message, "<model> · <mode> · <ratio>" over the status line."""
+    """JobStatusView: the order card (order number, model, mode, ratio, options, prompt, price) over
+    the status line. While the job waits, the line carries the elapsed time and the usual duration
+    of this model, and a ticker refreshes it (KIE may say nothing for minutes, above all in callback
+    mode, where nothing is polled)."""
 
     def __init__(
         self,
@@ -115,28 +127,48 @@ class TelegramJobStatus(_JobTexts):
         catalog: Catalog,
         *,
         min_interval_s: float = EDIT_INTERVAL_S,
+        refresh_s: float = REFRESH_INTERVAL_S,
     ) -> None:
         super().__init__(users, catalog)
         self.bot = bot
         self.jobs = jobs
         self.min_interval_s = min_interval_s
+        self.refresh_s = refresh_s
         self._last_edit: dict[int, float] = {}
+        # Per running job: the last waiting status shown (the ticker repeats it), its ticker task, and
+        # a lock so a tick never lands after the final status.
+        self._waiting: dict[int, tuple[JobStatus, int | None]] = {}
+        self._tickers: dict[int, asyncio.Task[None]] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
 
     def header(self, job: Job, lang: str) -> str:
-        parts = [f"<b>{escape(self.model_name(job, lang))}</b>", escape(mode_name(job.mode, lang))]
+        """The order card: what was ordered, so it stays in view while the job runs and after."""
+        parts = [f"<b>#{job.id} {escape(self.model_name(job, lang))}</b>", escape(mode_name(job.mode, lang))]
         if job.ratio:
             parts.append(escape(job.ratio))
-        return " · ".join(parts)
+        lines = [" · ".join(parts)]
+        entry = self.catalog.get(job.model_key)
+        if entry is not None and job.options:
+            with contextlib.suppress(KeyError, ValueError):
+                spec = entry.mode_spec(job.mode)
+                titles = []
+                for key, value in job.options.items():
+                    option = spec.option(key)
+                    if option is not None:
+                        titles.append(escape(option.value_title(value, lang)))
+                if titles:
+                    lines.append(" · ".join(titles))
+        if job.prompt:
+            lines.append(f"<i>{escape(shorten(job.prompt, CARD_PROMPT_CHARS))}</i>")
+        lines.append(translate("job-card-price", lang, cost=job.cost))
+        return "\n".join(lines)
 
     async def status_line(
         self, job: Job, status: JobStatus, lang: str, progress: int | None, elapsed_s: float | None
     ) -> str:
         key = f"job-status-{status.value}"
-        elapsed = format_elapsed(elapsed_s or 0.0)
-        if status is JobStatus.PROGRESS:
-            return translate(key, lang, progress=progress, elapsed=elapsed)
-        if status is JobStatus.GENERATING:
-            return translate(key, lang, elapsed=elapsed)
+        if status in WAITING:
+            return await self.waiting_line(job, status, lang, progress, elapsed_s)
         if status is JobStatus.FAILED:
             return translate(key, lang, reason=failure_text(job, lang), cost=job.cost)
         if status in (JobStatus.TIMED_OUT, JobStatus.UNDELIVERED_REFUNDED):
@@ -144,6 +176,27 @@ class TelegramJobStatus(_JobTexts):
         if status is JobStatus.DONE:
             return await self.done_line(job, lang)
         return translate(key, lang)
+
+    async def waiting_line(
+        self, job: Job, status: JobStatus, lang: str, progress: int | None, elapsed_s: float | None
+    ) -> str:
+        """The status with the time since the order and what this model usually takes."""
+        key = f"job-status-{status.value}"
+        if elapsed_s is None:
+            elapsed_s = now() - job.created_at
+        elapsed = format_elapsed(elapsed_s)
+        if status is JobStatus.PROGRESS:
+            line = translate(key, lang, progress=progress, elapsed=elapsed)
+        elif status is JobStatus.GENERATING:
+            line = translate(key, lang, elapsed=elapsed)
+        else:
+            line = f"{translate(key, lang)} {elapsed}"
+        usual = await usual_duration(self.jobs, job.model_key)
+        if usual.low_min == usual.high_min:
+            estimate = translate("job-estimate-about", lang, minutes=usual.low_min)
+        else:
+            estimate = translate("job-estimate-range", lang, low=usual.low_min, high=usual.high_min)
+        return f"{line}\n{estimate}"
 
     async def done_line(self, job: Job, lang: str) -> str:
         """"Done" with what the job cost (nothing when it came after a refund) and the balance left."""
@@ -164,13 +217,76 @@ class TelegramJobStatus(_JobTexts):
     ) -> None:
         """Edit the job's status message (or send one if it has none). Never raises."""
         final = not status.is_progress
-        now = time.monotonic()
+        now_mono = time.monotonic()
         last = self._last_edit.get(job.id)
-        if not final and last is not None and now - last < self.min_interval_s:
+        if not final and last is not None and now_mono - last < self.min_interval_s:
             return
-        self._last_edit[job.id] = now
+        self._last_edit[job.id] = now_mono
         if final:
             self._last_edit.pop(job.id, None)
+        async with self._lock(job.id):
+            if status in WAITING:
+                self._waiting[job.id] = (status, progress)
+            else:
+                self._waiting.pop(job.id, None)
+            await self._render(job, status, progress, elapsed_s, fresh_on_missing=True)
+        if status in WAITING and job.status_message_id is not None:
+            self._start_ticker(job)
+        elif status not in WAITING:
+            self._forget(job.id)
+
+    @property
+    def ticking(self) -> frozenset[int]:
+        """Ids of the jobs whose elapsed time is being refreshed."""
+        return frozenset(self._tickers)
+
+    async def close(self) -> None:
+        """Stop every ticker (at shutdown; a restart's recovery shows the status again)."""
+        tickers = list(self._tickers.values())
+        for ticker in tickers:
+            ticker.cancel()
+        await asyncio.gather(*tickers, return_exceptions=True)
+        self._tickers.clear()
+
+    def _lock(self, job_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(job_id, asyncio.Lock())
+
+    def _forget(self, job_id: int) -> None:
+        ticker = self._tickers.pop(job_id, None)
+        if ticker is not None and ticker is not asyncio.current_task():
+            ticker.cancel()
+        self._locks.pop(job_id, None)
+
+    def _start_ticker(self, job: Job) -> None:
+        if job.id not in self._tickers:
+            self._tickers[job.id] = asyncio.create_task(self._tick(job), name=f"status-ticker-{job.id}")
+
+    async def _tick(self, job: Job) -> None:
+        """Refresh the waiting status's elapsed time until the job leaves waiting or its deadline."""
+        try:
+            while now() < job.deadline_at:
+                await asyncio.sleep(self.refresh_s)
+                async with self._lock(job.id):
+                    shown = self._waiting.get(job.id)
+                    if shown is None:
+                        return
+                    if not await self._render(job, shown[0], shown[1], None, fresh_on_missing=False):
+                        self._waiting.pop(job.id, None)
+                        return
+        finally:
+            if self._tickers.get(job.id) is asyncio.current_task():
+                del self._tickers[job.id]
+
+    async def _render(
+        self,
+        job: Job,
+        status: JobStatus,
+        progress: int | None,
+        elapsed_s: float | None,
+        *,
+        fresh_on_missing: bool,
+    ) -> bool:
+        """Show the status; False when the message is gone or the chat blocked the bot."""
         lang = await self.language(job.user_id)
         line = await self.status_line(job, status, lang, progress, elapsed_s)
         text = f"{self.header(job, lang)}\n{line}"
@@ -184,15 +300,18 @@ class TelegramJobStatus(_JobTexts):
                 await self.bot.send_message(job.chat_id, text, reply_markup=markup)
         except TelegramBadRequest as exc:
             if is_not_modified(exc):
-                return
+                return True
             if job.status_message_id is not None and "message to edit not found" in str(exc):
-                await self._send_fresh(job, text, markup)
-                return
+                if fresh_on_missing:
+                    await self._send_fresh(job, text, markup)
+                return False
             log.warning("Job %s: status message not updated: %s", job.id, exc)
         except TelegramForbiddenError:
             log.info("Job %s: user %s blocked the bot; status not shown", job.id, job.user_id)
+            return False
         except TelegramAPIError as exc:
             log.warning("Job %s: status message not updated: %s", job.id, exc)
+        return True
 
     async def _send_fresh(self, job: Job, text: str, markup: InlineKeyboardMarkup | None) -> None:
         try:
