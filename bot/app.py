@@ -54,6 +54,7 @@ from bot.telegram.dependencies import HandlerDependencies
 from bot.telegram.errors import make_errors_router
 from bot.telegram.files import TelegramFiles
 from bot.telegram.history import make_history_router
+from bot.telegram.job_actions import make_job_actions_router
 from bot.telegram.job_messages import TelegramJobStatus, TelegramResults
 from bot.telegram.middlewares import (
     CallbackAnswerGuard,
@@ -160,6 +161,7 @@ def create_dispatcher(components: Components) -> Dispatcher:
         # Filtered on ADMIN_IDS: for anyone else it matches nothing and the fallback answers.
         make_admin_router(components.settings.admin_ids),
         make_history_router(components.catalog),
+        make_job_actions_router(components.catalog),
         make_models_router(),
         make_wizard_router(),
         make_fallback_router(),
@@ -249,6 +251,10 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
                 max_jobs_in_flight=settings.max_jobs_in_flight,
             )
 
+        status_view = TelegramJobStatus(
+            bot, users, jobs, catalog, refresh_s=settings.status_refresh_seconds
+        )
+        closers.append(status_view.close)
         tracker = JobTracker(
             db=db,
             jobs=jobs,
@@ -257,7 +263,7 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
             catalog=catalog,
             make_generation=make_generation,
             delivery=delivery,
-            status=TelegramJobStatus(bot, users, catalog),
+            status=status_view,
             schedule=PollSchedule(callbacks=bool(settings.public_url), scale=settings.kie_poll_scale),
             hmac_key=settings.kie_webhook_hmac_key.get_secret_value()
             if settings.kie_webhook_hmac_key

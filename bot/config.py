@@ -147,6 +147,9 @@ class Settings(PriceSettings):
     job_timeout_minutes: float = Field(default=30.0, gt=0)
     max_jobs_in_flight: int = Field(default=3, ge=1)
     max_result_mb: int = Field(default=2000, ge=1)
+    # How often a running job's status message refreshes its elapsed time (Telegram allows about one
+    # edit a second per chat; parallel jobs share it).
+    status_refresh_seconds: float = Field(default=15.0, gt=0)
     # Shrinks every polling interval (1 = KIE's recommended schedule). For tests and benchmarks.
     kie_poll_scale: float = Field(default=1.0, gt=0, le=1)
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import unicodedata
+# The last code point KIE takes as a letter of an English prompt: Basic Latin, Latin-1 Supplement
+# and Latin Extended-A/B ("café", "naïve", "Łódź"). Everything above is refused, Latin-looking or
+# not: Vietnamese letters (Latin Extended Additional, "phở"), fullwidth forms ("Ｃａｔ"), Greek,
+# Cyrillic, CJK... The bot refuses exactly what KIE refuses, before any credits are reserved.
+LAST_ACCEPTED_LETTER = 0x024F
 
 
 def is_english(text: str) -> bool:
-    """True unless `text` contains a letter of a non-Latin script.
+    """True unless `text` contains a letter KIE would refuse in an English-only prompt.
 
-    Latin letters (accented ones too: "café"), digits, punctuation, symbols and emoji are fine; one
-    Cyrillic, Greek, CJK, Arabic... letter makes it not English. We cannot detect the *language*
-    without a model, but a non-Latin letter is a sure sign the prompt will be rejected.
+    Digits, punctuation, symbols and emoji are fine. We cannot detect the *language* without a
+    model, but such a letter is a sure sign the prompt will be rejected.
     """
-    for char in text:
-        if char.isascii() or not char.isalpha():
-            continue
-        if not unicodedata.name(char, "").startswith("LATIN"):
-            return False
-    return True
+    return all(not char.isalpha() or ord(char) <= LAST_ACCEPTED_LETTER for char in text)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from enum import StrEnum
 from typing import Any, ClassVar
 
 # Telegram bot tokens and bearer credentials that might ride along in a URL or an echoed body.
@@ -267,3 +268,44 @@ def error_from_answer(http_status: int, body: Any, secrets: Iterable[str] = ()) 
     if body_code is None:
         return KieServerError("answer is not a KIE envelope", code=None, http_status=http_status)
     return None
+
+
+# --- why a generation failed -------------------------------------------------------------------------
+
+
+class FailureKind(StrEnum):
+    """What a failed generation tells the user to do: the one vocabulary for KIE's failCode/failMsg
+    (recordInfo, callbacks) and for the 400s createTask answers with."""
+
+    SERVER = "server"  # trouble on KIE's side: the same order may well work if tried again
+    CONTENT = "content"  # refused by the model's content rules (the prompt or a picture)
+    PROMPT = "prompt"  # the prompt is not accepted by this model as written (language, length)
+
+
+# Words KIE's (and the upstream models') refusal messages use; checked in this order, content
+# first: "prompt flagged by the content policy" is a content refusal, not a prompt format problem.
+_CONTENT_WORDS = re.compile(
+    r"(?i)polic|safety|unsafe|sensitive|nsfw|violat|inappropriate|prohibited|moderat|flagged|"
+    r"public figure|celebrit|minor|harmful|not allowed|content"
+)
+_PROMPT_WORDS = re.compile(
+    r"(?i)english|language|translat|prompt.{0,40}(too long|length|exceed|invalid|empty|required|"
+    r"not supported|unsupported)|(too long|length|exceed).{0,40}prompt"
+)
+
+
+def classify_failure(code: str | int | None, message: str | None) -> FailureKind:
+    """The kind of a KIE failure from its code and message (message first: the codes are shared).
+
+    KIE documents 400 for content policy, English-only prompts and unfetchable images, 500/501 for
+    its own errors (kie-api.md §2); a bare 400 is a refusal of what was asked, anything else is
+    treated as KIE's trouble, which never blames the prompt.
+    """
+    text = message or ""
+    if _CONTENT_WORDS.search(text):
+        return FailureKind.CONTENT
+    if _PROMPT_WORDS.search(text):
+        return FailureKind.PROMPT
+    if str(code or "").strip() == "400":
+        return FailureKind.CONTENT
+    return FailureKind.SERVER

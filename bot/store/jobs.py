@@ -453,6 +453,25 @@ class JobsRepo:
         )
         return [Job.from_row(r) for r in rows]
 
+    async def charged_for(self, job_id: int) -> int:
+        """Credits the job kept: its reservation minus any refund (0 when it was refunded)."""
+        row = await self.db.fetchone(
+            """SELECT -COALESCE(SUM(amount), 0) FROM ledger
+               WHERE job_id = ? AND reason IN ('generation', 'refund')""",
+            (job_id,),
+        )
+        return int(row[0]) if row is not None else 0
+
+    async def recent_durations(self, model_key: str, limit: int = 20) -> list[float]:
+        """Seconds from order to finished video of the model's last `limit` successful jobs."""
+        rows = await self.db.fetchall(
+            """SELECT finished_at - created_at FROM jobs
+               WHERE model_key = ? AND state = 'delivered' AND finished_at IS NOT NULL
+               ORDER BY id DESC LIMIT ?""",
+            (model_key, limit),
+        )
+        return [float(r[0]) for r in rows if r[0] is not None and r[0] >= 0]
+
     async def kie_costs_by_model(self) -> list[ModelKieCost]:
         """Per model, over the jobs KIE reported a cost for: how many, KIE's credits (exact) and the
         user credits we kept for them (reservations minus refunds, from the ledger)."""

@@ -21,10 +21,7 @@ from bot.services.tracker import JobTracker
 from bot.store.jobs import Job
 from bot.store.users import UserRow
 from bot.telegram.common import MenuCb, escape, shorten
-from bot.telegram.replies import remove_keyboard
-from bot.telegram.wizard.draft import ALL_MODELS, Draft, new_draft_id
-from bot.telegram.wizard.session import WizardSession
-from bot.telegram.wizard.view import render_summary
+from bot.telegram.job_actions import model_refusal, offer_again
 
 HISTORY_SIZE = 10
 PROMPT_CHARS = 80
@@ -49,22 +46,6 @@ def _job_line(job: Job, catalog: Catalog, lang: str) -> str:
     )
     prompt = f"\n<i>{escape(shorten(job.prompt, PROMPT_CHARS))}</i>" if job.prompt else ""
     return head + prompt
-
-
-def draft_from_job(job: Job) -> Draft:
-    """The same settings as a past job, ready for a new summary and confirm."""
-    draft = Draft(id=new_draft_id())
-    draft.add("category", ALL_MODELS)
-    draft.add("model", job.model_key)
-    draft.add("mode", job.mode)
-    if job.ratio:
-        draft.add("ratio", job.ratio)
-    for key, value in job.options.items():
-        draft.add(f"opt:{key}", value)
-    for ref in job.inputs.get("files", []):
-        draft.add(f"input:{ref['kind']}", ref)
-    draft.add("prompt", job.prompt)
-    return draft
 
 
 def make_history_router(catalog: Catalog) -> Router:
@@ -139,27 +120,12 @@ def make_history_router(catalog: Catalog) -> Router:
                 await message.answer(_("history-no-file"))
             return
         if callback_data.a == "repeat":
-            entry = catalog.get(job.model_key)
-            if entry is None:
-                await query.answer(_("order-unknown_model"), show_alert=True)
-                return
-            if entry.retired is not None:
-                # An old /history button of a model KIE no longer serves: say so, order nothing.
-                await query.answer(
-                    _("order-model_retired").format(date=entry.retired.on.isoformat()), show_alert=True
-                )
+            refusal = await model_refusal(job, catalog)
+            if refusal is not None:
+                await query.answer(refusal, show_alert=True)
                 return
             await query.answer()
-            draft = draft_from_job(job)
-            balance = await billing.balance(db_user.id)
-            text, markup = render_summary(draft, db_user, balance, catalog)
-            session = WizardSession(state)
-            old = await session.load()
-            sent = await message.answer(text, reply_markup=markup)
-            draft.message_id = sent.message_id
-            await session.begin(draft)
-            if old is not None and message.bot is not None:
-                await remove_keyboard(message.bot, message.chat.id, old.message_id)
+            await offer_again(message, job, db_user, billing, catalog, state)
             return
         await query.answer(_("stale-button"), show_alert=True)
 

@@ -10,6 +10,7 @@ a second per chat, and progress ticks are not worth a 429); every other status a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -26,11 +27,13 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import FSInputFile
+from aiogram.types import FSInputFile, InlineKeyboardMarkup
 from aiogram.utils.chat_action import ChatActionSender
 
 from bot.catalog.model import Catalog, mode_name
 from bot.i18n import language_of, translate
+from bot.kie.errors import classify_failure
+from bot.services.estimates import usual_duration
 from bot.services.ports import (
     ChatGone,
     JobStatus,
@@ -40,14 +43,22 @@ from bot.services.ports import (
     TransientSendFailure,
     VideoFile,
 )
-from bot.store.jobs import Job
+from bot.store.db import now
+from bot.store.jobs import Job, JobsRepo
 from bot.store.users import UsersRepo
+from bot.telegram.job_actions import after_delivery_keyboard, after_failure_keyboard
 from bot.telegram.replies import is_not_modified
 from bot.text import escape, shorten
 
 log = logging.getLogger(__name__)
 
 EDIT_INTERVAL_S = 3.0
+# How often a waiting job's status refreshes its elapsed time (STATUS_REFRESH_SECONDS).
+REFRESH_INTERVAL_S = 15.0
+# Statuses of a job still waiting for its video: they show the elapsed time and the usual duration.
+WAITING = frozenset({JobStatus.QUEUED, JobStatus.GENERATING, JobStatus.PROGRESS})
+# The prompt on the order card: enough to recognise the order.
+CARD_PROMPT_CHARS = 120
 CAPTION_LIMIT = 1024
 # KIE keeps results downloadable for about this long.
 LINK_VALIDITY_HOURS = 24
@@ -60,20 +71,30 @@ def format_elapsed(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
+# Reasons whose text would otherwise blame the prompt: KIE's own words decide what kind of failure
+# it was (bot/kie/errors.py classify_failure), so server trouble never reads "rephrase the prompt".
+CLASSIFIED_REASONS = frozenset({"kie_content_rejected", "kie_generation_failed", "kie_server_error"})
+
+
 def failure_text(job: Job, lang: str) -> str:
     """The failure reason in the user's words.
 
     `fail_reason` is "<key>" or "<key>: <KIE's own message>" (submission errors), or KIE's free text
-    for a failed generation. KIE's message is added for settings it refused, so the user knows
-    what to change.
+    for a failed generation (with its code in `fail_code`). KIE's message is added for settings it
+    refused, so the user knows what to change.
     """
     reason = job.fail_reason or ""
     key, _sep, detail = reason.partition(": ")
     if key.startswith("invalid_"):
         key = "kie_rejected_request"
     text = translate(f"fail-{key}", lang)
-    if text == f"fail-{key}":
-        return translate("fail-generation", lang)
+    if key in CLASSIFIED_REASONS or text == f"fail-{key}":
+        # A known key carries KIE's message after it; an unknown one is KIE's message itself.
+        message = detail if key in CLASSIFIED_REASONS else reason
+        # A createTask 400 says no more than "refused"; the classifier reads that code as content.
+        code = "400" if key == "kie_content_rejected" and job.fail_code is None else job.fail_code
+        kind = classify_failure(code, message)
+        return translate(f"fail-kind-{kind.value}", lang)
     if key == "kie_rejected_request" and detail:
         text = f"{text} ({escape(shorten(detail, 200))})"
     return text
@@ -93,73 +114,208 @@ class _JobTexts:
 
 
 class TelegramJobStatus(_JobTexts):
-    """JobStatusView: the status message, "<model> · <mode> · <ratio>" over the status line."""
+    """JobStatusView: the order card (order number, model, mode, ratio, options, prompt, price) over
+    the status line. While the job waits, the line carries the elapsed time and the usual duration
+    of this model, and a ticker refreshes it (KIE may say nothing for minutes, above all in callback
+    mode, where nothing is polled)."""
 
     def __init__(
-        self, bot: Bot, users: UsersRepo, catalog: Catalog, *, min_interval_s: float = EDIT_INTERVAL_S
+        self,
+        bot: Bot,
+        users: UsersRepo,
+        jobs: JobsRepo,
+        catalog: Catalog,
+        *,
+        min_interval_s: float = EDIT_INTERVAL_S,
+        refresh_s: float = REFRESH_INTERVAL_S,
     ) -> None:
         super().__init__(users, catalog)
         self.bot = bot
+        self.jobs = jobs
         self.min_interval_s = min_interval_s
+        self.refresh_s = refresh_s
         self._last_edit: dict[int, float] = {}
+        # Per running job: the last waiting status shown (the ticker repeats it), its ticker task, and
+        # a lock so a tick never lands after the final status.
+        self._waiting: dict[int, tuple[JobStatus, int | None]] = {}
+        self._tickers: dict[int, asyncio.Task[None]] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
 
     def header(self, job: Job, lang: str) -> str:
-        parts = [f"<b>{escape(self.model_name(job, lang))}</b>", escape(mode_name(job.mode, lang))]
+        """The order card: what was ordered, so it stays in view while the job runs and after."""
+        parts = [f"<b>#{job.id} {escape(self.model_name(job, lang))}</b>", escape(mode_name(job.mode, lang))]
         if job.ratio:
             parts.append(escape(job.ratio))
-        return " · ".join(parts)
+        lines = [" · ".join(parts)]
+        entry = self.catalog.get(job.model_key)
+        if entry is not None and job.options:
+            with contextlib.suppress(KeyError, ValueError):
+                spec = entry.mode_spec(job.mode)
+                titles = []
+                for key, value in job.options.items():
+                    option = spec.option(key)
+                    if option is not None:
+                        titles.append(escape(option.value_title(value, lang)))
+                if titles:
+                    lines.append(" · ".join(titles))
+        if job.prompt:
+            lines.append(f"<i>{escape(shorten(job.prompt, CARD_PROMPT_CHARS))}</i>")
+        lines.append(translate("job-card-price", lang, cost=job.cost))
+        return "\n".join(lines)
 
-    def status_line(
+    async def status_line(
         self, job: Job, status: JobStatus, lang: str, progress: int | None, elapsed_s: float | None
     ) -> str:
         key = f"job-status-{status.value}"
-        elapsed = format_elapsed(elapsed_s or 0.0)
-        if status is JobStatus.PROGRESS:
-            return translate(key, lang, progress=progress, elapsed=elapsed)
-        if status is JobStatus.GENERATING:
-            return translate(key, lang, elapsed=elapsed)
+        if status in WAITING:
+            return await self.waiting_line(job, status, lang, progress, elapsed_s)
         if status is JobStatus.FAILED:
             return translate(key, lang, reason=failure_text(job, lang), cost=job.cost)
         if status in (JobStatus.TIMED_OUT, JobStatus.UNDELIVERED_REFUNDED):
             return translate(key, lang, cost=job.cost)
+        if status is JobStatus.DONE:
+            return await self.done_line(job, lang)
         return translate(key, lang)
+
+    async def waiting_line(
+        self, job: Job, status: JobStatus, lang: str, progress: int | None, elapsed_s: float | None
+    ) -> str:
+        """The status with the time since the order and what this model usually takes."""
+        key = f"job-status-{status.value}"
+        if elapsed_s is None:
+            elapsed_s = now() - job.created_at
+        elapsed = format_elapsed(elapsed_s)
+        if status is JobStatus.PROGRESS:
+            line = translate(key, lang, progress=progress, elapsed=elapsed)
+        elif status is JobStatus.GENERATING:
+            line = translate(key, lang, elapsed=elapsed)
+        else:
+            line = f"{translate(key, lang)} {elapsed}"
+        usual = await usual_duration(self.jobs, job.model_key)
+        if usual.low_min == usual.high_min:
+            estimate = translate("job-estimate-about", lang, minutes=usual.low_min)
+        else:
+            estimate = translate("job-estimate-range", lang, low=usual.low_min, high=usual.high_min)
+        return f"{line}\n{estimate}"
+
+    async def done_line(self, job: Job, lang: str) -> str:
+        """"Done" with what the job cost (nothing when it came after a refund) and the balance left."""
+        charged = await self.jobs.charged_for(job.id)
+        user = await self.users.get(job.user_id)
+        balance = user.balance if user is not None else 0
+        key = "job-status-charged" if charged > 0 else "job-status-free"
+        charge = translate(key, lang, id=job.id, cost=charged, balance=balance)
+        return f"{translate('job-status-done', lang)}\n{charge}"
+
+    def keyboard(self, job: Job, status: JobStatus, lang: str) -> InlineKeyboardMarkup | None:
+        if status is JobStatus.FAILED:
+            return after_failure_keyboard(job, lang)
+        return None
 
     async def show_status(
         self, job: Job, status: JobStatus, *, progress: int | None = None, elapsed_s: float | None = None
     ) -> None:
         """Edit the job's status message (or send one if it has none). Never raises."""
         final = not status.is_progress
-        now = time.monotonic()
+        now_mono = time.monotonic()
         last = self._last_edit.get(job.id)
-        if not final and last is not None and now - last < self.min_interval_s:
+        if not final and last is not None and now_mono - last < self.min_interval_s:
             return
-        self._last_edit[job.id] = now
+        self._last_edit[job.id] = now_mono
         if final:
             self._last_edit.pop(job.id, None)
+        async with self._lock(job.id):
+            if status in WAITING:
+                self._waiting[job.id] = (status, progress)
+            else:
+                self._waiting.pop(job.id, None)
+            await self._render(job, status, progress, elapsed_s, fresh_on_missing=True)
+        if status in WAITING and job.status_message_id is not None:
+            self._start_ticker(job)
+        elif status not in WAITING:
+            self._forget(job.id)
+
+    @property
+    def ticking(self) -> frozenset[int]:
+        """Ids of the jobs whose elapsed time is being refreshed."""
+        return frozenset(self._tickers)
+
+    async def close(self) -> None:
+        """Stop every ticker (at shutdown; a restart's recovery shows the status again)."""
+        tickers = list(self._tickers.values())
+        for ticker in tickers:
+            ticker.cancel()
+        await asyncio.gather(*tickers, return_exceptions=True)
+        self._tickers.clear()
+
+    def _lock(self, job_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(job_id, asyncio.Lock())
+
+    def _forget(self, job_id: int) -> None:
+        ticker = self._tickers.pop(job_id, None)
+        if ticker is not None and ticker is not asyncio.current_task():
+            ticker.cancel()
+        self._locks.pop(job_id, None)
+
+    def _start_ticker(self, job: Job) -> None:
+        if job.id not in self._tickers:
+            self._tickers[job.id] = asyncio.create_task(self._tick(job), name=f"status-ticker-{job.id}")
+
+    async def _tick(self, job: Job) -> None:
+        """Refresh the waiting status's elapsed time until the job leaves waiting or its deadline."""
+        try:
+            while now() < job.deadline_at:
+                await asyncio.sleep(self.refresh_s)
+                async with self._lock(job.id):
+                    shown = self._waiting.get(job.id)
+                    if shown is None:
+                        return
+                    if not await self._render(job, shown[0], shown[1], None, fresh_on_missing=False):
+                        self._waiting.pop(job.id, None)
+                        return
+        finally:
+            if self._tickers.get(job.id) is asyncio.current_task():
+                del self._tickers[job.id]
+
+    async def _render(
+        self,
+        job: Job,
+        status: JobStatus,
+        progress: int | None,
+        elapsed_s: float | None,
+        *,
+        fresh_on_missing: bool,
+    ) -> bool:
+        """Show the status; False when the message is gone or the chat blocked the bot."""
         lang = await self.language(job.user_id)
-        text = f"{self.header(job, lang)}\n{self.status_line(job, status, lang, progress, elapsed_s)}"
+        line = await self.status_line(job, status, lang, progress, elapsed_s)
+        text = f"{self.header(job, lang)}\n{line}"
+        markup = self.keyboard(job, status, lang)
         try:
             if job.status_message_id is not None:
                 await self.bot.edit_message_text(
-                    text=text, chat_id=job.chat_id, message_id=job.status_message_id
+                    text=text, chat_id=job.chat_id, message_id=job.status_message_id, reply_markup=markup
                 )
             else:
-                await self.bot.send_message(job.chat_id, text)
+                await self.bot.send_message(job.chat_id, text, reply_markup=markup)
         except TelegramBadRequest as exc:
             if is_not_modified(exc):
-                return
+                return True
             if job.status_message_id is not None and "message to edit not found" in str(exc):
-                await self._send_fresh(job, text)
-                return
+                if fresh_on_missing:
+                    await self._send_fresh(job, text, markup)
+                return False
             log.warning("Job %s: status message not updated: %s", job.id, exc)
         except TelegramForbiddenError:
             log.info("Job %s: user %s blocked the bot; status not shown", job.id, job.user_id)
+            return False
         except TelegramAPIError as exc:
             log.warning("Job %s: status message not updated: %s", job.id, exc)
+        return True
 
-    async def _send_fresh(self, job: Job, text: str) -> None:
+    async def _send_fresh(self, job: Job, text: str, markup: InlineKeyboardMarkup | None) -> None:
         try:
-            await self.bot.send_message(job.chat_id, text)
+            await self.bot.send_message(job.chat_id, text, reply_markup=markup)
         except TelegramAPIError as exc:
             log.warning("Job %s: status message not sent: %s", job.id, exc)
 
@@ -208,14 +364,17 @@ class TelegramResults(_JobTexts):
         self.bot = bot
 
     def caption(self, job: Job, lang: str) -> str:
-        name = escape(self.model_name(job, lang))
+        """"#<order> <model>" (parallel results told apart) over the prompt."""
+        head = f"#{job.id} {self.model_name(job, lang)}"
         # Escaping happens after shortening, and the limit counts visible characters only.
-        room = CAPTION_LIMIT - len(name) - 1
+        room = CAPTION_LIMIT - len(head) - 1
         prompt = escape(shorten(job.prompt, room)) if job.prompt else ""
-        return f"<b>{name}</b>\n{prompt}" if prompt else f"<b>{name}</b>"
+        bold = f"<b>{escape(head)}</b>"
+        return f"{bold}\n{prompt}" if prompt else bold
 
     async def send_video(self, job: Job, video: VideoFile) -> str | None:
-        caption = self.caption(job, await self.language(job.user_id))
+        lang = await self.language(job.user_id)
+        caption = self.caption(job, lang)
         info = video.info
         with reported_as_send_failure():
             # The "sending video" action only for an upload still running after a second: a quick
@@ -231,18 +390,21 @@ class TelegramResults(_JobTexts):
                     duration=info.duration if info else None,
                     thumbnail=FSInputFile(video.thumbnail) if video.thumbnail else None,
                     caption=caption,
+                    reply_markup=after_delivery_keyboard(job, lang),
                     supports_streaming=True,
                     request_timeout=600,
                 )
         return message.video.file_id if message.video else None
 
     async def send_document(self, job: Job, video: VideoFile) -> str | None:
-        caption = self.caption(job, await self.language(job.user_id))
+        lang = await self.language(job.user_id)
+        caption = self.caption(job, lang)
         with reported_as_send_failure():
             message = await self.bot.send_document(
                 job.chat_id,
                 FSInputFile(video.path, filename="video.mp4"),
                 caption=caption,
+                reply_markup=after_delivery_keyboard(job, lang),
                 request_timeout=600,
             )
         return message.document.file_id if message.document else None
@@ -253,4 +415,4 @@ class TelegramResults(_JobTexts):
             "delivery-link", lang, caption=self.caption(job, lang), url=escape(url), hours=LINK_VALIDITY_HOURS
         )
         with reported_as_send_failure():
-            await self.bot.send_message(job.chat_id, text)
+            await self.bot.send_message(job.chat_id, text, reply_markup=after_delivery_keyboard(job, lang))

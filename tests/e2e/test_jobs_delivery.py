@@ -105,7 +105,7 @@ async def test_caption_is_escaped_and_fits_telegram(
         assert "&lt;b&gt;bold&lt;/b&gt; &amp;" in caption
         message = fake_tg.messages(USER)[-1]
         assert len(message.plain_caption or "") <= 1024
-        assert (message.plain_caption or "").startswith("Seedance 1.0 Lite")
+        assert (message.plain_caption or "").startswith(f"#{job.id} Seedance 1.0 Lite")
 
 
 async def test_video_refused_by_telegram_goes_out_as_a_document(

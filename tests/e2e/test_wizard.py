@@ -30,6 +30,7 @@ from tests.e2e.wizard_driver import (
     WizardOrder,
     encode_ratio,
     fail_on_bot_errors,  # noqa: F401  (autouse fixture: a crash caught by the error router fails the test)
+    fake_bytes,
 )
 from tests.fakes.telegram import FakeTelegram, TgUser
 
@@ -919,15 +920,16 @@ async def test_kie_validation_error_at_submit_refunds_and_says_what_to_change(
     assert str(jobs[0].cost) in text  # "... credits are back on your balance"
 
 
-async def test_kie_rejecting_the_request_by_its_own_rules_refunds(
+async def test_a_prompt_kie_would_refuse_is_refused_before_any_reservation(
     fake_tg: FakeTelegram, sim: KieSimulator, bot: RunningBot
 ) -> None:
-    """An order the simulator's rule table refuses (as KIE would): here a Luma prompt with a letter
-    outside Latin-1 that our own English check lets through."""
+    """A Luma prompt with a Latin-looking letter outside what KIE takes ("Ḁ", Latin Extended
+    Additional): the bot's English check now refuses it as KIE would, before credits are reserved."""
     user = await new_user(fake_tg, bot, 7121)
-    await user.walk_to_summary("luma", "v2v", prompt="Make it look like Ḁrctic winter")
-    await user.confirm()
-    jobs = await jobs_of(bot, user.chat_id)
-    assert len(jobs) == 1 and jobs[0].state is JobState.FAILED, jobs[0].state
+    await user.choose_model("luma")
+    await user.send_input("video", fake_bytes("video", "clip"), duration=8)
+    await user.send("Make it look like Ḁrctic winter")
+    assert user.last_text() == translate("order-prompt_not_english", "en")
+    assert not await jobs_of(bot, user.chat_id)
     assert await bot.components.billing.balance(user.chat_id) == GRANT
-    assert len(create_requests(sim)) == 1 and not sim.tasks
+    assert not create_requests(sim) and not sim.tasks

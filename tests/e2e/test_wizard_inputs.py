@@ -106,6 +106,11 @@ async def test_luma_takes_english_prompts_only(
     assert user.last_text() == t("order-prompt_not_english")
     await user.send("東京の夜")
     assert user.last_text() == t("order-prompt_not_english")
+    # Latin-looking letters KIE refuses too: caught here, not after credits were reserved.
+    await user.send("Phở bò ở Hà Nội")
+    assert user.last_text() == t("order-prompt_not_english")
+    await user.send("Ｏｌｄ ｆｉｌｍ")
+    assert user.last_text() == t("order-prompt_not_english")
     await assert_nothing_charged(bot, sim, user)
     await user.send("Make it look like an old film, café colours")  # accented Latin letters are English
     assert user.step_action() == "ok"

@@ -473,6 +473,9 @@ def test_option_labels(catalog: Catalog) -> None:
         ("月の猫", False),
         ("Γάτα", False),
         ("قطة", False),
+        ("Łódź at dawn, smørrebrød", True),
+        ("Phở bò ở Hà Nội", False),  # Vietnamese letters: Latin Extended Additional, refused by KIE
+        ("Ｏｌｄ ｆｉｌｍ", False),  # fullwidth Latin
     ],
 )
 def test_is_english(text: str, english: bool) -> None:
@@ -627,3 +630,13 @@ def test_uncertain_new_prices_come_from_settings() -> None:
     default = build_catalog()
     assert default.quote("wan26", "t2v", {"duration": "5", "resolution": "720p"}).kie_credits == 100
     assert default.quote("seedance2", "i2v", {"duration": "15", "resolution": "1080p"}).kie_credits == 1530
+
+
+def test_english_rule_refuses_exactly_what_the_kie_simulator_refuses() -> None:
+    """The bot's check runs before credits are reserved; a letter it lets through that KIE refuses
+    would cost the user a reservation and a failed order."""
+    from bot.kie.sandbox.rules import is_english as kie_is_english
+
+    letters = (chr(code) for code in range(0x20, 0x30000))
+    differing = [hex(ord(ch)) for ch in letters if is_english(ch) != kie_is_english(ch)]
+    assert differing == []

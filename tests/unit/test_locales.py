@@ -51,7 +51,8 @@ def dynamic_keys() -> set[str]:
     keys |= {f"order-{r}" for r in reasons}
     error_classes = [c for c in vars(kie_errors).values() if isinstance(c, type) and issubclass(c, Exception)]
     keys |= {f"fail-{c.user_message_key}" for c in error_classes if hasattr(c, "user_message_key")}
-    keys |= {"fail-submission_unknown", "fail-internal_error", "fail-generation"}
+    keys |= {"fail-submission_unknown", "fail-internal_error"}
+    keys |= {f"fail-kind-{kind.value}" for kind in kie_errors.FailureKind}
     keys |= {f"job-state-{state.value}" for state in JobState}
     keys |= {f"operator-{key}" for key in ALERTED_KEYS}
     return keys

@@ -1,0 +1,139 @@
+"""What a finished or failed job offers next: the buttons under the delivered video (Again, Change
+prompt, New video) and under a failure (Try again, Other model), and what their taps do.
+
+Again and Try again open a new confirm with the job's settings, as /history's Repeat does; Change
+prompt opens the same order with everything kept but the prompt and asks for a new one; Other model
+opens the wizard at the model list.
+"""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.catalog.model import Catalog
+from bot.i18n import translate
+from bot.services.billing import BillingService
+from bot.store.jobs import Job, JobsRepo
+from bot.store.users import UserRow
+from bot.telegram.common import MenuCb
+from bot.telegram.replies import answer_query, remove_keyboard
+from bot.telegram.wizard.draft import ALL_MODELS, Draft, new_draft_id
+from bot.telegram.wizard.flow import WizardScreen
+from bot.telegram.wizard.session import WizardSession
+from bot.telegram.wizard.view import render_summary
+
+
+class JobActionCb(CallbackData, prefix="ja"):
+    a: str  # again | prompt | model
+    j: int  # job id
+
+
+def after_delivery_keyboard(job: Job, lang: str) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=translate("job-action-again", lang), callback_data=JobActionCb(a="again", j=job.id))
+    kb.button(text=translate("job-action-prompt", lang), callback_data=JobActionCb(a="prompt", j=job.id))
+    kb.button(text=translate("job-action-new", lang), callback_data=MenuCb(action="generate"))
+    kb.adjust(2, 1)
+    return kb.as_markup()
+
+
+def after_failure_keyboard(job: Job, lang: str) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=translate("job-action-retry", lang), callback_data=JobActionCb(a="again", j=job.id))
+    kb.button(text=translate("job-action-model", lang), callback_data=JobActionCb(a="model", j=job.id))
+    kb.adjust(2)
+    return kb.as_markup()
+
+
+def draft_from_job(job: Job, *, with_prompt: bool = True) -> Draft:
+    """The same settings as a past job (without its prompt: the wizard asks for a new one)."""
+    draft = Draft(id=new_draft_id())
+    draft.add("category", ALL_MODELS)
+    draft.add("model", job.model_key)
+    draft.add("mode", job.mode)
+    if job.ratio:
+        draft.add("ratio", job.ratio)
+    for key, value in job.options.items():
+        draft.add(f"opt:{key}", value)
+    for ref in job.inputs.get("files", []):
+        draft.add(f"input:{ref['kind']}", ref)
+    if with_prompt:
+        draft.add("prompt", job.prompt)
+    return draft
+
+
+async def model_refusal(job: Job, catalog: Catalog) -> str | None:
+    """Why the job's model cannot be ordered again (None: it can)."""
+    entry = catalog.get(job.model_key)
+    if entry is None:
+        return _("order-unknown_model")
+    if entry.retired is not None:
+        # An old button of a model KIE no longer serves: say so, order nothing.
+        return _("order-model_retired").format(date=entry.retired.on.isoformat())
+    return None
+
+
+async def offer_again(
+    message: Message, job: Job, user: UserRow, billing: BillingService, catalog: Catalog, state: FSMContext
+) -> None:
+    """A new summary and confirm with the job's settings; it replaces any open draft."""
+    draft = draft_from_job(job)
+    balance = await billing.balance(user.id)
+    text, markup = render_summary(draft, user, balance, catalog)
+    session = WizardSession(state)
+    old = await session.load()
+    sent = await message.answer(text, reply_markup=markup)
+    draft.message_id = sent.message_id
+    await session.begin(draft)
+    if old is not None and message.bot is not None:
+        await remove_keyboard(message.bot, message.chat.id, old.message_id)
+
+
+def make_job_actions_router(catalog: Catalog) -> Router:
+    router = Router(name="job-actions")
+
+    @router.callback_query(JobActionCb.filter(F.a.in_({"again", "prompt", "model"})))
+    async def job_action(
+        query: CallbackQuery,
+        callback_data: JobActionCb,
+        db_user: UserRow,
+        jobs: JobsRepo,
+        billing: BillingService,
+        state: FSMContext,
+    ) -> None:
+        job = await jobs.get(callback_data.j)
+        # Someone else's job id (a forged or shared button) looks exactly like a missing one.
+        if job is None or job.user_id != db_user.id or not isinstance(query.message, Message):
+            await answer_query(query, _("stale-button"), alert=True)
+            return
+        message = query.message
+        if callback_data.a == "again":
+            refusal = await model_refusal(job, catalog)
+            if refusal is not None:
+                await answer_query(query, refusal, alert=True)
+                return
+            await answer_query(query)
+            await offer_again(message, job, db_user, billing, catalog, state)
+            return
+        await answer_query(query)
+        session = WizardSession(state)
+        old = await session.load()
+        await session.reset()
+        if old is not None and message.bot is not None:
+            await remove_keyboard(message.bot, message.chat.id, old.message_id)
+        screen = WizardScreen(message.bot, session, db_user, billing, catalog)  # type: ignore[arg-type]
+        if callback_data.a == "prompt" and await model_refusal(job, catalog) is None:
+            # Everything kept but the prompt: the wizard's next step asks for it.
+            await screen.show(message.chat.id, draft_from_job(job, with_prompt=False))
+            return
+        # Other model (or a retired one): the model list of every category.
+        draft = Draft(id=new_draft_id())
+        draft.add("category", ALL_MODELS)
+        await screen.show(message.chat.id, draft)
+
+    return router

@@ -1,0 +1,89 @@
+"""While a job runs: the order card stays on the status message, which shows the elapsed time
+(refreshed even when KIE says nothing, as in callback mode) and this model's usual duration."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.i18n import translate
+from bot.kie.sandbox import KieSimulator
+from bot.store.jobs import JobState
+from bot.telegram.job_messages import TelegramJobStatus
+from tests.e2e.harness import make_settings, running_bot
+from tests.e2e.jobs_support import (
+    books_balance,
+    order_job,
+    prepare_user,
+    wait_job_state,
+    wait_status,
+    wait_until,
+)
+from tests.fakes.telegram import FakeTelegram
+
+USER = 5401
+PRICE = 42  # Kling 2.5 Turbo, 5 s
+ELAPSED = re.compile(r"\b\d+:\d\d\b")
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_waiting_status_shows_card_elapsed_time_and_usual_duration(
+    fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path, lang: str
+) -> None:
+    settings = make_settings(tmp_path, fake_tg, sim, callbacks=True, status_refresh_seconds=0.3)
+    async with running_bot(settings) as bot:
+        await prepare_user(bot, fake_tg, USER, language=lang)
+        # History: three finished Kling 2.5 orders that took 2 min 30 s each.
+        for n in range(3):
+            past = await order_job(bot, USER, prompt=f"Earlier order {n}")
+            await wait_job_state(bot, past.id, JobState.DELIVERED)
+        await bot.components.db.execute(
+            "UPDATE jobs SET created_at = finished_at - 150 WHERE model_key = 'kling25'"
+        )
+        job = await order_job(bot, USER, prompt="A <tiny> robot & its dog [sim:delay=3]")
+        usual = translate("job-estimate-range", lang, low=2, high=3)
+        first = await wait_status(fake_tg, job, usual)
+        # The card: order number, model, option, prompt (escaped), price.
+        assert f"<b>#{job.id} Kling 2.5 Turbo</b>" in first
+        entry = bot.components.catalog.get("kling25")
+        assert entry is not None
+        option = entry.mode_spec("t2v").option("duration")
+        assert option is not None and option.value_title("5", lang) in first
+        assert "&lt;tiny&gt; robot &amp; its dog" in first
+        assert translate("job-card-price", lang, cost=PRICE) in first
+        assert translate("job-status-queued", lang) in first
+
+        # Nothing comes from KIE while it works (callback mode), yet the elapsed time moves on.
+        def later_elapsed() -> str | None:
+            message = fake_tg.message(USER, job.status_message_id or 0)
+            shown = [*(message.history if message else []), (message.text or "") if message else ""]
+            # The last m:ss of the text (the first one is the 9:16 ratio of the card).
+            times = {ELAPSED.findall(text)[-1] for text in shown if usual in text}
+            return "moved" if len(times) >= 2 else None
+
+        await fake_tg.wait_until(later_elapsed, timeout=15)
+        assert sim.requests_to("/api/v1/jobs/recordInfo") == []
+
+        done = await wait_job_state(bot, job.id, JobState.DELIVERED, timeout=30)
+        final = await wait_status(fake_tg, done, translate("job-status-done", lang))
+        assert f"<b>#{job.id} Kling 2.5 Turbo</b>" in final, "the card stays after the job"
+        assert usual not in final
+        # The refresh stops with the final status, and nothing it sent came after it.
+        view = bot.components.tracker.status
+        assert isinstance(view, TelegramJobStatus)
+        await wait_until(lambda: job.id not in view.ticking, what="the ticker stopped")
+        message = fake_tg.message(USER, done.status_message_id or 0)
+        assert message is not None and translate("job-status-done", lang) in (message.text or "")
+        assert await books_balance(bot)
+
+
+async def test_without_history_the_estimate_is_the_prior(
+    fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path
+) -> None:
+    async with running_bot(make_settings(tmp_path, fake_tg, sim, callbacks=True)) as bot:
+        await prepare_user(bot, fake_tg, USER)
+        job = await order_job(bot, USER, prompt="A quiet harbour [sim:delay=2]")
+        await wait_status(fake_tg, job, translate("job-estimate-range", "en", low=1, high=3))
+        await wait_job_state(bot, job.id, JobState.DELIVERED, timeout=30)
