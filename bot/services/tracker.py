@@ -14,8 +14,9 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from bot.catalog.model import Catalog, Family
@@ -38,6 +39,8 @@ LATE_SUCCESS_WINDOW_S = 6 * 3600.0
 LATE_POLL_INTERVAL_S = 60.0
 # Status calls in flight at once.
 MAX_PARALLEL_POLLS = 10
+# A model's completion times are re-read from the database at most this often (real seconds).
+HISTORY_TTL_S = 60.0
 # A result that cannot be fetched is retried this often before the user is refunded.
 DELIVERY_ATTEMPTS = 3
 DELIVERY_RETRY_S = 60.0
@@ -75,19 +78,85 @@ DELIVERY_RETRY = DeliveryRetryPolicy()
 
 
 @dataclass(frozen=True)
-class PollSchedule:
-    """When to ask KIE about a job, by its age.
+class CompletionTimes:
+    """One model's completion-time distribution, learnt from this bot's own finished jobs.
 
-    KIE advises ~2-3 s for the first 30 s, then 5-10 s, then 15-30 s. Videos rarely finish in
-    under 6 s, so the first poll waits 6 s, then every 3 s up to 24 s, every 8 s up to 2 min,
-    every 30 s after. For jobs under 2 min that is a mean delay of about 4 s between KIE finishing
-    and the bot noticing, and 12 status calls for a 60 s job (bench/bench_jobs.py measures both).
+    The CDF is piecewise linear through the sorted sample (each sample at the middle of its share),
+    padded a little on both sides so a job slightly faster or slower than any seen still has odds.
+    """
+
+    sorted_s: tuple[float, ...]
+
+    @classmethod
+    def of(cls, samples: Sequence[float]) -> CompletionTimes:
+        return cls(tuple(sorted(samples)))
+
+    def __len__(self) -> int:
+        return len(self.sorted_s)
+
+    def _points(self) -> list[tuple[float, float]]:
+        s = self.sorted_s
+        n = len(s)
+        pad = max((s[-1] - s[0]) / n, 0.02 * s[n // 2], 1e-3)
+        inner = [(x, (i + 0.5) / n) for i, x in enumerate(s)]
+        return [(max(0.0, s[0] - pad), 0.0), *inner, (s[-1] + pad, 1.0)]
+
+    def cdf(self, t: float) -> float:
+        points = self._points()
+        if t <= points[0][0]:
+            return 0.0
+        for (x0, f0), (x1, f1) in pairwise(points):
+            if t <= x1:
+                return f1 if x1 == x0 else f0 + (f1 - f0) * (t - x0) / (x1 - x0)
+        return 1.0
+
+    def quantile(self, q: float) -> float:
+        points = self._points()
+        for (x0, f0), (x1, f1) in pairwise(points):
+            if q <= f1:
+                return x1 if f1 == f0 else x0 + (x1 - x0) * (q - f0) / (f1 - f0)
+        return points[-1][0]
+
+
+@dataclass(frozen=True)
+class PollLoad:
+    """How busy the status budget is: jobs being polled, and booked polls per budgeted poll in the
+    next LOAD_HORIZON_S (> 1: the schedule asks for more than KIE allows)."""
+
+    jobs: int = 0
+    pressure: float = 1.0
+
+
+# The load is judged over this many (real) seconds of booked polls.
+LOAD_HORIZON_S = 10.0
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    """When to ask KIE about a job: around its expected finish, within the status budget.
+
+    With a model's history (`CompletionTimes`, at least `min_history` finished jobs) the next poll
+    is where a job that has not finished yet finishes with chance `likely_share` (more under
+    pressure): sparse while a finish is unlikely, dense around the usual finish time; never closer
+    than `min_gap_s`, never further than `max_gap_s` (or, when the budget cannot poll every job
+    that often, than one round of the budget over all jobs). Past what the history knows, and
+    without history (the prior), it follows KIE's advice by age: ~2-3 s for the first 30 s, then
+    5-10 s, then 15-30 s. Videos rarely finish in under 6 s, so the first poll waits 6 s, then every
+    3 s up to 24 s, every 8 s up to 2 min, every 30 s after; under pressure those gaps stretch.
     With callbacks (PUBLIC_URL set) polling is only a backstop for a callback that is overdue.
-    `scale` runs the same schedule faster (tests and benchmarks only).
+    `status_rps`: the status budget shared by all jobs (KIE_STATUS_LIMIT_SCOPE=key), None when each
+    task has its own. `scale` runs the same schedule faster (tests and benchmarks only).
     """
 
     callbacks: bool
     scale: float = 1.0
+    status_rps: float | None = None
+    likely_share: float = 0.3
+    min_gap_s: float = 1.5
+    max_gap_s: float = 30.0
+    min_history: int = 8
+    # Past this much of the history's odds the job is slower than (nearly) all seen: the prior.
+    tail_share: float = 0.08
 
     def _real_delay(self, age_s: float) -> float:
         if self.callbacks:
@@ -101,11 +170,34 @@ class PollSchedule:
         return 30.0
 
     def delay_after(self, age_s: float) -> float:
-        """Seconds until the next poll of a job `age_s` seconds old (both on the scaled clock)."""
+        """The prior: seconds until the next poll of a job `age_s` seconds old (scaled clock)."""
         return max(0.05 * self.scale, self._real_delay(age_s / self.scale) * self.scale)
 
     def first_delay(self) -> float:
         return self.delay_after(0.0)
+
+    def longest_gap(self, load: PollLoad) -> float:
+        """The bound: no job waits longer than this for its next poll (scaled clock)."""
+        bound = self.max_gap_s * self.scale
+        if self.status_rps is not None:
+            bound = max(bound, load.jobs / self.status_rps)
+        return bound
+
+    def next_delay(
+        self, age_s: float, history: CompletionTimes | None = None, load: PollLoad = PollLoad()
+    ) -> float:
+        """Seconds until the next poll of a job `age_s` old, its model's history and the load."""
+        pressure = max(1.0, load.pressure)
+        prior = self.delay_after(age_s)
+        if self.callbacks or history is None or len(history) < self.min_history:
+            return max(prior, min(prior * pressure, self.longest_gap(load)))
+        finished_share = history.cdf(age_s)
+        unfinished = 1.0 - finished_share
+        if unfinished <= self.tail_share:
+            return max(prior, min(prior * pressure, self.longest_gap(load)))
+        share = min(0.9, self.likely_share * pressure)
+        gap = history.quantile(finished_share + share * unfinished) - age_s
+        return min(max(gap, self.min_gap_s * self.scale), self.longest_gap(load))
 
 
 class CallbackRejected(Exception):
@@ -153,6 +245,8 @@ class JobTracker:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._delivering: set[int] = set()
         self._poll_slots = asyncio.Semaphore(MAX_PARALLEL_POLLS)
+        self._histories: dict[str, tuple[float, CompletionTimes]] = {}
+        self._load = PollLoad()
         self._stopping = False
         self.generation = make_generation(self)
 
@@ -196,7 +290,8 @@ class JobTracker:
 
     async def submitted(self, job: Job) -> None:
         if job.state is JobState.SUBMITTED:
-            await self.jobs.update_fields(job.id, next_poll_at=now() + self.schedule.first_delay())
+            first = self.schedule.next_delay(0.0, await self._history(job.model_key), self._load)
+            await self.jobs.update_fields(job.id, next_poll_at=now() + first)
             await self.status.show_status(job, JobStatus.QUEUED)
             self._wake.set()
         elif job.state is JobState.SUCCEEDED:
@@ -239,7 +334,26 @@ class JobTracker:
             self._spawn_delivery(job)
         due = await self.jobs.due_for_poll(t)
         if due:
+            self._load = await self._measure_load(t)
             await asyncio.gather(*(self._poll_guarded(job) for job in due))
+
+    async def _measure_load(self, t: float) -> PollLoad:
+        """Booked polls over the next LOAD_HORIZON_S against what the status budget allows."""
+        if self.schedule.status_rps is None:
+            return PollLoad()
+        horizon_s = LOAD_HORIZON_S * self.schedule.scale
+        jobs, booked = await self.jobs.polls_booked(t + horizon_s)
+        return PollLoad(jobs=jobs, pressure=booked / (self.schedule.status_rps * horizon_s))
+
+    async def _history(self, model_key: str) -> CompletionTimes:
+        """This model's completion times from the jobs table, re-read at most every HISTORY_TTL_S."""
+        t = now()
+        cached = self._histories.get(model_key)
+        if cached is not None and t - cached[0] < HISTORY_TTL_S * self.schedule.scale:
+            return cached[1]
+        history = CompletionTimes.of(await self.jobs.completion_times(model_key))
+        self._histories[model_key] = (t, history)
+        return history
 
     async def _poll_guarded(self, job: Job) -> None:
         async with self._poll_slots:
@@ -252,7 +366,7 @@ class JobTracker:
         """One status call; schedules the next one unless the job ended."""
         assert job.task_id is not None
         age = now() - (job.submitted_at or job.created_at)
-        next_delay = self.schedule.delay_after(age)
+        next_delay = self.schedule.next_delay(age, await self._history(job.model_key), self._load)
         if job.state is JobState.TIMED_OUT:
             if now() - job.deadline_at > LATE_SUCCESS_WINDOW_S:
                 await self.jobs.update_fields(job.id, next_poll_at=None)
