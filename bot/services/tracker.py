@@ -94,6 +94,9 @@ class CompletionTimes:
     def __len__(self) -> int:
         return len(self.sorted_s)
 
+    def with_sample(self, seconds: float) -> CompletionTimes:
+        return CompletionTimes(tuple(sorted((*self.sorted_s, seconds))))
+
     def _points(self) -> list[tuple[float, float]]:
         s = self.sorted_s
         n = len(s)
@@ -355,6 +358,14 @@ class JobTracker:
         self._histories[model_key] = (t, history)
         return history
 
+    def _learn_completion(self, job: Job) -> None:
+        """A success counts in its model's history at once, not only at the next re-read: the jobs
+        right behind it (often submitted together) are the ones it tells most about."""
+        cached = self._histories.get(job.model_key)
+        if cached is not None and job.submitted_at is not None and job.finished_at is not None:
+            learnt = cached[1].with_sample(job.finished_at - job.submitted_at)
+            self._histories[job.model_key] = (cached[0], learnt)
+
     async def _poll_guarded(self, job: Job) -> None:
         async with self._poll_slots:
             try:
@@ -481,6 +492,7 @@ class JobTracker:
             log.info("Job %s: duplicate or late %s success ignored (state %s)", job.id, source, job.state)
             return
         log.info("Job %s succeeded (%s)", job.id, source)
+        self._learn_completion(won_job)
         self._spawn_delivery(won_job)
 
     async def _fail(self, job: Job, result: TaskResult, source: str) -> None:
