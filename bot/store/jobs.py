@@ -346,16 +346,15 @@ class JobsRepo:
         )
         return [float(r[0]) for r in rows]
 
-    async def polls_booked(self, before: float) -> tuple[int, int]:
-        """(jobs being polled, of them booked before `before`): the polling scheduler's load."""
+    async def count_polled(self) -> int:
+        """Jobs with a poll booked: they share the status budget."""
         values = [JobState.SUBMITTED.value, JobState.RUNNING.value, JobState.TIMED_OUT.value]
         row = await self.db.fetchone(
-            f"""SELECT COUNT(*), COALESCE(SUM(next_poll_at <= ?), 0) FROM jobs
-                WHERE state IN ({_placeholders(values)})
-                  AND task_id IS NOT NULL AND next_poll_at IS NOT NULL""",
-            (before, *values),
+            f"""SELECT COUNT(*) FROM jobs WHERE state IN ({_placeholders(values)})
+                AND task_id IS NOT NULL AND next_poll_at IS NOT NULL""",
+            values,
         )
-        return (int(row[0]), int(row[1])) if row else (0, 0)
+        return int(row[0]) if row else 0
 
     async def due_for_delivery(self, at: float, limit: int = 100) -> list[Job]:
         """Charged jobs whose video is not in the chat yet and whose next attempt is due."""
