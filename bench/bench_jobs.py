@@ -1,9 +1,9 @@
 """Job tracking figures: callback-to-video latency, polling delay and cost, bot memory.
 
 Run from the repository root: .venv/bin/python bench/bench_jobs.py [--only callbacks,polling,memory]
-[--no-ffmpeg] [--callback-jobs N] [--polling-jobs N] [--scale X] [--memory-jobs N] [--rss-seconds S]
-[--video-sizes 5,45] [--lean]
-Smallest run (the smoke test): --no-ffmpeg --callback-jobs 2 --polling-jobs 2 --scale 0.02
+[--no-ffmpeg] [--callback-jobs N] [--polling-jobs N] [--history-jobs N] [--scale X] [--memory-jobs N]
+[--rss-seconds S] [--video-sizes 5,45] [--lean]
+Smallest run (the smoke test): --no-ffmpeg --callback-jobs 2 --polling-jobs 2 --history-jobs 8 --scale 0.02
 --memory-jobs 2 --rss-seconds 0.5 --video-sizes 1 --lean (each interpreter costs seconds of CPU for
 `import aiogram` alone, so the smoke starts as few as it can).
 
@@ -17,7 +17,10 @@ Smallest run (the smoke test): --no-ffmpeg --callback-jobs 2 --polling-jobs 2 --
    (rate limits scaled alike), jobs whose generation time is spread over 0-120 s; delay between KIE
    finishing and the bot noticing, and status calls per job, in real seconds; also the exact
    figures computed from PollSchedule. Targets: mean delay <= 5 s for jobs under 2 min; <= 12 calls
-   for a 60 s job.
+   for a 60 s job; with --polling-jobs 500 (500 jobs in flight on the 10/s status budget) mean delay
+   <= 10 s.
+2b. polling only, learnt: --history-jobs jobs of one model that take 50-70 s, then one 60 s job
+   alone, scheduled from that history. Targets: <= 8 status calls, noticed <= 2 s after KIE finished.
 3. memory: `python -m bot` as a subprocess recovering and polling 500 in-flight jobs (RSS from
    /proc), also as the bot's share over a fresh interpreter that only ran `import aiogram`; then one
    5 MB and one 45 MB delivery in fresh processes, comparing their peak RSS. Targets: <= 150 MB with
