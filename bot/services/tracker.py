@@ -176,6 +176,15 @@ class PollSchedule:
     def first_delay(self) -> float:
         return self.delay_after(0.0)
 
+    def finished_about(self, noticed_after_s: float) -> float:
+        """When KIE probably finished a job the bot noticed `noticed_after_s` after submission.
+
+        The jobs table knows when the bot *noticed* (finished_at): up to one poll gap later than KIE
+        finished. Learning from that would push every later poll a little too late; taking off half
+        of the prior's gap at that age (the longest a learnt schedule uses there) errs early instead,
+        which costs a poll, not a delay."""
+        return max(0.0, noticed_after_s - self.delay_after(noticed_after_s) / 2)
+
     def longest_gap(self, load: PollLoad) -> float:
         """The bound: no job waits longer than this for its next poll (scaled clock)."""
         bound = self.max_gap_s * self.scale
@@ -347,7 +356,8 @@ class JobTracker:
         cached = self._histories.get(model_key)
         if cached is not None and t - cached[0] < HISTORY_TTL_S * self.schedule.scale:
             return cached[1]
-        history = CompletionTimes.of(await self.jobs.completion_times(model_key))
+        noticed = await self.jobs.completion_times(model_key)
+        history = CompletionTimes.of([self.schedule.finished_about(s) for s in noticed])
         self._histories[model_key] = (t, history)
         return history
 
@@ -356,7 +366,7 @@ class JobTracker:
         right behind it (often submitted together) are the ones it tells most about."""
         cached = self._histories.get(job.model_key)
         if cached is not None and job.submitted_at is not None and job.finished_at is not None:
-            learnt = cached[1].with_sample(job.finished_at - job.submitted_at)
+            learnt = cached[1].with_sample(self.schedule.finished_about(job.finished_at - job.submitted_at))
             self._histories[job.model_key] = (cached[0], learnt)
 
     async def _poll_guarded(self, job: Job) -> None:

@@ -131,3 +131,12 @@ def test_the_cdf_and_quantile_agree() -> None:
     for q in (0.05, 0.3, 0.5, 0.9):
         assert history.cdf(history.quantile(q)) == pytest.approx(q)
     assert history.cdf(0.0) == 0.0 and history.cdf(1000.0) == 1.0
+
+
+def test_history_learns_when_kie_finished_not_when_the_bot_noticed() -> None:
+    """A job noticed 64 s after submission under the prior's 8 s gaps finished between 56 s and
+    64 s; taking half the gap off errs early (a poll more), never late (a delay more)."""
+    schedule = PollSchedule(callbacks=False)
+    assert schedule.finished_about(64.0) == 60.0
+    assert schedule.finished_about(10.0) == 8.5
+    assert schedule.finished_about(0.0) == 0.0
