@@ -264,7 +264,12 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
             make_generation=make_generation,
             delivery=delivery,
             status=status_view,
-            schedule=PollSchedule(callbacks=bool(settings.public_url), scale=settings.kie_poll_scale),
+            schedule=PollSchedule(
+                callbacks=bool(settings.public_url),
+                scale=settings.kie_poll_scale,
+                # Under the "task" scope every task has a budget of its own: nothing shared to spread.
+                status_rps=settings.kie_status_rps if settings.kie_status_limit_scope == "key" else None,
+            ),
             hmac_key=settings.kie_webhook_hmac_key.get_secret_value()
             if settings.kie_webhook_hmac_key
             else None,

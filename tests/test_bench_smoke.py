@@ -131,10 +131,11 @@ def test_bench_jobs_smoke() -> None:
     be): the no-ffmpeg path whether or not ffmpeg is installed, so the run does not depend on it."""
     output = run_bench(
         "bench_jobs.py",
-        "--no-ffmpeg --callback-jobs 2 --polling-jobs 2 --scale 0.02 "
+        "--no-ffmpeg --callback-jobs 2 --polling-jobs 2 --history-jobs 8 --scale 0.02 "
         "--memory-jobs 2 --rss-seconds 0.5 --video-sizes 1 --lean",
     )
-    for header in ("== 1a. ", "== 1b. ", "== 2. polling only", "== 3a. RSS", "== 3b. peak RSS"):
+    for header in ("== 1a. ", "== 1b. ", "== 2. polling only", "== 2b. polling only", "== 3a. RSS",
+                   "== 3b. peak RSS"):
         assert header in output, f"no section {header!r}:\n{output}"
     assert "2 of 2 jobs traced" in output
     assert re.search(r"^  60 s job: \d+ status calls", output, re.MULTILINE), output
@@ -149,6 +150,8 @@ def test_bench_jobs_smoke() -> None:
             "p99 callback->sendVideo (with the ",  # the download's size in kB follows
             "mean delay KIE finished->bot noticed, polling only",
             "status calls for a 60 s job, polling only",
+            "status calls for a lone 60 s job, polling only",
+            "delay KIE finished->bot noticed, a lone 60 s job",
             "peak RSS with 2 jobs in flight",
             "bot's share of peak RSS over import aiogram with 2 jobs in flight",
         ],

@@ -13,8 +13,9 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from bot.catalog.model import Catalog, Family
@@ -37,6 +38,8 @@ LATE_SUCCESS_WINDOW_S = 6 * 3600.0
 LATE_POLL_INTERVAL_S = 60.0
 # Status calls in flight at once.
 MAX_PARALLEL_POLLS = 10
+# A model's completion times are re-read from the database at most this often (real seconds).
+HISTORY_TTL_S = 60.0
 # A result that cannot be fetched is retried this often before the user is refunded.
 DELIVERY_ATTEMPTS = 3
 DELIVERY_RETRY_S = 60.0
@@ -103,19 +106,85 @@ class _SendingNotice:
 
 
 @dataclass(frozen=True)
-class PollSchedule:
-    """When to ask KIE about a job, by its age.
+class CompletionTimes:
+    """One model's completion-time distribution, learnt from this bot's own finished jobs.
 
-    KIE advises ~2-3 s for the first 30 s, then 5-10 s, then 15-30 s. Videos rarely finish in
-    under 6 s, so the first poll waits 6 s, then every 3 s up to 24 s, every 8 s up to 2 min,
-    every 30 s after. For jobs under 2 min that is a mean delay of about 4 s between KIE finishing
-    and the bot noticing, and 12 status calls for a 60 s job (bench/bench_jobs.py measures both).
+    The CDF is piecewise linear through the sorted sample (each sample at the middle of its share),
+    padded a little on both sides so a job slightly faster or slower than any seen still has odds.
+    """
+
+    sorted_s: tuple[float, ...]
+
+    @classmethod
+    def of(cls, samples: Sequence[float]) -> CompletionTimes:
+        return cls(tuple(sorted(samples)))
+
+    def __len__(self) -> int:
+        return len(self.sorted_s)
+
+    def with_sample(self, seconds: float) -> CompletionTimes:
+        return CompletionTimes(tuple(sorted((*self.sorted_s, seconds))))
+
+    def _points(self) -> list[tuple[float, float]]:
+        s = self.sorted_s
+        n = len(s)
+        pad = max((s[-1] - s[0]) / n, 0.02 * s[n // 2], 1e-3)
+        inner = [(x, (i + 0.5) / n) for i, x in enumerate(s)]
+        return [(max(0.0, s[0] - pad), 0.0), *inner, (s[-1] + pad, 1.0)]
+
+    def cdf(self, t: float) -> float:
+        points = self._points()
+        if t <= points[0][0]:
+            return 0.0
+        for (x0, f0), (x1, f1) in pairwise(points):
+            if t <= x1:
+                return f1 if x1 == x0 else f0 + (f1 - f0) * (t - x0) / (x1 - x0)
+        return 1.0
+
+    def quantile(self, q: float) -> float:
+        points = self._points()
+        for (x0, f0), (x1, f1) in pairwise(points):
+            if q <= f1:
+                return x1 if f1 == f0 else x0 + (x1 - x0) * (q - f0) / (f1 - f0)
+        return points[-1][0]
+
+
+@dataclass(frozen=True)
+class PollLoad:
+    """How many jobs share the status budget (it bounds how often each can be polled at all)."""
+
+    jobs: int = 0
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    """When to ask KIE about a job: around its expected finish, within the status budget.
+
+    With a model's history (`CompletionTimes`, at least `min_history` finished jobs) the next poll
+    is where a job that has not finished yet finishes with chance `likely_share`: sparse while a
+    finish is unlikely, dense around the usual finish time; never closer than `min_gap_s`, never
+    further than `max_gap_s` (or, when the budget cannot poll every job that often, than one round
+    of the budget over all jobs). Past what the history knows, and without history (the prior), it
+    follows KIE's advice by age: ~2-3 s for the first 30 s, then 5-10 s, then 15-30 s. Videos rarely
+    finish in under 6 s, so the first poll waits 6 s, then every 3 s up to 24 s, every 8 s up to
+    2 min, every 30 s after.
+    When more is booked than the budget allows, the tracker takes due polls oldest booking first
+    (store.due_for_poll), so the overflow degrades to a fair round over the jobs most overdue;
+    stretching every gap instead measured worse with 500 jobs (bench/bench_jobs.py).
     With callbacks (PUBLIC_URL set) polling is only a backstop for a callback that is overdue.
-    `scale` runs the same schedule faster (tests and benchmarks only).
+    `status_rps`: the status budget shared by all jobs (KIE_STATUS_LIMIT_SCOPE=key), None when each
+    task has its own. `scale` runs the same schedule faster (tests and benchmarks only).
     """
 
     callbacks: bool
     scale: float = 1.0
+    status_rps: float | None = None
+    likely_share: float = 0.3
+    min_gap_s: float = 1.5
+    max_gap_s: float = 30.0
+    min_history: int = 8
+    # Past this much of the history's odds the job is slower than (nearly) all seen: the prior.
+    tail_share: float = 0.08
 
     def _real_delay(self, age_s: float) -> float:
         if self.callbacks:
@@ -129,11 +198,41 @@ class PollSchedule:
         return 30.0
 
     def delay_after(self, age_s: float) -> float:
-        """Seconds until the next poll of a job `age_s` seconds old (both on the scaled clock)."""
+        """The prior: seconds until the next poll of a job `age_s` seconds old (scaled clock)."""
         return max(0.05 * self.scale, self._real_delay(age_s / self.scale) * self.scale)
 
     def first_delay(self) -> float:
         return self.delay_after(0.0)
+
+    def finished_about(self, noticed_after_s: float) -> float:
+        """When KIE probably finished a job the bot noticed `noticed_after_s` after submission.
+
+        The jobs table knows when the bot *noticed* (finished_at): up to one poll gap later than KIE
+        finished. Learning from that would push every later poll a little too late; taking off half
+        of the prior's gap at that age (the longest a learnt schedule uses there) errs early instead,
+        which costs a poll, not a delay."""
+        return max(0.0, noticed_after_s - self.delay_after(noticed_after_s) / 2)
+
+    def longest_gap(self, load: PollLoad) -> float:
+        """The bound: no job waits longer than this for its next poll (scaled clock)."""
+        bound = self.max_gap_s * self.scale
+        if self.status_rps is not None:
+            bound = max(bound, load.jobs / self.status_rps)
+        return bound
+
+    def next_delay(
+        self, age_s: float, history: CompletionTimes | None = None, load: PollLoad = PollLoad()
+    ) -> float:
+        """Seconds until the next poll of a job `age_s` old, its model's history and the load."""
+        prior = self.delay_after(age_s)
+        if self.callbacks or history is None or len(history) < self.min_history:
+            return prior
+        finished_share = history.cdf(age_s)
+        unfinished = 1.0 - finished_share
+        if unfinished <= self.tail_share:
+            return prior
+        gap = history.quantile(finished_share + self.likely_share * unfinished) - age_s
+        return min(max(gap, self.min_gap_s * self.scale), self.longest_gap(load))
 
 
 class CallbackRejected(Exception):
@@ -181,6 +280,8 @@ class JobTracker:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._delivering: set[int] = set()
         self._poll_slots = asyncio.Semaphore(MAX_PARALLEL_POLLS)
+        self._histories: dict[str, tuple[float, CompletionTimes]] = {}
+        self._load = PollLoad()
         self._stopping = False
         self.generation = make_generation(self)
 
@@ -224,7 +325,8 @@ class JobTracker:
 
     async def submitted(self, job: Job) -> None:
         if job.state is JobState.SUBMITTED:
-            await self.jobs.update_fields(job.id, next_poll_at=now() + self.schedule.first_delay())
+            first = self.schedule.next_delay(0.0, await self._history(job.model_key), self._load)
+            await self.jobs.update_fields(job.id, next_poll_at=now() + first)
             await self.status.show_status(job, JobStatus.QUEUED)
             self._wake.set()
         elif job.state is JobState.SUCCEEDED:
@@ -261,7 +363,33 @@ class JobTracker:
             self._spawn_delivery(job)
         due = await self.jobs.due_for_poll(t)
         if due:
+            self._load = await self._measure_load()
             await asyncio.gather(*(self._poll_guarded(job) for job in due))
+
+    async def _measure_load(self) -> PollLoad:
+        """How many jobs share the status budget (only a shared, "key" budget bounds the gaps)."""
+        if self.schedule.status_rps is None:
+            return PollLoad()
+        return PollLoad(jobs=await self.jobs.count_polled())
+
+    async def _history(self, model_key: str) -> CompletionTimes:
+        """This model's completion times from the jobs table, re-read at most every HISTORY_TTL_S."""
+        t = now()
+        cached = self._histories.get(model_key)
+        if cached is not None and t - cached[0] < HISTORY_TTL_S * self.schedule.scale:
+            return cached[1]
+        noticed = await self.jobs.completion_times(model_key)
+        history = CompletionTimes.of([self.schedule.finished_about(s) for s in noticed])
+        self._histories[model_key] = (t, history)
+        return history
+
+    def _learn_completion(self, job: Job) -> None:
+        """A success counts in its model's history at once, not only at the next re-read: the jobs
+        right behind it (often submitted together) are the ones it tells most about."""
+        cached = self._histories.get(job.model_key)
+        if cached is not None and job.submitted_at is not None and job.finished_at is not None:
+            learnt = cached[1].with_sample(self.schedule.finished_about(job.finished_at - job.submitted_at))
+            self._histories[job.model_key] = (cached[0], learnt)
 
     async def _poll_guarded(self, job: Job) -> None:
         async with self._poll_slots:
@@ -274,7 +402,7 @@ class JobTracker:
         """One status call; schedules the next one unless the job ended."""
         assert job.task_id is not None
         age = now() - (job.submitted_at or job.created_at)
-        next_delay = self.schedule.delay_after(age)
+        next_delay = self.schedule.next_delay(age, await self._history(job.model_key), self._load)
         if job.state is JobState.TIMED_OUT:
             if now() - job.deadline_at > LATE_SUCCESS_WINDOW_S:
                 await self.jobs.update_fields(job.id, next_poll_at=None)
@@ -365,6 +493,7 @@ class JobTracker:
             log.info("Job %s: duplicate or late %s success ignored (state %s)", job.id, source, job.state)
             return
         log.info("Job %s succeeded (%s)", job.id, source)
+        self._learn_completion(won_job)
         self._spawn_delivery(won_job)
 
     async def _fail(self, job: Job, result: TaskResult, source: str) -> None:

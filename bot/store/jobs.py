@@ -395,6 +395,28 @@ class JobsRepo:
         return [Job.from_row(r) for r in rows]
 
 
+    async def completion_times(self, model_key: str, limit: int = 200) -> list[float]:
+        """Seconds from submission to KIE's answer of this model's most recent successes (the polling
+        scheduler's history; finished_at is when the bot learnt of it, a poll's delay at most)."""
+        rows = await self.db.fetchall(
+            """SELECT finished_at - submitted_at FROM jobs
+               WHERE model_key = ? AND state IN ('succeeded', 'delivered', 'undeliverable')
+                 AND submitted_at IS NOT NULL AND finished_at IS NOT NULL AND finished_at >= submitted_at
+               ORDER BY finished_at DESC LIMIT ?""",
+            (model_key, limit),
+        )
+        return [float(r[0]) for r in rows]
+
+    async def count_polled(self) -> int:
+        """Jobs with a poll booked: they share the status budget."""
+        values = [JobState.SUBMITTED.value, JobState.RUNNING.value, JobState.TIMED_OUT.value]
+        row = await self.db.fetchone(
+            f"""SELECT COUNT(*) FROM jobs WHERE state IN ({_placeholders(values)})
+                AND task_id IS NOT NULL AND next_poll_at IS NOT NULL""",
+            values,
+        )
+        return int(row[0]) if row else 0
+
     async def due_for_delivery(self, at: float, limit: int = 100) -> list[Job]:
         """Charged jobs whose video is not in the chat yet and whose next attempt is due."""
         rows = await self.db.fetchall(

@@ -194,3 +194,18 @@ class FakeClockForKeys:
 
     def __call__(self) -> float:
         return self.now
+
+
+async def test_hold_counts_from_the_later_of_sent_plus_margin_and_the_answer() -> None:
+    """The arrival at KIE lies between sending and the answer, so one window after the later of
+    "sent + margin" and "answered" is safe; the margin is not paid again on top of the round trip."""
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(1, 1.0, safety_margin_s=0.1, clock=clock, sleep=clock.sleep)
+    async with limiter.hold():
+        clock.now = 0.02  # answered quicker than the margin: counted from sent + margin
+    async with limiter.hold():
+        granted_second = clock()
+        clock.now += 0.5  # answered after the margin: counted from the answer
+    await limiter.acquire()
+    assert granted_second == pytest.approx(1.1)
+    assert clock() == pytest.approx(1.1 + 0.5 + 1.0)

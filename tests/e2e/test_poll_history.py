@@ -1,0 +1,41 @@
+"""Polling only: the scheduler learns a model's completion times from the bot's own finished jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.kie.sandbox import KieSimulator
+from bot.services.tracker import PollSchedule
+from bot.store.jobs import JobState
+from tests.e2e.harness import make_settings, running_bot
+from tests.e2e.jobs_support import DEFAULT_PROMPT, order_job, prepare_user, wait_job_state
+from tests.fakes.telegram import FakeTelegram
+
+FIRST_USER = 7301
+SCALE = 0.05
+TAKES_S = 40.0  # every job of this test takes 40 s on the real clock
+
+
+async def test_after_its_model_history_a_job_is_polled_around_its_expected_finish(
+    fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path
+) -> None:
+    # The status budget shrinks with the clock, so 10 calls/s keeps its real meaning.
+    settings = make_settings(tmp_path, fake_tg, sim, kie_poll_scale=SCALE, kie_status_rps=10 / SCALE)
+    prompt = f"{DEFAULT_PROMPT} [sim:delay={TAKES_S * SCALE:.2f}]"
+    history = PollSchedule(callbacks=False).min_history
+    async with running_bot(settings) as bot:
+        earlier = []
+        for n in range(history):
+            await prepare_user(bot, fake_tg, FIRST_USER + n)
+            earlier.append(await order_job(bot, FIRST_USER + n, prompt=prompt))
+        finished = [await wait_job_state(bot, job.id, JobState.DELIVERED, timeout=60) for job in earlier]
+        await prepare_user(bot, fake_tg, FIRST_USER + history)
+        job = await order_job(bot, FIRST_USER + history, prompt=prompt)
+        done = await wait_job_state(bot, job.id, JobState.DELIVERED, timeout=60)
+        assert done.task_id is not None
+        polls = sim.requests_to("/api/v1/jobs/recordInfo")
+        calls = [r for r in polls if r.query.get("taskId") == done.task_id]
+        first = [r for r in polls if r.query.get("taskId") == finished[0].task_id]
+    # KIE's advice by age (the prior) polls a 40 s job ~9 times; knowing the model takes ~40 s,
+    # the scheduler waits and polls around 40 s.
+    assert len(calls) <= 3 < len(first), (len(calls), len(first))
