@@ -18,7 +18,8 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.catalog.model import Catalog
 from bot.i18n import translate
 from bot.services.billing import BillingService
-from bot.store.jobs import Job, JobsRepo
+from bot.services.job_history import JobHistory
+from bot.store.jobs import Job
 from bot.store.users import UserRow
 from bot.telegram.common import MenuCb
 from bot.telegram.replies import answer_query, remove_keyboard
@@ -102,13 +103,13 @@ def make_job_actions_router(catalog: Catalog) -> Router:
         query: CallbackQuery,
         callback_data: JobActionCb,
         db_user: UserRow,
-        jobs: JobsRepo,
+        job_history: JobHistory,
         billing: BillingService,
         state: FSMContext,
     ) -> None:
-        job = await jobs.get(callback_data.j)
         # Someone else's job id (a forged or shared button) looks exactly like a missing one.
-        if job is None or job.user_id != db_user.id or not isinstance(query.message, Message):
+        job = await job_history.own_job(db_user.id, callback_data.j)
+        if job is None or not isinstance(query.message, Message):
             await answer_query(query, _("stale-button"), alert=True)
             return
         message = query.message
