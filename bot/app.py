@@ -55,7 +55,8 @@ from bot.telegram.errors import make_errors_router
 from bot.telegram.files import TelegramFiles
 from bot.telegram.history import make_history_router
 from bot.telegram.job_actions import make_job_actions_router
-from bot.telegram.job_messages import TelegramJobStatus, TelegramResults
+from bot.telegram.job_results import TelegramResults
+from bot.telegram.job_status import TelegramJobStatus
 from bot.telegram.middlewares import (
     CallbackAnswerGuard,
     InFlightUpdates,

@@ -5,8 +5,9 @@ carry it out and report outcomes in the services' own terms: a job status, a `Se
 subclass, never an aiogram type or a localized text. Tests drive the services with fakes of these
 protocols instead of a Bot.
 
-Implementations: bot/telegram/job_messages.py (JobStatusView, ResultSender), bot/telegram/alerts.py
-(AdminMessenger), bot/telegram/payment_notices.py (PaymentNotices), bot/telegram/files.py (FileSource);
+Implementations: bot/telegram/job_status.py (JobStatusView), bot/telegram/job_results.py
+(ResultSender), bot/telegram/alerts.py (AdminMessenger), bot/telegram/payment_notices.py
+(PaymentNotices), bot/telegram/files.py (FileSource);
 bot/services/tracker.py implements SubmissionEvents, bot/services/alerts.py KieAlerts and
 UnsoldPaymentAlerts.
 """

@@ -11,7 +11,7 @@ import pytest
 from bot.i18n import translate
 from bot.kie.sandbox import KieSimulator
 from bot.store.jobs import JobState
-from bot.telegram.job_messages import TelegramJobStatus
+from bot.telegram.job_status import TelegramJobStatus
 from tests.e2e.harness import make_settings, running_bot
 from tests.e2e.jobs_support import (
     books_balance,

@@ -20,7 +20,7 @@ from bot.i18n import translate, translate_plural
 from bot.kie.sandbox import KieSimulator
 from bot.kie.sandbox.simulator import SimTimings
 from bot.store.jobs import Job, JobState
-from bot.telegram.wizard.draft import ratios_in_menu_order
+from bot.telegram.wizard.rules import ratios_in_menu_order
 from bot.telegram.wizard.view import WizardCallback
 from bot.text import escape
 from tests.e2e.harness import RunningBot, make_settings, running_bot

@@ -34,3 +34,11 @@ def test_catalog_does_no_io() -> None:
     offenders = [str(p.relative_to(BOT)) for p in sources("catalog") if forbidden.search(p.read_text())]
     assert offenders == []
 
+
+
+TELEGRAM_FILE_MAX_LINES = 300
+
+
+def test_every_telegram_module_is_small_enough_to_read() -> None:
+    sizes = {str(p.relative_to(BOT)): len(p.read_text().splitlines()) for p in sources("telegram")}
+    assert {name: n for name, n in sizes.items() if n >= TELEGRAM_FILE_MAX_LINES} == {}

@@ -1,4 +1,4 @@
-"""Telegram's refusals in the services' words (bot/telegram/job_messages.py send_failure).
+"""Telegram's refusals in the services' words (bot/telegram/job_results.py send_failure).
 
 The texts are the Bot API's own descriptions; the delivery order in bot/services/delivery.py acts on
 the class alone (tests/unit/test_delivery_order.py)."""
@@ -20,7 +20,7 @@ from aiogram.exceptions import (
 from aiogram.methods import SendVideo
 
 from bot.services.ports import ChatGone, Refused, SendFailure, TooLarge, TransientSendFailure
-from bot.telegram.job_messages import reported_as_send_failure, send_failure
+from bot.telegram.job_results import reported_as_send_failure, send_failure
 
 METHOD = SendVideo(chat_id=1, video="file-id")
 

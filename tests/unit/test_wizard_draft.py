@@ -14,9 +14,11 @@ from bot.catalog import build_catalog
 from bot.catalog.model import MB, InputKind, InputRule, ModelEntry
 from bot.i18n import get_i18n
 from bot.store.users import UserRow
-from bot.telegram.wizard.draft import ALL_MODELS, Draft, Step, is_last_input, next_step, ratios_in_menu_order
+from bot.telegram.wizard.draft import ALL_MODELS, Draft, Step
 from bot.telegram.wizard.inputs import InputProblem, read_input, rule_limits_text
-from bot.telegram.wizard.view import WizardCallback, decode_ratio, encode_ratio, render
+from bot.telegram.wizard.rules import is_last_input, next_step, ratios_in_menu_order
+from bot.telegram.wizard.view import WizardCallback, decode_ratio, encode_ratio
+from bot.telegram.wizard.view_steps import render
 
 CATALOG = build_catalog()
 CASES = [pytest.param(e.key, m, id=f"{e.key}-{m}") for e in CATALOG.offerable() for m in e.modes]

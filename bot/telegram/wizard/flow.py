@@ -11,9 +11,10 @@ from bot.catalog.model import Catalog, InvalidOrder
 from bot.services.billing import BillingService
 from bot.store.users import UserRow
 from bot.telegram.replies import edit_or_send, remove_keyboard
-from bot.telegram.wizard.draft import Action, Draft, Step, new_draft_id, next_step, prune
+from bot.telegram.wizard.draft import Action, Draft, Step, new_draft_id
+from bot.telegram.wizard.rules import next_step, prune
 from bot.telegram.wizard.session import Handler, WizardSession
-from bot.telegram.wizard.view import render
+from bot.telegram.wizard.view_steps import render
 
 
 @dataclass(frozen=True)

@@ -10,17 +10,10 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.catalog.model import TELEGRAM_DOWNLOAD_LIMIT_BYTES, InputKind, InputRule, InvalidOrder, PromptRule
 from bot.telegram.common import main_menu_keyboard
-from bot.telegram.wizard.draft import (
-    PHOTO_START,
-    TEXT_START,
-    Action,
-    Draft,
-    Step,
-    models_starting_from,
-    next_step,
-)
+from bot.telegram.wizard.draft import PHOTO_START, TEXT_START, Action, Draft, Step
 from bot.telegram.wizard.flow import WizardScreen
 from bot.telegram.wizard.inputs import InputProblem, read_input
+from bot.telegram.wizard.rules import models_starting_from, next_step
 from bot.telegram.wizard.session import WizardStates
 from bot.telegram.wizard.view import reason_text
 

@@ -18,7 +18,8 @@ from aiogram.types import CallbackQuery, Message, TelegramObject, User
 from aiogram.utils.i18n import gettext as _
 
 from bot.telegram.replies import answer_query
-from bot.telegram.wizard.draft import CHOICE_STEPS, Action, Draft, next_step
+from bot.telegram.wizard.draft import CHOICE_STEPS, Action, Draft
+from bot.telegram.wizard.rules import next_step
 from bot.telegram.wizard.view import WizardCallback
 
 # Draft ids of the user's last confirmed orders, so a replayed Confirm says "already confirmed".

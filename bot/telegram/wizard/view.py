@@ -1,32 +1,18 @@
-"""What the wizard shows: its callback data, one renderer per step, and the keyboards.
+"""What the wizard shows: its callback data, buttons, keyboards and the summary (steps: view_steps.py).
 
 Pure: a draft and its step in, (HTML text, keyboard) out; no I/O, no storage.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.i18n import ngettext
 
-from bot.catalog.availability import DEGRADED_MARK
-from bot.catalog.model import Catalog, InvalidOrder, ModelEntry, category_name, mode_name
+from bot.catalog.model import Catalog, InvalidOrder, ModelEntry, mode_name
 from bot.store.users import UserRow
 from bot.telegram.common import MenuCb, escape, shorten
-from bot.telegram.wizard.draft import (
-    ALL_MODELS,
-    PHOTO_START,
-    TEXT_START,
-    Action,
-    Draft,
-    Step,
-    is_last_input,
-    prompt_fits,
-)
-from bot.telegram.wizard.inputs import rule_limits_text
+from bot.telegram.wizard.draft import Action, Draft
 
 SUMMARY_PROMPT_CHARS = 300
 
@@ -140,182 +126,6 @@ def reason_text(exc: InvalidOrder) -> str:
         return text.format(**params)
     except (KeyError, IndexError):
         return text
-
-
-class Screen:
-    """One step's text lines and buttons, before the Back / Cancel row is added."""
-
-    def __init__(self, draft: Draft, step: Step, entry: ModelEntry | None, user: UserRow) -> None:
-        self.draft = draft
-        self.step = step
-        self.entry = entry
-        self.user = user
-        self.lang = user.language
-        self.lines: list[str] = []
-        self.buttons: list[InlineKeyboardButton] = []
-        self.sizes: tuple[int, ...] = (1,)
-
-    def add(self, text: str, action: Action, value: str = "") -> None:
-        self.buttons.append(wizard_button(text, self.draft.id, action, value))
-
-
-def _category(screen: Screen, catalog: Catalog) -> None:
-    screen.lines.append(_("wizard-choose-category"))
-    for category in screen.step.values:
-        title = _("wizard-all-models") if category == ALL_MODELS else category_name(category, screen.lang)
-        screen.add(title, Action.CATEGORY, category)
-    screen.sizes = (1, 2)
-
-
-def _model(screen: Screen, catalog: Catalog) -> None:
-    category = screen.draft.category
-    kept = screen.draft.kept_prompt()
-    if category == PHOTO_START:
-        screen.lines.append(_("wizard-start-photo"))
-    elif category == TEXT_START:
-        screen.lines.append(_("wizard-start-text"))
-    else:
-        all_models = category == ALL_MODELS
-        title = _("wizard-all-models") if all_models else category_name(category or "", screen.lang)
-        screen.lines.append(_("wizard-choose-model").format(category=escape(title)))
-    if category in (PHOTO_START, TEXT_START) and kept:
-        prompt = escape(shorten(kept, SUMMARY_PROMPT_CHARS))
-        screen.lines.append(f"{_('wizard-summary-prompt')}: <i>{prompt}</i>")
-    degraded = False
-    for key in screen.step.values:
-        model = catalog.get(key)
-        if model is None:
-            continue
-        price = model.min_user_price
-        label = ngettext("wizard-model-button", "wizard-model-button", price).format(
-            name=model.display_name(screen.lang), price=price
-        )
-        if catalog.is_degraded(model):
-            label = f"{DEGRADED_MARK} {label}"
-            degraded = True
-        screen.add(label, Action.MODEL, key)
-    if degraded:
-        screen.lines.append(_("wizard-degraded-note").format(mark=DEGRADED_MARK))
-
-
-def _mode(screen: Screen, catalog: Catalog) -> None:
-    screen.lines.append(_("wizard-choose-mode"))
-    entry = screen.entry
-    for mode in screen.step.values:
-        label = mode_name(mode, screen.lang)
-        if entry is not None:  # the cheapest order in this mode: modes of one model can differ a lot
-            label = _("wizard-mode-button").format(name=label, price=entry.cheapest(mode))
-        if entry is not None and catalog.is_degraded(entry, mode):
-            label = f"{DEGRADED_MARK} {label}"
-        screen.add(label, Action.MODE, mode)
-
-
-def _ratio(screen: Screen, catalog: Catalog) -> None:
-    screen.lines.append(_("wizard-choose-ratio"))
-    for ratio in screen.step.values:
-        label = ratio_label(ratio)
-        if ratio == screen.user.default_ratio:
-            label = f"✓ {label}"
-        screen.add(label, Action.RATIO, encode_ratio(ratio))
-
-
-def _option(screen: Screen, catalog: Catalog) -> None:
-    draft, step, entry = screen.draft, screen.step, screen.entry
-    if entry is None or not draft.mode or not step.option:
-        return
-    option = entry.mode_spec(draft.mode).option(step.option)
-    assert option is not None
-    screen.lines.append(_("wizard-choose-option").format(option=escape(option.title(screen.lang))))
-    # Each value's price with the choices made so far (the cheapest of the options still to come).
-    chosen = draft.options
-    prices = {value: entry.cheapest(draft.mode, {**chosen, option.key: value}) for value in step.values}
-    priced = len(set(prices.values())) > 1
-    for value in step.values:
-        label = option.value_title(value, screen.lang)
-        if priced:
-            label = _("wizard-option-button").format(title=label, price=prices[value])
-        screen.add(label, Action.OPTION, f"{option.key}={value}")
-    screen.sizes = (2,)
-
-
-def _input(screen: Screen, catalog: Catalog) -> None:
-    rule, step = screen.step.rule, screen.step
-    if rule is None:
-        return
-    key = f"wizard-send-{rule.kind.value}"
-    if rule.count > 1:
-        key = f"wizard-send-{rule.kind.value}-nth"
-    limits = rule_limits_text(rule)
-    screen.lines.append(_(key).format(n=step.index + 1, count=rule.count, limits=limits))
-    # A caption becomes the prompt only on the file right before the prompt step.
-    entry = screen.entry
-    if rule.kind.value == "image" and entry is not None and is_last_input(entry, screen.draft, step):
-        screen.lines.append(_("wizard-caption-hint"))
-
-
-def _prompt(screen: Screen, catalog: Catalog) -> None:
-    rule = screen.step.prompt_rule
-    if rule is None:
-        return
-    kept = screen.draft.kept_prompt()
-    if kept and not prompt_fits(rule, kept):
-        # The text sent earlier (the idea, a caption) does not suit this model: say why it is asked.
-        try:
-            rule.check(kept)
-        except InvalidOrder as exc:
-            screen.lines.append(_("wizard-kept-prompt-refused").format(reason=reason_text(exc)))
-    screen.lines.append(_("wizard-send-prompt").format(max=rule.max_length))
-    if rule.english_only:
-        screen.lines.append(_("wizard-english-only"))
-    if not rule.required:
-        screen.add(_("wizard-skip"), Action.PROMPT)
-
-
-RENDERERS: dict[Action, Callable[[Screen, Catalog], None]] = {
-    Action.CATEGORY: _category,
-    Action.MODEL: _model,
-    Action.MODE: _mode,
-    Action.RATIO: _ratio,
-    Action.OPTION: _option,
-    Action.INPUT: _input,
-    Action.PROMPT: _prompt,
-}
-
-
-def _choices_so_far(draft: Draft, entry: ModelEntry, lang: str) -> list[str]:
-    """The header: model · mode · ratio, then one line per option chosen."""
-    head = f"<b>{escape(entry.name(lang))}</b>"
-    if draft.mode:
-        head += f" · {escape(mode_name(draft.mode, lang))}"
-    if draft.ratio:
-        head += f" · {escape(draft.ratio)}"
-    lines = [head]
-    for key, value in draft.options.items():
-        option = entry.mode_spec(draft.mode or "").option(key) if draft.mode else None
-        if option is not None:
-            lines.append(f"{escape(option.title(lang))}: {escape(option.value_title(value, lang))}")
-    return [*lines, ""]
-
-
-def render(
-    draft: Draft, step: Step, user: UserRow, balance: int, catalog: Catalog
-) -> tuple[str, InlineKeyboardMarkup]:
-    """The wizard message for `step` of `draft`; `balance` is read only by the summary."""
-    entry = catalog.get(draft.model) if draft.model else None
-    if step.name is Action.SUMMARY and entry is not None:
-        return render_summary(draft, user, balance, catalog)
-    screen = Screen(draft, step, entry, user)
-    if entry is not None:
-        screen.lines.extend(_choices_so_far(draft, entry, screen.lang))
-    renderer = RENDERERS.get(step.name)
-    if renderer is not None:
-        renderer(screen, catalog)
-    nav = []
-    if draft.choices:
-        nav.append(wizard_button(_("wizard-back"), draft.id, Action.BACK))
-    nav.append(wizard_button(_("wizard-cancel"), draft.id, Action.CANCEL))
-    keyboard = InlineKeyboardMarkup(inline_keyboard=[*layout(screen.buttons, *screen.sizes), nav])
-    return "\n".join(screen.lines), keyboard
 
 
 def render_summary(

@@ -1,8 +1,8 @@
-"""A job's messages in the chat: the status message (edited as the job moves) and the finished video.
+"""A job's status message in the chat: the order card over a status line, edited as the job moves.
 
-Implements the services' JobStatusView and ResultSender ports (bot/services/ports.py): the words,
-the HTML and the Bot API calls live here; what to show when, and what to try after a refusal,
-is decided by the tracker and the delivery service.
+Implements the services' JobStatusView port (bot/services/ports.py): the words, the HTML and the Bot
+API calls live here; what to show when is decided by the tracker. The finished video is sent by
+job_results.py; the texts both share are in job_texts.py.
 
 Status edits are throttled to one every few seconds per message (Telegram allows about one message
 a second per chat, and progress ticks are not worth a 429); every other status always goes through.
@@ -14,39 +14,20 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
 
 from aiogram import Bot
-from aiogram.exceptions import (
-    TelegramAPIError,
-    TelegramBadRequest,
-    TelegramEntityTooLarge,
-    TelegramForbiddenError,
-    TelegramNetworkError,
-    TelegramNotFound,
-    TelegramRetryAfter,
-    TelegramServerError,
-)
-from aiogram.types import FSInputFile, InlineKeyboardMarkup
-from aiogram.utils.chat_action import ChatActionSender
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
+from aiogram.types import InlineKeyboardMarkup
 
 from bot.catalog.model import Catalog, mode_name
-from bot.i18n import language_of, translate
-from bot.kie.errors import classify_failure
+from bot.i18n import translate
 from bot.services.estimates import usual_duration
-from bot.services.ports import (
-    ChatGone,
-    JobStatus,
-    Refused,
-    SendFailure,
-    TooLarge,
-    TransientSendFailure,
-    VideoFile,
-)
+from bot.services.ports import JobStatus
 from bot.store.db import now
 from bot.store.jobs import Job, JobsRepo
 from bot.store.users import UsersRepo
-from bot.telegram.job_actions import after_delivery_keyboard, after_failure_keyboard
+from bot.telegram.job_actions import after_failure_keyboard
+from bot.telegram.job_texts import JobTexts, failure_text
 from bot.telegram.replies import is_not_modified
 from bot.text import escape, shorten
 
@@ -59,11 +40,6 @@ REFRESH_INTERVAL_S = 15.0
 WAITING = frozenset({JobStatus.QUEUED, JobStatus.GENERATING, JobStatus.PROGRESS})
 # The prompt on the order card: enough to recognise the order.
 CARD_PROMPT_CHARS = 120
-CAPTION_LIMIT = 1024
-# KIE keeps results downloadable for about this long.
-LINK_VALIDITY_HOURS = 24
-# Telegram errors that say nothing about the video or the chat: the same call may work later.
-TRANSIENT_TELEGRAM_ERRORS = (TelegramServerError, TelegramNetworkError, TelegramRetryAfter)
 
 
 def format_elapsed(seconds: float) -> str:
@@ -71,49 +47,7 @@ def format_elapsed(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-# Reasons whose text would otherwise blame the prompt: KIE's own words decide what kind of failure
-# it was (bot/kie/errors.py classify_failure), so server trouble never reads "rephrase the prompt".
-CLASSIFIED_REASONS = frozenset({"kie_content_rejected", "kie_generation_failed", "kie_server_error"})
-
-
-def failure_text(job: Job, lang: str) -> str:
-    """The failure reason in the user's words.
-
-    `fail_reason` is "<key>" or "<key>: <KIE's own message>" (submission errors), or KIE's free text
-    for a failed generation (with its code in `fail_code`). KIE's message is added for settings it
-    refused, so the user knows what to change.
-    """
-    reason = job.fail_reason or ""
-    key, _sep, detail = reason.partition(": ")
-    if key.startswith("invalid_"):
-        key = "kie_rejected_request"
-    text = translate(f"fail-{key}", lang)
-    if key in CLASSIFIED_REASONS or text == f"fail-{key}":
-        # A known key carries KIE's message after it; an unknown one is KIE's message itself.
-        message = detail if key in CLASSIFIED_REASONS else reason
-        # A createTask 400 says no more than "refused"; the classifier reads that code as content.
-        code = "400" if key == "kie_content_rejected" and job.fail_code is None else job.fail_code
-        kind = classify_failure(code, message)
-        return translate(f"fail-kind-{kind.value}", lang)
-    if key == "kie_rejected_request" and detail:
-        text = f"{text} ({escape(shorten(detail, 200))})"
-    return text
-
-
-class _JobTexts:
-    def __init__(self, users: UsersRepo, catalog: Catalog) -> None:
-        self.users = users
-        self.catalog = catalog
-
-    async def language(self, user_id: int) -> str:
-        return await self.users.language(user_id) or language_of(None)
-
-    def model_name(self, job: Job, lang: str) -> str:
-        entry = self.catalog.get(job.model_key)
-        return entry.name(lang) if entry else job.model_key
-
-
-class TelegramJobStatus(_JobTexts):
+class TelegramJobStatus(JobTexts):
     """JobStatusView: the order card (order number, model, mode, ratio, options, prompt, price) over
     the status line. While the job waits, the line carries the elapsed time and the usual duration
     of this model, and a ticker refreshes it (KIE may say nothing for minutes, above all in callback
@@ -318,101 +252,3 @@ class TelegramJobStatus(_JobTexts):
             await self.bot.send_message(job.chat_id, text, reply_markup=markup)
         except TelegramAPIError as exc:
             log.warning("Job %s: status message not sent: %s", job.id, exc)
-
-
-def _chat_gone(exc: TelegramAPIError) -> bool:
-    if isinstance(exc, TelegramForbiddenError):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, TelegramBadRequest | TelegramNotFound) and (
-        "chat not found" in text or "user is deactivated" in text or "chat_write_forbidden" in text
-    )
-
-
-@contextlib.contextmanager
-def reported_as_send_failure() -> Iterator[None]:
-    """Turn a Telegram error into the services' `SendFailure`; others propagate unchanged."""
-    try:
-        yield
-    except TelegramAPIError as exc:
-        failure = send_failure(exc)
-        if failure is None:
-            raise
-        raise failure from exc
-
-
-def send_failure(exc: TelegramAPIError) -> SendFailure | None:
-    """The services' word for a failed send; None for errors they have no word for (re-raised)."""
-    if isinstance(exc, TelegramEntityTooLarge):  # a TelegramNetworkError: checked first
-        return TooLarge(str(exc))
-    if isinstance(exc, TelegramForbiddenError | TelegramBadRequest | TelegramNotFound):
-        return ChatGone(str(exc)) if _chat_gone(exc) else Refused(str(exc))
-    if isinstance(exc, TRANSIENT_TELEGRAM_ERRORS):
-        retry_after = float(exc.retry_after) if isinstance(exc, TelegramRetryAfter) else None
-        return TransientSendFailure(str(exc), retry_after)
-    return None
-
-
-UPLOAD_ACTION_AFTER_S = 1.0
-
-
-class TelegramResults(_JobTexts):
-    """ResultSender: sendVideo (with its size and thumbnail), sendDocument, or a download link."""
-
-    def __init__(self, bot: Bot, users: UsersRepo, catalog: Catalog) -> None:
-        super().__init__(users, catalog)
-        self.bot = bot
-
-    def caption(self, job: Job, lang: str) -> str:
-        """"#<order> <model>" (parallel results told apart) over the prompt."""
-        head = f"#{job.id} {self.model_name(job, lang)}"
-        # Escaping happens after shortening, and the limit counts visible characters only.
-        room = CAPTION_LIMIT - len(head) - 1
-        prompt = escape(shorten(job.prompt, room)) if job.prompt else ""
-        bold = f"<b>{escape(head)}</b>"
-        return f"{bold}\n{prompt}" if prompt else bold
-
-    async def send_video(self, job: Job, video: VideoFile) -> str | None:
-        lang = await self.language(job.user_id)
-        caption = self.caption(job, lang)
-        info = video.info
-        with reported_as_send_failure():
-            # The "sending video" action only for an upload still running after a second: a quick
-            # one is in the chat before the action would show, and the call would queue in a burst.
-            async with ChatActionSender.upload_video(
-                chat_id=job.chat_id, bot=self.bot, initial_sleep=UPLOAD_ACTION_AFTER_S
-            ):
-                message = await self.bot.send_video(
-                    job.chat_id,
-                    FSInputFile(video.path, filename="video.mp4"),
-                    width=info.width if info else None,
-                    height=info.height if info else None,
-                    duration=info.duration if info else None,
-                    thumbnail=FSInputFile(video.thumbnail) if video.thumbnail else None,
-                    caption=caption,
-                    reply_markup=after_delivery_keyboard(job, lang),
-                    supports_streaming=True,
-                    request_timeout=600,
-                )
-        return message.video.file_id if message.video else None
-
-    async def send_document(self, job: Job, video: VideoFile) -> str | None:
-        lang = await self.language(job.user_id)
-        caption = self.caption(job, lang)
-        with reported_as_send_failure():
-            message = await self.bot.send_document(
-                job.chat_id,
-                FSInputFile(video.path, filename="video.mp4"),
-                caption=caption,
-                reply_markup=after_delivery_keyboard(job, lang),
-                request_timeout=600,
-            )
-        return message.document.file_id if message.document else None
-
-    async def send_link(self, job: Job, url: str) -> None:
-        lang = await self.language(job.user_id)
-        text = translate(
-            "delivery-link", lang, caption=self.caption(job, lang), url=escape(url), hours=LINK_VALIDITY_HOURS
-        )
-        with reported_as_send_failure():
-            await self.bot.send_message(job.chat_id, text, reply_markup=after_delivery_keyboard(job, lang))

@@ -1,0 +1,138 @@
+"""A finished job's video in the chat: sendVideo, sendDocument or a download link.
+
+Implements the services' ResultSender port (bot/services/ports.py): Telegram's refusals are turned
+into the services' SendFailure words here; what to try after a refusal is decided by the delivery
+service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import FSInputFile
+from aiogram.utils.chat_action import ChatActionSender
+
+from bot.catalog.model import Catalog
+from bot.i18n import translate
+from bot.services.ports import ChatGone, Refused, SendFailure, TooLarge, TransientSendFailure, VideoFile
+from bot.store.jobs import Job
+from bot.store.users import UsersRepo
+from bot.telegram.job_actions import after_delivery_keyboard
+from bot.telegram.job_texts import JobTexts
+from bot.text import escape, shorten
+
+CAPTION_LIMIT = 1024
+# KIE keeps results downloadable for about this long.
+LINK_VALIDITY_HOURS = 24
+# Telegram errors that say nothing about the video or the chat: the same call may work later.
+TRANSIENT_TELEGRAM_ERRORS = (TelegramServerError, TelegramNetworkError, TelegramRetryAfter)
+
+
+def _chat_gone(exc: TelegramAPIError) -> bool:
+    if isinstance(exc, TelegramForbiddenError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, TelegramBadRequest | TelegramNotFound) and (
+        "chat not found" in text or "user is deactivated" in text or "chat_write_forbidden" in text
+    )
+
+
+@contextlib.contextmanager
+def reported_as_send_failure() -> Iterator[None]:
+    """Turn a Telegram error into the services' `SendFailure`; others propagate unchanged."""
+    try:
+        yield
+    except TelegramAPIError as exc:
+        failure = send_failure(exc)
+        if failure is None:
+            raise
+        raise failure from exc
+
+
+def send_failure(exc: TelegramAPIError) -> SendFailure | None:
+    """The services' word for a failed send; None for errors they have no word for (re-raised)."""
+    if isinstance(exc, TelegramEntityTooLarge):  # a TelegramNetworkError: checked first
+        return TooLarge(str(exc))
+    if isinstance(exc, TelegramForbiddenError | TelegramBadRequest | TelegramNotFound):
+        return ChatGone(str(exc)) if _chat_gone(exc) else Refused(str(exc))
+    if isinstance(exc, TRANSIENT_TELEGRAM_ERRORS):
+        retry_after = float(exc.retry_after) if isinstance(exc, TelegramRetryAfter) else None
+        return TransientSendFailure(str(exc), retry_after)
+    return None
+
+
+UPLOAD_ACTION_AFTER_S = 1.0
+
+
+class TelegramResults(JobTexts):
+    """ResultSender: sendVideo (with its size and thumbnail), sendDocument, or a download link."""
+
+    def __init__(self, bot: Bot, users: UsersRepo, catalog: Catalog) -> None:
+        super().__init__(users, catalog)
+        self.bot = bot
+
+    def caption(self, job: Job, lang: str) -> str:
+        """"#<order> <model>" (parallel results told apart) over the prompt."""
+        head = f"#{job.id} {self.model_name(job, lang)}"
+        # Escaping happens after shortening, and the limit counts visible characters only.
+        room = CAPTION_LIMIT - len(head) - 1
+        prompt = escape(shorten(job.prompt, room)) if job.prompt else ""
+        bold = f"<b>{escape(head)}</b>"
+        return f"{bold}\n{prompt}" if prompt else bold
+
+    async def send_video(self, job: Job, video: VideoFile) -> str | None:
+        lang = await self.language(job.user_id)
+        caption = self.caption(job, lang)
+        info = video.info
+        with reported_as_send_failure():
+            # The "sending video" action only for an upload still running after a second: a quick
+            # one is in the chat before the action would show, and the call would queue in a burst.
+            async with ChatActionSender.upload_video(
+                chat_id=job.chat_id, bot=self.bot, initial_sleep=UPLOAD_ACTION_AFTER_S
+            ):
+                message = await self.bot.send_video(
+                    job.chat_id,
+                    FSInputFile(video.path, filename="video.mp4"),
+                    width=info.width if info else None,
+                    height=info.height if info else None,
+                    duration=info.duration if info else None,
+                    thumbnail=FSInputFile(video.thumbnail) if video.thumbnail else None,
+                    caption=caption,
+                    reply_markup=after_delivery_keyboard(job, lang),
+                    supports_streaming=True,
+                    request_timeout=600,
+                )
+        return message.video.file_id if message.video else None
+
+    async def send_document(self, job: Job, video: VideoFile) -> str | None:
+        lang = await self.language(job.user_id)
+        caption = self.caption(job, lang)
+        with reported_as_send_failure():
+            message = await self.bot.send_document(
+                job.chat_id,
+                FSInputFile(video.path, filename="video.mp4"),
+                caption=caption,
+                reply_markup=after_delivery_keyboard(job, lang),
+                request_timeout=600,
+            )
+        return message.document.file_id if message.document else None
+
+    async def send_link(self, job: Job, url: str) -> None:
+        lang = await self.language(job.user_id)
+        text = translate(
+            "delivery-link", lang, caption=self.caption(job, lang), url=escape(url), hours=LINK_VALIDITY_HOURS
+        )
+        with reported_as_send_failure():
+            await self.bot.send_message(job.chat_id, text, reply_markup=after_delivery_keyboard(job, lang))
