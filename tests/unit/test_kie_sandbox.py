@@ -355,9 +355,10 @@ async def poll_states(http: httpx.AsyncClient, path: str, task_id: str, key: str
     return seen
 
 
+# Each phase lasts long enough that a poll sees it on a busy 2-core machine (50 ms was missed under load).
 async def test_market_states_and_sora_progress(http: httpx.AsyncClient) -> None:
     simulator = KieSimulator(
-        KEY, timings=SimTimings(wait_s=0.05, queue_s=0.05, generate_s=0.1), status_limit_per_s=None
+        KEY, timings=SimTimings(wait_s=0.3, queue_s=0.3, generate_s=0.3), status_limit_per_s=None
     )
     await simulator.start()
     try:
@@ -432,7 +433,7 @@ async def test_uploads_are_gone_after_24_hours(sim: KieSimulator, http: httpx.As
 
 async def test_runway_states_use_wait_and_queueing() -> None:
     simulator = KieSimulator(
-        KEY, timings=SimTimings(wait_s=0.05, queue_s=0.05, generate_s=0.05), status_limit_per_s=None
+        KEY, timings=SimTimings(wait_s=0.3, queue_s=0.3, generate_s=0.3), status_limit_per_s=None
     )
     await simulator.start()
     try:
