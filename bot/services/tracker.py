@@ -28,7 +28,7 @@ from bot.services.billing import BillingService
 from bot.services.delivery import DeliveryResult, DeliveryService
 from bot.services.generation import GenerationService
 from bot.services.ports import JobStatus, JobStatusView, SubmissionEvents
-from bot.store.db import Database, now
+from bot.store.db import now
 from bot.store.jobs import UNDELIVERED_KEPT_REASON, Job, JobsRepo, JobState
 
 log = logging.getLogger(__name__)
@@ -255,7 +255,6 @@ class JobTracker:
     def __init__(
         self,
         *,
-        db: Database,
         jobs: JobsRepo,
         billing: BillingService,
         kie: KieClient,
@@ -266,7 +265,6 @@ class JobTracker:
         schedule: PollSchedule,
         hmac_key: str | None = None,
     ) -> None:
-        self.db = db
         self.jobs = jobs
         self.billing = billing
         self.kie = kie
