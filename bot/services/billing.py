@@ -260,13 +260,6 @@ class BillingService:
         await self.grant_signup_bonus(user_id)
         await self.grant_free_first_video(user_id)
 
-    async def compensate_undelivered(self, user_id: int, amount: int, key: str, *, job_id: int) -> bool:
-        """Give back a settled generation whose video could not be delivered (once per key)."""
-        movement = await self.ledger.apply(
-            user_id=user_id, amount=amount, reason=Reason.REFUND, op_id=f"{key}:undelivered", job_id=job_id
-        )
-        return movement is not None
-
     # --- reservations for generations ---
 
     async def reserve_in(

@@ -621,32 +621,18 @@ class JobTracker:
 
     async def _refund_undelivered(self, job: Job) -> None:
         """The video exists but cannot be fetched any more: the user gets the credits back."""
-        if await self.jobs.transition(
-            job.id,
-            [JobState.SUCCEEDED],
-            JobState.UNDELIVERABLE,
-            fail_reason="delivery_failed",
-            next_delivery_at=None,
+        if await self.jobs.refund_undelivered(
+            job.id, new_state=JobState.UNDELIVERABLE, fail_reason="delivery_failed"
         ):
-            await self.billing.compensate_undelivered(
-                job.user_id, job.cost, job.reservation_key, job_id=job.id
-            )
             await self.status.show_status(job, JobStatus.UNDELIVERED_REFUNDED)
 
     async def _refuse_result(self, job: Job) -> None:
         """The result URL is not a public http(s) address: nothing was fetched; fail and refund once."""
-        if await self.jobs.transition(
-            job.id,
-            [JobState.SUCCEEDED],
-            JobState.FAILED,
-            fail_reason="result_url_refused",
-            next_delivery_at=None,
-        ):
-            await self.billing.compensate_undelivered(
-                job.user_id, job.cost, job.reservation_key, job_id=job.id
-            )
-            failed = await self.jobs.get(job.id)
-            await self._announce_failure(failed or job)
+        failed = await self.jobs.refund_undelivered(
+            job.id, new_state=JobState.FAILED, fail_reason="result_url_refused"
+        )
+        if failed is not None:
+            await self._announce_failure(failed)
 
     async def send_again(self, job: Job) -> bool:
         """/history "Send again" for a charged video that never reached the chat (free).
