@@ -275,30 +275,8 @@ class BillingService:
     async def reserve(self, user_id: int, amount: int, key: str, *, job_id: int | None = None) -> None:
         await self.reservations.reserve(user_id, amount, key, job_id=job_id)
 
-    async def settle_in(self, conn: aiosqlite.Connection, key: str) -> bool:
-        """held -> settled: the generation was delivered and the money stays spent.
-
-        False if the reservation is unknown or already ended (settled or refunded).
-        """
-        return await self.reservations.settle_in(conn, key)
-
     async def settle(self, key: str) -> bool:
         return await self.reservations.settle(key)
-
-    async def refund_in(
-        self,
-        conn: aiosqlite.Connection,
-        key: str,
-        *,
-        reason: str = Reason.REFUND,
-        job_id: int | None = None,
-        actor: str = "system",
-    ) -> bool:
-        """held -> refunded and credit the amount back, inside the caller's transaction.
-
-        False (and nothing changed) if the reservation is unknown or already ended.
-        """
-        return await self.reservations.refund_in(conn, key, reason=reason, job_id=job_id, actor=actor)
 
     async def refund(self, key: str, reason: str = Reason.REFUND, *, job_id: int | None = None) -> bool:
         return await self.reservations.refund(key, reason, job_id=job_id)
