@@ -9,8 +9,7 @@ reached KIE. Part 2 covers the menus, steps, navigation, idempotent confirm and 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -18,12 +17,11 @@ import pytest
 from bot.catalog import CATEGORY_NAMES, build_catalog
 from bot.i18n import translate, translate_plural
 from bot.kie.sandbox import KieSimulator
-from bot.kie.sandbox.simulator import SimTimings
 from bot.store.jobs import Job, JobState
 from bot.telegram.wizard.rules import ratios_in_menu_order
 from bot.telegram.wizard.view import WizardCallback
 from bot.text import escape
-from tests.e2e.harness import RunningBot, make_settings, running_bot
+from tests.e2e.harness import RunningBot
 from tests.e2e.wizard_driver import (
     DEFAULT_PROMPT,
     WizardDriver,
@@ -49,17 +47,8 @@ UPLOAD_PATH = "/api/file-stream-upload"
 # --- fixtures -----------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[KieSimulator]:
-    # Tasks stay "generating": these tests end at the create call, and nothing is delivered.
-    async with KieSimulator(timings=SimTimings.manual()) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-async def bot(fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path) -> AsyncIterator[RunningBot]:
-    async with running_bot(make_settings(tmp_path, fake_tg, sim)) as running:
-        yield running
+# Tasks stay "generating": these tests end at the create call, and nothing is delivered.
+pytestmark = pytest.mark.kie_manual
 
 
 async def new_user(

@@ -6,8 +6,6 @@ charge nothing. Big files are declared in the fake Bot API (file_size) instead o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +13,8 @@ import pytest
 from bot.catalog.model import MB
 from bot.i18n import translate
 from bot.kie.sandbox import KieSimulator
-from bot.kie.sandbox.simulator import SimTimings
 from bot.store.jobs import JobState
-from tests.e2e.harness import RunningBot, make_settings, running_bot
+from tests.e2e.harness import RunningBot
 from tests.e2e.wizard_driver import (
     DEFAULT_PROMPT,
     WizardDriver,
@@ -31,16 +28,7 @@ GRANT = 5_000
 JPEG = fake_bytes("image", "photo")
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[KieSimulator]:
-    async with KieSimulator(timings=SimTimings.manual()) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-async def bot(fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path) -> AsyncIterator[RunningBot]:
-    async with running_bot(make_settings(tmp_path, fake_tg, sim)) as running:
-        yield running
+pytestmark = pytest.mark.kie_manual
 
 
 @pytest.fixture
