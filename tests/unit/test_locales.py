@@ -13,6 +13,7 @@ from bot.i18n import LOCALES_DIR, SUPPORTED_LANGUAGES, translate, translate_plur
 from bot.kie import errors as kie_errors
 from bot.services.alerts import ALERTED_KEYS
 from bot.store.jobs import JobState
+from bot.telegram.wizard.inputs import ARRIVED_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC_KEY = re.compile(r"""(?:\b_|\btranslate(?:_plural)?|\bngettext)\(\s*["']([a-z0-9][a-z0-9_-]*)["']""")
@@ -34,7 +35,7 @@ def code_keys() -> set[str]:
 
 def dynamic_keys() -> set[str]:
     """Keys built at run time from a known set of values."""
-    keys = {f"input-kind-{k.value}" for k in InputKind}
+    keys = {f"input-kind-{k.value}" for k in InputKind} | set(ARRIVED_KEYS)
     keys |= {f"wizard-send-{k.value}" for k in InputKind} | {f"wizard-send-{k.value}-nth" for k in InputKind}
     reasons = [
         "unknown_model",
