@@ -26,6 +26,7 @@ from bot.services.ports import JobStatus
 from bot.store.db import now
 from bot.store.jobs import Job, JobsRepo
 from bot.store.users import UsersRepo
+from bot.telegram.balance import credits_text
 from bot.telegram.job_actions import after_failure_keyboard
 from bot.telegram.job_texts import JobTexts, failure_text
 from bot.telegram.replies import is_not_modified
@@ -94,7 +95,7 @@ class TelegramJobStatus(JobTexts):
                     lines.append(" · ".join(titles))
         if job.prompt:
             lines.append(f"<i>{escape(shorten(job.prompt, CARD_PROMPT_CHARS))}</i>")
-        lines.append(translate("job-card-price", lang, cost=job.cost))
+        lines.append(translate("job-card-price", lang, cost=credits_text(job.cost, lang)))
         return "\n".join(lines)
 
     async def status_line(
@@ -104,9 +105,9 @@ class TelegramJobStatus(JobTexts):
         if status in WAITING:
             return await self.waiting_line(job, status, lang, progress, elapsed_s)
         if status is JobStatus.FAILED:
-            return translate(key, lang, reason=failure_text(job, lang), cost=job.cost)
+            return translate(key, lang, reason=failure_text(job, lang), cost=credits_text(job.cost, lang))
         if status in (JobStatus.TIMED_OUT, JobStatus.UNDELIVERED_REFUNDED):
-            return translate(key, lang, cost=job.cost)
+            return translate(key, lang, cost=credits_text(job.cost, lang))
         if status is JobStatus.DONE:
             return await self.done_line(job, lang)
         return translate(key, lang)
@@ -138,7 +139,9 @@ class TelegramJobStatus(JobTexts):
         user = await self.users.get(job.user_id)
         balance = user.balance if user is not None else 0
         key = "job-status-charged" if charged > 0 else "job-status-free"
-        charge = translate(key, lang, id=job.id, cost=charged, balance=balance)
+        charge = translate(
+            key, lang, id=job.id, cost=credits_text(charged, lang), balance=credits_text(balance, lang)
+        )
         return f"{translate('job-status-done', lang)}\n{charge}"
 
     def keyboard(self, job: Job, status: JobStatus, lang: str) -> InlineKeyboardMarkup | None:

@@ -18,6 +18,7 @@ from bot.catalog import CATEGORY_NAMES, build_catalog
 from bot.i18n import translate, translate_plural
 from bot.kie.sandbox import KieSimulator
 from bot.store.jobs import Job, JobState
+from bot.telegram.balance import credits_text
 from bot.telegram.wizard.rules import ratios_in_menu_order
 from bot.telegram.wizard.view import WizardCallback
 from bot.text import escape
@@ -377,11 +378,11 @@ async def test_every_model_and_mode_reaches_kie_as_documented(
     # The summary shows the catalog's price and the balance after it.
     quote = bot.components.catalog.quote(key, mode, order.options)
     summary = user.wizard_message()
-    assert t("wizard-summary-price", price=quote.user_credits) in (summary.text or "")
+    assert t("wizard-summary-price", price=credits_text(quote.user_credits, "en")) in (summary.text or "")
     assert t("wizard-summary-balance-after", balance=GRANT, after=GRANT - quote.user_credits) in (
         summary.text or ""
     )
-    assert t("wizard-confirm", price=quote.user_credits) in summary.button_texts
+    assert t("wizard-confirm", price=credits_text(quote.user_credits, "en")) in summary.button_texts
 
     await user.confirm()
 
@@ -564,7 +565,8 @@ async def test_summary_escapes_and_shortens_the_prompt(fake_tg: FakeTelegram, bo
     assert "<script>" not in text and "…" in text
     assert len(summary.plain_text or "") < 1500
     buttons = summary.button_texts
-    assert (buttons[0], buttons[-1]) == (t("wizard-confirm", price=12), t("wizard-cancel"))
+    confirm = t("wizard-confirm", price=credits_text(12, "en"))
+    assert (buttons[0], buttons[-1]) == (confirm, t("wizard-cancel"))
     # One ✏️ button per field the user chose.
     edits = [t("wizard-edit-field", field=f) for f in ("Model", "Mode", "Aspect ratio", "Duration", "Prompt")]
     assert set(edits) <= set(buttons)

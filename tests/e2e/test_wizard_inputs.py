@@ -14,6 +14,7 @@ from bot.catalog.model import MB
 from bot.i18n import translate
 from bot.kie.sandbox import KieSimulator
 from bot.store.jobs import JobState
+from bot.telegram.balance import credits_text
 from tests.e2e.harness import RunningBot
 from tests.e2e.wizard_driver import (
     DEFAULT_PROMPT,
@@ -313,7 +314,7 @@ async def test_avatar_takes_the_audio_first_and_its_length_sets_the_duration(
     await user.tap("skip")
     summary = user.wizard_message().text or ""
     price = bot.components.catalog.quote("kavatar_std", "avatar", {"duration": "15"}).user_credits
-    assert t("wizard-summary-price", price=price) in summary
+    assert t("wizard-summary-price", price=credits_text(price, "en")) in summary
     # ✏️ Files on the summary, and again: a 4 s voice note gets the cheapest "up to 5 s".
     await user.tap("edit", "input")  # the files again, the audio first
     assert "at most 15 s" in (user.wizard_message().text or "")
@@ -322,7 +323,7 @@ async def test_avatar_takes_the_audio_first_and_its_length_sets_the_duration(
     assert "up to 5 s" in (user.wizard_message().text or "")
     await user.send_input("image", JPEG)  # the (skipped) prompt is kept: straight to the summary
     price = bot.components.catalog.quote("kavatar_std", "avatar", {"duration": "5"}).user_credits
-    assert t("wizard-summary-price", price=price) in (user.wizard_message().text or "")
+    assert t("wizard-summary-price", price=credits_text(price, "en")) in (user.wizard_message().text or "")
     await user.confirm()
     upload = next(r for r in sim.requests if r.path == "/api/file-stream-upload")
     assert upload.form["fileName"].endswith(".ogg")

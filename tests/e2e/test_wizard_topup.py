@@ -10,6 +10,7 @@ import pytest
 from bot.catalog import mode_name
 from bot.i18n import translate, translate_plural
 from bot.store.payments import payment_op_id
+from bot.telegram.balance import credits_text
 from bot.telegram.payments import PackCb
 from bot.telegram.wizard.view import encode_field
 from tests.e2e.harness import RunningBot
@@ -187,7 +188,7 @@ async def test_changing_one_field_keeps_the_others(fake_tg: FakeTelegram, bot: R
     options = {"duration": "10", "resolution": "720p"}
     price = bot.components.catalog.quote("wan25", "t2v", options).user_credits
     assert "Duration: 10 s" in text and DEFAULT_PROMPT in text
-    assert t("wizard-summary-price", price=price) in text
+    assert t("wizard-summary-price", price=credits_text(price, "en")) in text
 
     # ✏️ Model: Veo has no duration or resolution options: those go, the prompt and ratio stay.
     await user.tap("edit", encode_field("model"))

@@ -112,3 +112,25 @@ def test_russian_plural_forms() -> None:
 
 def test_unknown_language_falls_back_to_english() -> None:
     assert translate("menu-buy", "de") == translate("menu-buy", "en")
+
+
+def _texts(lang: str) -> dict[str, str]:
+    return {
+        key: text if isinstance(text, str) else " | ".join(str(t) for t in text)
+        for key, text in load(lang).items()
+    }
+
+
+def test_one_russian_word_for_the_prompt() -> None:
+    """The user's text for the video is "описание" everywhere in Russian (issue 13, item 12)."""
+    en, ru = _texts("en"), _texts("ru")
+    for key, text in en.items():
+        if re.search(r"\bprompts?\b", re.sub(r"\{\w+\}", "", text), re.IGNORECASE):
+            assert "описани" in ru[key].lower(), (key, ru[key])
+    assert not [key for key, text in ru.items() if re.search(r"промпт|подсказк", text, re.IGNORECASE)]
+
+
+@pytest.mark.parametrize("lang", SUPPORTED_LANGUAGES)
+def test_the_credit_unit_is_never_abbreviated(lang: str) -> None:
+    """Amounts are written by one helper with plural forms ("5 credits", "5 кредитов"); no "cr"/"кр."."""
+    assert not [key for key, text in _texts(lang).items() if re.search(r"\b(cr|кр)\b", text)]
