@@ -334,6 +334,11 @@ class JobTracker:
     async def submission_failed(self, job: Job) -> None:
         await self._announce_failure(job)
 
+    async def waiting_in_line(self, job: Job, position: int) -> None:
+        current = await self.jobs.get(job.id)
+        if current is not None and current.state is JobState.CREATED:  # not timed out meanwhile
+            await self.status.show_status(current, JobStatus.IN_LINE, position=position)
+
     # --- the loop -------------------------------------------------------------------------------
 
     async def _run(self) -> None:

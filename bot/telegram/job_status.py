@@ -38,9 +38,17 @@ EDIT_INTERVAL_S = 3.0
 # How often a waiting job's status refreshes its elapsed time (STATUS_REFRESH_SECONDS).
 REFRESH_INTERVAL_S = 15.0
 # Statuses of a job still waiting for its video: they show the elapsed time and the usual duration.
-WAITING = frozenset({JobStatus.QUEUED, JobStatus.GENERATING, JobStatus.PROGRESS})
+WAITING = frozenset({JobStatus.IN_LINE, JobStatus.QUEUED, JobStatus.GENERATING, JobStatus.PROGRESS})
 # The prompt on the order card: enough to recognise the order.
 CARD_PROMPT_CHARS = 120
+
+
+def ordinal(n: int, lang: str) -> str:
+    """A place in line: 1st, 2nd, 3rd, 11th, 21st / 1-й, 2-й."""
+    if lang == "ru":
+        return f"{n}-й"
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def format_elapsed(seconds: float) -> str:
@@ -122,6 +130,8 @@ class TelegramJobStatus(JobTexts):
         elapsed = format_elapsed(elapsed_s)
         if status is JobStatus.PROGRESS:
             line = translate(key, lang, progress=progress, elapsed=elapsed)
+        elif status is JobStatus.IN_LINE:
+            line = f"{translate(key, lang, position=ordinal(progress or 1, lang))} {elapsed}"
         elif status is JobStatus.GENERATING:
             line = translate(key, lang, elapsed=elapsed)
         else:
@@ -150,13 +160,23 @@ class TelegramJobStatus(JobTexts):
         return None
 
     async def show_status(
-        self, job: Job, status: JobStatus, *, progress: int | None = None, elapsed_s: float | None = None
+        self,
+        job: Job,
+        status: JobStatus,
+        *,
+        progress: int | None = None,
+        elapsed_s: float | None = None,
+        position: int | None = None,
     ) -> None:
         """Edit the job's status message (or send one if it has none). Never raises."""
+        if status is JobStatus.IN_LINE:
+            progress = position  # the one number a waiting status carries
         final = not status.is_progress
         now_mono = time.monotonic()
         last = self._last_edit.get(job.id)
         if not final and last is not None and now_mono - last < self.min_interval_s:
+            if job.id in self._tickers:
+                self._waiting[job.id] = (status, progress)  # too soon to edit: the ticker shows it
             return
         self._last_edit[job.id] = now_mono
         if final:
