@@ -663,6 +663,9 @@ class _Unwatched:
     async def submitted(self, job: Job) -> None:
         pass
 
+    async def waiting_in_line(self, job: Job, position: int) -> None:
+        pass
+
     async def submission_failed(self, job: Job) -> None:
         pass
 

@@ -257,7 +257,6 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
         )
         closers.append(status_view.close)
         tracker = JobTracker(
-            db=db,
             jobs=jobs,
             billing=billing,
             kie=kie,

@@ -59,7 +59,14 @@ from bot.kie.models_api import (
     parse_schema,
     parse_success_rate,
 )
-from bot.kie.ratelimit import Limiter, PerKeyLimiter, Sleep, SlidingWindowLimiter, Unlimited
+from bot.kie.ratelimit import (
+    Limiter,
+    PerKeyLimiter,
+    PositionListener,
+    Sleep,
+    SlidingWindowLimiter,
+    Unlimited,
+)
 from bot.kie.types import CreateRequest, StatusRequest
 from bot.kie.url_guard import GuardedTransport, UrlGuard
 
@@ -276,11 +283,13 @@ class KieClient:
 
     # ------------------------------------------------------------------ public calls
 
-    async def create_task(self, req: CreateRequest) -> str:
-        """POST the create call; returns KIE's taskId. See the module doc for the retry rules."""
+    async def create_task(self, req: CreateRequest, *, in_line: PositionListener | None = None) -> str:
+        """POST the create call; returns KIE's taskId. See the module doc for the retry rules.
+
+        `in_line` is told the call's place in the create limiter's line while it waits for a slot."""
         self.stats.creates += 1
         data = await self._call_api("POST", req.path, json_body=req.body, limiter=self.create_limiter,
-                                    policy=self.create_retry, is_create=True)
+                                    policy=self.create_retry, is_create=True, in_line=in_line)
         task_id = data.get("taskId") or data.get("task_id") if isinstance(data, dict) else None
         if not isinstance(task_id, str) or not task_id:
             # KIE said 200 but gave no id: a task may exist that we cannot track.
@@ -441,6 +450,7 @@ class KieClient:
         json_body: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
         is_create: bool = False,
+        in_line: PositionListener | None = None,
     ) -> Any:
         def build() -> dict[str, Any]:
             kwargs: dict[str, Any] = {}
@@ -451,7 +461,7 @@ class KieClient:
             return kwargs
 
         body = await self._call(method, f"{self.api_base}{path}", label=path, build=build, limiter=limiter,
-                                policy=policy, is_create=is_create)
+                                policy=policy, is_create=is_create, in_line=in_line)
         return body.get("data") if isinstance(body, dict) else None
 
     async def _call(
@@ -465,6 +475,7 @@ class KieClient:
         policy: RetryPolicy,
         is_create: bool = False,
         timeout: httpx.Timeout | None = None,
+        in_line: PositionListener | None = None,
     ) -> Any:
         """One logical call with retries; returns the decoded success envelope."""
         attempt = 0
@@ -475,7 +486,7 @@ class KieClient:
             headers = {**self._auth_headers(), **kwargs.pop("headers", {})}
             try:
                 # The permit is held until the answer is back (see ratelimit.py for why).
-                async with (limiter or _NO_LIMIT).hold():
+                async with (limiter or _NO_LIMIT).hold(in_line):
                     response = await self._http.request(method, url, headers=headers,
                                                         timeout=timeout or httpx.USE_CLIENT_DEFAULT, **kwargs)
             except httpx.TransportError as exc:

@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+# Told a waiter's place in line (1: next to be served) whenever it has to wait and as the line moves.
+PositionListener = Callable[[int], None]
 # Float rounding can leave a sleeper a hair short of its slot; with a fake clock that would loop.
 _EPSILON_S = 1e-9
 
@@ -43,6 +46,54 @@ class _Slot:
     def __init__(self, granted_at: float, ends_at: float | None) -> None:
         self.granted_at = granted_at
         self.ends_at = ends_at
+
+
+class _Waiter:
+    __slots__ = ("listener", "told")
+
+    def __init__(self, listener: PositionListener | None) -> None:
+        self.listener = listener
+        self.told: int | None = None
+
+
+class WaitingLine:
+    """The callers waiting for a permit, in order (the limiters serve strictly FIFO), so that each
+    can be told its place: when it joins behind others, when it is at the head but must wait for a
+    slot, and each time someone ahead of it leaves. A caller served at once is told nothing."""
+
+    def __init__(self) -> None:
+        self._waiters: list[_Waiter] = []
+
+    def __len__(self) -> int:
+        return len(self._waiters)
+
+    def join(self, listener: PositionListener | None) -> _Waiter:
+        waiter = _Waiter(listener)
+        self._waiters.append(waiter)
+        if len(self._waiters) > 1:
+            self._tell(waiter, len(self._waiters))
+        return waiter
+
+    def waits_at_head(self, waiter: _Waiter) -> None:
+        self._tell(waiter, 1)
+
+    def leave(self, waiter: _Waiter) -> None:
+        if waiter not in self._waiters:
+            return
+        self._waiters.remove(waiter)
+        for place, behind in enumerate(self._waiters, start=1):
+            if behind.told is not None:
+                self._tell(behind, place)
+
+    @staticmethod
+    def _tell(waiter: _Waiter, place: int) -> None:
+        if waiter.listener is None or waiter.told == place:
+            return
+        waiter.told = place
+        try:
+            waiter.listener(place)
+        except Exception:  # a listener's bug must not break the line
+            logging.getLogger(__name__).exception("Waiting-line listener failed")
 
 
 class SlidingWindowLimiter:
@@ -72,6 +123,7 @@ class SlidingWindowLimiter:
         self._slots: list[_Slot] = []
         self._line = asyncio.Lock()
         self._released = asyncio.Event()
+        self.line = WaitingLine()
         self.total_wait_s = 0.0  # observability: how long callers queued in total
         self.granted = 0
 
@@ -88,26 +140,34 @@ class SlidingWindowLimiter:
         limit = max(1, math.ceil(rate_per_s))
         return cls(limit, limit / rate_per_s, safety_margin_s=safety_margin_s, clock=clock, sleep=sleep)
 
-    async def _take(self, in_flight: bool) -> _Slot:
+    async def _take(self, in_flight: bool, listener: PositionListener | None = None) -> _Slot:
         asked_at = self._clock()
-        async with self._line:
-            while True:
-                now = self._clock()
-                horizon = now - self.window_s + _EPSILON_S
-                self._slots = [s for s in self._slots if s.ends_at is None or s.ends_at > horizon]
-                if len(self._slots) < self.limit:
-                    slot = _Slot(now, None if in_flight else now + self._margin_s)
-                    self._slots.append(slot)
-                    self.granted += 1
-                    self.total_wait_s += now - asked_at
-                    return slot
-                finished = [s.ends_at for s in self._slots if s.ends_at is not None]
-                if finished:
-                    # A release can only end later than this, so the earliest expiry is the next chance.
-                    await self._sleep(min(finished) + self.window_s - now)
-                else:
-                    self._released.clear()
-                    await self._released.wait()
+        waiter = self.line.join(listener)
+        try:
+            async with self._line:
+                return await self._wait_for_slot(in_flight, asked_at, waiter)
+        finally:
+            self.line.leave(waiter)
+
+    async def _wait_for_slot(self, in_flight: bool, asked_at: float, waiter: _Waiter) -> _Slot:
+        while True:
+            now = self._clock()
+            horizon = now - self.window_s + _EPSILON_S
+            self._slots = [s for s in self._slots if s.ends_at is None or s.ends_at > horizon]
+            if len(self._slots) < self.limit:
+                slot = _Slot(now, None if in_flight else now + self._margin_s)
+                self._slots.append(slot)
+                self.granted += 1
+                self.total_wait_s += now - asked_at
+                return slot
+            self.line.waits_at_head(waiter)
+            finished = [s.ends_at for s in self._slots if s.ends_at is not None]
+            if finished:
+                # A release can only end later than this, so the earliest expiry is the next chance.
+                await self._sleep(min(finished) + self.window_s - now)
+            else:
+                self._released.clear()
+                await self._released.wait()
 
     def _release(self, slot: _Slot) -> None:
         # The arrival at KIE lies between the grant and the answer: counting from the answer is
@@ -119,8 +179,9 @@ class SlidingWindowLimiter:
         await self._take(in_flight=False)
 
     @contextlib.asynccontextmanager
-    async def hold(self) -> AsyncIterator[None]:
-        slot = await self._take(in_flight=True)
+    async def hold(self, listener: PositionListener | None = None) -> AsyncIterator[None]:
+        """A permit for the block; `listener` is told this caller's place while it waits."""
+        slot = await self._take(in_flight=True, listener=listener)
         try:
             yield
         finally:
@@ -157,6 +218,7 @@ class TokenBucketLimiter:
         self._tokens = capacity
         self._updated_at = clock()
         self._line = asyncio.Lock()
+        self.line = WaitingLine()
         self.total_wait_s = 0.0
         self.granted = 0
 
@@ -164,22 +226,27 @@ class TokenBucketLimiter:
         self._tokens = min(self.capacity, self._tokens + (now - self._updated_at) * self.rate_per_s)
         self._updated_at = now
 
-    async def acquire(self) -> None:
+    async def acquire(self, listener: PositionListener | None = None) -> None:
         asked_at = self._clock()
-        async with self._line:
-            while True:
-                now = self._clock()
-                self._refill(now)
-                if self._tokens >= 1 - _EPSILON_S:
-                    self._tokens = max(0.0, self._tokens - 1)
-                    self.granted += 1
-                    self.total_wait_s += now - asked_at
-                    return
-                await self._sleep((1 - self._tokens) / self.rate_per_s)
+        waiter = self.line.join(listener)
+        try:
+            async with self._line:
+                while True:
+                    now = self._clock()
+                    self._refill(now)
+                    if self._tokens >= 1 - _EPSILON_S:
+                        self._tokens = max(0.0, self._tokens - 1)
+                        self.granted += 1
+                        self.total_wait_s += now - asked_at
+                        return
+                    self.line.waits_at_head(waiter)
+                    await self._sleep((1 - self._tokens) / self.rate_per_s)
+        finally:
+            self.line.leave(waiter)
 
     @contextlib.asynccontextmanager
-    async def hold(self) -> AsyncIterator[None]:
-        await self.acquire()
+    async def hold(self, listener: PositionListener | None = None) -> AsyncIterator[None]:
+        await self.acquire(listener)
         yield
 
     async def __aenter__(self) -> None:
@@ -199,7 +266,7 @@ class Unlimited:
         return None
 
     @contextlib.asynccontextmanager
-    async def hold(self) -> AsyncIterator[None]:
+    async def hold(self, listener: PositionListener | None = None) -> AsyncIterator[None]:
         yield
 
     async def __aenter__(self) -> None:

@@ -260,13 +260,6 @@ class BillingService:
         await self.grant_signup_bonus(user_id)
         await self.grant_free_first_video(user_id)
 
-    async def compensate_undelivered(self, user_id: int, amount: int, key: str, *, job_id: int) -> bool:
-        """Give back a settled generation whose video could not be delivered (once per key)."""
-        movement = await self.ledger.apply(
-            user_id=user_id, amount=amount, reason=Reason.REFUND, op_id=f"{key}:undelivered", job_id=job_id
-        )
-        return movement is not None
-
     # --- reservations for generations ---
 
     async def reserve_in(
@@ -282,30 +275,8 @@ class BillingService:
     async def reserve(self, user_id: int, amount: int, key: str, *, job_id: int | None = None) -> None:
         await self.reservations.reserve(user_id, amount, key, job_id=job_id)
 
-    async def settle_in(self, conn: aiosqlite.Connection, key: str) -> bool:
-        """held -> settled: the generation was delivered and the money stays spent.
-
-        False if the reservation is unknown or already ended (settled or refunded).
-        """
-        return await self.reservations.settle_in(conn, key)
-
     async def settle(self, key: str) -> bool:
         return await self.reservations.settle(key)
-
-    async def refund_in(
-        self,
-        conn: aiosqlite.Connection,
-        key: str,
-        *,
-        reason: str = Reason.REFUND,
-        job_id: int | None = None,
-        actor: str = "system",
-    ) -> bool:
-        """held -> refunded and credit the amount back, inside the caller's transaction.
-
-        False (and nothing changed) if the reservation is unknown or already ended.
-        """
-        return await self.reservations.refund_in(conn, key, reason=reason, job_id=job_id, actor=actor)
 
     async def refund(self, key: str, reason: str = Reason.REFUND, *, job_id: int | None = None) -> bool:
         return await self.reservations.refund(key, reason, job_id=job_id)

@@ -20,6 +20,7 @@ from bot.catalog.model import Catalog, InvalidOrder, Order
 from bot.kie.adapters.base import adapter_for
 from bot.kie.client import KieClient
 from bot.kie.errors import KieCreateOutcomeUnknown, KieError
+from bot.kie.ratelimit import PositionListener
 from bot.kie.webhook_auth import callback_url, new_callback_token
 from bot.services.billing import BillingService
 from bot.services.ports import FileSource, KieAlerts, SubmissionEvents
@@ -119,6 +120,7 @@ class GenerationService:
         self.job_timeout_s = job_timeout_s
         self.max_jobs_in_flight = max_jobs_in_flight
         self._tasks: set[asyncio.Task[None]] = set()
+        self._notices: set[asyncio.Task[None]] = set()  # "in line" updates on their way
         self._orphan_report_lock = asyncio.Lock()
 
     # --- confirm: validate, price, reserve and record in one transaction ------------------------
@@ -249,7 +251,7 @@ class GenerationService:
             request = adapter_for(entry.family).build_create(entry, order, self.callback_url(job))
             # Recorded before sending: a crash from here on must never lead to a second create.
             await self.jobs.update_fields(job.id, create_started_at=time.time())
-            task_id = await self.kie.create_task(request)
+            task_id = await self.kie.create_task(request, in_line=self._line_listener(job))
         except KieCreateOutcomeUnknown as exc:
             log.error("Job %s: KIE create outcome unknown (%s); refunding", job.id, exc)
             await self._fail(job, SUBMISSION_UNKNOWN, str(exc))
@@ -318,6 +320,16 @@ class GenerationService:
             failed = await self.jobs.get(job.id)
             if failed is not None:
                 await self.events.submission_failed(failed)
+
+    def _line_listener(self, job: Job) -> PositionListener:
+        """Tells the job's status its place while its create call waits for a slot at KIE."""
+
+        def tell(position: int) -> None:
+            task = asyncio.create_task(self.events.waiting_in_line(job, position), name=f"in-line-{job.id}")
+            self._notices.add(task)
+            task.add_done_callback(self._notices.discard)
+
+        return tell
 
     def callback_url(self, job: Job) -> str | None:
         if not self.public_url:

@@ -34,9 +34,11 @@ if TYPE_CHECKING:
 
 
 class JobStatus(StrEnum):
-    """What a job's status message says. Only the two progress statuses may be dropped by the view's
-    edit throttle; every other one is an end or a turning point and always shows."""
+    """What a job's status message says. Only the two progress statuses and the place in line may be
+    dropped by the view's edit throttle (the latest one shows soon after); every other one is an end
+    or a turning point and always shows."""
 
+    IN_LINE = "in-line"  # confirmed, waiting for a free slot in KIE's create limit; with a position
     QUEUED = "queued"
     GENERATING = "generating"  # running, KIE reports no percentage
     PROGRESS = "progress"  # running, with a percentage
@@ -49,14 +51,20 @@ class JobStatus(StrEnum):
 
     @property
     def is_progress(self) -> bool:
-        return self in (JobStatus.GENERATING, JobStatus.PROGRESS)
+        return self in (JobStatus.IN_LINE, JobStatus.GENERATING, JobStatus.PROGRESS)
 
 
 class JobStatusView(Protocol):
     """The job's one status message, edited as the job moves. Never raises."""
 
     async def show_status(
-        self, job: Job, status: JobStatus, *, progress: int | None = None, elapsed_s: float | None = None
+        self,
+        job: Job,
+        status: JobStatus,
+        *,
+        progress: int | None = None,
+        elapsed_s: float | None = None,
+        position: int | None = None,  # IN_LINE: 1 is next
     ) -> None: ...
 
 
@@ -132,6 +140,9 @@ class SubmissionEvents(Protocol):
 
     async def submission_failed(self, job: Job) -> None:
         """The job failed before KIE took it and was refunded."""
+
+    async def waiting_in_line(self, job: Job, position: int) -> None:
+        """The create call waits for a free slot in KIE's create limit: `position` in line (1: next)."""
 
 
 # --- the operator -----------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from bot.services.billing import BillingService
 from bot.services.delivery import DeliveryResult, DeliveryService
 from bot.services.generation import GenerationService
 from bot.services.ports import JobStatus, JobStatusView, SubmissionEvents
-from bot.store.db import Database, now
+from bot.store.db import now
 from bot.store.jobs import UNDELIVERED_KEPT_REASON, Job, JobsRepo, JobState
 
 log = logging.getLogger(__name__)
@@ -255,7 +255,6 @@ class JobTracker:
     def __init__(
         self,
         *,
-        db: Database,
         jobs: JobsRepo,
         billing: BillingService,
         kie: KieClient,
@@ -266,7 +265,6 @@ class JobTracker:
         schedule: PollSchedule,
         hmac_key: str | None = None,
     ) -> None:
-        self.db = db
         self.jobs = jobs
         self.billing = billing
         self.kie = kie
@@ -335,6 +333,11 @@ class JobTracker:
 
     async def submission_failed(self, job: Job) -> None:
         await self._announce_failure(job)
+
+    async def waiting_in_line(self, job: Job, position: int) -> None:
+        current = await self.jobs.get(job.id)
+        if current is not None and current.state is JobState.CREATED:  # not timed out meanwhile
+            await self.status.show_status(current, JobStatus.IN_LINE, position=position)
 
     # --- the loop -------------------------------------------------------------------------------
 
@@ -623,32 +626,18 @@ class JobTracker:
 
     async def _refund_undelivered(self, job: Job) -> None:
         """The video exists but cannot be fetched any more: the user gets the credits back."""
-        if await self.jobs.transition(
-            job.id,
-            [JobState.SUCCEEDED],
-            JobState.UNDELIVERABLE,
-            fail_reason="delivery_failed",
-            next_delivery_at=None,
+        if await self.jobs.refund_undelivered(
+            job.id, new_state=JobState.UNDELIVERABLE, fail_reason="delivery_failed"
         ):
-            await self.billing.compensate_undelivered(
-                job.user_id, job.cost, job.reservation_key, job_id=job.id
-            )
             await self.status.show_status(job, JobStatus.UNDELIVERED_REFUNDED)
 
     async def _refuse_result(self, job: Job) -> None:
         """The result URL is not a public http(s) address: nothing was fetched; fail and refund once."""
-        if await self.jobs.transition(
-            job.id,
-            [JobState.SUCCEEDED],
-            JobState.FAILED,
-            fail_reason="result_url_refused",
-            next_delivery_at=None,
-        ):
-            await self.billing.compensate_undelivered(
-                job.user_id, job.cost, job.reservation_key, job_id=job.id
-            )
-            failed = await self.jobs.get(job.id)
-            await self._announce_failure(failed or job)
+        failed = await self.jobs.refund_undelivered(
+            job.id, new_state=JobState.FAILED, fail_reason="result_url_refused"
+        )
+        if failed is not None:
+            await self._announce_failure(failed)
 
     async def send_again(self, job: Job) -> bool:
         """/history "Send again" for a charged video that never reached the chat (free).

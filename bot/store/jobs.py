@@ -21,7 +21,8 @@ from typing import Any
 import aiosqlite
 
 from bot.store.db import Database, now
-from bot.store.reservations import refund_sync, settle_sync
+from bot.store.ledger import Reason, apply_movement_sync
+from bot.store.reservations import refund_sync, settle_sync, undelivered_op_id
 
 
 class JobState(StrEnum):
@@ -343,6 +344,14 @@ class JobsRepo:
             _end_refunded_sync, job_id, IN_FLIGHT, JobState.TIMED_OUT, fields
         )
 
+    async def refund_undelivered(self, job_id: int, *, new_state: JobState, fail_reason: str) -> Job | None:
+        """A charged video that will never reach the user (it cannot be fetched, or its URL was
+        refused): succeeded -> `new_state` (undeliverable or failed) and the cost credited back.
+        The reservation was settled, so the credit is a movement of its own. The fresh row if this
+        call won, else None (and no credit)."""
+        fields: dict[str, Any] = {"fail_reason": fail_reason, "next_delivery_at": None}
+        return await self.db.run_in_transaction(_refund_undelivered_sync, job_id, new_state, fields)
+
     async def record_task_id(self, job_id: int, task_id: str, *, submitted_at: float) -> Job | None:
         """KIE accepted the create call: remember the task id (unless a callback already did) and
         created -> submitted (a fast callback may already have finished the job). The fresh row."""
@@ -550,6 +559,24 @@ def _end_refunded_sync(
         return None
     refund_sync(raw, key=reservation_key(job_id), job_id=job_id)
     return JobsRepo.get_sync(raw, job_id)
+
+
+def _refund_undelivered_sync(
+    raw: sqlite3.Connection, job_id: int, new_state: JobState, fields: dict[str, Any]
+) -> Job | None:
+    if not JobsRepo.transition_sync(raw, job_id, [JobState.SUCCEEDED], new_state, **fields):
+        return None
+    job = JobsRepo.get_sync(raw, job_id)
+    assert job is not None  # the row was just updated, in this transaction
+    apply_movement_sync(
+        raw,
+        user_id=job.user_id,
+        amount=job.cost,
+        reason=Reason.REFUND,
+        op_id=undelivered_op_id(job.reservation_key),
+        job_id=job_id,
+    )
+    return job
 
 
 def _record_task_id_sync(

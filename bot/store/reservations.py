@@ -47,6 +47,11 @@ def refund_op_id(key: str) -> str:
     return f"{key}:refund"
 
 
+def undelivered_op_id(key: str) -> str:
+    """The credit back for a settled generation whose video never reached the user."""
+    return f"{key}:undelivered"
+
+
 # The one settle statement: atomic on its own, so it also runs alone without BEGIN/COMMIT.
 _SETTLE = "UPDATE reservations SET status = 'settled', updated_at = ? WHERE key = ? AND status = 'held'"
 

@@ -15,6 +15,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.i18n import translate_plural
 from bot.services.billing import BillingService, Movement, Reason
 from bot.store.users import UserRow
 from bot.telegram.common import MenuCb
@@ -23,8 +24,11 @@ from bot.telegram.common import MenuCb
 RECENT_MOVEMENTS = 10
 
 
-def credits_text(count: int) -> str:
-    """ "5 credits" / "5 кредитов" with the right plural form for the current language."""
+def credits_text(count: int, language: str | None = None) -> str:
+    """ "5 credits" / "5 кредитов" with the right plural form: the one way every amount of credits
+    is written. In `language`, or (None) in the language of the update being handled."""
+    if language is not None:
+        return translate_plural("credits-count", abs(count), language)
     return ngettext("credits-count", "credits-count", abs(count)).format(count=abs(count))
 
 

@@ -3,8 +3,6 @@ never reached the chat) and Repeat (a new confirm)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
@@ -20,6 +18,7 @@ from bot.services.job_history import JobHistory
 from bot.services.tracker import JobTracker
 from bot.store.jobs import Job
 from bot.store.users import UserRow
+from bot.telegram.balance import credits_text, date_text
 from bot.telegram.common import MenuCb, escape, shorten
 from bot.telegram.job_actions import model_refusal, offer_again
 
@@ -35,14 +34,13 @@ class HistoryCb(CallbackData, prefix="h"):
 def _job_line(job: Job, catalog: Catalog, lang: str) -> str:
     entry = catalog.get(job.model_key)
     name = entry.name(lang) if entry else job.model_key
-    when = datetime.fromtimestamp(job.created_at, tz=UTC).strftime("%Y-%m-%d %H:%M")
     head = _("history-line").format(
         id=job.id,
         name=escape(name),
         mode=escape(mode_name(job.mode, lang)),
         state=_(f"job-state-{job.state.value}"),
-        cost=job.cost,
-        date=when,
+        cost=credits_text(job.cost),
+        date=date_text(job.created_at),
     )
     prompt = f"\n<i>{escape(shorten(job.prompt, PROMPT_CHARS))}</i>" if job.prompt else ""
     return head + prompt

@@ -26,6 +26,7 @@ from bot.services.ports import JobStatus
 from bot.store.db import now
 from bot.store.jobs import Job, JobsRepo
 from bot.store.users import UsersRepo
+from bot.telegram.balance import credits_text
 from bot.telegram.job_actions import after_failure_keyboard
 from bot.telegram.job_texts import JobTexts, failure_text
 from bot.telegram.replies import is_not_modified
@@ -37,9 +38,17 @@ EDIT_INTERVAL_S = 3.0
 # How often a waiting job's status refreshes its elapsed time (STATUS_REFRESH_SECONDS).
 REFRESH_INTERVAL_S = 15.0
 # Statuses of a job still waiting for its video: they show the elapsed time and the usual duration.
-WAITING = frozenset({JobStatus.QUEUED, JobStatus.GENERATING, JobStatus.PROGRESS})
+WAITING = frozenset({JobStatus.IN_LINE, JobStatus.QUEUED, JobStatus.GENERATING, JobStatus.PROGRESS})
 # The prompt on the order card: enough to recognise the order.
 CARD_PROMPT_CHARS = 120
+
+
+def ordinal(n: int, lang: str) -> str:
+    """A place in line: 1st, 2nd, 3rd, 11th, 21st / 1-й, 2-й."""
+    if lang == "ru":
+        return f"{n}-й"
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def format_elapsed(seconds: float) -> str:
@@ -94,7 +103,7 @@ class TelegramJobStatus(JobTexts):
                     lines.append(" · ".join(titles))
         if job.prompt:
             lines.append(f"<i>{escape(shorten(job.prompt, CARD_PROMPT_CHARS))}</i>")
-        lines.append(translate("job-card-price", lang, cost=job.cost))
+        lines.append(translate("job-card-price", lang, cost=credits_text(job.cost, lang)))
         return "\n".join(lines)
 
     async def status_line(
@@ -104,9 +113,9 @@ class TelegramJobStatus(JobTexts):
         if status in WAITING:
             return await self.waiting_line(job, status, lang, progress, elapsed_s)
         if status is JobStatus.FAILED:
-            return translate(key, lang, reason=failure_text(job, lang), cost=job.cost)
+            return translate(key, lang, reason=failure_text(job, lang), cost=credits_text(job.cost, lang))
         if status in (JobStatus.TIMED_OUT, JobStatus.UNDELIVERED_REFUNDED):
-            return translate(key, lang, cost=job.cost)
+            return translate(key, lang, cost=credits_text(job.cost, lang))
         if status is JobStatus.DONE:
             return await self.done_line(job, lang)
         return translate(key, lang)
@@ -121,6 +130,8 @@ class TelegramJobStatus(JobTexts):
         elapsed = format_elapsed(elapsed_s)
         if status is JobStatus.PROGRESS:
             line = translate(key, lang, progress=progress, elapsed=elapsed)
+        elif status is JobStatus.IN_LINE:
+            line = f"{translate(key, lang, position=ordinal(progress or 1, lang))} {elapsed}"
         elif status is JobStatus.GENERATING:
             line = translate(key, lang, elapsed=elapsed)
         else:
@@ -138,7 +149,9 @@ class TelegramJobStatus(JobTexts):
         user = await self.users.get(job.user_id)
         balance = user.balance if user is not None else 0
         key = "job-status-charged" if charged > 0 else "job-status-free"
-        charge = translate(key, lang, id=job.id, cost=charged, balance=balance)
+        charge = translate(
+            key, lang, id=job.id, cost=credits_text(charged, lang), balance=credits_text(balance, lang)
+        )
         return f"{translate('job-status-done', lang)}\n{charge}"
 
     def keyboard(self, job: Job, status: JobStatus, lang: str) -> InlineKeyboardMarkup | None:
@@ -147,13 +160,23 @@ class TelegramJobStatus(JobTexts):
         return None
 
     async def show_status(
-        self, job: Job, status: JobStatus, *, progress: int | None = None, elapsed_s: float | None = None
+        self,
+        job: Job,
+        status: JobStatus,
+        *,
+        progress: int | None = None,
+        elapsed_s: float | None = None,
+        position: int | None = None,
     ) -> None:
         """Edit the job's status message (or send one if it has none). Never raises."""
+        if status is JobStatus.IN_LINE:
+            progress = position  # the one number a waiting status carries
         final = not status.is_progress
         now_mono = time.monotonic()
         last = self._last_edit.get(job.id)
         if not final and last is not None and now_mono - last < self.min_interval_s:
+            if job.id in self._tickers:
+                self._waiting[job.id] = (status, progress)  # too soon to edit: the ticker shows it
             return
         self._last_edit[job.id] = now_mono
         if final:

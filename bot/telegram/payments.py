@@ -17,8 +17,8 @@ from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, LabeledPrice, Message, PreCheckoutQuery
+from aiogram.utils.i18n import get_i18n, ngettext
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.i18n import ngettext
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.catalog.model import Catalog
@@ -34,6 +34,7 @@ from bot.services.payment_recorder import PaymentRecorder
 from bot.store.users import UserRow
 from bot.telegram.balance import credits_text
 from bot.telegram.common import MenuCb, escape, shorten
+from bot.telegram.payment_notices import pending_receipt_text, receipt_text
 from bot.telegram.wizard.flow import WaitingOrder, WizardScreen, waiting_order
 from bot.telegram.wizard.session import WizardSession
 
@@ -192,9 +193,11 @@ def make_payments_router() -> Router:
         payment_recorder: PaymentRecorder,
         bot: Bot,
         state: FSMContext,
-        db_user: UserRow,
         billing: BillingService,
         catalog: Catalog,
+        # None when the database was too busy to register the sender (UserMiddleware): the
+        # payment is still recorded (or journaled), only the waiting order is not refreshed.
+        db_user: UserRow | None = None,
     ) -> None:
         payment = message.successful_payment
         assert payment is not None  # the filter guarantees it
@@ -227,19 +230,12 @@ def make_payments_router() -> Router:
         charge_id = escape(outcome.charge_id)
         if outcome.result is PaymentResult.CREDITED:
             log.info("Stars payment %s: user %s +%s credits", outcome.charge_id, user_id, outcome.credits)
-            text = _("payment-credited").format(
-                credits=credits_text(outcome.credits),
-                balance=credits_text(outcome.balance),
-                charge_id=charge_id,
-            )
-            if outcome.referral_bonus:
-                bonus = credits_text(outcome.referral_bonus)
-                text += "\n\n" + _("payment-referral-bonus").format(bonus=bonus)
+            text = receipt_text(outcome, payment.total_amount, get_i18n().current_locale)
         elif outcome.result is PaymentResult.JOURNALED:
             log.warning(
                 "Stars payment %s of user %s journaled: the database is busy", outcome.charge_id, user_id
             )
-            text = _("payment-received-pending").format(charge_id=charge_id)
+            text = pending_receipt_text(outcome.charge_id, payment.total_amount, get_i18n().current_locale)
         elif outcome.result is PaymentResult.DUPLICATE:
             # A redelivered update: nothing was credited now; say so briefly.
             text = _("payment-already-credited").format(
@@ -256,7 +252,7 @@ def make_payments_router() -> Router:
             )
             text = _("payment-unrecognized").format(stars=payment.total_amount, charge_id=charge_id)
         markup = None
-        if outcome.result in (PaymentResult.CREDITED, PaymentResult.DUPLICATE):
+        if db_user is not None and outcome.result in (PaymentResult.CREDITED, PaymentResult.DUPLICATE):
             # The order waiting for this top-up: its summary now offers Confirm.
             screen = WizardScreen(bot, WizardSession(state), db_user, billing, catalog)
             if await screen.refresh_summary(message.chat.id):

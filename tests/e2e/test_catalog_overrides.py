@@ -59,7 +59,7 @@ async def test_hidden_renamed_reordered_and_fixed_price_reach_the_user(
             # The fixed price is quoted and charged exactly (KIE's price × markup would be 55).
             await user.walk_to_summary("kling26", "t2v", ratio="9:16", options={"sound": "off"})
             summary = user.wizard_message().text or ""
-            assert "Price: <b>7</b> credits" in summary and "100 → 93" in summary
+            assert "Price: <b>7 credits</b>" in summary and "100 → 93" in summary
             await user.confirm()
             [job] = await jobs_of(bot, user.chat_id)
             assert (job.model_key, job.cost, job.kie_credits) == ("kling26", 7, 55)

@@ -10,6 +10,7 @@ import pytest
 from bot.i18n import translate
 from bot.kie.sandbox import KieSimulator
 from bot.store.jobs import JobState
+from bot.telegram.balance import credits_text
 from bot.telegram.job_actions import JobActionCb
 from tests.e2e.harness import make_settings, running_bot
 from tests.e2e.jobs_support import (
@@ -62,7 +63,8 @@ async def test_delivered_video_names_the_order_and_offers_next_steps(
         text = await wait_status(fake_tg, done, translate("job-status-done", lang))
         balance = await bot.components.billing.balance(USER)
         assert balance == 1000 - 2 * PRICE
-        charged = translate("job-status-charged", lang, id=first.id, cost=PRICE, balance="")
+        cost = credits_text(PRICE, lang)
+        charged = translate("job-status-charged", lang, id=first.id, cost=cost, balance="")
         assert charged.split("·")[0] in text
         assert f"{balance}" in text.rsplit("·", 1)[1]
         assert await books_balance(bot)
@@ -79,7 +81,7 @@ async def test_late_video_after_a_refund_says_it_was_free(
         await bot.components.tracker.time_out(await bot.components.jobs.get(job.id))  # type: ignore[arg-type]
         done = await wait_job_state(bot, job.id, JobState.DELIVERED, timeout=30)
         text = await wait_status(fake_tg, done, translate("job-status-done", "en"))
-        assert translate("job-status-free", "en", id=job.id, balance=1000) in text
+        assert translate("job-status-free", "en", id=job.id, balance=credits_text(1000, "en")) in text
         assert await ledger_for_job(bot, job.id) == [(-PRICE, "generation"), (PRICE, "refund")]
         assert await books_balance(bot)
 
@@ -175,7 +177,8 @@ async def test_failure_says_what_kind_it_was_with_refund_and_buttons(
         assert translate(f"fail-kind-{kind}", lang) in text
         for other in {"server", "content", "prompt"} - {kind}:
             assert translate(f"fail-kind-{other}", lang) not in text
-        assert translate("job-status-failed", lang, reason="", cost=PRICE).split("\n")[1] in text
+        refunded = translate("job-status-failed", lang, reason="", cost=credits_text(PRICE, lang))
+        assert refunded.split("\n")[1] in text
         status = fake_tg.message(USER, failed.status_message_id or 0)
         assert status is not None
         buttons = [translate("job-action-retry", lang), translate("job-action-model", lang)]

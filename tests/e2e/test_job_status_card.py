@@ -11,6 +11,7 @@ import pytest
 from bot.i18n import translate
 from bot.kie.sandbox import KieSimulator
 from bot.store.jobs import JobState
+from bot.telegram.balance import credits_text
 from bot.telegram.job_status import TelegramJobStatus
 from tests.e2e.harness import make_settings, running_bot
 from tests.e2e.jobs_support import (
@@ -52,7 +53,7 @@ async def test_waiting_status_shows_card_elapsed_time_and_usual_duration(
         option = entry.mode_spec("t2v").option("duration")
         assert option is not None and option.value_title("5", lang) in first
         assert "&lt;tiny&gt; robot &amp; its dog" in first
-        assert translate("job-card-price", lang, cost=PRICE) in first
+        assert translate("job-card-price", lang, cost=credits_text(PRICE, lang)) in first
         assert translate("job-status-queued", lang) in first
 
         # Nothing comes from KIE while it works (callback mode), yet the elapsed time moves on.

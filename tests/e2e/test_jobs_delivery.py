@@ -7,6 +7,7 @@ from pathlib import Path
 from bot.i18n import translate
 from bot.kie.sandbox import KieSimulator
 from bot.store.jobs import JobState
+from bot.telegram.balance import credits_text
 from tests.e2e.harness import make_settings, running_bot
 from tests.e2e.jobs_support import order_job, prepare_user, wait_job_state, wait_status
 from tests.fakes.telegram import FakeTelegram
@@ -85,7 +86,9 @@ async def test_result_that_cannot_be_fetched_is_refunded_once(
         assert await bot.components.billing.balance(USER) == 1000
         assert not fake_tg.calls_of("sendVideo")
         await wait_status(
-            fake_tg, closed, translate("job-status-undelivered-refunded", "en", cost=closed.cost)
+            fake_tg,
+            closed,
+            translate("job-status-undelivered-refunded", "en", cost=credits_text(closed.cost, "en")),
         )
 
 

@@ -82,7 +82,11 @@ async def pay_while_locked(fake: FakeTelegram, user: UserClient, lock: WriteLock
         since=since,
         timeout=20,
     )
-    assert answer.params["text"] == translate("payment-received-pending", "en", charge_id=payment.charge_id)
+    assert answer.params["text"] == (
+        translate("payment-received-pending", "en", stars=50)
+        + "\n\n"
+        + translate("payment-charge-id", "en", charge_id=payment.charge_id)
+    )
     return payment
 
 
@@ -109,12 +113,10 @@ async def test_payment_during_a_long_write_lock_is_journaled_and_credited_once_w
             [confirmation] = await fake_tg.wait_for(
                 "sendMessage", predicate=bot_calls_to(alice.id), since=since, timeout=10
             )
-            assert confirmation.params["text"] == translate(
-                "payment-credited",
-                "en",
-                credits="50 credits",
-                balance="50 credits",
-                charge_id=payment.charge_id,
+            assert confirmation.params["text"] == (
+                translate("payment-credited", "en", stars=50, credits="50 credits", balance="50 credits")
+                + "\n\n"
+                + translate("payment-charge-id", "en", charge_id=payment.charge_id)
             )
             await wait_until(lambda: not journal_charge_ids(settings.database_path), 10, "an empty journal")
             assert await purchase_rows(bot, payment.charge_id) == 1

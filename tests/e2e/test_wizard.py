@@ -9,8 +9,7 @@ reached KIE. Part 2 covers the menus, steps, navigation, idempotent confirm and 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -18,12 +17,12 @@ import pytest
 from bot.catalog import CATEGORY_NAMES, build_catalog
 from bot.i18n import translate, translate_plural
 from bot.kie.sandbox import KieSimulator
-from bot.kie.sandbox.simulator import SimTimings
 from bot.store.jobs import Job, JobState
+from bot.telegram.balance import credits_text
 from bot.telegram.wizard.rules import ratios_in_menu_order
 from bot.telegram.wizard.view import WizardCallback
 from bot.text import escape
-from tests.e2e.harness import RunningBot, make_settings, running_bot
+from tests.e2e.harness import RunningBot
 from tests.e2e.wizard_driver import (
     DEFAULT_PROMPT,
     WizardDriver,
@@ -49,17 +48,8 @@ UPLOAD_PATH = "/api/file-stream-upload"
 # --- fixtures -----------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[KieSimulator]:
-    # Tasks stay "generating": these tests end at the create call, and nothing is delivered.
-    async with KieSimulator(timings=SimTimings.manual()) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-async def bot(fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path) -> AsyncIterator[RunningBot]:
-    async with running_bot(make_settings(tmp_path, fake_tg, sim)) as running:
-        yield running
+# Tasks stay "generating": these tests end at the create call, and nothing is delivered.
+pytestmark = pytest.mark.kie_manual
 
 
 async def new_user(
@@ -388,11 +378,11 @@ async def test_every_model_and_mode_reaches_kie_as_documented(
     # The summary shows the catalog's price and the balance after it.
     quote = bot.components.catalog.quote(key, mode, order.options)
     summary = user.wizard_message()
-    assert t("wizard-summary-price", price=quote.user_credits) in (summary.text or "")
+    assert t("wizard-summary-price", price=credits_text(quote.user_credits, "en")) in (summary.text or "")
     assert t("wizard-summary-balance-after", balance=GRANT, after=GRANT - quote.user_credits) in (
         summary.text or ""
     )
-    assert t("wizard-confirm", price=quote.user_credits) in summary.button_texts
+    assert t("wizard-confirm", price=credits_text(quote.user_credits, "en")) in summary.button_texts
 
     await user.confirm()
 
@@ -575,7 +565,8 @@ async def test_summary_escapes_and_shortens_the_prompt(fake_tg: FakeTelegram, bo
     assert "<script>" not in text and "…" in text
     assert len(summary.plain_text or "") < 1500
     buttons = summary.button_texts
-    assert (buttons[0], buttons[-1]) == (t("wizard-confirm", price=12), t("wizard-cancel"))
+    confirm = t("wizard-confirm", price=credits_text(12, "en"))
+    assert (buttons[0], buttons[-1]) == (confirm, t("wizard-cancel"))
     # One ✏️ button per field the user chose.
     edits = [t("wizard-edit-field", field=f) for f in ("Model", "Mode", "Aspect ratio", "Duration", "Prompt")]
     assert set(edits) <= set(buttons)

@@ -6,8 +6,6 @@ charge nothing. Big files are declared in the fake Bot API (file_size) instead o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +13,9 @@ import pytest
 from bot.catalog.model import MB
 from bot.i18n import translate
 from bot.kie.sandbox import KieSimulator
-from bot.kie.sandbox.simulator import SimTimings
 from bot.store.jobs import JobState
-from tests.e2e.harness import RunningBot, make_settings, running_bot
+from bot.telegram.balance import credits_text
+from tests.e2e.harness import RunningBot
 from tests.e2e.wizard_driver import (
     DEFAULT_PROMPT,
     WizardDriver,
@@ -31,16 +29,7 @@ GRANT = 5_000
 JPEG = fake_bytes("image", "photo")
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[KieSimulator]:
-    async with KieSimulator(timings=SimTimings.manual()) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-async def bot(fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path) -> AsyncIterator[RunningBot]:
-    async with running_bot(make_settings(tmp_path, fake_tg, sim)) as running:
-        yield running
+pytestmark = pytest.mark.kie_manual
 
 
 @pytest.fixture
@@ -188,35 +177,72 @@ async def test_image_sent_as_a_file_is_accepted(
     assert stored.data == png
 
 
-async def test_stickers_gifs_and_wrong_documents_are_refused(
-    user: WizardDriver, fake_tg: FakeTelegram, bot: RunningBot, sim: KieSimulator
-) -> None:
-    await to_prompt_step(user, "kling25", "i2v")
-    step = user.wizard_message()
-    wrong_type = t("input-wrong-type", types="JPG, PNG", max_mb=10)
+def wrong_file(language: str, arrived: str, needed: str, **arrived_params: Any) -> str:
+    """The refusal naming what arrived (an input-arrived-* key) and what the step needs."""
+    return translate(
+        "input-wrong-file", language, arrived=translate(arrived, language, **arrived_params), needed=needed
+    )
 
-    await user.user.send_sticker()
-    await user.settle()
-    assert user.last_text() == wrong_type
-    await user.user.send_animation(b"GIF89a" + bytes(16))
-    await user.settle()
-    assert user.last_text() == wrong_type
+
+def needs_photo_jpg_png(language: str) -> str:
+    types = translate("list-or", language, items="JPG", last="PNG")
+    limits = translate("input-limits", language, types=types, max_mb=10)
+    return translate("input-needs", language, what=translate("input-need-image", language), limits=limits)
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+async def test_wrong_files_are_named_with_what_the_step_needs(
+    fake_tg: FakeTelegram, bot: RunningBot, sim: KieSimulator, language: str
+) -> None:
+    """Issue 13, item 11: "That is a PDF document; this step needs a photo: JPG or PNG, up to 10 MB"."""
+    client = fake_tg.as_user(TgUser(id=8101, first_name="Ina", language_code=language))
+    user = WizardDriver(fake_tg, bot, client)
+    await user.send("/start")
+    await bot.components.billing.grant(admin_id=0, user_id=8101, credits=GRANT, note="test")
+    await to_prompt_step(user, "kling25", "i2v")  # Kling 2.5 image→video: JPEG/PNG up to 10 MB
+    step = user.wizard_message()
+    needed = needs_photo_jpg_png(language)
+
     await user.user.send_document(b"%PDF-1.4", file_name="brief.pdf", mime_type="application/pdf")
     await user.settle()
-    assert user.last_text() == wrong_type
+    assert user.last_text() == wrong_file(language, "input-arrived-document", needed, type="PDF")
+    assert user.last_text() == {
+        "en": "That is a document in PDF format; this step needs a photo: JPG or PNG, up to 10 MB.",
+        "ru": "Это документ в формате PDF, а на этом шаге нужно прислать фото: JPG или PNG, до 10 МБ.",
+    }[language]
+    await user.user.send_sticker()
+    await user.settle()
+    assert user.last_text() == wrong_file(language, "input-arrived-sticker", needed)
+    await user.user.send_animation(b"GIF89a" + bytes(16))
+    await user.settle()
+    assert user.last_text() == wrong_file(language, "input-arrived-animation", needed)
     await user.send_input("video", fake_bytes("video", "v"))
-    assert user.last_text() == wrong_type
+    assert user.last_text() == wrong_file(language, "input-arrived-video", needed)
+    await user.user.send_video_note()
+    await user.settle()
+    assert user.last_text() == wrong_file(language, "input-arrived-video-note", needed)
+    await user.user.send_voice(fake_bytes("audio", "voice"))
+    await user.settle()
+    assert user.last_text() == wrong_file(language, "input-arrived-voice", needed)
+    await user.send_input("audio", fake_bytes("audio", "song"))
+    assert user.last_text() == wrong_file(language, "input-arrived-audio", needed)
     await user.send("here is my idea")  # text where a photo is expected
-    assert user.last_text() == wrong_type
-    # An image of a format this model does not take (Kling 2.5: JPEG/PNG only).
+    assert user.last_text() == wrong_file(language, "input-arrived-text", needed)
+    await fake_tg.push_message(client.user, {"location": {"latitude": 52.5, "longitude": 13.4}})
+    await user.settle()
+    assert user.last_text() == wrong_file(language, "input-arrived-other", needed)
+    # An image of a format this model does not take: the format is named.
     await user.user.send_document(
         b"RIFF\x00\x00\x00\x00WEBPVP8 ", file_name="pic.webp", mime_type="image/webp"
     )
     await user.settle()
-    assert user.last_text() == t("input-wrong-format", types="JPG, PNG")
+    assert user.last_text() == wrong_file(language, "input-arrived-format", needed, type="WEBP")
+    named = {"en": "That is a file in WEBP format;", "ru": "Это файл в формате WEBP,"}[language]
+    assert user.last_text().startswith(named)
 
     assert user.wizard_message().message_id == step.message_id  # still waiting for the photo
-    await assert_nothing_charged(bot, sim, user)
+    assert await bot.components.billing.balance(user.chat_id) == GRANT
+    assert not [r for r in sim.requests if r.method == "POST"]
 
 
 async def test_images_over_the_limit_are_refused(
@@ -288,7 +314,7 @@ async def test_avatar_takes_the_audio_first_and_its_length_sets_the_duration(
     await user.tap("skip")
     summary = user.wizard_message().text or ""
     price = bot.components.catalog.quote("kavatar_std", "avatar", {"duration": "15"}).user_credits
-    assert t("wizard-summary-price", price=price) in summary
+    assert t("wizard-summary-price", price=credits_text(price, "en")) in summary
     # ✏️ Files on the summary, and again: a 4 s voice note gets the cheapest "up to 5 s".
     await user.tap("edit", "input")  # the files again, the audio first
     assert "at most 15 s" in (user.wizard_message().text or "")
@@ -297,7 +323,7 @@ async def test_avatar_takes_the_audio_first_and_its_length_sets_the_duration(
     assert "up to 5 s" in (user.wizard_message().text or "")
     await user.send_input("image", JPEG)  # the (skipped) prompt is kept: straight to the summary
     price = bot.components.catalog.quote("kavatar_std", "avatar", {"duration": "5"}).user_credits
-    assert t("wizard-summary-price", price=price) in (user.wizard_message().text or "")
+    assert t("wizard-summary-price", price=credits_text(price, "en")) in (user.wizard_message().text or "")
     await user.confirm()
     upload = next(r for r in sim.requests if r.path == "/api/file-stream-upload")
     assert upload.form["fileName"].endswith(".ogg")
@@ -354,9 +380,17 @@ async def test_videos_over_the_limits_are_refused(
     assert user.last_text() == t("input-too-big-telegram", size_mb=30.0)
     await user.user.send_document(b"\x1aE\xdf\xa3", file_name="clip.mkv", mime_type="video/x-matroska")
     await user.settle()
-    assert user.last_text() == t("input-wrong-format", types="AVI, MOV, MP4")
+    needed = t(
+        "input-needs",
+        what=t("input-need-video"),
+        limits=t("input-limits-duration", types="AVI, MOV or MP4", max_mb=20, max_s=10),
+    )
+    assert user.last_text() == wrong_file("en", "input-arrived-format", needed, type="MKV")
+    assert user.last_text() == (
+        "That is a file in MKV format; this step needs a video: AVI, MOV or MP4, up to 20 MB, at most 10 s."
+    )
     await user.send_input("image", JPEG)
-    assert user.last_text() == t("input-wrong-type", types="AVI, MOV, MP4", max_mb=20)
+    assert user.last_text() == wrong_file("en", "input-arrived-photo", needed)
     await assert_nothing_charged(bot, sim, user)
 
 

@@ -7,16 +7,13 @@ the prompt; a caption on the first file of a multi-file flow becomes the prompt.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.i18n import translate
 from bot.kie.sandbox import KieSimulator
-from bot.kie.sandbox.simulator import SimTimings
-from tests.e2e.harness import RunningBot, make_settings, running_bot
+from tests.e2e.harness import RunningBot
 from tests.e2e.wizard_driver import (
     WizardDriver,
     fail_on_bot_errors,  # noqa: F401  (autouse fixture: a crash caught by the error router fails the test)
@@ -28,16 +25,7 @@ GRANT = 5_000
 JPEG = fake_bytes("image", "seed-photo")
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[KieSimulator]:
-    async with KieSimulator(timings=SimTimings.manual()) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-async def bot(fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path) -> AsyncIterator[RunningBot]:
-    async with running_bot(make_settings(tmp_path, fake_tg, sim)) as running:
-        yield running
+pytestmark = pytest.mark.kie_manual
 
 
 async def new_user(fake_tg: FakeTelegram, bot: RunningBot, user_id: int, lang: str) -> WizardDriver:

@@ -3,20 +3,17 @@ against the fake Bot API, in English and Russian."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.catalog import mode_name
 from bot.i18n import translate, translate_plural
-from bot.kie.sandbox import KieSimulator
-from bot.kie.sandbox.simulator import SimTimings
 from bot.store.payments import payment_op_id
+from bot.telegram.balance import credits_text
 from bot.telegram.payments import PackCb
 from bot.telegram.wizard.view import encode_field
-from tests.e2e.harness import RunningBot, make_settings, running_bot
+from tests.e2e.harness import RunningBot
 from tests.e2e.wizard_driver import (
     DEFAULT_PROMPT,
     WizardDriver,
@@ -25,17 +22,7 @@ from tests.e2e.wizard_driver import (
 )
 from tests.fakes.telegram import FakeTelegram, StoredMessage, TgUser
 
-
-@pytest.fixture
-async def sim() -> AsyncIterator[KieSimulator]:
-    async with KieSimulator(timings=SimTimings.manual()) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-async def bot(fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path) -> AsyncIterator[RunningBot]:
-    async with running_bot(make_settings(tmp_path, fake_tg, sim)) as running:
-        yield running
+pytestmark = pytest.mark.kie_manual
 
 
 async def new_user(fake_tg: FakeTelegram, bot: RunningBot, user_id: int, language: str) -> WizardDriver:
@@ -201,7 +188,7 @@ async def test_changing_one_field_keeps_the_others(fake_tg: FakeTelegram, bot: R
     options = {"duration": "10", "resolution": "720p"}
     price = bot.components.catalog.quote("wan25", "t2v", options).user_credits
     assert "Duration: 10 s" in text and DEFAULT_PROMPT in text
-    assert t("wizard-summary-price", price=price) in text
+    assert t("wizard-summary-price", price=credits_text(price, "en")) in text
 
     # ✏️ Model: Veo has no duration or resolution options: those go, the prompt and ratio stay.
     await user.tap("edit", encode_field("model"))

@@ -27,6 +27,7 @@ from bot.services.billing import (
 )
 from bot.store.db import Database
 from bot.store.payments import PaymentRow
+from bot.store.reservations import ReservationsRepo
 from bot.store.users import UsersRepo
 
 PACKS = (StarPack(50, 50), StarPack(250, 260))
@@ -206,10 +207,10 @@ async def test_refund_in_and_settle_in_inside_callers_transaction(
     await billing.reserve(1, 40, "job:1")
     await billing.reserve(1, 20, "job:2")
     async with db.transaction() as conn:
-        assert await billing.refund_in(conn, "job:1", job_id=1) is True
-        assert await billing.refund_in(conn, "job:1", job_id=1) is False
-        assert await billing.settle_in(conn, "job:2") is True
-        assert await billing.settle_in(conn, "job:2") is False
+        assert await ReservationsRepo.refund_in(conn, "job:1", job_id=1) is True
+        assert await ReservationsRepo.refund_in(conn, "job:1", job_id=1) is False
+        assert await ReservationsRepo.settle_in(conn, "job:2") is True
+        assert await ReservationsRepo.settle_in(conn, "job:2") is False
     assert await billing.balance(1) == 80
     await assert_invariants(db)
 
@@ -629,7 +630,7 @@ async def test_in_variants_refuse_to_run_outside_a_transaction(billing: BillingS
     with pytest.raises(RuntimeError):
         await billing.reserve_in(db.conn, user_id=1, amount=1, key="job:2")
     with pytest.raises(RuntimeError):
-        await billing.refund_in(db.conn, "job:1")
+        await ReservationsRepo.refund_in(db.conn, "job:1")
     reservation = await billing.reservation("job:1")
     assert reservation is not None and reservation.status == "held"
     assert await billing.balance(1) == 6

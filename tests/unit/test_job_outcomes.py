@@ -19,7 +19,7 @@ import pytest
 from bot.store.db import Database, now
 from bot.store.jobs import SUBMISSION_UNKNOWN, Job, JobsRepo, JobState, NewJob, reservation_key
 from bot.store.ledger import LedgerRepo, Reason
-from bot.store.reservations import ReservationsRepo, refund_op_id, reserve_op_id
+from bot.store.reservations import ReservationsRepo, refund_op_id, reserve_op_id, undelivered_op_id
 from bot.store.users import UsersRepo
 
 START = 100
@@ -241,6 +241,45 @@ async def test_submission_failure_races_a_fast_callback(db: Database) -> None:
         [won] = winners(list(await asyncio.gather(*events)))
         expected = charged(job) if won.state is JobState.SUCCEEDED else refunded(job)
         assert (await money_of(db, job))[:2] == expected[:2]
+
+
+@pytest.mark.parametrize(
+    ("new_state", "reason"),
+    [(JobState.UNDELIVERABLE, "delivery_failed"), (JobState.FAILED, "result_url_refused")],
+)
+async def test_undelivered_refund_is_one_transaction_and_happens_once(
+    db: Database, new_state: JobState, reason: str
+) -> None:
+    """A charged video that never reaches the user: the state change and the credit back are one
+    outcome; called twice (two delivery tasks, a retry after a crash) it credits once."""
+    await add_user(db)
+    job = await new_job(db)
+    jobs = JobsRepo(db)
+    assert await fail(jobs, await new_job(db, task_id="other")) is not None  # not succeeded: refused
+    assert await succeed(jobs, job) is not None
+    results = await asyncio.gather(
+        jobs.refund_undelivered(job.id, new_state=new_state, fail_reason=reason),
+        jobs.refund_undelivered(job.id, new_state=new_state, fail_reason=reason),
+    )
+    [won] = winners(list(results))
+    assert won.state is new_state and won.fail_reason == reason and won.next_delivery_at is None
+    assert await jobs.refund_undelivered(job.id, new_state=new_state, fail_reason=reason) is None
+    key = job.reservation_key
+    assert await money_of(db, job) == ("settled", [reserve_op_id(key), undelivered_op_id(key)], START)
+    credit = await LedgerRepo(db).by_op_id(undelivered_op_id(key))
+    assert credit is not None and credit.amount == COST and credit.reason == Reason.REFUND
+
+
+async def test_undelivered_refund_only_from_succeeded(db: Database) -> None:
+    await add_user(db)
+    jobs = JobsRepo(db)
+    submitted, failed = await new_job(db, task_id="s"), await new_job(db, task_id="f")
+    assert await fail(jobs, failed) is not None
+    for job in (submitted, failed):
+        lost = await jobs.refund_undelivered(job.id, new_state=JobState.UNDELIVERABLE, fail_reason="x")
+        assert lost is None
+        assert await LedgerRepo(db).by_op_id(undelivered_op_id(job.reservation_key)) is None
+    assert (await money_of(db, failed))[:2] == refunded(failed)[:2]
 
 
 async def test_outcomes_race_across_two_connections(db: Database, db_path: Path) -> None:

@@ -13,6 +13,7 @@ from bot.i18n import LOCALES_DIR, SUPPORTED_LANGUAGES, translate, translate_plur
 from bot.kie import errors as kie_errors
 from bot.services.alerts import ALERTED_KEYS
 from bot.store.jobs import JobState
+from bot.telegram.wizard.inputs import ARRIVED_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC_KEY = re.compile(r"""(?:\b_|\btranslate(?:_plural)?|\bngettext)\(\s*["']([a-z0-9][a-z0-9_-]*)["']""")
@@ -34,7 +35,7 @@ def code_keys() -> set[str]:
 
 def dynamic_keys() -> set[str]:
     """Keys built at run time from a known set of values."""
-    keys = {f"input-kind-{k.value}" for k in InputKind}
+    keys = {f"input-kind-{k.value}" for k in InputKind} | set(ARRIVED_KEYS)
     keys |= {f"wizard-send-{k.value}" for k in InputKind} | {f"wizard-send-{k.value}-nth" for k in InputKind}
     reasons = [
         "unknown_model",
@@ -111,3 +112,25 @@ def test_russian_plural_forms() -> None:
 
 def test_unknown_language_falls_back_to_english() -> None:
     assert translate("menu-buy", "de") == translate("menu-buy", "en")
+
+
+def _texts(lang: str) -> dict[str, str]:
+    return {
+        key: text if isinstance(text, str) else " | ".join(str(t) for t in text)
+        for key, text in load(lang).items()
+    }
+
+
+def test_one_russian_word_for_the_prompt() -> None:
+    """The user's text for the video is "описание" everywhere in Russian (issue 13, item 12)."""
+    en, ru = _texts("en"), _texts("ru")
+    for key, text in en.items():
+        if re.search(r"\bprompts?\b", re.sub(r"\{\w+\}", "", text), re.IGNORECASE):
+            assert "описани" in ru[key].lower(), (key, ru[key])
+    assert not [key for key, text in ru.items() if re.search(r"промпт|подсказк", text, re.IGNORECASE)]
+
+
+@pytest.mark.parametrize("lang", SUPPORTED_LANGUAGES)
+def test_the_credit_unit_is_never_abbreviated(lang: str) -> None:
+    """Amounts are written by one helper with plural forms ("5 credits", "5 кредитов"); no "cr"/"кр."."""
+    assert not [key for key, text in _texts(lang).items() if re.search(r"\b(cr|кр)\b", text)]

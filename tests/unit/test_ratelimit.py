@@ -209,3 +209,38 @@ async def test_hold_counts_from_the_later_of_sent_plus_margin_and_the_answer() -
     await limiter.acquire()
     assert granted_second == pytest.approx(1.1)
     assert clock() == pytest.approx(1.1 + 0.5 + 1.0)
+
+
+async def test_waiters_are_told_their_place_as_the_line_moves() -> None:
+    """Issue 13, item 7: an order waiting for a create slot learns its place (1: next), and each
+    move up; one served at once is told nothing; a waiter that gives up leaves the line."""
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(1, 1.0, clock=clock, sleep=clock.sleep)
+    told: dict[int, list[int]] = {n: [] for n in range(4)}
+    answered = asyncio.Event()  # the first request stays in flight until then
+
+    async def one(number: int) -> None:
+        async with limiter.hold(told[number].append):
+            if number == 0:
+                await answered.wait()
+
+    tasks = [asyncio.create_task(one(number)) for number in range(4)]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert [told[n] for n in range(4)] == [[], [1], [2], [3]]
+    tasks[2].cancel()  # gives up while waiting: the one behind it moves up
+    await asyncio.sleep(0)
+    assert told[3] == [3, 2]
+    answered.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert [told[n] for n in range(4)] == [[], [1], [2], [3, 2, 1]]
+    assert len(limiter.line) == 0
+
+
+async def test_token_bucket_tells_waiters_their_place_too() -> None:
+    clock = FakeClock()
+    limiter = TokenBucketLimiter(1.0, clock=clock, sleep=clock.sleep)
+    told: dict[int, list[int]] = {n: [] for n in range(3)}
+    await asyncio.gather(*(limiter.acquire(told[n].append) for n in range(3)))
+    assert [told[n] for n in range(3)] == [[], [1], [2, 1]]
+    assert len(limiter.line) == 0

@@ -400,7 +400,7 @@ def test_documents_and_voice_notes() -> None:
                 }
             },
             IMAGE_RULE,
-            "input-wrong-type",
+            "input-wrong-file",
         ),
         (
             {
@@ -408,18 +408,18 @@ def test_documents_and_voice_notes() -> None:
                 "document": {"file_id": "g", "file_unique_id": "u", "mime_type": "video/mp4"},
             },
             VIDEO_RULE,
-            "input-wrong-type",
+            "input-wrong-file",
         ),
-        ({"text": "hello"}, IMAGE_RULE, "input-wrong-type"),
+        ({"text": "hello"}, IMAGE_RULE, "input-wrong-file"),
         (
             {"document": {"file_id": "d", "file_unique_id": "u", "mime_type": "application/pdf"}},
             IMAGE_RULE,
-            "input-wrong-type",
+            "input-wrong-file",
         ),
         (
             {"document": {"file_id": "d", "file_unique_id": "u", "mime_type": "image/webp"}},
             IMAGE_RULE,
-            "input-wrong-format",
+            "input-wrong-file",
         ),
         (
             {
@@ -466,7 +466,7 @@ def test_documents_and_voice_notes() -> None:
         (
             {"photo": [{"file_id": "p", "file_unique_id": "u", "width": 1, "height": 1}]},
             AUDIO_RULE,
-            "input-wrong-type",
+            "input-wrong-file",
         ),
     ],
 )

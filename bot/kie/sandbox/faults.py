@@ -11,6 +11,7 @@ Prompt markers:
     [sim:fail]  [sim:fail=501]  [sim:fail=400:Content policy violation]
     [sim:lose-callback]  [sim:double-callback]  [sim:delay=3]  [sim:never]
     [sim:expired]  [sim:large=60]  [sim:slow=2]  [sim:status-error=500]  [sim:status-error=455x3]
+    [sim:refuse=400:Content policy violation]  (createTask answers with that code: no task is made)
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class TaskFaults:
     large_result_mb: float | None = None     # result body of this size (streamed, not in memory)
     slow_status_s: float = 0.0               # every status answer for this task waits this long
     status_errors: list[int] = field(default_factory=list)  # body codes for the next status calls
+    refuse_create: tuple[int, str] | None = None  # createTask answers (code, message); no task
 
     def copy(self, **changes: Any) -> TaskFaults:
         merged = replace(self, **changes)
@@ -160,6 +162,9 @@ def apply_markers(faults: TaskFaults, prompt: str) -> TaskFaults:
             faults.large_result_mb = float(value or 60)
         elif name == "slow":
             faults.slow_status_s = float(value or 1)
+        elif name == "refuse":
+            code_text, _, message = (value or "400").partition(":")
+            faults.refuse_create = (int(code_text or 400), message or f"Simulated refusal {code_text}")
         elif name == "status-error":
             code_text, _, count = (value or "500").partition("x")
             faults.status_errors.extend([int(code_text)] * int(count or 1))

@@ -526,6 +526,9 @@ class KieSimulator:
             task = self._validate_and_build(family, body)
         except RuleViolation as violation:
             return self._answer(violation.code, violation.message)
+        if task.faults.refuse_create is not None:  # a [sim:refuse=...] marker in the prompt
+            code, message = task.faults.refuse_create
+            return self._answer(code, message)
         if task.price > self.balance:
             return self._answer(402, "Credits insufficient")
         self.tasks[task.task_id] = task

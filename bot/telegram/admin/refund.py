@@ -11,7 +11,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.i18n import language_of, translate, translate_plural
+from bot.i18n import language_of, translate
 from bot.services.accounts import AccountsService
 from bot.services.billing import BillingService, RefundOutcome, RefundRefusal, RefundResult
 from bot.telegram.admin.args import parse_charge_id
@@ -117,7 +117,7 @@ async def notify_refunded_user(bot: Bot, accounts: AccountsService, outcome: Ref
         "refund-user-notice",
         language,
         charge_id=escape(outcome.charge_id),
-        credits=translate_plural("credits-count", outcome.credits_taken, language),
+        credits=credits_text(outcome.credits_taken, language),
     )
     # Best effort: the refund is done whether or not the user can be messaged.
     with contextlib.suppress(TelegramAPIError):

@@ -15,6 +15,7 @@ from bot.services.accounts import AccountsService
 from bot.services.billing import InsufficientCredits
 from bot.services.generation import GenerationService, InputFileRef, TooManyJobs
 from bot.store.users import UserRow
+from bot.telegram.balance import credits_text
 from bot.telegram.common import escape
 from bot.telegram.replies import answer_query
 from bot.telegram.wizard.draft import CHOICE_STEPS, Action, Draft, Step
@@ -136,7 +137,7 @@ async def confirm(
     with contextlib.suppress(TelegramBadRequest):
         entry = catalog.get(confirmed.job.model_key)
         name = entry.name(db_user.language) if entry else confirmed.job.model_key
-        text = _("job-status-preparing-full").format(name=escape(name), cost=confirmed.job.cost)
+        text = _("job-status-preparing-full").format(name=escape(name), cost=credits_text(confirmed.job.cost))
         await message.edit_text(text)
     generation.start_submission(confirmed.job)
 

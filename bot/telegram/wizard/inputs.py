@@ -63,6 +63,79 @@ class InputProblem(Exception):
         self.key = key
         self.params = params
 
+    def text(self) -> str:
+        """In the user's language (within an update's i18n context)."""
+        return _(self.key).format(**self.params)
+
+
+class WrongFile(InputProblem):
+    """Not what the step takes: the message names what arrived and what the step needs."""
+
+    def __init__(self, arrived: Arrived, rule: InputRule) -> None:
+        super().__init__("input-wrong-file")
+        self.arrived = arrived
+        self.rule = rule
+
+    def text(self) -> str:
+        return _("input-wrong-file").format(arrived=self.arrived.text(), needed=needed_text(self.rule))
+
+
+@dataclass(frozen=True)
+class Arrived:
+    """What a message carries, as the user would name it: `key` (input-arrived-*), and the file
+    type ("PDF") for a document or a file of a format the step does not take."""
+
+    key: str
+    file_type: str | None = None
+
+    def text(self) -> str:
+        return _(self.key).format(type=self.file_type or "")
+
+
+# Message fields in the order they are told apart (an animation also carries a document).
+ARRIVED_FIELDS = (
+    ("sticker", "input-arrived-sticker"),
+    ("animation", "input-arrived-animation"),
+    ("photo", "input-arrived-photo"),
+    ("video_note", "input-arrived-video-note"),
+    ("voice", "input-arrived-voice"),
+    ("video", "input-arrived-video"),
+    ("audio", "input-arrived-audio"),
+    ("text", "input-arrived-text"),
+)
+ARRIVED_KEYS = (
+    *(key for _field, key in ARRIVED_FIELDS),
+    "input-arrived-document",
+    "input-arrived-file",
+    "input-arrived-format",
+    "input-arrived-other",
+)
+
+
+def _file_type(file_name: str | None, mime: str | None) -> str | None:
+    """The file's type as users know it: PDF for brief.pdf or application/pdf; None if unknown."""
+    if file_name and "." in file_name:
+        suffix = file_name.rsplit(".", 1)[1]
+        if suffix.isalnum() and len(suffix) <= 5:
+            return suffix.upper()
+    if mime:
+        normalized = normalize_mime(mime)
+        subtype = _EXTENSIONS.get(normalized) or normalized.split("/")[-1].removeprefix("x-")
+        if subtype.isalnum() and len(subtype) <= 5:
+            return subtype.upper()
+    return None
+
+
+def arrived_of(message: Message) -> Arrived:
+    """What `message` is, for telling the user what they sent."""
+    for field_name, key in ARRIVED_FIELDS:
+        if getattr(message, field_name):
+            return Arrived(key)
+    if message.document is not None:
+        file_type = _file_type(message.document.file_name, message.document.mime_type)
+        return Arrived("input-arrived-document" if file_type else "input-arrived-file", file_type)
+    return Arrived("input-arrived-other")
+
 
 @dataclass(frozen=True)
 class ReceivedFile:
@@ -82,9 +155,29 @@ def _file_name(kind: str, mime: str, given: str | None) -> str:
     return f"{kind}-{secrets.token_hex(8)}.{extension or 'bin'}"
 
 
+def _type_names(rule: InputRule) -> list[str]:
+    return sorted({_EXTENSIONS.get(m, m.split("/")[-1]).upper() for m in rule.mime_types})
+
+
 def _types_text(rule: InputRule) -> str:
-    names = sorted({_EXTENSIONS.get(m, m.split("/")[-1]).upper() for m in rule.mime_types})
-    return ", ".join(names)
+    return ", ".join(_type_names(rule))
+
+
+def needed_text(rule: InputRule) -> str:
+    """What the step needs, in the user's language: "a photo: JPG or PNG, up to 10 MB"."""
+    names = _type_names(rule)
+    types = _("list-or").format(items=", ".join(names[:-1]), last=names[-1]) if len(names) > 1 else names[0]
+    params = {**rule_hint_params(rule), "types": types}
+    limits = _("input-limits-duration" if rule.max_duration_s else "input-limits").format(**params)
+    if rule.kind.value == "image":
+        what = _("input-need-image")
+    elif rule.kind.value == "video":
+        what = _("input-need-video")
+    elif "audio/ogg" in rule.mime_types:
+        what = _("input-need-audio-or-voice")
+    else:
+        what = _("input-need-audio")
+    return _("input-needs").format(what=what, limits=limits)
 
 
 def rule_hint_params(rule: InputRule) -> dict[str, Any]:
@@ -145,11 +238,14 @@ def read_input(message: Message, rule: InputRule) -> ReceivedFile:
     is_sticker_or_gif = message.sticker is not None or message.animation is not None
     attachment = None if is_sticker_or_gif else _attachment(message, kind)
     if attachment is None or attachment[1] is None:
-        raise InputProblem("input-wrong-type", **rule_hint_params(rule))
+        raise WrongFile(arrived_of(message), rule)
     file_id, raw_mime, size, duration, given_name = attachment
     mime = normalize_mime(raw_mime or "")
     if mime not in {normalize_mime(m) for m in rule.mime_types}:
-        raise InputProblem("input-wrong-format", **rule_hint_params(rule))
+        # A file of the right kind in another format: name the format ("a file in WEBP format").
+        file_type = _file_type(given_name, raw_mime)
+        named = file_type is not None and not (message.voice or message.photo)
+        raise WrongFile(Arrived("input-arrived-format", file_type) if named else arrived_of(message), rule)
     if size is not None and size > TELEGRAM_DOWNLOAD_LIMIT_BYTES:
         raise InputProblem("input-too-big-telegram", size_mb=round(size / MB, 1))
     if size is not None and size > rule.max_bytes:

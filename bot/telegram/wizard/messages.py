@@ -37,7 +37,7 @@ async def take_file(message: Message, draft: Draft, step: Step, screen: WizardSc
     try:
         received = read_input(message, step.rule)
     except InputProblem as problem:
-        await message.answer(_(problem.key).format(**problem.params))
+        await message.answer(problem.text())
         return
     draft.add(f"input:{step.rule.kind.value}", received.ref.as_dict())
     caption = (received.caption or "").strip()

@@ -11,6 +11,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.catalog.model import Catalog, InvalidOrder, ModelEntry, mode_name
 from bot.store.users import UserRow
+from bot.telegram.balance import credits_text
 from bot.telegram.common import MenuCb, escape, shorten
 from bot.telegram.wizard.draft import Action, Draft
 
@@ -161,12 +162,13 @@ def render_summary(
         prompt = escape(shorten(draft.prompt, SUMMARY_PROMPT_CHARS))
         lines.append(f"{_('wizard-summary-prompt')}: <i>{prompt}</i>")
     lines.append("")
-    lines.append(_("wizard-summary-price").format(price=quote.user_credits))
+    lines.append(_("wizard-summary-price").format(price=credits_text(quote.user_credits)))
     after = balance - quote.user_credits
     if after < 0:
         lines.append(_("wizard-summary-not-enough").format(balance=balance, price=quote.user_credits))
         lines.append(_("wizard-summary-order-kept"))
         return "\n".join(lines), summary_keyboard(buy_button(), draft, entry, lang)
     lines.append(_("wizard-summary-balance-after").format(balance=balance, after=after))
-    confirm = wizard_button(_("wizard-confirm").format(price=quote.user_credits), draft.id, Action.SUMMARY)
+    confirm_text = _("wizard-confirm").format(price=credits_text(quote.user_credits))
+    confirm = wizard_button(confirm_text, draft.id, Action.SUMMARY)
     return "\n".join(lines), summary_keyboard(confirm, draft, entry, lang)

@@ -310,6 +310,21 @@ class UpdatesMixin(FakeTelegramState):
         }
         return await self.push_message(user, {"voice": voice})
 
+    async def send_video_note(
+        self, user: TgUser, data: bytes | None = None, duration: int = 5, *, length: int = 240
+    ) -> dict[str, Any]:
+        """A round video message ("video note"): no file name, no MIME type, no caption."""
+        content = data if data is not None else b"\x00\x00\x00\x18ftypmp42"
+        rec = self._register_file("video_note", data=content, duration=duration, source="user")
+        note = {
+            "file_id": rec.file_id,
+            "file_unique_id": rec.file_unique_id,
+            "length": length,
+            "duration": duration,
+            "file_size": rec.file_size,
+        }
+        return await self.push_message(user, {"video_note": note})
+
     async def send_sticker(
         self,
         user: TgUser,

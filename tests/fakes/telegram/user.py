@@ -83,6 +83,9 @@ class UserClient:
     async def send_voice(self, data: bytes | None = None, **kwargs: Any) -> dict[str, Any]:
         return await self.fake.send_voice(self.user, data, **kwargs)
 
+    async def send_video_note(self, data: bytes | None = None, **kwargs: Any) -> dict[str, Any]:
+        return await self.fake.send_video_note(self.user, data, **kwargs)
+
     async def send_sticker(self, data: bytes | None = None, **kwargs: Any) -> dict[str, Any]:
         return await self.fake.send_sticker(self.user, data, **kwargs)
 
