@@ -46,9 +46,12 @@ def shown_modes(catalog: Catalog, entry: ModelEntry, modes: Iterable[str] | None
     return narrowed or offered
 
 
-def card_line(catalog: Catalog, entry: ModelEntry, lang: str, modes: Iterable[str] | None = None) -> str:
+def card_line(
+    catalog: Catalog, entry: ModelEntry, lang: str, modes: Iterable[str] | None = None, *, brief: bool = False
+) -> str:
     """The one-line card: name with marks, what it is best at, price from, clip length, sound.
-    `modes`: the modes this menu offers (an order begun with a photo offers image → video only)."""
+    `modes`: the modes this menu offers (an order begun with a photo offers image → video only).
+    `brief`: without "best at", for a list too long for one message (the ℹ️ card still says it)."""
     shown = shown_modes(catalog, entry, modes)
     facts = " · ".join(
         (
@@ -60,6 +63,8 @@ def card_line(catalog: Catalog, entry: ModelEntry, lang: str, modes: Iterable[st
     name = f"<b>{escape(entry.display_name(lang))}</b>"
     if catalog.is_degraded(entry):
         name = f"{DEGRADED_MARK} {name}"
+    if brief:
+        return _("card-line-brief").format(name=name, facts=facts)
     return _("card-line").format(name=name, best_at=escape(entry.best_at_text(lang)), facts=facts)
 
 

@@ -106,3 +106,26 @@ def test_full_card_lists_modes_every_price_lengths_ratios_and_sound(lang: str) -
     assert hailuo.index(t2v) < thirty < hailuo.index(i2v, thirty) < hailuo.index("— 12")
     kling = plain(full_card(CATALOG, CATALOG.get("kling30"), lang))  # type: ignore[arg-type]
     assert ("5 s — 70" if lang == "en" else "5 с — 70") in kling
+
+
+def test_a_model_list_too_long_for_one_message_shows_brief_cards(
+    lang: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.telegram.wizard import view_steps
+    from bot.telegram.wizard.draft import ALL_MODELS, Draft
+    from bot.telegram.wizard.rules import next_step
+    from tests.unit.test_wizard_draft import user_row
+
+    draft = Draft(id="Ab3-_x9Z")
+    draft.add("category", ALL_MODELS)
+    step = next_step(draft, CATALOG)
+    full, _markup = view_steps.render(draft, step, user_row(language=lang), 0, CATALOG)
+    assert all(e.best_at_text(lang) in full for e in CATALOG.offerable())
+    assert len(plain(full)) < 4096
+    monkeypatch.setattr(view_steps, "MODEL_CARDS_CHARS", 500)
+    brief, markup = view_steps.render(draft, step, user_row(language=lang), 0, CATALOG)
+    assert len(brief) < len(full) and not any(e.best_at_text(lang) in brief for e in CATALOG.offerable())
+    for entry in CATALOG.offerable():
+        assert card_line(CATALOG, entry, lang, brief=True) in brief
+    # Still a name button and an ℹ️ per model (then Back and Cancel).
+    assert len([b for row in markup.inline_keyboard for b in row]) == 2 * len(CATALOG.offerable()) + 2

@@ -29,6 +29,10 @@ from bot.telegram.wizard.view import (
     wizard_button,
 )
 
+# The model step's cards, HTML included: with the title, a kept prompt and the notes the message
+# stays under Telegram's 4096 characters; a longer list shows the brief cards.
+MODEL_CARDS_CHARS = 3400
+
 
 class Screen:
     """One step's text lines and buttons, before the Back / Cancel row is added."""
@@ -77,18 +81,19 @@ def _model(screen: Screen, catalog: Catalog) -> None:
     # An order begun with a photo or a text offers one mode: cards price and time that mode only.
     start = START_MODES.get(category or "")
     modes = (start.value,) if start is not None else None
+    models = [m for m in (catalog.get(key) for key in screen.step.values) if m is not None]
+    cards = [card_line(catalog, m, screen.lang, modes) for m in models]
+    if sum(len(card) + 2 for card in cards) > MODEL_CARDS_CHARS:  # a long list: the brief cards
+        cards = [card_line(catalog, m, screen.lang, modes, brief=True) for m in models]
     degraded = False
-    for key in screen.step.values:
-        model = catalog.get(key)
-        if model is None:
-            continue
-        screen.lines.extend(("", card_line(catalog, model, screen.lang, modes)))
+    for model, card in zip(models, cards, strict=True):
+        screen.lines.extend(("", card))
         label = model.display_name(screen.lang)
         if catalog.is_degraded(model):
             label = f"{DEGRADED_MARK} {label}"
             degraded = True
-        screen.add(label, Action.MODEL, key)
-        screen.add(_("card-info-button"), Action.INFO, key)
+        screen.add(label, Action.MODEL, model.key)
+        screen.add(_("card-info-button"), Action.INFO, model.key)
     screen.sizes = (2,)
     if degraded:
         screen.lines.extend(("", _("wizard-degraded-note").format(mark=DEGRADED_MARK)))
