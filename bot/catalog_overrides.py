@@ -94,12 +94,15 @@ def _model(where: str, table: Mapping[str, Any]) -> ModelOverride:
     prices = table.get("price", [])
     if not isinstance(prices, list):
         raise _Bad(f"{where}.price", "must be [[models.<key>.price]] tables")
-    badges = tuple(badge for badge in ("new", "recommended") if table.get(badge))
+    # `new = true` adds the mark, `new = false` drops one the catalog states; unset keeps the catalog's.
+    badges = tuple(badge for badge in ("new", "recommended") if table.get(badge) is True)
+    removed = tuple(badge for badge in ("new", "recommended") if table.get(badge) is False)
     return ModelOverride(
         hidden=table.get("hidden", False),
         names={lang: text.strip() for lang, text in names.items()},
         markup=markup,
         badges=badges,
+        removed_badges=removed,
         fixed_prices=tuple(_price(f"{where}.price[{i}]", p) for i, p in enumerate(prices)),
     )
 

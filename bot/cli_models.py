@@ -12,11 +12,12 @@ def _option_text(options: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in options.items()) or "-"
 
 
-def _entry_lines(entry: ModelEntry) -> list[str]:
+def _entry_lines(entry: ModelEntry, catalog: Catalog) -> list[str]:
     lines = [
         f"{entry.key:<13} {entry.display_name('en')}  [{entry.family}]  by {entry.maker}  "
-        f"from {entry.min_user_price} credits (KIE {entry.min_kie_price})",
-        f"{'':13} categories: {', '.join(entry.categories)}",
+        f"from {catalog.price_from(entry)} credits (KIE {entry.min_kie_price})",
+        f"{'':13} tier: {entry.tier}; sound: {entry.sound}; categories: "
+        f"{', '.join(catalog.categories_of(entry)) or '-'}",
     ]
     for mode_key, spec in entry.modes.items():
         ratios = ", ".join(spec.ratios) if spec.ratios else "from input"
@@ -43,7 +44,7 @@ def print_models(catalog: Catalog, as_json: bool, out: TextIO) -> None:
     out.write(f"{len(offered)} models offered, in menu order; user price = KIE credits × "
               f"{catalog.markup}, rounded up, unless a model has its own markup or fixed prices\n\n")
     for entry in offered:
-        out.write("\n".join(_entry_lines(entry)) + "\n\n")
+        out.write("\n".join(_entry_lines(entry, catalog)) + "\n\n")
     hidden = [e.key for e in catalog.entries if e.hidden and e.retired is None]
     if hidden:
         out.write(f"hidden (not offered): {', '.join(hidden)}\n")

@@ -10,10 +10,10 @@ from bot.catalog.build import (
     build_catalog_from_settings,
     catalog_as_json,
 )
+from bot.catalog.categories import CATEGORIES, CATEGORY_NAMES, category_name, category_rule
 from bot.catalog.english import is_english
+from bot.catalog.facts import Sound, Strength, Tier
 from bot.catalog.model import (
-    CATEGORIES,
-    CATEGORY_NAMES,
     MODE_NAMES,
     TELEGRAM_DOWNLOAD_LIMIT_BYTES,
     Catalog,
@@ -30,7 +30,6 @@ from bot.catalog.model import (
     Quote,
     Retirement,
     WireSpec,
-    category_name,
     mode_name,
     user_price,
 )
@@ -56,11 +55,15 @@ __all__ = [
     "PromptRule",
     "Quote",
     "Retirement",
+    "Sound",
+    "Strength",
+    "Tier",
     "WireSpec",
     "build_catalog",
     "build_catalog_from_settings",
     "catalog_as_json",
     "category_name",
+    "category_rule",
     "is_english",
     "mode_name",
     "user_price",

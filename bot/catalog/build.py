@@ -45,7 +45,7 @@ def build_catalog_from_settings(settings: PricedSettings, menu: CatalogOverrides
     return build_catalog(settings.price_markup, settings.price_overrides(), menu)
 
 
-def _entry_as_json(entry: ModelEntry) -> dict[str, Any]:
+def _entry_as_json(entry: ModelEntry, catalog: Catalog) -> dict[str, Any]:
     modes: dict[str, Any] = {}
     for mode_key, spec in entry.modes.items():
         modes[mode_key] = {
@@ -79,7 +79,11 @@ def _entry_as_json(entry: ModelEntry) -> dict[str, Any]:
         "maker": entry.maker,
         "names": dict(entry.names),
         "descriptions": dict(entry.descriptions),
-        "categories": list(entry.categories),
+        "best_at": dict(entry.best_at),
+        "tier": entry.tier.value,
+        "strengths": [s.value for s in entry.strengths],
+        "sound": entry.sound.value,
+        "categories": list(catalog.categories_of(entry)),
         "min_kie_credits": entry.min_kie_price,
         "min_user_credits": entry.min_user_price,
         "notes": entry.notes,
@@ -93,4 +97,4 @@ def _entry_as_json(entry: ModelEntry) -> dict[str, Any]:
 
 def catalog_as_json(catalog: Catalog) -> list[dict[str, Any]]:
     """Every entry as plain JSON-ready data (lists, dicts, str, int, bool, None only)."""
-    return [_entry_as_json(e) for e in catalog.entries]
+    return [_entry_as_json(e, catalog) for e in catalog.entries]

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
+from bot.catalog.facts import Strength, Tier
 from bot.catalog.model import (
     MB,
     TELEGRAM_DOWNLOAD_LIMIT_BYTES,
@@ -138,7 +139,7 @@ VEO_CLIP_S = 8  # KIE's default duration; the bot does not send another
 
 
 def _veo(key: str, kie_model: str, label: str, prices: tuple[int, int, int], descriptions: dict[str, str],
-         categories: tuple[str, ...]) -> ModelEntry:
+         best_at: dict[str, str], tier: Tier, badges: tuple[str, ...] = ()) -> ModelEntry:
     """prices: KIE credits at 720p, 1080p and 4K (kie-api.md §4.7)."""
     options = (OptionSpec("resolution", ("720p", "1080p", "4k"), "720p",
                           {"en": "Resolution", "ru": "Разрешение"}, {"4k": {"en": "4K", "ru": "4K"}}),)
@@ -147,7 +148,8 @@ def _veo(key: str, kie_model: str, label: str, prices: tuple[int, int, int], des
     image_ratios = ("9:16", "16:9", "auto")  # "auto": Veo centre-crops to what the image is closer to
     return ModelEntry(
         key=key, family=Family.VEO, maker="Google DeepMind",
-        names={"en": label, "ru": label}, descriptions=descriptions, categories=categories,
+        names={"en": label, "ru": label}, descriptions=descriptions, best_at=best_at, tier=tier,
+        strengths=(Strength.CINEMATIC,) if tier is Tier.TOP else (), makes_sound=True, badges=badges,
         modes=_modes(
             _mode(Mode.T2V, kie_model, prompt=prompt, ratios=("9:16", "16:9"), options=options, price=price,
                   clip_seconds=VEO_CLIP_S),
@@ -199,7 +201,9 @@ def _sora(pro: bool, prices: PriceOverrides) -> ModelEntry:
             {"en": "OpenAI's Sora 2: smooth physics and native audio, 10–15 s",
              "ru": "Sora 2 от OpenAI: плавная физика и родной звук, 10–15 с"}
         ),
-        categories=("cinematic", "quality", "audio", "shorts") if pro else ("cinematic", "audio", "shorts"),
+        best_at=({"en": "Dialogue scenes with synced sound", "ru": "Сцены с диалогом и синхронным звуком"}
+                 if pro else {"en": "Smooth physics with sound", "ru": "Плавная физика со звуком"}),
+        tier=Tier.TOP if pro else Tier.STANDARD, makes_sound=True,
         modes=_modes(
             _mode(Mode.T2V, f"{prefix}-text-to-video", prompt=prompt, ratios=("9:16", "16:9"),
                   options=options, price=price, wire=WireSpec(**base_wire)),
@@ -222,7 +226,9 @@ def _kling_avatar(pro: bool) -> ModelEntry:
         names={"en": label, "ru": label},
         descriptions={"en": f"Photo + voice → talking video with lip-sync, {quality}",
                       "ru": f"Фото + голос → говорящее видео с синхронизацией губ, {quality}"},
-        categories=("avatar",),
+        best_at={"en": f"Your photo speaks your audio, lip-synced, {quality}",
+                 "ru": f"Ваше фото говорит вашим голосом, {quality}"},
+        tier=Tier.PRO if pro else Tier.STANDARD,
         modes=_modes(
             _mode(Mode.AVATAR, kie_model,
                   inputs=(_images(1, JPEG_PNG), _audio(KLING_AUDIO, 100, 15, duration_option="duration")),
@@ -249,7 +255,11 @@ def _hailuo23(pro: bool) -> ModelEntry:
         names={"en": label, "ru": label},
         descriptions={"en": "Animates a picture: rich styles (anime, illustration, ink), micro-expressions",
                       "ru": "Оживляет картинку: стили (аниме, иллюстрация, тушь), микромимика"},
-        categories=("quality", "stylization"),
+        best_at=({"en": "Styled picture animation in 1080p", "ru": "Стильная анимация картинки в 1080p"}
+                 if pro else
+                 {"en": "Animates a picture in styles: anime, ink",
+                  "ru": "Оживляет картинку в стилях: аниме, тушь"}),
+        tier=Tier.TOP if pro else Tier.STANDARD, strengths=(Strength.STYLE,),
         modes=_modes(
             _mode(Mode.I2V, f"hailuo/2-3-image-to-video-{tier}", inputs=(_images(1),), prompt=_prompt(5000),
                   options=(_duration(("6", "10"), "6"), _resolution(("768P", "1080P"), "768P")),
@@ -273,7 +283,9 @@ def _hailuo02_standard(prices: PriceOverrides) -> ModelEntry:
         names={"en": "Hailuo 02 Standard", "ru": "Hailuo 02 Standard"},
         descriptions={"en": "Cinematic shots with precise camera moves, 6–10 s",
                       "ru": "Кинематографичные кадры с точной работой камеры, 6–10 с"},
-        categories=("cinematic",),
+        best_at={"en": "Camera moves from text or a photo, low price",
+                 "ru": "Движения камеры по тексту или фото, недорого"},
+        strengths=(Strength.CINEMATIC,),
         modes=_modes(
             _mode(Mode.T2V, "hailuo/02-text-to-video-standard", prompt=_prompt(1500),
                   options=(_duration(("6", "10"), "6"),),
@@ -296,7 +308,8 @@ def _hailuo02_pro() -> ModelEntry:
         names={"en": "Hailuo 02 Pro", "ru": "Hailuo 02 Pro"},
         descriptions={"en": "Cinematic 6 s 1080p shots with precise camera moves",
                       "ru": "Кинематографичные кадры 6 с в 1080p с точной работой камеры"},
-        categories=("cinematic",),
+        best_at={"en": "Camera moves in 1080p, 6 s", "ru": "Движения камеры в 1080p, 6 с"},
+        tier=Tier.PRO, strengths=(Strength.CINEMATIC,),
         modes=_modes(
             _mode(Mode.T2V, "hailuo/02-text-to-video-pro", prompt=_prompt(1500), price=_flat(57),
                   wire=WireSpec(), clip_seconds=6),
@@ -334,7 +347,13 @@ def _seedance(tier: str, per_second: int) -> ModelEntry:
             {"en": "ByteDance (TikTok) model for trendy, viral-style clips, 5–10 s",
              "ru": "Модель ByteDance (TikTok) для трендовых вирусных роликов, 5–10 с"}
         ),
-        categories=("fast", "stylization", "shorts") if tier == "pro-fast" else ("stylization", "shorts"),
+        best_at={
+            "lite": {"en": "Trendy clips at the lowest price", "ru": "Трендовые ролики по минимальной цене"},
+            "pro": {"en": "Trendy viral-style clips up to 1080p", "ru": "Трендовые вирусные ролики до 1080p"},
+            "pro-fast": {"en": "Animates a picture 3× faster", "ru": "Оживляет картинку в 3 раза быстрее"},
+        }[tier],
+        tier={"lite": Tier.LITE, "pro": Tier.PRO, "pro-fast": Tier.FAST}[tier],
+        strengths=() if tier == "pro-fast" else (Strength.STYLE,),
         modes=_modes(i2v) if tier == "pro-fast" else _modes(t2v, i2v),
         notes=f"Seedance 1.0 prices are not published: {setting} credits per second, any resolution.",
     )
@@ -359,7 +378,8 @@ def _per_second_by(option: str, rates: Mapping[str, int]) -> PriceOf:
 
 
 def _seedance2(key: str, kie_model: str, label: str, rates: Mapping[str, int], durations: tuple[str, ...],
-               descriptions: dict[str, str], categories: tuple[str, ...], notes: str) -> ModelEntry:
+               descriptions: dict[str, str], best_at: dict[str, str], tier: Tier, notes: str,
+               badges: tuple[str, ...] = ()) -> ModelEntry:
     """Seedance 2.0 / 2.0 Fast / 2.5: one KIE model id, first/last frame OR references (never both)."""
     options = (_duration(durations, "5"), _resolution(tuple(rates), "720p"))
     price = _per_second_by("resolution", rates)
@@ -374,7 +394,7 @@ def _seedance2(key: str, kie_model: str, label: str, rates: Mapping[str, int], d
     prompt = _prompt(UNDOCUMENTED_PROMPT_MAX)
     return ModelEntry(
         key=key, family=Family.MARKET, maker="ByteDance", names={"en": label, "ru": label},
-        descriptions=descriptions, categories=categories,
+        descriptions=descriptions, best_at=best_at, tier=tier, makes_sound=True, badges=badges,
         modes=_modes(
             _mode(Mode.T2V, kie_model, prompt=prompt, ratios=SEEDANCE2_RATIOS, options=options, price=price,
                   wire=WireSpec(**base)),
@@ -419,9 +439,11 @@ def _kling3() -> ModelEntry:
     return ModelEntry(
         key="kling30", family=Family.MARKET, maker="Kuaishou",
         names={"en": "Kling 3.0", "ru": "Kling 3.0"},
-        descriptions={"en": "Kling's 2026 flagship: 3–15 s with native sound, first and last frame",
-                      "ru": "Флагман Kling 2026: 3–15 с с родным звуком, первый и последний кадр"},
-        categories=("cinematic", "quality", "audio", "shorts"),
+        descriptions={"en": "Kling's 2026 flagship: 5–15 s with native sound, first and last frame",
+                      "ru": "Флагман Kling 2026: 5–15 с с родным звуком, первый и последний кадр"},
+        best_at={"en": "Kling's flagship: motion and sound, up to 15 s",
+                 "ru": "Флагман Kling: движение и звук, до 15 с"},
+        tier=Tier.TOP, badges=("new",),
         modes=_modes(
             _mode(Mode.T2V, "kling-3.0/video", prompt=prompt, ratios=KLING_WAN_RATIOS, options=options,
                   price=price, wire=WireSpec(ratio_field="aspect_ratio", **base)),
@@ -447,9 +469,12 @@ def _minimax_h3() -> ModelEntry:
     return ModelEntry(
         key="minimax_h3", family=Family.MARKET, maker="MiniMax",
         names={"en": "MiniMax H3 (Hailuo 03)", "ru": "MiniMax H3 (Hailuo 03)"},
-        descriptions={"en": "MiniMax's newest: 6–15 s up to 2K, first and last frame",
-                      "ru": "Новейшая модель MiniMax: 6–15 с до 2K, первый и последний кадр"},
-        categories=("cinematic", "quality", "shorts"),
+        descriptions={"en": "MiniMax's newest: cinematic 6–15 s up to 2K, first and last frame",
+                      "ru": "Новейшая модель MiniMax: кинематографичные 6–15 с до 2K, первый и последний "
+                            "кадр"},
+        best_at={"en": "Up to 2K and 15 s, first and last frame",
+                 "ru": "До 2K и 15 с, первый и последний кадр"},
+        tier=Tier.TOP, strengths=(Strength.CINEMATIC,), badges=("new",),
         modes=_modes(
             _mode(Mode.T2V, "minimax-h3/text-to-video", prompt=prompt, ratios=SEEDANCE2_RATIOS,
                   options=options, price=price, wire=WireSpec(ratio_field="aspect_ratio", **fields)),
@@ -473,7 +498,8 @@ def _wan26(prices: PriceOverrides) -> ModelEntry:
         names={"en": "Wan 2.6", "ru": "Wan 2.6"},
         descriptions={"en": "Alibaba's Wan 2.6: up to 15 s at 1080p, good camera control",
                       "ru": "Wan 2.6 от Alibaba: до 15 с в 1080p, хорошее управление камерой"},
-        categories=("cinematic", "shorts"),
+        best_at={"en": "Camera control, up to 15 s in 1080p", "ru": "Управление камерой, до 15 с в 1080p"},
+        strengths=(Strength.CINEMATIC,),
         modes=_modes(
             _mode(Mode.T2V, "wan/2-6-text-to-video", prompt=_prompt(5000), options=options, price=price,
                   wire=WireSpec(option_fields=fields)),
@@ -507,29 +533,37 @@ def build_entries(prices: PriceOverrides) -> tuple[ModelEntry, ...]:
         _veo("veo_fast", "veo3_fast", "Veo 3.1 Fast", (60, 65, 180),
              {"en": "Google's Veo 3.1, fast: 8 s video with sound, native 9:16",
               "ru": "Veo 3.1 от Google, быстрый: 8 с видео со звуком, нативный 9:16"},
-             ("cinematic", "quality", "audio", "shorts")),
+             {"en": "Veo with sound, quicker and cheaper", "ru": "Veo со звуком, быстрее и дешевле"},
+             Tier.FAST, ("recommended",)),
         _veo("veo_quality", "veo3", "Veo 3.1 Quality", (250, 255, 370),
              {"en": "Google's best Veo 3.1: cinematic 8 s video with sound",
               "ru": "Лучший Veo 3.1 от Google: кинематографичные 8 с со звуком"},
-             ("cinematic", "quality", "audio", "shorts")),
+             {"en": "Google's best: film-like realism with sound",
+              "ru": "Лучший у Google: кинореализм со звуком"},
+             Tier.TOP),
         _veo("veo_lite", "veo3_lite", "Veo 3.1 Lite", (30, 35, 150),
              {"en": "The cheapest Veo 3.1: 8 s video with sound",
               "ru": "Самый доступный Veo 3.1: 8 с видео со звуком"},
-             ("cinematic", "audio", "shorts")),
+             {"en": "The cheapest Veo: drafts with sound", "ru": "Самый дешёвый Veo: черновики со звуком"},
+             Tier.LITE),
         _seedance2("seedance2", "bytedance/seedance-2", "Seedance 2.0",
                    {"480p": prices.seedance2_480p_per_s, "720p": prices.seedance2_720p_per_s,
                     "1080p": prices.seedance2_1080p_per_s}, ("5", "10", "15"),
-                   {"en": "ByteDance's Seedance 2.0: cinematic clips with sound, frames or reference photos",
-                    "ru": "Seedance 2.0 от ByteDance: кинематографичные ролики со звуком, по кадрам или "
+                   {"en": "ByteDance's Seedance 2.0: clips with sound from text, frames or reference photos",
+                    "ru": "Seedance 2.0 от ByteDance: ролики со звуком по тексту, кадрам или "
                           "фото-референсам"},
-                   ("cinematic", "quality", "audio", "shorts"),
+                   {"en": "Scenes from frames or reference photos",
+                    "ru": "Сцены по кадрам или фото-референсам"},
+                   Tier.TOP,
                    "Prices not published in kie-api: PRICE_SEEDANCE2_*_PER_S credits per second."),
         _seedance2("seedance2f", "bytedance/seedance-2-fast", "Seedance 2.0 Fast",
                    {"480p": prices.seedance2_fast_480p_per_s, "720p": prices.seedance2_fast_720p_per_s},
                    ("5", "10", "15"),
                    {"en": "Seedance 2.0, faster and cheaper: clips with sound up to 720p",
                     "ru": "Seedance 2.0, быстрее и дешевле: ролики со звуком до 720p"},
-                   ("fast", "audio", "shorts"),
+                   {"en": "Seedance 2.0 quicker and cheaper, 720p",
+                    "ru": "Seedance 2.0 быстрее и дешевле, 720p"},
+                   Tier.FAST,
                    "Prices not published in kie-api: PRICE_SEEDANCE2_FAST_*_PER_S credits per second; "
                    "no 1080p on Fast."),
         _seedance2("seedance25", "bytedance/seedance-2-5", "Seedance 2.5",
@@ -537,9 +571,10 @@ def build_entries(prices: PriceOverrides) -> tuple[ModelEntry, ...]:
                    ("5", "10", "15", "20", "30"),
                    {"en": "ByteDance's newest: up to 30 s with sound, frames or reference photos",
                     "ru": "Новейшая от ByteDance: до 30 с со звуком, по кадрам или фото-референсам"},
-                   ("cinematic", "quality", "audio", "shorts"),
+                   {"en": "Long clips with sound, up to 30 s", "ru": "Длинные ролики со звуком, до 30 с"},
+                   Tier.TOP,
                    "$0.14/s at 480p, $0.315/s at 720p; 1080p is $0.57 or $0.79 per source: "
-                   "PRICE_SEEDANCE25_1080P_PER_S (default 158 = the higher one)."),
+                   "PRICE_SEEDANCE25_1080P_PER_S (default 158 = the higher one).", ("new",)),
         _kling3(),
         _minimax_h3(),
         _wan26(prices),
@@ -550,7 +585,9 @@ def build_entries(prices: PriceOverrides) -> tuple[ModelEntry, ...]:
             names={"en": "Kling 2.5 Turbo", "ru": "Kling 2.5 Turbo"},
             descriptions={"en": "Fast and affordable, realistic motion, 5–10 s",
                           "ru": "Быстрая и недорогая, реалистичное движение, 5–10 с"},
-            categories=("fast", "shorts"),
+            best_at={"en": "Realistic motion, quick and cheap",
+                     "ru": "Реалистичное движение, быстро и недорого"},
+            tier=Tier.FAST,
             modes=_modes(
                 _mode(Mode.T2V, "kling/v2-5-turbo-text-to-video-pro", prompt=_prompt(2500),
                       ratios=KLING_WAN_RATIOS, options=kling25_duration, price=kling25_price,
@@ -565,7 +602,8 @@ def build_entries(prices: PriceOverrides) -> tuple[ModelEntry, ...]:
             names={"en": "Kling 2.6", "ru": "Kling 2.6"},
             descriptions={"en": "Native sound with lip-sync: talking, singing, effects, 5–10 s",
                           "ru": "Родной звук с синхронизацией губ: речь, пение, эффекты, 5–10 с"},
-            categories=("audio", "avatar", "shorts"),
+            best_at={"en": "Talking and singing with lip-sync", "ru": "Речь и пение с синхронизацией губ"},
+            badges=("recommended",),
             modes=_modes(
                 _mode(Mode.T2V, "kling-2.6/text-to-video", prompt=_prompt(1000), ratios=KLING_WAN_RATIOS,
                       options=kling26_options, price=kling26_price,
@@ -583,7 +621,9 @@ def build_entries(prices: PriceOverrides) -> tuple[ModelEntry, ...]:
             names={"en": "Runway Gen-3", "ru": "Runway Gen-3"},
             descriptions={"en": "Gen-3 Alpha Turbo: quick, flexible aspect ratios, 5–10 s",
                           "ru": "Gen-3 Alpha Turbo: быстро, любые пропорции, 5–10 с"},
-            categories=("fast", "shorts"),
+            best_at={"en": "The cheapest quick draft, any aspect ratio",
+                     "ru": "Самый дешёвый быстрый черновик, любые пропорции"},
+            tier=Tier.FAST,
             modes=_modes(
                 _mode(Mode.T2V, "runway-gen3-alpha-turbo", prompt=_prompt(1800), ratios=RUNWAY_RATIOS,
                       options=runway_options, forbidden=(NO_1080_AT_10S,), price=runway_price),
@@ -598,7 +638,8 @@ def build_entries(prices: PriceOverrides) -> tuple[ModelEntry, ...]:
             names={"en": "Runway Aleph", "ru": "Runway Aleph"},
             descriptions={"en": "Edit your video with words: restyle, relight, add or remove things",
                           "ru": "Редактируйте видео словами: стиль, свет, добавить или убрать объекты"},
-            categories=("stylization", "postprod"),
+            best_at={"en": "Edit your video with words", "ru": "Правка вашего видео словами"},
+            strengths=(Strength.STYLE,),
             modes=_modes(
                 _mode(Mode.V2V, "runway-aleph", inputs=(_video(MP4_MOV, 20, None),),
                       prompt=_prompt(UNDOCUMENTED_PROMPT_MAX), price=_flat(110)),
@@ -615,7 +656,8 @@ def build_entries(prices: PriceOverrides) -> tuple[ModelEntry, ...]:
             names={"en": "Wan 2.5", "ru": "Wan 2.5"},
             descriptions={"en": "Alibaba's Wan 2.5: good camera control, 5–10 s up to 1080p",
                           "ru": "Wan 2.5 от Alibaba: хорошее управление камерой, 5–10 с до 1080p"},
-            categories=("shorts",),
+            best_at={"en": "Camera control, 5–10 s", "ru": "Управление камерой, 5–10 с"},
+            strengths=(Strength.CINEMATIC,),
             modes=_modes(
                 _mode(Mode.T2V, "wan/2-5-text-to-video", prompt=_prompt(800), ratios=KLING_WAN_RATIOS,
                       options=wan_options, price=wan_price,
@@ -630,7 +672,8 @@ def build_entries(prices: PriceOverrides) -> tuple[ModelEntry, ...]:
             names={"en": "Wan speech→video", "ru": "Wan речь→видео"},
             descriptions={"en": "Photo + speech + prompt → a 5 s clip of the person talking",
                           "ru": "Фото + речь + описание → 5 с ролик, где человек говорит"},
-            categories=("audio", "avatar"),
+            best_at={"en": "A photo speaks your audio, guided by a prompt",
+                     "ru": "Фото говорит вашим голосом, по описанию"},
             modes=_modes(
                 _mode(Mode.S2V, "wan/2-2-a14b-speech-to-video-turbo",
                       inputs=(_images(1), _audio(WAN_AUDIO, 10)), prompt=_prompt(5000),
@@ -653,7 +696,9 @@ def build_entries(prices: PriceOverrides) -> tuple[ModelEntry, ...]:
             descriptions={"en": "Restyle a clip up to 10 s: color grading and effects (English prompt)",
                           "ru": "Перестилизация ролика до 10 с: цветокоррекция и эффекты "
                                 "(промпт на английском)"},
-            categories=("postprod",),
+            best_at={"en": "Restyle a clip: colour grading, effects",
+                     "ru": "Перестилизация ролика: цвет, эффекты"},
+            strengths=(Strength.STYLE,),
             modes=_modes(
                 _mode(Mode.V2V, "luma-modify", inputs=(_video(MP4_MOV_AVI, 500, 10),),
                       prompt=_prompt(UNDOCUMENTED_PROMPT_MAX, english_only=True),

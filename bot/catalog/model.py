@@ -15,7 +15,10 @@ from itertools import product
 from typing import Any
 
 from bot.catalog.availability import Availability
+from bot.catalog.categories import BY_KEY as CATEGORY_BY_KEY
+from bot.catalog.categories import CATEGORIES
 from bot.catalog.english import is_english
+from bot.catalog.facts import Sound, Strength, Tier
 
 # Telegram's cloud Bot API lets bots download files of at most 20 MB, so no input may be larger,
 # whatever KIE itself would accept.
@@ -54,29 +57,6 @@ class InputKind(StrEnum):
 # Marks the operator may put on a model (catalog overrides), shown in front of its name.
 BADGE_MARKS: dict[str, str] = {"new": "🆕", "recommended": "⭐"}
 
-# Category keys in menu order (the overview's "По категориям" sections).
-CATEGORIES: tuple[str, ...] = (
-    "cinematic",
-    "fast",
-    "quality",
-    "audio",
-    "stylization",
-    "avatar",
-    "postprod",
-    "shorts",
-)
-
-CATEGORY_NAMES: Mapping[str, Mapping[str, str]] = {
-    "cinematic": {"en": "Cinematic", "ru": "Кинематографичные"},
-    "fast": {"en": "Fast", "ru": "Быстрые"},
-    "quality": {"en": "Best quality", "ru": "Лучшее качество"},
-    "audio": {"en": "With audio", "ru": "Со звуком"},
-    "stylization": {"en": "Stylization", "ru": "Стилизация"},
-    "avatar": {"en": "Avatar / talking head", "ru": "Аватар / говорящая голова"},
-    "postprod": {"en": "Post-production (video→video)", "ru": "Постпродакшн (видео→видео)"},
-    "shorts": {"en": "For Shorts 9:16", "ru": "Для Shorts 9:16"},
-}
-
 MODE_NAMES: Mapping[str, Mapping[str, str]] = {
     Mode.T2V: {"en": "Text → video", "ru": "Текст → видео"},
     Mode.I2V: {"en": "Image → video", "ru": "Фото → видео"},
@@ -91,10 +71,6 @@ MODE_NAMES: Mapping[str, Mapping[str, str]] = {
 def pick_text(texts: Mapping[str, str], lang: str) -> str:
     """The text in `lang`, falling back to English (every text has English)."""
     return texts.get(lang) or texts.get("en") or next(iter(texts.values()), "")
-
-
-def category_name(category: str, lang: str) -> str:
-    return pick_text(CATEGORY_NAMES.get(category, {"en": category}), lang)
 
 
 def mode_name(mode: str, lang: str) -> str:
@@ -294,6 +270,15 @@ def user_price(kie_credits: int, markup: Decimal) -> int:
 
 
 @dataclass(frozen=True)
+class ClipLengths:
+    """How long a model's clips are: the lengths it makes, or that the input (audio, video) decides."""
+
+    seconds: tuple[int, ...]  # ascending; a duration option's values or a fixed length
+    follows_input: bool = False  # the uploaded audio / video sets the length (up to max(seconds))
+    input_max_s: int | None = None  # the longest input accepted, when the input decides and says so
+
+
+@dataclass(frozen=True)
 class Retirement:
     """A model KIE (or its maker) no longer serves: kept for history and in-flight jobs, never offered."""
 
@@ -313,17 +298,23 @@ class ModelEntry:
     maker: str
     names: Mapping[str, str]
     descriptions: Mapping[str, str]
-    categories: tuple[str, ...]
+    # A few words on what the model is best at: the model step's one-line card (model_cards.py).
+    best_at: Mapping[str, str]
     modes: Mapping[str, ModeSpec]  # ordered: the first mode is offered first
+    # Facts the category rules read (bot/catalog/categories.py); categories are never listed by hand.
+    tier: Tier = Tier.STANDARD
+    strengths: tuple[Strength, ...] = ()
+    makes_sound: bool = False  # every clip comes with generated sound (no Sound option to turn it off)
     # Where a price or limit is an assumption rather than KIE's published figure, say so here.
     notes: str = ""
     markup: Decimal = Decimal(1)
     retired: Retirement | None = None
-    # Set by the operator's catalog overrides (bot/catalog/overrides.py): not offered in the menu
-    # (jobs already ordered still finish), "new"/"recommended" marks, and fixed user prices
-    # (mode → option set → user credits) that replace KIE credits × markup for those option sets.
-    hidden: bool = False
+    # "new" / "recommended" marks (BADGE_MARKS), stated here; the operator's overrides may add or drop them.
     badges: tuple[str, ...] = ()
+    # Set by the operator's catalog overrides (bot/catalog/overrides.py): not offered in the menu
+    # (jobs already ordered still finish), and fixed user prices (mode → option set → user credits)
+    # that replace KIE credits × markup for those option sets.
+    hidden: bool = False
     fixed_prices: Mapping[str, Mapping[PriceKey, int]] = field(default_factory=dict)
 
     @property
@@ -342,6 +333,53 @@ class ModelEntry:
 
     def description(self, lang: str) -> str:
         return pick_text(self.descriptions, lang)
+
+    def best_at_text(self, lang: str) -> str:
+        return pick_text(self.best_at, lang)
+
+    # --- facts for categories and cards --------------------------------------------------------
+    @property
+    def sound(self) -> Sound:
+        """The clip's sound: the user's audio, a Sound option, always made, or none."""
+        specs = self.modes.values()
+        if any(rule.kind is InputKind.AUDIO for spec in specs for rule in spec.inputs):
+            return Sound.VOICE
+        if any(spec.option("sound") is not None for spec in specs):
+            return Sound.OPTIONAL
+        return Sound.ALWAYS if self.makes_sound else Sound.NONE
+
+    def renders_natively(self, ratio: str) -> bool:
+        """True when some mode offers `ratio` (the model renders it, no cropping of a photo)."""
+        return any(ratio in spec.ratios for spec in self.modes.values())
+
+    def takes(self, kind: str) -> bool:
+        """True when some mode takes an input of `kind` ("image", "audio", "video")."""
+        return any(rule.kind == kind for spec in self.modes.values() for rule in spec.inputs)
+
+    def price_from(self, modes: Iterable[str] | None = None) -> int:
+        """"From N credits": the cheapest order in `modes` (the modes a menu shows; every mode if None)."""
+        shown = [m for m in (self.modes if modes is None else modes) if m in self.modes]
+        return min(self.cheapest(mode) for mode in shown or self.modes)
+
+    def clip_lengths(self, modes: Iterable[str] | None = None) -> ClipLengths:
+        """The clip lengths `modes` can make (every mode if None)."""
+        shown = [m for m in (self.modes if modes is None else modes) if m in self.modes] or list(self.modes)
+        seconds: set[int] = set()
+        follows_input = False
+        input_max: list[int] = []
+        for mode in shown:
+            spec = self.modes[mode]
+            duration = spec.option("duration")
+            if duration is not None:
+                seconds.update(int(v) for v in duration.values if v.isdigit())
+            elif spec.clip_seconds is not None:
+                seconds.add(spec.clip_seconds)
+            for rule in spec.inputs:
+                if rule.duration_option or rule.kind is InputKind.VIDEO:
+                    follows_input = True
+                    if rule.max_duration_s is not None:
+                        input_max.append(rule.max_duration_s)
+        return ClipLengths(tuple(sorted(seconds)), follows_input, max(input_max) if input_max else None)
 
     # --- structure ---------------------------------------------------------------------------
     def mode_spec(self, mode: str) -> ModeSpec:
@@ -476,9 +514,9 @@ class ModelEntry:
 
     @property
     def min_user_price(self) -> int:
-        """The cheapest way to order this model, in user credits ("from N credits"): the cheapest
-        order in any of the modes the wizard offers for it."""
-        return min(self.cheapest(mode) for mode in self.modes)
+        """The cheapest order in any of the model's modes, in user credits; menus use
+        Catalog.price_from, which counts only the modes they show."""
+        return self.price_from()
 
 
 @dataclass(frozen=True)
@@ -488,6 +526,10 @@ class Catalog:
     _by_key: Mapping[str, ModelEntry] = field(init=False, repr=False, compare=False)
     # What KIE's model list last said (services/catalog_sync.py); menus read it through `offered*`.
     availability: Availability = field(default_factory=Availability, repr=False, compare=False)
+    # category → (the availability it was computed for, its members); entries never change.
+    _category_cache: dict[str, tuple[Any, tuple[ModelEntry, ...]]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         by_key = {e.key: e for e in self.entries}
@@ -516,13 +558,33 @@ class Catalog:
         """KIE reports a not-normal success rate: menus show a warning mark."""
         return self.availability.is_degraded(entry, mode)
 
+    def price_from(self, entry: ModelEntry, modes: Iterable[str] | None = None) -> int:
+        """"From N credits": the cheapest order in the modes a menu shows for `entry` (its offered
+        modes, narrowed to `modes` when given, e.g. text → video for an order begun with a text)."""
+        offered = self.offered_modes(entry) or tuple(entry.modes)
+        shown = [m for m in offered if modes is None or m in set(modes)]
+        return entry.price_from(shown or offered)
+
     def in_category(self, category: str) -> tuple[ModelEntry, ...]:
-        """Offered entries of `category`."""
-        return tuple(e for e in self.offerable() if category in e.categories)
+        """Offered entries of `category` by its rule (bot/catalog/categories.py), cheapest first."""
+        rule = CATEGORY_BY_KEY.get(category)
+        if rule is None:
+            return ()
+        state = (self.availability.missing, self.availability.degraded, self.availability.hide_degraded)
+        cached = self._category_cache.get(category)
+        if cached is not None and cached[0] == state:
+            return cached[1]
+        members = rule.members([(e, self.price_from(e)) for e in self.offerable()])
+        self._category_cache[category] = (state, members)
+        return members
 
     def categories(self) -> tuple[str, ...]:
         """Category keys that have at least one model, in menu order."""
         return tuple(c for c in CATEGORIES if self.in_category(c))
+
+    def categories_of(self, entry: ModelEntry) -> tuple[str, ...]:
+        """The categories that show `entry` now (none when it is not offered)."""
+        return tuple(c for c in CATEGORIES if any(e.key == entry.key for e in self.in_category(c)))
 
     def _entry(self, key: str) -> ModelEntry:
         entry = self.get(key)
@@ -538,5 +600,5 @@ class Catalog:
 
     def min_price(self, key: str) -> int | None:
         entry = self.get_offerable(key)
-        return None if entry is None else entry.min_user_price
+        return None if entry is None else self.price_from(entry)
 

@@ -35,7 +35,8 @@ class ModelOverride:
     hidden: bool = False
     names: Mapping[str, str] = field(default_factory=dict)  # language → name
     markup: Decimal | None = None  # replaces PRICE_MARKUP for this model
-    badges: tuple[str, ...] = ()  # "new", "recommended"
+    badges: tuple[str, ...] = ()  # marks to add: "new", "recommended"
+    removed_badges: tuple[str, ...] = ()  # marks the catalog entry states that the operator drops
     fixed_prices: tuple[FixedPrice, ...] = ()
 
 
@@ -63,9 +64,11 @@ def _apply(entry: ModelEntry, override: ModelOverride | None) -> ModelEntry:
     if override is None:
         return entry
     where = f"models.{entry.key}"
-    for badge in override.badges:
+    for badge in (*override.badges, *override.removed_badges):
         if badge not in BADGE_MARKS:
             raise OverrideError(f"{where}.badges", f"unknown mark {badge!r}; one of {sorted(BADGE_MARKS)}")
+    kept = [badge for badge in entry.badges if badge not in override.removed_badges]
+    badges = (*kept, *(badge for badge in override.badges if badge not in kept))
     fixed: dict[str, dict[tuple[tuple[str, str], ...], int]] = {}
     for index, price in enumerate(override.fixed_prices):
         at = f"{where}.price[{index}]"
@@ -83,6 +86,6 @@ def _apply(entry: ModelEntry, override: ModelOverride | None) -> ModelEntry:
         names={**entry.names, **override.names},
         markup=override.markup if override.markup is not None else entry.markup,
         hidden=override.hidden,
-        badges=override.badges,
+        badges=tuple(sorted(badges, key=list(BADGE_MARKS).index)),
         fixed_prices=fixed,
     )

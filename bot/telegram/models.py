@@ -1,4 +1,4 @@
-"""/models: every model with a description, its modes and its lowest price."""
+"""/models: every offered model's one-line card (bot/telegram/model_cards.py)."""
 
 from __future__ import annotations
 
@@ -7,31 +7,29 @@ from aiogram.filters import Command
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.catalog.availability import DEGRADED_MARK
-from bot.catalog.model import Catalog, mode_name
+from bot.catalog.model import Catalog
 from bot.store.users import UserRow
-from bot.telegram.common import escape
+from bot.telegram.model_cards import card_line
 
 # Telegram's limit is 4096; the list is cut into messages below it at entry boundaries.
 MODELS_MESSAGE_CHARS = 3800
 
 
 def models_text(catalog: Catalog, lang: str) -> list[str]:
+    """Every offered model's one-line card (the wizard's model step shows the same), in messages
+    below Telegram's limit."""
     chunks: list[str] = [_("models-title") + "\n"]
     for entry in catalog.offerable():
-        modes = ", ".join(mode_name(m, lang) for m in catalog.offered_modes(entry))
-        line = _("models-line").format(
-            name=escape(entry.display_name(lang)),
-            maker=escape(entry.maker),
-            description=escape(entry.description(lang)),
-            modes=escape(modes),
-            price=entry.min_user_price,
-        )
+        line = card_line(catalog, entry, lang)
         if catalog.is_degraded(entry):
-            line = f"{DEGRADED_MARK} {line}\n{_('models-degraded')}"
-        if len(chunks[-1]) + len(line) + 1 > MODELS_MESSAGE_CHARS:
+            line = f"{line}\n{_('models-degraded')}"
+        if len(chunks[-1]) + len(line) + 2 > MODELS_MESSAGE_CHARS:
             chunks.append("")
-        chunks[-1] = f"{chunks[-1]}\n{line}" if chunks[-1] else line
+        chunks[-1] = f"{chunks[-1]}\n{line}\n" if chunks[-1] else f"{line}\n"
+    footer = _("models-footer")
+    if len(chunks[-1]) + len(footer) + 1 > MODELS_MESSAGE_CHARS:
+        chunks.append("")
+    chunks[-1] = f"{chunks[-1]}\n{footer}"
     return chunks
 
 

@@ -263,7 +263,8 @@ async def test_models_command_shows_the_menu_shaped_by_the_overrides(tmp_path: P
     by_key = {e["key"]: e for e in entries}
     assert by_key["kling25"]["offered"] is False and by_key["wan25"]["offered"] is True
     kling = by_key["kling26"]
-    assert kling["names"]["en"] == "Kling S" and kling["badges"] == ["new"]
+    # "new" added by the file; "recommended" is the catalog's own mark on Kling 2.6, kept.
+    assert kling["names"]["en"] == "Kling S" and kling["badges"] == ["new", "recommended"]
     fixed = [p for p in kling["modes"]["t2v"]["prices"] if p["options"] == {"duration": "5", "sound": "off"}]
     assert fixed[0]["user_credits"] == 11
     table = await asyncio.create_subprocess_exec(
@@ -275,7 +276,7 @@ async def test_models_command_shows_the_menu_shaped_by_the_overrides(tmp_path: P
     # Everything but the hidden Kling 2.5 and the retired entries.
     offered = sum(1 for e in entries if e["key"] != "kling25" and e["retired"] is None)
     assert text.decode().startswith(f"{offered} models offered")
-    assert "hidden (not offered): kling25" in text.decode() and "🆕 Kling S" in text.decode()
+    assert "hidden (not offered): kling25" in text.decode() and "🆕 ⭐ Kling S" in text.decode()
     overrides.write_text("[models.nope]\nhidden = true\n", encoding="utf-8")
     bad = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "models", cwd=tmp_path, env=env,

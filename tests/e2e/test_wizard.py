@@ -450,7 +450,9 @@ async def test_generate_and_the_start_button_open_the_category_menu(
     assert not fake_tg.message(user.chat_id, first.message_id).buttons  # type: ignore[union-attr]
 
 
-async def test_model_buttons_show_name_and_lowest_price(fake_tg: FakeTelegram, bot: RunningBot) -> None:
+async def test_model_buttons_show_name_and_the_text_the_lowest_price(
+    fake_tg: FakeTelegram, bot: RunningBot
+) -> None:
     user = await new_user(fake_tg, bot, 7102)
     catalog = bot.components.catalog
     await user.open()
@@ -458,15 +460,11 @@ async def test_model_buttons_show_name_and_lowest_price(fake_tg: FakeTelegram, b
     labels = dict((v, label) for label, v in user.choices("model"))
     assert list(labels) == [e.key for e in catalog.offerable()]
     assert not any(key.startswith("sora") for key in labels)  # retired 2026-09-24
+    text = user.wizard_message().plain_text or ""
     for entry in catalog.offerable():
-        assert labels[entry.key] == translate_plural(
-            "wizard-model-button",
-            entry.min_user_price,
-            "en",
-            name=entry.name("en"),
-            price=entry.min_user_price,
-        )
-        assert f"from {entry.min_user_price} credits" in labels[entry.key]
+        assert labels[entry.key] == entry.display_name("en")
+        price = catalog.price_from(entry)
+        assert translate_plural("card-from", price, "en", price=price) in text
 
     await user.tap("back")
     await user.tap("cat", "postprod")
@@ -486,7 +484,7 @@ async def test_models_command_lists_the_catalog(fake_tg: FakeTelegram, bot: Runn
     assert all(len(m.plain_text or "") <= 4096 for m in sent)
     for entry in bot.components.catalog.offerable():
         assert escape(entry.name("en")) in text
-        assert escape(entry.description("en")) in text
+        assert escape(entry.best_at_text("en")) in text  # the model step's one-line card
     assert "Sora" not in text  # retired 2026-09-24: never offered
     assert "Seedance 2.5" in text and "Kling 3.0" in text and "MiniMax H3" in text and "Wan 2.6" in text
     # Russian users read Russian descriptions.
@@ -494,7 +492,8 @@ async def test_models_command_lists_the_catalog(fake_tg: FakeTelegram, bot: Runn
     before = len(fake_tg.messages(boris.chat_id))
     await boris.send("/models")
     ru_text = "\n".join(m.text or "" for m in fake_tg.messages(boris.chat_id)[before:])
-    assert escape(bot.components.catalog.entries[0].description("ru")) in ru_text
+    assert escape(bot.components.catalog.entries[0].best_at_text("ru")) in ru_text
+    assert "от 60 кредитов" in ru_text
 
 
 async def test_mode_step_only_for_models_with_several_modes(fake_tg: FakeTelegram, bot: RunningBot) -> None:

@@ -96,3 +96,18 @@ def test_missing_file_and_no_file(tmp_path: Path) -> None:
 def test_the_example_file_is_valid() -> None:
     catalog = menu_catalog(load_price_settings(_env_file=None), ROOT / "catalog-overrides.example.toml")
     assert catalog.offerable()[0].key == "kling26"
+
+
+def test_marks_are_catalog_data_the_file_may_add_or_drop(tmp_path: Path) -> None:
+    plain = build_catalog()
+    assert plain.get("veo_fast").badges == ("recommended",)  # type: ignore[union-attr]
+    assert plain.get("kling30").badges == ("new",)  # type: ignore[union-attr]
+    path = tmp_path / "overrides.toml"
+    path.write_text(
+        "[models.veo_fast]\nrecommended = false\nnew = true\n[models.kling30]\nname = { en = 'K3' }\n",
+        encoding="utf-8",
+    )
+    shaped = menu_catalog(load_price_settings(_env_file=None), path)
+    assert shaped.get("veo_fast").badges == ("new",)  # type: ignore[union-attr]
+    assert shaped.get("kling30").badges == ("new",)  # type: ignore[union-attr]  # unset: the catalog's mark
+    assert shaped.get("kling30").display_name("en") == "🆕 K3"  # type: ignore[union-attr]

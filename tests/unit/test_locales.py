@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from bot.catalog import InputKind
+from bot.catalog import InputKind, Sound
 from bot.i18n import LOCALES_DIR, SUPPORTED_LANGUAGES, translate, translate_plural
 from bot.kie import errors as kie_errors
 from bot.services.alerts import ALERTED_KEYS
@@ -55,6 +55,7 @@ def dynamic_keys() -> set[str]:
     keys |= {"fail-submission_unknown", "fail-internal_error"}
     keys |= {f"fail-kind-{kind.value}" for kind in kie_errors.FailureKind}
     keys |= {f"job-state-{state.value}" for state in JobState}
+    keys |= {f"card-sound-{sound.value}" for sound in Sound}
     keys |= {f"operator-{key}" for key in ALERTED_KEYS}
     return keys
 

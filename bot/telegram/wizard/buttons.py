@@ -20,6 +20,7 @@ from bot.telegram.common import escape
 from bot.telegram.replies import answer_query
 from bot.telegram.wizard.draft import CHOICE_STEPS, Action, Draft, Step
 from bot.telegram.wizard.flow import WizardScreen
+from bot.telegram.wizard.model_info import model_info
 from bot.telegram.wizard.session import WizardSession
 from bot.telegram.wizard.view import WizardCallback, decode_field, decode_ratio, reason_text
 
@@ -156,5 +157,6 @@ def make_buttons_router() -> Router:
     on(edit_field, WizardCallback.filter(F.action == Action.EDIT.code))
     on(back, WizardCallback.filter(F.action == Action.BACK.code))
     on(cancel, WizardCallback.filter(F.action == Action.CANCEL.code))
+    on(model_info, WizardCallback.filter(F.action == Action.INFO.code))
     on(not_available, WizardCallback.filter())
     return router

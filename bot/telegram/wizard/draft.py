@@ -59,6 +59,7 @@ class Action(StrEnum):
     EDIT = "edit", "edit"  # a summary button: ask one field again, keep the others
     BACK = "back", "back"
     CANCEL = "cancel", "cancel"
+    INFO = "info", "info"  # the model step's ℹ️: a model's full card (value: its key; empty: the list again)
 
     @classmethod
     def from_code(cls, code: str) -> Action | None:

@@ -115,6 +115,8 @@ class LiveDraft(BaseMiddleware):
         step = next_step(draft, data["catalog"])
         if answered is Action.EDIT:
             answered = Action.SUMMARY  # ✏️ buttons are on the summary
+        if answered is Action.INFO:
+            answered = Action.MODEL  # ℹ️ buttons are on the model step
         if answered in STEPS_WITH_BUTTONS and answered is not step.name:
             await answer_query(event, _("stale-button"), alert=True)  # type: ignore[arg-type]
             return None

@@ -9,13 +9,14 @@ from collections.abc import Callable
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.i18n import ngettext
 
 from bot.catalog.availability import DEGRADED_MARK
-from bot.catalog.model import Catalog, InvalidOrder, ModelEntry, category_name, mode_name
+from bot.catalog.categories import category_name, category_rule
+from bot.catalog.model import Catalog, InvalidOrder, ModelEntry, mode_name
 from bot.store.users import UserRow
 from bot.telegram.common import escape, shorten
-from bot.telegram.wizard.draft import ALL_MODELS, PHOTO_START, TEXT_START, Action, Draft, Step
+from bot.telegram.model_cards import card_line
+from bot.telegram.wizard.draft import ALL_MODELS, PHOTO_START, START_MODES, TEXT_START, Action, Draft, Step
 from bot.telegram.wizard.inputs import rule_limits_text
 from bot.telegram.wizard.rules import is_last_input, prompt_fits
 from bot.telegram.wizard.view import (
@@ -27,6 +28,10 @@ from bot.telegram.wizard.view import (
     render_summary,
     wizard_button,
 )
+
+# The model step's cards, HTML included: with the title, a kept prompt and the notes the message
+# stays under Telegram's 4096 characters; a longer list shows the brief cards.
+MODEL_CARDS_CHARS = 3400
 
 
 class Screen:
@@ -55,6 +60,8 @@ def _category(screen: Screen, catalog: Catalog) -> None:
 
 
 def _model(screen: Screen, catalog: Catalog) -> None:
+    """The models of the chosen category: a one-line card each in the text (model_cards.py); a
+    button with the name and marks, and an ℹ️ button for the full card, per model."""
     category = screen.draft.category
     kept = screen.draft.kept_prompt()
     if category == PHOTO_START:
@@ -65,24 +72,31 @@ def _model(screen: Screen, catalog: Catalog) -> None:
         all_models = category == ALL_MODELS
         title = _("wizard-all-models") if all_models else category_name(category or "", screen.lang)
         screen.lines.append(_("wizard-choose-model").format(category=escape(title)))
+        rule = category_rule(category or "", screen.lang)
+        if rule:
+            screen.lines.append(f"<i>{escape(rule)}</i>")
     if category in (PHOTO_START, TEXT_START) and kept:
         prompt = escape(shorten(kept, SUMMARY_PROMPT_CHARS))
         screen.lines.append(f"{_('wizard-summary-prompt')}: <i>{prompt}</i>")
+    # An order begun with a photo or a text offers one mode: cards price and time that mode only.
+    start = START_MODES.get(category or "")
+    modes = (start.value,) if start is not None else None
+    models = [m for m in (catalog.get(key) for key in screen.step.values) if m is not None]
+    cards = [card_line(catalog, m, screen.lang, modes) for m in models]
+    if sum(len(card) + 2 for card in cards) > MODEL_CARDS_CHARS:  # a long list: the brief cards
+        cards = [card_line(catalog, m, screen.lang, modes, brief=True) for m in models]
     degraded = False
-    for key in screen.step.values:
-        model = catalog.get(key)
-        if model is None:
-            continue
-        price = model.min_user_price
-        label = ngettext("wizard-model-button", "wizard-model-button", price).format(
-            name=model.display_name(screen.lang), price=price
-        )
+    for model, card in zip(models, cards, strict=True):
+        screen.lines.extend(("", card))
+        label = model.display_name(screen.lang)
         if catalog.is_degraded(model):
             label = f"{DEGRADED_MARK} {label}"
             degraded = True
-        screen.add(label, Action.MODEL, key)
+        screen.add(label, Action.MODEL, model.key)
+        screen.add(_("card-info-button"), Action.INFO, model.key)
+    screen.sizes = (2,)
     if degraded:
-        screen.lines.append(_("wizard-degraded-note").format(mark=DEGRADED_MARK))
+        screen.lines.extend(("", _("wizard-degraded-note").format(mark=DEGRADED_MARK)))
 
 
 def _mode(screen: Screen, catalog: Catalog) -> None:
