@@ -29,6 +29,7 @@ from bot.services.billing import (
     PaymentResult,
     PreCheckoutError,
 )
+from bot.services.job_history import JobHistory
 from bot.services.packs import PackOffer, pack_offers
 from bot.services.payment_recorder import PaymentRecorder
 from bot.store.users import UserRow
@@ -195,6 +196,7 @@ def make_payments_router() -> Router:
         db_user: UserRow,
         billing: BillingService,
         catalog: Catalog,
+        job_history: JobHistory,
     ) -> None:
         payment = message.successful_payment
         assert payment is not None  # the filter guarantees it
@@ -258,7 +260,7 @@ def make_payments_router() -> Router:
         markup = None
         if outcome.result in (PaymentResult.CREDITED, PaymentResult.DUPLICATE):
             # The order waiting for this top-up: its summary now offers Confirm.
-            screen = WizardScreen(bot, WizardSession(state), db_user, billing, catalog)
+            screen = WizardScreen(bot, WizardSession(state), db_user, billing, catalog, job_history)
             if await screen.refresh_summary(message.chat.id):
                 markup = back_to_order_keyboard()
         await message.answer(text, reply_markup=markup)
