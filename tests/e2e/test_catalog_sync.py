@@ -193,6 +193,9 @@ async def test_a_degraded_model_is_marked_and_can_be_hidden_by_a_setting(
         note = translate("wizard-degraded-note", "en", mark=DEGRADED_MARK)
         assert note in (driver.wizard_message().text or "")
         await driver.tap("model", "kling26")
+        # The mode preset is the healthy one; where modes are chosen, the degraded one is marked.
+        assert "Image → video" in (driver.wizard_message().text or "")
+        await driver.tap("edit", "mode")
         modes = dict((value, label) for label, value in driver.choices("mode"))
         assert modes["t2v"].startswith(DEGRADED_MARK) and not modes["i2v"].startswith(DEGRADED_MARK)
         reply = await send_and_wait(fake_tg, fake_tg.as_user(TgUser(id=1321, first_name="Li")), "/models")

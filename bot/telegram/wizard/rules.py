@@ -163,8 +163,9 @@ def next_step(draft: Draft, catalog: Catalog) -> Step:
             work.add("mode", modes[0], auto=True)
         elif editing == "mode":
             return ask(Step(Action.MODE, values=modes))
-        else:
-            work.add("mode", defaults.mode(entry.key, modes), preset=True)
+        else:  # a mode KIE reports trouble with is not preset while another one is fine
+            healthy = tuple(m for m in modes if not catalog.is_degraded(entry, m)) or modes
+            work.add("mode", defaults.mode(entry.key, healthy), preset=True)
     mode = work.mode
     assert mode is not None
     ratios = entry.ratios_for(mode)
