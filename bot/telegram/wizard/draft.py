@@ -254,6 +254,8 @@ class Draft:
 
         def dropped(choice: Choice) -> bool:
             step = "input" if choice.step.startswith("input:") else choice.step
+            if step == "seed":
+                return False  # what the order began with: its photo and text are preset again
             return not choice.asked or step == name
 
         self.choices = [c for c in self.choices if not dropped(c)]

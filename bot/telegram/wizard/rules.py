@@ -43,7 +43,7 @@ def prune(draft: Draft, catalog: Catalog) -> list[Choice]:
         return list(draft.choices)
     if mode not in entry.modes:
         return [c for c in draft.choices if c.step != "mode"]  # the new model asks for its mode
-    for step in ("category", "model", "mode"):
+    for step in ("seed", "category", "model", "mode"):
         keep(step)
     if draft.ratio in entry.ratios_for(mode):
         keep("ratio")
