@@ -304,6 +304,22 @@ class WizardDriver:
         )
         return order
 
+    async def send_inputs_and_prompt(self, key: str, mode: str, prompt: str = DEFAULT_PROMPT) -> None:
+        """From the first file or prompt step of `key` in `mode`, with its options as the wizard
+        preset them: a file for every input slot (the one whose length sets an option first), then
+        the prompt. Sends messages only: no button is tapped."""
+        entry = self.catalog.get(key)
+        assert entry is not None, key
+        rules = sorted(entry.input_rules(mode), key=lambda r: r.duration_option is None)
+        for rule_index, rule in enumerate(rules):
+            for n in range(rule.count):
+                assert self.step_action() is None, f"expected an input step, got {self.step_action()}"
+                data = fake_bytes(rule.kind.value, f"{key}-{rule_index}-{n}")
+                await self.send_input(rule.kind.value, data)
+        if entry.prompt_rule(mode).max_length > 0:
+            assert self.step_action() is None, f"expected the prompt step, got {self.step_action()}"
+            await self.send(prompt)
+
     async def confirm(self) -> str:
         """Tap Confirm and wait until the submission (upload + create) has run."""
         query_id = await self.tap("ok", "")
