@@ -156,3 +156,12 @@ def test_bench_jobs_smoke() -> None:
             "bot's share of peak RSS over import aiogram with 2 jobs in flight",
         ],
     )
+
+
+def test_bench_taps_smoke() -> None:
+    output = run_bench("bench_taps.py", "--models 2 --languages en,ru")
+    line = r"^taps to Confirm: new user \d+ \(target <=5\), returning user \d+ \(target <=3\)"
+    assert re.search(line, output, re.MULTILINE), output
+    assert_verdicts(output, ["taps to Confirm, new user", "taps to Confirm, returning user"])
+    # Not a matter of load: the wizard's steps decide the count.
+    assert set(verdicts(output).values()) == {"MET"}

@@ -1,8 +1,8 @@
-"""A user's past jobs, for /history: only ever their own."""
+"""A user's past jobs, for /history and the wizard's defaults: only ever their own."""
 
 from __future__ import annotations
 
-from bot.store.jobs import Job, JobsRepo
+from bot.store.jobs import Job, JobsRepo, OrderSettings
 
 
 class JobHistory:
@@ -17,3 +17,7 @@ class JobHistory:
         """The job if it is this user's; someone else's id looks exactly like a missing one."""
         job = await self.jobs.get(job_id)
         return job if job is not None and job.user_id == user_id else None
+
+    async def last_settings(self, user_id: int) -> list[OrderSettings]:
+        """What the user last ordered of each model (mode, ratio, options), newest first."""
+        return await self.jobs.last_settings_per_model(user_id)

@@ -174,6 +174,20 @@ class NewJob:
     status_message_id: int | None = None
 
 
+@dataclass(frozen=True)
+class OrderSettings:
+    """What a user ordered of one model, without the prompt and files: the wizard's defaults."""
+
+    model_key: str
+    mode: str
+    ratio: str | None
+    options: dict[str, str]
+
+
+# How far back a user's jobs are read for their last settings per model.
+SETTINGS_LOOKBACK_JOBS = 200
+
+
 def _placeholders(values: Sequence[object]) -> str:
     return ",".join("?" for _ in values)
 
@@ -483,6 +497,23 @@ class JobsRepo:
             "SELECT * FROM jobs WHERE user_id = ? ORDER BY id DESC LIMIT ?", (user_id, limit)
         )
         return [Job.from_row(r) for r in rows]
+
+    async def last_settings_per_model(self, user_id: int) -> list[OrderSettings]:
+        """The settings of the user's latest order of each model, newest first (their last
+        `SETTINGS_LOOKBACK_JOBS` orders are read)."""
+        rows = await self.db.fetchall(
+            """SELECT model_key, mode, ratio, options_json FROM jobs
+               WHERE user_id = ? ORDER BY id DESC LIMIT ?""",
+            (user_id, SETTINGS_LOOKBACK_JOBS),
+        )
+        found: dict[str, OrderSettings] = {}
+        for row in rows:
+            if row["model_key"] not in found:
+                options = json.loads(row["options_json"] or "{}")
+                found[row["model_key"]] = OrderSettings(
+                    row["model_key"], row["mode"], row["ratio"], {str(k): str(v) for k, v in options.items()}
+                )
+        return list(found.values())
 
     async def charged_for(self, job_id: int) -> int:
         """Credits the job kept: its reservation minus any refund (0 when it was refunded)."""

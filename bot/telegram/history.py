@@ -21,6 +21,8 @@ from bot.store.users import UserRow
 from bot.telegram.balance import credits_text, date_text
 from bot.telegram.common import MenuCb, escape, shorten
 from bot.telegram.job_actions import model_refusal, offer_again
+from bot.telegram.wizard.flow import WizardScreen
+from bot.telegram.wizard.session import WizardSession
 
 HISTORY_SIZE = 10
 PROMPT_CHARS = 80
@@ -123,7 +125,10 @@ def make_history_router(catalog: Catalog) -> Router:
                 await query.answer(refusal, show_alert=True)
                 return
             await query.answer()
-            await offer_again(message, job, db_user, billing, catalog, state)
+            screen = WizardScreen(
+                message.bot, WizardSession(state), db_user, billing, catalog, job_history  # type: ignore[arg-type]
+            )
+            await offer_again(message, job, screen)
             return
         await query.answer(_("stale-button"), show_alert=True)
 

@@ -79,14 +79,13 @@ async def model_refusal(job: Job, catalog: Catalog) -> str | None:
     return None
 
 
-async def offer_again(
-    message: Message, job: Job, user: UserRow, billing: BillingService, catalog: Catalog, state: FSMContext
-) -> None:
+async def offer_again(message: Message, job: Job, screen: WizardScreen) -> None:
     """A new summary and confirm with the job's settings; it replaces any open draft."""
+    user, catalog, session = screen.user, screen.catalog, screen.session
     draft = draft_from_job(job)
-    balance = await billing.balance(user.id)
+    draft.defaults = await screen.defaults()  # for a field changed from this summary
+    balance = await screen.billing.balance(user.id)
     text, markup = render_summary(draft, user, balance, catalog)
-    session = WizardSession(state)
     old = await session.load()
     sent = await message.answer(text, reply_markup=markup)
     draft.message_id = sent.message_id
@@ -113,28 +112,26 @@ def make_job_actions_router(catalog: Catalog) -> Router:
             await answer_query(query, _("stale-button"), alert=True)
             return
         message = query.message
+        session = WizardSession(state)
+        screen = WizardScreen(
+            message.bot, session, db_user, billing, catalog, job_history  # type: ignore[arg-type]
+        )
         if callback_data.a == "again":
             refusal = await model_refusal(job, catalog)
             if refusal is not None:
                 await answer_query(query, refusal, alert=True)
                 return
             await answer_query(query)
-            await offer_again(message, job, db_user, billing, catalog, state)
+            await offer_again(message, job, screen)
             return
         await answer_query(query)
-        session = WizardSession(state)
-        old = await session.load()
-        await session.reset()
-        if old is not None and message.bot is not None:
-            await remove_keyboard(message.bot, message.chat.id, old.message_id)
-        screen = WizardScreen(message.bot, session, db_user, billing, catalog)  # type: ignore[arg-type]
         if callback_data.a == "prompt" and await model_refusal(job, catalog) is None:
             # Everything kept but the prompt: the wizard's next step asks for it.
-            await screen.show(message.chat.id, draft_from_job(job, with_prompt=False))
+            await screen.start(message.chat.id, draft_from_job(job, with_prompt=False))
             return
         # Other model (or a retired one): the model list of every category.
         draft = Draft(id=new_draft_id())
         draft.add("category", ALL_MODELS)
-        await screen.show(message.chat.id, draft)
+        await screen.start(message.chat.id, draft)
 
     return router

@@ -29,6 +29,7 @@ from bot.services.billing import (
     PaymentResult,
     PreCheckoutError,
 )
+from bot.services.job_history import JobHistory
 from bot.services.packs import PackOffer, pack_offers
 from bot.services.payment_recorder import PaymentRecorder
 from bot.store.users import UserRow
@@ -195,6 +196,7 @@ def make_payments_router() -> Router:
         state: FSMContext,
         billing: BillingService,
         catalog: Catalog,
+        job_history: JobHistory,
         # None when the database was too busy to register the sender (UserMiddleware): the
         # payment is still recorded (or journaled), only the waiting order is not refreshed.
         db_user: UserRow | None = None,
@@ -254,7 +256,7 @@ def make_payments_router() -> Router:
         markup = None
         if db_user is not None and outcome.result in (PaymentResult.CREDITED, PaymentResult.DUPLICATE):
             # The order waiting for this top-up: its summary now offers Confirm.
-            screen = WizardScreen(bot, WizardSession(state), db_user, billing, catalog)
+            screen = WizardScreen(bot, WizardSession(state), db_user, billing, catalog, job_history)
             if await screen.refresh_summary(message.chat.id):
                 markup = back_to_order_keyboard()
         await message.answer(text, reply_markup=markup)

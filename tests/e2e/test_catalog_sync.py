@@ -193,6 +193,9 @@ async def test_a_degraded_model_is_marked_and_can_be_hidden_by_a_setting(
         note = translate("wizard-degraded-note", "en", mark=DEGRADED_MARK)
         assert note in (driver.wizard_message().text or "")
         await driver.tap("model", "kling26")
+        # The mode preset is the healthy one; where modes are chosen, the degraded one is marked.
+        assert "Image → video" in (driver.wizard_message().text or "")
+        await driver.tap("edit", "mode")
         modes = dict((value, label) for label, value in driver.choices("mode"))
         assert modes["t2v"].startswith(DEGRADED_MARK) and not modes["i2v"].startswith(DEGRADED_MARK)
         reply = await send_and_wait(fake_tg, fake_tg.as_user(TgUser(id=1321, first_name="Li")), "/models")
@@ -227,3 +230,26 @@ async def test_sandbox_mode_checks_its_own_simulator(fake_tg: FakeTelegram, tmp_
         assert {e.key for e in bot.components.catalog.offerable()} == {
             e.key for e in bot.components.catalog.entries if e.retired is None
         }
+
+
+async def test_same_as_last_time_is_not_offered_once_its_model_is_hidden(
+    fake_tg: FakeTelegram, fast_sim: KieSimulator, tmp_path: Path
+) -> None:
+    async with running_bot(sync_settings(tmp_path, fake_tg, fast_sim)) as bot:
+        await checks_done(bot.components.catalog_sync, 1)
+        driver = WizardDriver(fake_tg, bot, fake_tg.as_user(TgUser(id=1330, first_name="Ola")))
+        await driver.send("/start")
+        await bot.components.billing.grant(admin_id=0, user_id=1330, credits=1000, note="test")
+        await driver.walk_to_summary("kling26", "t2v")
+        await driver.confirm()
+        await driver.open()
+        assert [value for _label, value in driver.choices("cat")][:2] == ["last", "all"]
+
+        for model_id in KLING26_IDS:
+            fast_sim.model_list.remove(model_id)
+        catalog = bot.components.catalog
+        await wait_until(
+            lambda: "kling26" not in {e.key for e in catalog.offerable()}, 15, "Kling 2.6 hidden"
+        )
+        await driver.open()
+        assert driver.choices("cat")[0][1] == "all"  # no "Same as last time"

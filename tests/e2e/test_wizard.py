@@ -20,7 +20,7 @@ from bot.kie.sandbox import KieSimulator
 from bot.store.jobs import Job, JobState
 from bot.telegram.balance import credits_text
 from bot.telegram.wizard.rules import ratios_in_menu_order
-from bot.telegram.wizard.view import WizardCallback
+from bot.telegram.wizard.view import WizardCallback, encode_field
 from bot.text import escape
 from tests.e2e.harness import RunningBot
 from tests.e2e.wizard_driver import (
@@ -499,10 +499,14 @@ async def test_models_command_lists_the_catalog(fake_tg: FakeTelegram, bot: Runn
 async def test_mode_step_only_for_models_with_several_modes(fake_tg: FakeTelegram, bot: RunningBot) -> None:
     user = await new_user(fake_tg, bot, 7105)
     await user.choose_model("kling25")
+    # The mode is preset (the catalog's first for a new user): straight to the prompt, with ✏️ Mode.
+    assert user.step_action() is None and "mode" in user.editable()
+    assert t("wizard-edit-field", field="Text → video") in user.wizard_message().button_texts
+    await user.tap("edit", "mode")
     assert [v for _l, v in user.choices("mode")] == ["t2v", "i2v"]
     await user.open()
     await user.choose_model("aleph")  # one mode, no ratio, no options: straight to the video
-    assert user.step_action() is None
+    assert user.step_action() is None and user.editable() == []
     assert t("input-limits", types="MOV, MP4", max_mb=20) in (user.wizard_message().text or "")
 
 
@@ -511,17 +515,22 @@ async def test_ratio_step_offers_supported_ratios_9_16_first_and_remembers_the_c
 ) -> None:
     user = await new_user(fake_tg, bot, 7106)
     await user.choose_model("runway")
-    await user.tap("mode", "t2v")
+    # Preset to the model's recommended ratio; its step comes only with ✏️, the current value ticked.
+    assert t("wizard-edit-field", field="9:16") in user.wizard_message().button_texts
+    await user.tap("edit", "ratio")
     shown = user.choices("ratio")
     assert [v for _l, v in shown] == [encode_ratio(r) for r in ("9:16", "16:9", "4:3", "1:1", "3:4")]
-    assert shown[0][0] == t("ratio-9-16") and "Shorts / Reels / TikTok" in shown[0][0]
-    assert not any(label.startswith("✓") for label, _v in shown)  # no default yet
+    assert shown[0][0] == f"✓ {t('ratio-9-16')}" and "Shorts / Reels / TikTok" in shown[0][0]
+    assert [label for label, _v in shown if label.startswith("✓")] == [shown[0][0]]
     await user.tap("ratio", encode_ratio("16:9"))
+    assert user.step_action() is None  # back at the prompt step
     assert (await bot.components.accounts.get(user.chat_id)).default_ratio == "16:9"  # type: ignore[union-attr]
 
-    # Next time (another model too) the last choice is marked as the default.
+    # Next time (another model too) the last choice is preset.
+    await user.open()
     await user.choose_model("kling25")
-    await user.tap("mode", "t2v")
+    assert t("wizard-edit-field", field="16:9") in user.wizard_message().button_texts
+    await user.tap("edit", "ratio")
     labels = dict((v, label) for label, v in user.choices("ratio"))
     assert list(labels) == [encode_ratio(r) for r in ("9:16", "16:9", "1:1")]
     assert labels[encode_ratio("16:9")] == f"✓ {t('ratio-16-9')}"
@@ -532,25 +541,31 @@ async def test_forbidden_option_combinations_are_never_offered(
     fake_tg: FakeTelegram, bot: RunningBot
 ) -> None:
     user = await new_user(fake_tg, bot, 7107)
-    # Runway: 10 s only in 720p, so after 10 s there is no resolution step at all.
+    # Runway: 10 s only in 720p, so after 10 s there is no resolution to change.
     order = await user.walk_to_summary("runway", "t2v", ratio="9:16", options={"duration": "10"})
     assert order.options == {"duration": "10", "resolution": "720p"}
     assert "Resolution: 720p" in (user.wizard_message().text or "")
+    assert "opt:resolution" not in user.editable() and "opt:duration" in user.editable()
     # With 5 s both resolutions are offered.
-    await user.open()
-    await user.choose_model("runway")
-    await user.tap("mode", "t2v")
-    await user.tap("ratio", encode_ratio("9:16"))
-    await user.tap("opt", "duration=5")
+    await user.change("opt:duration", "opt", "duration=5")
+    await user.tap("edit", encode_field("opt:resolution"))
     assert [v for _l, v in user.choices("opt")] == ["resolution=720p", "resolution=1080p"]
+    await user.tap("opt", "resolution=1080p")
+    # 10 s again: every duration is offered, and 1080p gives way to the only resolution 10 s has.
+    await user.tap("edit", encode_field("opt:duration"))
+    assert [v for _l, v in user.choices("opt")] == ["duration=5", "duration=10"]
+    await user.tap("opt", "duration=10")
+    assert user.step_action() == "ok"
+    assert "Resolution: 720p" in (user.wizard_message().text or "")
     # Hailuo 2.3: 1080P only with 6 s.
     await user.open()
     await user.choose_model("hailuo23_pro")
-    await user.tap("opt", "duration=10")
+    assert user.step_action() is None and "opt:resolution" in user.editable()  # the photo step
+    await user.change("opt:duration", "opt", "duration=10")
     assert user.step_action() is None  # the resolution was settled (768P), the photo is next
-    await user.tap("back")
-    assert [v for _l, v in user.choices("opt")] == ["duration=6", "duration=10"]
-    await user.tap("opt", "duration=6")
+    assert "opt:resolution" not in user.editable()
+    await user.change("opt:duration", "opt", "duration=6")
+    await user.tap("edit", encode_field("opt:resolution"))
     assert [v for _l, v in user.choices("opt")] == ["resolution=768P", "resolution=1080P"]
 
 
@@ -566,9 +581,9 @@ async def test_summary_escapes_and_shortens_the_prompt(fake_tg: FakeTelegram, bo
     buttons = summary.button_texts
     confirm = t("wizard-confirm", price=credits_text(12, "en"))
     assert (buttons[0], buttons[-1]) == (confirm, t("wizard-cancel"))
-    # One ✏️ button per field the user chose.
-    edits = [t("wizard-edit-field", field=f) for f in ("Model", "Mode", "Aspect ratio", "Duration", "Prompt")]
-    assert set(edits) <= set(buttons)
+    # One ✏️ button per field, showing its value, in the order the wizard would ask them.
+    fields = ("Runway Gen-3", "Text → video", "9:16", "5 s", "720p", "Prompt")
+    assert buttons[1:-1] == [t("wizard-edit-field", field=f) for f in fields]
     for label in ("Runway Gen-3", "Text → video", "9:16", "Duration: 5 s", "Resolution: 720p"):
         assert label in text
 
@@ -585,36 +600,33 @@ async def test_back_returns_to_the_previous_step_everywhere(fake_tg: FakeTelegra
     assert user.step_action() == "cat"
     await user.tap("cat", "all")
     await user.tap("model", "wan25")
+    # Mode, ratio and options are preset: the prompt step, and Back skips what was not asked.
+    assert user.step_action() is None and t("wizard-back") in user.wizard_message().button_texts
     await user.tap("back")
     assert user.step_action() == "model"
     await user.tap("model", "wan25")
-    await user.tap("mode", "i2v")  # no ratio for image→video: options next
-    assert user.choices("opt")[0][1].startswith("duration=")
+    # A preset field asked again, then Back: the step before, as it was.
+    await user.tap("edit", "mode")
+    assert [v for _l, v in user.choices("mode")] == ["t2v", "i2v"]
     await user.tap("back")
-    assert user.step_action() == "mode"
-    await user.tap("mode", "t2v")
-    assert user.step_action() == "ratio"
-    await user.tap("ratio", encode_ratio("1:1"))
-    await user.tap("opt", "duration=10")
-    assert user.choices("opt")[0][1].startswith("resolution=")
-    await user.tap("back")
+    assert user.step_action() is None and "ratio" in user.editable()
+    await user.change("mode", "mode", "i2v")  # no ratio for image→video: the photo step
+    assert "ratio" not in user.editable() and "Image → video" in (user.wizard_message().text or "")
+    await user.tap("back")  # the change undone: text→video again, at the prompt step
+    assert "ratio" in user.editable()
+    await user.tap("edit", encode_field("opt:duration"))
     assert [v for _l, v in user.choices("opt")] == ["duration=5", "duration=10"]
     await user.tap("back")
-    assert user.step_action() == "ratio"
-    await user.tap("ratio", encode_ratio("9:16"))
-    await user.tap("opt", "duration=5")
-    await user.tap("opt", "resolution=720p")
-    assert user.step_action() is None and t("wizard-back") in user.wizard_message().button_texts  # prompt
-    await user.tap("back")
-    assert user.choices("opt")[0][1].startswith("resolution=")
-    await user.tap("opt", "resolution=1080p")
+    assert user.step_action() is None and "opt:duration" in user.editable()
+    await user.change("ratio", "ratio", encode_ratio("1:1"))
+    await user.change("opt:resolution", "opt", "resolution=1080p")
     await user.send(DEFAULT_PROMPT)
     assert user.step_action() == "ok"
     await user.tap_text(t("wizard-edit-field", field=t("wizard-summary-prompt")))  # ✏️ Prompt
     assert user.step_action() is None
     await user.send("A calm lake at dawn")
     summary = user.wizard_message().text or ""
-    assert "A calm lake at dawn" in summary and "Resolution: 1080p" in summary and "9:16" in summary
+    assert "A calm lake at dawn" in summary and "Resolution: 1080p" in summary and "1:1" in summary
 
 
 async def test_cancel_button_and_command_end_the_wizard(
@@ -623,7 +635,7 @@ async def test_cancel_button_and_command_end_the_wizard(
     user = await new_user(fake_tg, bot, 7110)
     await user.choose_model("kling25")
     wizard = user.wizard_message()
-    mode_button = next(d for d in wizard.callback_datas if ":mode:" in d)
+    mode_button = next(d for d in wizard.callback_datas if ":edit:mode" in d)  # ✏️ the preset mode
     await user.tap("cancel")
     cancelled = fake_tg.message(user.chat_id, wizard.message_id)
     assert cancelled is not None and cancelled.text == t("wizard-cancelled") and not cancelled.buttons
@@ -667,8 +679,8 @@ async def test_buttons_of_an_outdated_message_do_nothing(fake_tg: FakeTelegram, 
 
     # The same draft, but a message the wizard has moved on from (after a photo, a new message).
     await user.choose_model("kling25")
-    await user.tap("mode", "i2v")
-    await user.tap("opt", "duration=10")
+    await user.change("mode", "mode", "i2v")
+    await user.change("opt:duration", "opt", "duration=10")
     photo_step = user.wizard_message()
     back_data = WizardCallback(draft=user.draft_id, action="back").pack()
     await user.send_input("image", b"\xff\xd8\xff\xe0 a photo")
@@ -682,7 +694,7 @@ async def test_buttons_of_an_outdated_message_do_nothing(fake_tg: FakeTelegram, 
 async def test_unexpected_messages_get_a_hint(fake_tg: FakeTelegram, bot: RunningBot) -> None:
     user = await new_user(fake_tg, bot, 7112)
     await user.choose_model("runway")
-    await user.tap("mode", "t2v")
+    await user.tap("edit", "ratio")  # a step answered with buttons
     before = user.wizard_message().message_id
     await user.send("16:9 please")
     texts = user.texts()
@@ -826,15 +838,22 @@ async def test_forged_callbacks_are_rejected_and_charge_nothing(
     await rejected(WizardCallback(draft=d, action="model", value="sora2"), not_available)
     await rejected(WizardCallback(draft=d, action="model", value="sora2_pro"), not_available)
     await user.tap("model", "kling25")
+    # Mode, ratio and options preset: no step asks them until their ✏️ is tapped.
+    await rejected(WizardCallback(draft=d, action="mode", value="i2v"), stale)
+    await rejected(WizardCallback(draft=d, action="edit", value="opt=resolution"), not_available)
+    await rejected(WizardCallback(draft=d, action="edit", value="nothing"), not_available)
+    await user.tap("edit", "mode")
     await rejected(WizardCallback(draft=d, action="mode", value="v2v"), not_available)
     await rejected(WizardCallback(draft=d, action="mode", value="avatar"), not_available)
     await user.tap("mode", "t2v")
+    await user.tap("edit", "ratio")
     # Runway has it, Kling not
     await rejected(WizardCallback(draft=d, action="ratio", value=encode_ratio("4:3")), not_available)
     await rejected(WizardCallback(draft=d, action="ratio", value="auto"), not_available)
-    # an option before the ratio
+    # an option while the ratio is asked
     await rejected(WizardCallback(draft=d, action="opt", value="duration=5"), stale)
     await user.tap("ratio", encode_ratio("9:16"))
+    await user.tap("edit", encode_field("opt:duration"))
     await rejected(WizardCallback(draft=d, action="opt", value="duration=15"), not_available)
     # another option's key
     await rejected(WizardCallback(draft=d, action="opt", value="resolution=1080p"), not_available)
@@ -848,11 +867,11 @@ async def test_forged_callbacks_are_rejected_and_charge_nothing(
     await user.open()
     await user.choose_model("runway")
     d = user.draft_id
-    await user.tap("mode", "t2v")
-    await user.tap("ratio", encode_ratio("9:16"))
-    await user.tap("opt", "duration=10")
+    await user.change("opt:duration", "opt", "duration=10")
     assert user.step_action() is None  # resolution settled to 720p: the prompt is next
+    assert "opt:resolution" not in user.editable()
     await rejected(WizardCallback(draft=d, action="opt", value="resolution=1080p"), stale)
+    await rejected(WizardCallback(draft=d, action="edit", value="opt=resolution"), not_available)
 
     assert await bot.components.billing.balance(user.chat_id) == GRANT
     assert not await jobs_of(bot, user.chat_id) and not create_requests(sim)

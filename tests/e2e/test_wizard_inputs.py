@@ -52,13 +52,13 @@ async def assert_nothing_charged(bot: RunningBot, sim: KieSimulator, user: Wizar
 
 
 async def to_prompt_step(user: WizardDriver, key: str, mode: str, *, ratio: str | None = None) -> None:
+    """The first file or prompt step of `key` in `mode`: the preset mode and ratio changed with their
+    ✏️ buttons where they differ, the options as preset."""
     await user.choose_model(key)
-    if user.step_action() == "mode":
-        await user.tap("mode", mode)
+    if "mode" in user.editable():
+        await user.change("mode", "mode", mode)
     if ratio is not None:
-        await user.tap("ratio", encode_ratio(ratio))
-    while user.step_action() == "opt":
-        await user.tap("opt", user.choices("opt")[0][1])
+        await user.change("ratio", "ratio", encode_ratio(ratio))
 
 
 # --- prompts ------------------------------------------------------------------------------------------
@@ -333,7 +333,7 @@ async def test_audio_as_a_file_and_the_hint_without_a_length_limit(
     user: WizardDriver, sim: KieSimulator
 ) -> None:
     await user.choose_model("wan_s2v")
-    await user.tap("opt", "resolution=720p")
+    await user.change("opt:resolution", "opt", "resolution=720p")
     await user.send_input("image", JPEG)
     hint = user.wizard_message().text or ""
     assert " 0 s" not in hint and "at most" not in hint  # Wan's audio has no length limit
@@ -353,7 +353,7 @@ async def test_audio_over_the_size_limit_is_refused(
     user: WizardDriver, bot: RunningBot, sim: KieSimulator
 ) -> None:
     await user.choose_model("wan_s2v")
-    await user.tap("opt", "resolution=480p")
+    await user.change("opt:resolution", "opt", "resolution=480p")
     await user.send_input("image", JPEG)
     await user.user.send_audio(None, duration=20, file_size=12 * MB)  # Wan: 10 MB
     await user.settle()

@@ -161,9 +161,10 @@ async def test_info_shows_the_full_card_and_back_keeps_the_order(
 
     await user.tap("info", "wan26")
     await user.tap("model", "wan26")  # Choose on the card: the order goes on with that model
-    assert user.step_action() == "mode"
+    # Mode, ratio and options are preselected (the recommended ones): the prompt step is next.
+    assert user.step_action() is None and "mode" in user.editable()
     assert user.draft_id == draft
-    await user.tap("back")  # and Back from the mode step is the same category's list
+    await user.tap("back")  # and Back from there is the same category's list
     assert [v for _label, v in user.choices("model")] == [e.key for e in catalog.in_category("cinematic")]
 
 

@@ -56,8 +56,11 @@ async def test_open_menu_keeps_working_after_a_restart(
         assert driver.draft_id != old_draft
         await driver.tap("cat", "all")
         await driver.tap("model", "kling25")
+        await driver.tap("edit", "mode")
         await driver.tap("mode", "t2v")
+        await driver.tap("edit", "ratio")
         await driver.tap("ratio", driver.choices("ratio")[0][1])
+        await driver.tap("edit", "opt=duration")
         assert driver.step_action() == "opt"
         menu = driver.wizard_message()
         draft_id = driver.draft_id

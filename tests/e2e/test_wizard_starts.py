@@ -133,7 +133,7 @@ async def test_a_caption_on_the_first_file_of_speech_to_video_is_the_prompt(
 ) -> None:
     user = await new_user(fake_tg, bot, 8107, "en")
     await user.choose_model("wan_s2v")
-    await user.tap("opt", "resolution=480p")
+    await user.change("opt:resolution", "opt", "resolution=480p")
     await user.send_input("image", JPEG, caption="She says hello and smiles")
     assert translate("wizard-caption-kept", "en") in user.texts()
     assert translate("wizard-caption-ignored", "en") not in user.texts()

@@ -219,28 +219,29 @@ async def test_buttons_that_change_the_price_show_it(
     user = await new_user(fake_tg, bot, 7321 if language == "en" else 7322, language)
     await bot.components.billing.grant(admin_id=0, user_id=user.chat_id, credits=5000, note="test")
 
-    # Kling 2.5: 5 s · 42 / 10 s · 84.
+    # Kling 2.5: 5 s · 42 / 10 s · 84 (the preset value ticked).
     await user.choose_model("kling25")
-    await user.tap("mode", "t2v")
-    await user.tap("ratio", encode_ratio("9:16"))
-    assert [label for label, _v in user.choices("opt")] == [f"5 {seconds} · 42", f"10 {seconds} · 84"]
+    await user.tap("edit", encode_field("opt:duration"))
+    assert [label for label, _v in user.choices("opt")] == [f"✓ 5 {seconds} · 42", f"10 {seconds} · 84"]
 
     # Hailuo 02 Standard: each mode says what its cheapest order costs.
     await user.open()
     await user.choose_model("hailuo02_std")
+    await user.tap("edit", "mode")
     modes = dict((v, label) for label, v in user.choices("mode"))
-    assert modes["t2v"] == t("wizard-mode-button", name=mode_name("t2v", language), price=30)
+    assert modes["t2v"] == "✓ " + t("wizard-mode-button", name=mode_name("t2v", language), price=30)
     assert modes["i2v"] == t("wizard-mode-button", name=mode_name("i2v", language), price=12)
 
     # Wan speech→video: 480p · 60 / 580p · 90 / 720p · 120.
     await user.open()
     await user.choose_model("wan_s2v")
-    assert [label for label, _v in user.choices("opt")] == ["480p · 60", "580p · 90", "720p · 120"]
+    await user.tap("edit", encode_field("opt:resolution"))
+    assert [label for label, _v in user.choices("opt")] == ["✓ 480p · 60", "580p · 90", "720p · 120"]
 
     # Veo 3.1 Fast: 720p · 60 / 1080p · 65 / 4K · 180, and the summary states the fixed 8 s clip.
     await user.walk_to_summary("veo_fast", "t2v", ratio="9:16")
     await user.tap("edit", encode_field("opt:resolution"))
-    assert [label for label, _v in user.choices("opt")] == ["720p · 60", "1080p · 65", "4K · 180"]
+    assert [label for label, _v in user.choices("opt")] == ["✓ 720p · 60", "1080p · 65", "4K · 180"]
     await user.tap("back")
     assert t("wizard-summary-clip-seconds", seconds=8) in (user.wizard_message().text or "")
 

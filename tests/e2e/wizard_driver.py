@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from bot.catalog.model import Catalog, ModelEntry
-from bot.telegram.wizard.view import WizardCallback, decode_ratio, encode_ratio
+from bot.telegram.wizard.rules import ratios_in_menu_order
+from bot.telegram.wizard.view import WizardCallback, decode_field, encode_field, encode_ratio
 from tests.e2e.harness import RunningBot
 from tests.fakes.telegram import FakeTelegram, StoredMessage, UserClient
 
@@ -68,6 +69,7 @@ class WizardDriver:
         self.fake = fake
         self.bot = bot
         self.user = user
+        self.taps = 0  # callback queries this driver sent (tests of the number of taps read it)
 
     @property
     def catalog(self) -> Catalog:
@@ -162,6 +164,7 @@ class WizardDriver:
                 parsed = parse_wizard_data(button.get("callback_data", ""))
                 if parsed is not None and parsed.action == action and parsed.value == value:
                     query_id = await self.user.click(message, button["callback_data"])
+                    self.taps += 1
                     await self.settle()
                     return query_id
         raise AssertionError(
@@ -171,6 +174,7 @@ class WizardDriver:
 
     async def tap_text(self, text: str) -> str:
         query_id = await self.user.click_button(text)
+        self.taps += 1
         await self.settle()
         return query_id
 
@@ -179,6 +183,7 @@ class WizardDriver:
         packed = data.pack() if isinstance(data, WizardCallback) else data
         target = message or self.wizard_message()
         query_id = await self.user.click(target, packed, strict=False)
+        self.taps += 1
         await self.settle()
         return query_id
 
@@ -201,6 +206,15 @@ class WizardDriver:
             raise ValueError(kind)
         await self.settle()
 
+    def editable(self) -> list[str]:
+        """The fields the current wizard message has a ✏️ button for ("mode", "ratio", "opt:duration"...)."""
+        return [decode_field(cb.value) for _text, cb in self.wizard_buttons() if cb.action == "edit"]
+
+    async def change(self, name: str, action: str, value: str) -> None:
+        """Change one field with its ✏️ button (at a file or prompt step, or on the summary)."""
+        await self.tap("edit", encode_field(name))
+        await self.tap(action, value)
+
     async def choose_model(self, key: str, category: str = "all") -> None:
         if self.find_wizard_message() is None or self.step_action() != "cat":
             await self.open()
@@ -218,33 +232,29 @@ class WizardDriver:
         caption_prompt: bool = False,
         tag: str = "in",
     ) -> WizardOrder:
-        """From a fresh /generate to the summary, choosing `mode`, `ratio` and `options` where the
-        wizard asks (the entry's first mode, the first ratio shown and each option's default
-        otherwise), sending a file for every input slot and then the prompt."""
+        """From a fresh /generate to the summary, choosing `mode`, `ratio` and `options` (the entry's
+        first mode, the first ratio shown and each option's default otherwise) with the ✏️ buttons
+        of the first file or prompt step (the wizard presets them and skips their steps), then
+        sending a file for every input slot and the prompt."""
         entry = self.catalog.get(key)
         assert entry is not None, key
         mode = mode or next(iter(entry.modes))
         wanted = dict(options or {})
         await self.open()
         await self.choose_model(key)
+        assert self.step_action() is None, f"expected a file or prompt step, got {self.step_action()}"
+        if "mode" in self.editable():
+            await self.change("mode", "mode", mode)
         chosen_ratio: str | None = None
+        if "ratio" in self.editable():
+            chosen_ratio = ratio or ratios_in_menu_order(entry.ratios_for(mode))[0]
+            await self.change("ratio", "ratio", encode_ratio(chosen_ratio))
         chosen: dict[str, str] = {}
-        while (action := self.step_action()) in ("mode", "ratio", "opt"):
-            if action == "mode":
-                await self.tap("mode", mode)
-            elif action == "ratio":
-                values = [v for _label, v in self.choices("ratio")]
-                pick = ratio if ratio is not None else decode_ratio(values[0])
-                await self.tap("ratio", encode_ratio(pick))
-                chosen_ratio = pick
-            else:
-                values = [v for _label, v in self.choices("opt")]
-                option_key = values[0].split("=", 1)[0]
-                spec = entry.mode_spec(mode).option(option_key)
-                assert spec is not None
-                value = wanted.get(option_key, spec.default)
-                await self.tap("opt", f"{option_key}={value}")
-                chosen[option_key] = value
+        for option in entry.options_for(mode):
+            if f"opt:{option.key}" in self.editable():
+                value = wanted.get(option.key, option.default)
+                await self.change(f"opt:{option.key}", "opt", f"{option.key}={value}")
+                chosen[option.key] = value
         spec = entry.mode_spec(mode)
         if chosen_ratio is None and spec.ratios:
             assert len(spec.ratios) == 1, "the wizard skipped a ratio step it should have shown"
@@ -293,6 +303,22 @@ class WizardDriver:
             f"expected the summary, got: {summary.text}"
         )
         return order
+
+    async def send_inputs_and_prompt(self, key: str, mode: str, prompt: str = DEFAULT_PROMPT) -> None:
+        """From the first file or prompt step of `key` in `mode`, with its options as the wizard
+        preset them: a file for every input slot (the one whose length sets an option first), then
+        the prompt. Sends messages only: no button is tapped."""
+        entry = self.catalog.get(key)
+        assert entry is not None, key
+        rules = sorted(entry.input_rules(mode), key=lambda r: r.duration_option is None)
+        for rule_index, rule in enumerate(rules):
+            for n in range(rule.count):
+                assert self.step_action() is None, f"expected an input step, got {self.step_action()}"
+                data = fake_bytes(rule.kind.value, f"{key}-{rule_index}-{n}")
+                await self.send_input(rule.kind.value, data)
+        if entry.prompt_rule(mode).max_length > 0:
+            assert self.step_action() is None, f"expected the prompt step, got {self.step_action()}"
+            await self.send(prompt)
 
     async def confirm(self) -> str:
         """Tap Confirm and wait until the submission (upload + create) has run."""

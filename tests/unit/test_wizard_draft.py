@@ -13,10 +13,19 @@ from aiogram.types import Message
 from bot.catalog import build_catalog
 from bot.catalog.model import MB, InputKind, InputRule, ModelEntry
 from bot.i18n import get_i18n
+from bot.store.jobs import OrderSettings
 from bot.store.users import UserRow
-from bot.telegram.wizard.draft import ALL_MODELS, Draft, Step
+from bot.telegram.wizard.defaults import Defaults
+from bot.telegram.wizard.draft import ALL_MODELS, PHOTO_START, SAME_AS_LAST, Draft, Step
 from bot.telegram.wizard.inputs import InputProblem, read_input, rule_limits_text
-from bot.telegram.wizard.rules import is_last_input, next_step, ratios_in_menu_order
+from bot.telegram.wizard.rules import (
+    advance,
+    is_last_input,
+    next_step,
+    options_before,
+    ratios_in_menu_order,
+    same_as_last,
+)
 from bot.telegram.wizard.view import WizardCallback, decode_ratio, encode_ratio
 from bot.telegram.wizard.view_steps import render
 
@@ -32,14 +41,15 @@ def entry(key: str) -> ModelEntry:
 
 
 def fake_file(kind: str, n: int = 0) -> dict[str, Any]:
-    return {"kind": kind, "file_id": f"F{kind}{n}", "file_name": f"{kind}-{n}.bin", "mime_type": "x/y"}
+    mime = {"image": "image/jpeg", "audio": "audio/mpeg", "video": "video/mp4"}[kind]
+    return {"kind": kind, "file_id": f"F{kind}{n}", "file_name": f"{kind}-{n}.bin", "mime_type": mime}
 
 
 def walk(draft: Draft, *, pick: int = 0) -> Iterator[Step]:
-    """Answer every step of `draft` (value index `pick`, clamped), yielding each step asked."""
+    """Answer every step of `draft` (value index `pick`, clamped), yielding each step asked; as the
+    wizard does (flow.py: advance), so a field asked again drops what its new value rules out."""
     while True:
-        step = next_step(draft, CATALOG)
-        draft.fill(step)
+        step = advance(draft, CATALOG)
         yield step
         if step.name == "summary":
             return
@@ -49,8 +59,10 @@ def walk(draft: Draft, *, pick: int = 0) -> Iterator[Step]:
             draft.add(f"opt:{step.option}", step.values[min(pick, len(step.values) - 1)])
         elif step.name == "input":
             assert step.rule is not None
+            draft.end_edit()  # as the wizard does when a file or the prompt arrives (messages.py)
             draft.add(f"input:{step.rule.kind.value}", fake_file(step.rule.kind.value, step.index))
         elif step.name == "prompt":
+            draft.end_edit()
             draft.add("prompt", "a prompt")
 
 
@@ -65,11 +77,21 @@ def test_draft_survives_fsm_storage() -> None:
     draft.add("opt:duration", "10")
     draft.add("opt:resolution", "720p", auto=True)
     draft.add("input:image", fake_file("image"))
+    draft.add("prompt", "a cat", preset=True)
+    draft.defaults = Defaults.from_history([OrderSettings("runway", "t2v", "4:3", {"duration": "10"})], "1:1")
     restored = Draft.from_data(draft.to_data())
     assert restored == draft
     assert restored is not None and restored.options == {"duration": "10", "resolution": "720p"}
     assert restored.files == [fake_file("image")] and restored.files_of("audio") == []
     assert Draft.from_data(None) is None and Draft.from_data({}) is None
+    assert restored.choices[-1].preset and restored.defaults.last_model == "runway"
+    assert restored.start_edit("prompt") and Draft.from_data(restored.to_data()) == restored
+    # A draft saved before presets existed (three fields a choice) still loads.
+    old = {"id": "x", "choices": [["category", ALL_MODELS, False], ["model", "aleph", False]]}
+    loaded = Draft.from_data(old)
+    assert loaded is not None and loaded.defaults == Defaults()
+    steps = [(c.step, c.auto, c.preset) for c in loaded.choices]
+    assert steps == [("category", False, False), ("model", False, False)]
 
 
 def test_back_undoes_the_last_user_choice_and_what_was_filled_in_after_it() -> None:
@@ -135,47 +157,10 @@ def test_first_steps_are_category_then_model() -> None:
     assert next_step(draft, CATALOG).values == tuple(e.key for e in CATALOG.in_category("avatar"))
 
 
-@pytest.mark.parametrize(("key", "mode"), CASES)
-@pytest.mark.parametrize("pick", [0, 9])
-def test_steps_follow_the_catalog(key: str, mode: str, pick: int) -> None:
-    """Every step a user sees is one the catalog has a real choice for; the order is fixed."""
-    model = entry(key)
-    draft = Draft(id="d")
-    draft.add("category", ALL_MODELS)
-    draft.add("model", key)
-    if len(model.modes) > 1:
-        draft.add("mode", mode)
-    steps = list(walk(draft, pick=pick))
-    names = [s.name for s in steps]
-    order = ["mode", "ratio", "option", "input", "prompt", "summary"]
-    assert names == sorted(names, key=order.index), names
-    assert "mode" not in names  # chosen above, or filled in when there is just one
-    assert draft.mode == mode
-
-    ratio_steps = [s for s in steps if s.name == "ratio"]
-    ratios = model.ratios_for(mode)
-    if len(ratios) > 1:
-        assert ratio_steps[0].values == ratios_in_menu_order(ratios)
-        assert ("9:16" not in ratios) or ratio_steps[0].values[0] == "9:16"
-    else:
-        assert not ratio_steps and draft.ratio == (ratios[0] if ratios else None)
-
-    chosen: dict[str, str] = {}
-    for step in (s for s in steps if s.name == "option"):
-        assert step.option is not None
-        assert len(step.values) > 1, "a step with one possible answer should have been filled in"
-        assert step.values == model.allowed_values(mode, step.option, chosen)
-        chosen[step.option] = draft.options[step.option]
+def _assert_orderable(draft: Draft, model: ModelEntry, mode: str) -> None:
+    """The finished draft is an order the catalog accepts (with the files uploaded)."""
     assert set(draft.options) == {o.key for o in model.options_for(mode)}
     model.resolve_options(mode, draft.options)  # never a forbidden combination
-
-    input_steps = [s for s in steps if s.name == "input"]
-    # An input whose length sets an option (Kling Avatar's audio) is asked first.
-    rules = sorted(model.input_rules(mode, draft.options), key=lambda r: r.duration_option is None)
-    expected_inputs = [(r.kind, i) for r in rules for i in range(r.count)]
-    assert [(s.rule.kind, s.index) for s in input_steps if s.rule] == expected_inputs
-    assert ("prompt" in names) == (model.prompt_rule(mode).max_length > 0)
-    # The finished draft is an order the catalog accepts (with the files uploaded).
     order = draft.order()
     CATALOG.validate(
         type(order)(
@@ -189,6 +174,63 @@ def test_steps_follow_the_catalog(key: str, mode: str, pick: int) -> None:
     )
 
 
+@pytest.mark.parametrize(("key", "mode"), CASES)
+@pytest.mark.parametrize("pick", [0, 9])
+def test_steps_follow_the_catalog(key: str, mode: str, pick: int) -> None:
+    """Mode, ratio and options are preset (the catalog's defaults for a new user) and not asked: the
+    steps a user sees are the files and the prompt, in a fixed order. Each preset field, asked again
+    with its ✏️ button, offers exactly the catalog's choices; every finished draft is orderable."""
+    model = entry(key)
+    draft = Draft(id="d")
+    draft.add("category", ALL_MODELS)
+    draft.add("model", key)
+    if len(model.modes) > 1:
+        draft.add("mode", mode)
+    steps = list(walk(draft, pick=pick))
+    names = [s.name for s in steps]
+    order = ["input", "prompt", "summary"]
+    assert names == sorted(names, key=order.index), names
+    assert draft.mode == mode
+    ratios = model.ratios_for(mode)
+    assert draft.ratio == (ratios[0] if ratios else None)  # the model's recommended ratio
+    chosen: dict[str, str] = {}
+    for option in model.options_for(mode):
+        allowed = model.allowed_values(mode, option.key, chosen)
+        if not any(r.duration_option == option.key for r in model.input_rules(mode)):
+            assert draft.options[option.key] == (option.default if option.default in allowed else allowed[0])
+        chosen[option.key] = draft.options[option.key]
+    _assert_orderable(draft, model, mode)
+
+    input_steps = [s for s in steps if s.name == "input"]
+    # An input whose length sets an option (Kling Avatar's audio) is asked first.
+    rules = sorted(model.input_rules(mode, draft.options), key=lambda r: r.duration_option is None)
+    expected_inputs = [(r.kind, i) for r in rules for i in range(r.count)]
+    assert [(s.rule.kind, s.index) for s in input_steps if s.rule] == expected_inputs
+    assert ("prompt" in names) == (model.prompt_rule(mode).max_length > 0)
+
+    # Every preset field asked again: the catalog's real choices, and back to the summary.
+    preset = [c.step for c in draft.choices if c.preset]
+    assert set(preset) <= set(draft.editable_fields())
+    for name in (n for n in preset if n == "ratio" or n.startswith("opt:")):
+        probe = Draft.from_data(draft.to_data())
+        assert probe is not None and probe.start_edit(name)
+        step = advance(probe, CATALOG)
+        if name == "ratio":
+            assert step.name == "ratio" and step.values == ratios_in_menu_order(ratios)
+            assert ("9:16" not in ratios) or step.values[0] == "9:16"
+        else:
+            key_ = name[4:]
+            assert step.name == "option" and step.option == key_
+            before = options_before(model, mode, key_, probe.options)
+            assert step.values == model.allowed_values(mode, key_, before)
+        assert len(step.values) > 1, "a field with one possible answer has no ✏️ button"
+        value = step.values[min(pick, len(step.values) - 1)]
+        probe.add(name, value)
+        assert [s.name for s in walk(probe, pick=pick)] == ["summary"]  # files and prompt kept
+        assert probe.text(name) == value and probe.prompt == draft.prompt and probe.files == draft.files
+        _assert_orderable(probe, model, mode)
+
+
 def _counts(model: ModelEntry, mode: str) -> dict[InputKind, int]:
     return {r.kind: r.count for r in model.input_rules(mode)}
 
@@ -200,10 +242,113 @@ def test_forbidden_combinations_are_not_offered() -> None:
     step = next_step(draft, CATALOG)
     draft.fill(step)
     assert step.name == "input" and draft.options == {"duration": "10", "resolution": "768P"}
+    assert "opt:resolution" not in draft.editable_fields()  # the only value with 10 s
     draft.back()
     draft.add("opt:duration", "6")
+    draft.fill(next_step(draft, CATALOG))
+    assert draft.options == {"duration": "6", "resolution": "768P"}  # preset: the catalog's default
+    assert draft.start_edit("opt:resolution")
     step = next_step(draft, CATALOG)
     assert step.name == "option" and step.values == ("768P", "1080P")
+
+
+def test_an_option_asked_again_offers_every_value_that_fits_the_options_before_it() -> None:
+    """Runway: 1080p only with 5 s. With 1080p chosen, ✏️ Duration still offers 10 s; taking it
+    drops 1080p and the only resolution 10 s has is filled in."""
+    draft = Draft(id="d")
+    for step, value in (("category", ALL_MODELS), ("model", "runway"), ("mode", "t2v")):
+        draft.add(step, value)
+    assert advance(draft, CATALOG).name == "prompt"
+    assert draft.start_edit("opt:resolution")
+    draft.add("opt:resolution", advance(draft, CATALOG).values[-1])
+    draft.add("prompt", "waves")
+    assert advance(draft, CATALOG).name == "summary" and draft.options["resolution"] == "1080p"
+    draft.end_edit()
+    assert draft.start_edit("opt:duration")
+    step = advance(draft, CATALOG)
+    assert step.name == "option" and step.values == ("5", "10")
+    draft.add("opt:duration", "10")
+    assert advance(draft, CATALOG).name == "summary"
+    assert draft.options == {"duration": "10", "resolution": "720p"} and draft.prompt == "waves"
+
+
+# --- defaults: the user's last settings, "Same as last time" --------------------------------------------
+
+HISTORY = [
+    OrderSettings("kling25", "i2v", None, {"duration": "10"}),
+    OrderSettings("runway", "t2v", "4:3", {"duration": "5", "resolution": "1080p"}),
+    OrderSettings("wan25", "t2v", "21:9", {"duration": "99", "resolution": "1080p"}),  # 21:9, 99 s: gone
+]
+
+
+def drafted(key: str, defaults: Defaults) -> tuple[Draft, Step]:
+    draft = Draft(id="d", defaults=defaults)
+    draft.add("category", ALL_MODELS)
+    draft.add("model", key)
+    return draft, advance(draft, CATALOG)
+
+
+def test_the_last_order_of_a_model_is_preset_and_its_steps_skipped() -> None:
+    defaults = Defaults.from_history(HISTORY, ratio="1:1")
+    draft, step = drafted("kling25", defaults)
+    assert step.name == "input" and (draft.mode, draft.options) == ("i2v", {"duration": "10"})
+    draft, step = drafted("runway", defaults)
+    assert step.name == "prompt" and draft.ratio == "4:3" and draft.options["resolution"] == "1080p"
+    assert all(c.preset for c in draft.choices[2:])
+    assert draft.editable_fields() == ["model", "mode", "ratio", "opt:duration", "opt:resolution"]
+    # Values the model no longer takes fall back: the user's last ratio, then the catalog's default.
+    draft, _step = drafted("wan25", defaults)
+    assert draft.ratio == "1:1" and draft.options == {"duration": "5", "resolution": "1080p"}
+    # No history for the model: the catalog's first mode, the user's last ratio, the defaults.
+    draft, _step = drafted("kling26", defaults)
+    assert (draft.mode, draft.ratio, draft.options) == ("t2v", "1:1", {"duration": "5", "sound": "on"})
+    draft, _step = drafted("veo_fast", Defaults())
+    assert draft.ratio == "9:16" and draft.options == {"resolution": "720p"}
+    # Back from the first file or prompt step skips the preset fields: the model list.
+    assert draft.back() and draft.model is None and advance(draft, CATALOG).name == "model"
+
+
+def test_same_as_last_time_goes_to_the_first_file_or_prompt_step_with_everything_preset() -> None:
+    assert next_step(Draft(id="d"), CATALOG).values[0] == ALL_MODELS  # a new user: not offered
+    defaults = Defaults.from_history(HISTORY, ratio="16:9")
+    draft = Draft(id="d", defaults=defaults)
+    first = advance(draft, CATALOG)
+    assert first.name == "category" and first.values[:2] == (SAME_AS_LAST, ALL_MODELS)
+    draft.add("category", SAME_AS_LAST)
+    step = advance(draft, CATALOG)
+    assert step.name == "input"
+    assert (draft.model, draft.mode, draft.options) == ("kling25", "i2v", {"duration": "10"})
+    assert [c.step for c in draft.choices if c.preset] == ["model", "mode", "opt:duration"]
+    probe = same_as_last(CATALOG, defaults)
+    assert probe is not None and probe.choices == draft.choices  # what the button's label describes
+    # ✏️ Model offers every model; Back returns to the first step.
+    changed = Draft.from_data(draft.to_data())
+    assert changed is not None and changed.start_edit("model")
+    step = advance(changed, CATALOG)
+    assert step.name == "model" and step.values == tuple(e.key for e in CATALOG.offerable())
+    assert draft.back() and draft.choices == [] and advance(draft, CATALOG).name == "category"
+    # A retired (or hidden) last model is not offered.
+    retired = Defaults.from_history([OrderSettings("sora2", "t2v", "9:16", {"duration": "10"})], None)
+    assert SAME_AS_LAST not in next_step(Draft(id="d", defaults=retired), CATALOG).values
+    assert same_as_last(CATALOG, retired) is None
+
+
+def test_a_photo_and_text_sent_earlier_are_preset_and_can_be_changed() -> None:
+    photo = {**fake_file("image"), "mime_type": "image/jpeg", "size": 1000}
+    draft = Draft.started_with(PHOTO_START, image=photo, prompt="A cat jumps")
+    draft.add("model", "kling25")
+    assert advance(draft, CATALOG).name == "summary"
+    assert draft.files == [photo] and draft.prompt == "A cat jumps"
+    assert {"input", "prompt", "opt:duration"} <= set(draft.editable_fields())
+    assert draft.start_edit("prompt")
+    assert advance(draft, CATALOG).name == "prompt"  # asked, not filled in from the caption again
+    draft.back()
+    assert draft.start_edit("input")
+    assert advance(draft, CATALOG).name == "input"  # a new photo, not the one sent first
+    draft.end_edit()
+    draft.add("input:image", fake_file("image", 1))
+    assert advance(draft, CATALOG).name == "summary"
+    assert draft.files == [fake_file("image", 1)] and draft.prompt == "A cat jumps"  # the text kept
 
 
 def test_avatar_audio_is_capped_by_the_length_paid_for() -> None:
@@ -282,6 +427,22 @@ def i18n_any(request: pytest.FixtureRequest) -> Iterator[str]:
         yield str(request.param)
 
 
+def walk_and_change(draft: Draft, *, pick: int) -> Iterator[Step]:
+    """`walk` to the summary, then each mode, ratio and option asked again and answered."""
+    yield from walk(draft, pick=pick)
+    for name in list(draft.editable_fields()):
+        if name in draft.editable_fields() and name not in ("model", "input", "prompt"):
+            assert draft.start_edit(name)
+            asked = advance(draft, CATALOG)
+            yield asked
+            if not asked.values:  # a single possible answer (a mode given by the test): filled in
+                yield from walk(draft, pick=pick)
+                continue
+            value = asked.values[min(pick, len(asked.values) - 1)]
+            draft.add(f"opt:{asked.option}" if asked.option else asked.name.value, value)
+            yield from walk(draft, pick=pick)
+
+
 @pytest.mark.parametrize(("key", "mode"), CASES)
 def test_every_rendered_step_renders_and_its_buttons_pack_into_64_bytes(
     key: str, mode: str, i18n_any: str
@@ -293,7 +454,7 @@ def test_every_rendered_step_renders_and_its_buttons_pack_into_64_bytes(
     for pick in (0, 9):
         probe = Draft.from_data(draft.to_data())
         assert probe is not None
-        for step in walk(probe, pick=pick):
+        for step in walk_and_change(probe, pick=pick):
             text, markup = render(probe, step, user_row("9:16", i18n_any), 10_000, CATALOG)
             assert text and "{" not in text  # every placeholder filled
             for row in markup.inline_keyboard:
@@ -304,15 +465,17 @@ def test_every_rendered_step_renders_and_its_buttons_pack_into_64_bytes(
                         parsed = WizardCallback.unpack(data)
                         assert parsed.draft == draft.id
                         if parsed.action == "ratio":
-                            assert decode_ratio(parsed.value) in entry(key).ratios_for(mode)
+                            assert decode_ratio(parsed.value) in entry(key).ratios_for(probe.mode or mode)
 
 
 @pytest.mark.usefixtures("i18n_en")
-def test_ratio_buttons_mark_the_default_and_shorts() -> None:
-    draft = Draft(id="d")
+def test_ratio_buttons_mark_the_current_value_and_shorts() -> None:
+    draft = Draft(id="d", defaults=Defaults(ratio="4:3"))
     for step, value in (("category", ALL_MODELS), ("model", "runway"), ("mode", "t2v")):
         draft.add(step, value)
-    step = next_step(draft, CATALOG)
+    advance(draft, CATALOG)
+    assert draft.ratio == "4:3" and draft.start_edit("ratio")
+    step = advance(draft, CATALOG)
     _text, markup = render(draft, step, user_row("4:3"), 0, CATALOG)
     labels = [b.text for row in markup.inline_keyboard for b in row]
     assert labels[0].startswith("📱 9:16") and "Shorts" in labels[0]

@@ -1,9 +1,13 @@
-"""/generate: model ▸ mode ▸ aspect ratio ▸ options ▸ inputs ▸ price ▸ confirm, in one message.
+"""/generate: category ▸ model ▸ inputs ▸ prompt ▸ price ▸ confirm, in one message.
 
-Rooms: draft.py (the draft, the Action vocabulary, the pure next_step), view.py (callback data and
-one renderer per step), session.py (the draft in FSM storage, the per-user lock and the stale-button
-check as middlewares), flow.py (render, show, save), entry.py (/generate, /cancel),
-buttons.py (one handler per button), messages.py (files and the prompt), inputs.py (reading files).
+Mode, ratio and options are preset (defaults.py: the user's last order of the model, else the
+catalog's defaults) and changed with ✏️ buttons; a returning user can start with "Same as last time".
+
+Rooms: draft.py (the draft, the Action vocabulary), rules.py (the pure next_step), defaults.py (what
+is preset), view.py and view_steps.py (callback data, one renderer per step), session.py (the draft
+in FSM storage, the per-user lock and the stale-button check as middlewares), flow.py (render, show,
+save), entry.py (/generate, /cancel), buttons.py (one handler per button), messages.py (files and the
+prompt), inputs.py (reading files).
 GenerationService reserves and submits.
 """
 

@@ -66,6 +66,7 @@ async def skip_prompt(query: CallbackQuery, draft: Draft, step: Step, screen: Wi
     if step.prompt_rule is None or step.prompt_rule.required:
         await answer_query(query, _("stale-button"), alert=True)  # no Skip button was shown
         return
+    draft.end_edit()
     draft.add("prompt", "")
     await answer_query(query)
     message = wizard_message(query)

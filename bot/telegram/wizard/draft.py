@@ -1,8 +1,10 @@
 """The wizard's draft: an ordered list of choices (the next step is derived in rules.py).
 
 Keeping choices as a list makes Back exact (drop the last choice the user made, and whatever was
-filled in automatically after the one before it) and keeps every rule in the catalog: which steps
-exist, which values are allowed, which inputs are needed.
+filled in after the one before it) and keeps every rule in the catalog: which steps exist, which
+values are allowed, which inputs are needed. A choice is the user's, automatic (the only possible
+answer) or preset (the user's default, see defaults.py: the step is skipped, the summary's ✏️ button
+changes it).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.catalog.model import InputRule, Mode, Order, PromptRule
+from bot.telegram.wizard.defaults import Defaults
 
 ALL_MODELS = "all"
 # An order started by sending something outside the wizard: the "category" is what was sent, the
@@ -20,6 +23,9 @@ ALL_MODELS = "all"
 PHOTO_START = "from_photo"
 TEXT_START = "from_text"
 START_MODES: dict[str, Mode] = {PHOTO_START: Mode.I2V, TEXT_START: Mode.T2V}
+# "🔁 Same as last time": the model of the user's latest order, preset with its settings (the model
+# list, if the user changes the model, is every model).
+SAME_AS_LAST = "last"
 
 
 @dataclass
@@ -27,9 +33,20 @@ class Choice:
     step: str  # seed | category | model | mode | ratio | opt:<key> | input:<kind> | prompt
     value: Any  # str, or a file ref dict for inputs
     auto: bool = False  # filled in because there was only one possibility
+    preset: bool = False  # filled in from the user's defaults (or a text / photo sent earlier)
+
+    @property
+    def asked(self) -> bool:
+        """The user gave this answer at its own step (Back returns to such steps only)."""
+        return not (self.auto or self.preset)
 
     def as_list(self) -> list[Any]:
-        return [self.step, self.value, self.auto]
+        return [self.step, self.value, self.auto, self.preset]
+
+    @classmethod
+    def from_list(cls, item: list[Any]) -> Choice:
+        step, value, auto, *rest = item  # drafts saved before presets have three fields
+        return cls(str(step), value, bool(auto), bool(rest[0]) if rest else False)
 
 
 class Action(StrEnum):
@@ -96,8 +113,11 @@ class Draft:
     message_id: int | None = None
     choices: list[Choice] = field(default_factory=list)
     # While one field is asked again from the summary (start_edit): the choices before, so Back
-    # puts them back as they were. None otherwise.
+    # puts them back as they were, and the field's name (asked, not preset). None otherwise.
     before_edit: list[Choice] | None = None
+    editing: str | None = None
+    # What next_step presets instead of asking (taken when the draft began).
+    defaults: Defaults = field(default_factory=Defaults)
 
     # --- storage in FSM data ------------------------------------------------------------------
     def to_data(self) -> dict[str, Any]:
@@ -108,6 +128,9 @@ class Draft:
         }
         if self.before_edit is not None:
             data["before_edit"] = [c.as_list() for c in self.before_edit]
+            data["editing"] = self.editing
+        if self.defaults != Defaults():
+            data["defaults"] = self.defaults.to_data()
         return data
 
     @classmethod
@@ -118,8 +141,10 @@ class Draft:
         return cls(
             id=str(data["id"]),
             message_id=data.get("message_id"),
-            choices=[Choice(str(s), v, bool(a)) for s, v, a in data.get("choices", [])],
-            before_edit=None if before is None else [Choice(str(s), v, bool(a)) for s, v, a in before],
+            choices=[Choice.from_list(c) for c in data.get("choices", [])],
+            before_edit=None if before is None else [Choice.from_list(c) for c in before],
+            editing=data.get("editing"),
+            defaults=Defaults.from_data(data.get("defaults")),
         )
 
     @classmethod
@@ -195,8 +220,8 @@ class Draft:
     def prompt(self) -> str | None:
         return self.text("prompt")
 
-    def add(self, step: str, value: Any, *, auto: bool = False) -> None:
-        self.choices.append(Choice(step, value, auto))
+    def add(self, step: str, value: Any, *, auto: bool = False, preset: bool = False) -> None:
+        self.choices.append(Choice(step, value, auto, preset))
 
     def fill(self, step: Step) -> None:
         """Take the answers next_step found to have one possibility (once per computed step)."""
@@ -204,11 +229,12 @@ class Draft:
 
     def copy(self) -> Draft:
         before = None if self.before_edit is None else list(self.before_edit)
-        return Draft(id=self.id, message_id=self.message_id, choices=list(self.choices), before_edit=before)
+        return Draft(self.id, self.message_id, list(self.choices), before, self.editing, self.defaults)
 
     def editable_fields(self) -> list[str]:
-        """The fields the user chose (not filled in automatically), in the order they were asked:
-        each can be asked again from the summary (start_edit). Files count as one field."""
+        """The fields the user chose or that were preset (not those with a single possible
+        answer), in the order they were answered: each can be asked again (start_edit). Files count
+        as one field."""
         found: list[str] = []
         for choice in self.choices:
             name = "input" if choice.step.startswith("input:") else choice.step
@@ -219,35 +245,40 @@ class Draft:
 
     def start_edit(self, name: str) -> bool:
         """Ask field `name` (see editable_fields) again and keep every other choice; False when the
-        draft has no such field. Automatic answers go too: next_step fills in what still has one
-        possibility, and `prune` drops what the new answer makes invalid."""
+        draft has no such field. Automatic and preset answers go too: next_step fills in again what
+        has one possibility or a default, and `prune` drops what the new answer makes invalid."""
         if name not in self.editable_fields():
             return False
         if self.before_edit is None:
             self.before_edit = list(self.choices)
+        self.editing = name
 
         def dropped(choice: Choice) -> bool:
             step = "input" if choice.step.startswith("input:") else choice.step
-            return choice.auto or step == name
+            if step == "seed":
+                return False  # what the order began with: its photo and text are preset again
+            return not choice.asked or step == name
 
         self.choices = [c for c in self.choices if not dropped(c)]
         return True
 
     def end_edit(self) -> None:
         self.before_edit = None
+        self.editing = None
 
     def back(self) -> bool:
-        """Undo the last choice the user made (and the automatic ones after the one before it).
-        While a field is asked again from the summary, put the choices back as they were."""
+        """Undo the last choice the user made at its step (and the automatic and preset ones
+        after the one before it). While a field is asked again, put the choices back as they were."""
         if self.before_edit is not None:
-            self.choices, self.before_edit = self.before_edit, None
+            self.choices = self.before_edit
+            self.end_edit()
             return True
-        while self.choices and self.choices[-1].auto:
+        while self.choices and not self.choices[-1].asked:
             self.choices.pop()
         if not self.choices:
             return False
         self.choices.pop()
-        while self.choices and self.choices[-1].auto:
+        while self.choices and not self.choices[-1].asked:
             self.choices.pop()
         return True
 

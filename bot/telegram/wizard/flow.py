@@ -9,10 +9,12 @@ from aiogram import BaseMiddleware, Bot
 
 from bot.catalog.model import Catalog, InvalidOrder
 from bot.services.billing import BillingService
+from bot.services.job_history import JobHistory
 from bot.store.users import UserRow
 from bot.telegram.replies import edit_or_send, remove_keyboard
+from bot.telegram.wizard.defaults import Defaults
 from bot.telegram.wizard.draft import Action, Draft, Step, new_draft_id
-from bot.telegram.wizard.rules import next_step, prune
+from bot.telegram.wizard.rules import advance, next_step
 from bot.telegram.wizard.session import Handler, WizardSession
 from bot.telegram.wizard.view_steps import render
 
@@ -48,6 +50,7 @@ class WizardScreen:
     user: UserRow
     billing: BillingService
     catalog: Catalog
+    history: JobHistory
 
     async def show(
         self, chat_id: int, draft: Draft, *, edit: int | None = None, step: Step | None = None
@@ -56,18 +59,10 @@ class WizardScreen:
 
         `step`: the draft's step when the caller already computed it for this very draft.
         """
-        if draft.before_edit is not None:
-            # A field was asked again from the summary: drop what the new answer rules out, also
-            # after answers filled in automatically (a single mode, a single option value).
-            for _round in range(len(draft.choices) + 3):
-                draft.choices = prune(draft, self.catalog)
-                step = next_step(draft, self.catalog)
-                if not step.filled:
-                    break
-                draft.fill(step)
-        if step is None:
-            step = next_step(draft, self.catalog)
-        draft.fill(step)
+        if step is None or draft.before_edit is not None:
+            step = advance(draft, self.catalog)
+        else:
+            draft.fill(step)
         if step.name is Action.SUMMARY:
             draft.end_edit()
         balance = await self.billing.balance(self.user.id) if step.name is Action.SUMMARY else 0
@@ -98,13 +93,20 @@ class WizardScreen:
         await self.show(chat_id, draft)
         return True
 
+    async def defaults(self) -> Defaults:
+        """What a new draft presets: the user's last settings per model and last ratio."""
+        settings = await self.history.last_settings(self.user.id)
+        return Defaults.from_history(settings, self.user.default_ratio)
+
     async def start(self, chat_id: int, draft: Draft | None = None) -> None:
-        """A new draft (`draft`, or an empty one) at its first step; the previous wizard message
-        loses its buttons."""
+        """A new draft (`draft`, or an empty one) at its first step, with the user's defaults; the
+        previous wizard message loses its buttons."""
+        draft = draft or Draft(id=new_draft_id())
+        draft.defaults = await self.defaults()
         old = await self.session.load()
         await remove_keyboard(self.bot, chat_id, old.message_id if old else None)
         await self.session.reset()
-        await self.show(chat_id, draft or Draft(id=new_draft_id()))
+        await self.show(chat_id, draft)
 
 
 class ScreenMiddleware(BaseMiddleware):
@@ -115,5 +117,7 @@ class ScreenMiddleware(BaseMiddleware):
         data["session"] = session
         user: UserRow | None = data.get("db_user")
         if user is not None:
-            data["screen"] = WizardScreen(data["bot"], session, user, data["billing"], data["catalog"])
+            data["screen"] = WizardScreen(
+                data["bot"], session, user, data["billing"], data["catalog"], data["job_history"]
+            )
         return await handler(event, data)

@@ -39,6 +39,7 @@ async def take_file(message: Message, draft: Draft, step: Step, screen: WizardSc
     except InputProblem as problem:
         await message.answer(problem.text())
         return
+    draft.end_edit()  # a field changed before this file stays changed: Back now drops the file
     draft.add(f"input:{step.rule.kind.value}", received.ref.as_dict())
     caption = (received.caption or "").strip()
     following: Step | None = None  # the changed draft's step, when computed here
@@ -76,6 +77,7 @@ async def take_prompt(message: Message, draft: Draft, step: Step, screen: Wizard
     if problem is not None:
         await message.answer(problem)
         return
+    draft.end_edit()
     draft.add("prompt", text)
     await screen.show(message.chat.id, draft)
 

@@ -9,7 +9,8 @@ from dataclasses import replace
 from typing import Any
 
 from bot.catalog.model import Catalog, InputKind, InputRule, InvalidOrder, ModelEntry, PromptRule
-from bot.telegram.wizard.draft import ALL_MODELS, START_MODES, Action, Choice, Draft, Step
+from bot.telegram.wizard.defaults import Defaults
+from bot.telegram.wizard.draft import ALL_MODELS, SAME_AS_LAST, START_MODES, Action, Choice, Draft, Step
 from bot.telegram.wizard.inputs import normalize_mime
 
 
@@ -42,7 +43,7 @@ def prune(draft: Draft, catalog: Catalog) -> list[Choice]:
         return list(draft.choices)
     if mode not in entry.modes:
         return [c for c in draft.choices if c.step != "mode"]  # the new model asks for its mode
-    for step in ("category", "model", "mode"):
+    for step in ("seed", "category", "model", "mode"):
         keep(step)
     if draft.ratio in entry.ratios_for(mode):
         keep("ratio")
@@ -95,27 +96,62 @@ def _seed_fits(seed: dict[str, Any], rule: InputRule) -> bool:
     return mime in allowed and (size is None or int(size) <= rule.max_bytes)
 
 
+def last_model(catalog: Catalog, defaults: Defaults) -> ModelEntry | None:
+    """The model of the user's latest order while the menu still offers it ("Same as last time")."""
+    return catalog.get_offerable(defaults.last_model) if defaults.last_model else None
+
+
+def same_as_last(catalog: Catalog, defaults: Defaults) -> Draft | None:
+    """What "🔁 Same as last time" presets (model, mode, ratio, options); None when not offered."""
+    if last_model(catalog, defaults) is None:
+        return None
+    probe = Draft(id="", defaults=defaults)
+    probe.add("category", SAME_AS_LAST)
+    probe.fill(next_step(probe, catalog))
+    return probe
+
+
+def first_step_values(catalog: Catalog, defaults: Defaults) -> tuple[str, ...]:
+    last = (SAME_AS_LAST,) if last_model(catalog, defaults) is not None else ()
+    return (*last, ALL_MODELS, *catalog.categories())
+
+
+def options_before(entry: ModelEntry, mode: str, key: str, chosen: dict[str, str]) -> dict[str, str]:
+    """The chosen options declared before `key`: an option asked again offers every value that fits
+    those (a later option the new value rules out is dropped by `prune` and filled in again)."""
+    keys = [o.key for o in entry.options_for(mode)]
+    return {k: v for k, v in chosen.items() if k in keys and keys.index(k) < keys.index(key)}
+
+
 def next_step(draft: Draft, catalog: Catalog) -> Step:
-    """The first unanswered step. Pure: `draft` is not changed; steps with exactly one possible
-    answer are skipped and their answers returned in Step.filled for the caller to keep."""
-    if draft.model is None:
-        if draft.category is None:
-            return Step(Action.CATEGORY, values=(ALL_MODELS, *catalog.categories()))
-        # Only what the menu offers now (not retired, listed by KIE): a hidden model's old button
-        # is then "out of date", because its key is not among the step's values.
-        if draft.category in START_MODES:
-            models = models_starting_from(catalog, draft.category)
-        elif draft.category == ALL_MODELS:
-            models = catalog.offerable()
-        else:
-            models = catalog.in_category(draft.category)
-        return Step(Action.MODEL, values=tuple(e.key for e in models))
-    entry = catalog.get(draft.model)
-    assert entry is not None, "draft names a model the catalog does not have"
+    """The first unanswered step. Pure: `draft` (with the defaults it carries) is not changed.
+    Steps with one possible answer, and mode, ratio and options (the user's defaults, see
+    defaults.py) unless that field is being asked again (Draft.editing), are not asked: their
+    answers are returned in Step.filled for the caller to keep."""
+    defaults, editing = draft.defaults, draft.editing
     work = draft.copy()  # the answers filled in below go here, never into `draft`
 
     def ask(step: Step) -> Step:
         return replace(step, filled=tuple(work.choices[len(draft.choices) :]))
+
+    if draft.model is None:
+        if draft.category is None:
+            return Step(Action.CATEGORY, values=first_step_values(catalog, defaults))
+        last = last_model(catalog, defaults) if draft.category == SAME_AS_LAST else None
+        if last is not None and editing != "model":
+            work.add("model", last.key, preset=True)
+        else:
+            # Only what the menu offers now (not retired, listed by KIE): a hidden model's old
+            # button is then "out of date", because its key is not among the step's values.
+            if draft.category in START_MODES:
+                models = models_starting_from(catalog, draft.category)
+            elif draft.category in (ALL_MODELS, SAME_AS_LAST):
+                models = catalog.offerable()
+            else:
+                models = catalog.in_category(draft.category)
+            return Step(Action.MODEL, values=tuple(e.key for e in models))
+    entry = catalog.get(work.model or "")
+    assert entry is not None, "draft names a model the catalog does not have"
 
     start_mode = START_MODES.get(draft.category or "")
     if work.mode is None and start_mode is not None and start_mode in entry.modes:
@@ -123,16 +159,23 @@ def next_step(draft: Draft, catalog: Catalog) -> Step:
     if work.mode is None:
         # A draft started before its model was hidden keeps the model's modes (nothing else to offer).
         modes = catalog.offered_modes(entry) or tuple(entry.modes)
-        if len(modes) > 1:
+        if len(modes) == 1:
+            work.add("mode", modes[0], auto=True)
+        elif editing == "mode":
             return ask(Step(Action.MODE, values=modes))
-        work.add("mode", modes[0], auto=True)
+        else:  # a mode KIE reports trouble with is not preset while another one is fine
+            healthy = tuple(m for m in modes if not catalog.is_degraded(entry, m)) or modes
+            work.add("mode", defaults.mode(entry.key, healthy), preset=True)
     mode = work.mode
     assert mode is not None
-    ratios = ratios_in_menu_order(entry.ratios_for(mode))
+    ratios = entry.ratios_for(mode)
     if ratios and work.ratio is None:
-        if len(ratios) > 1:
-            return ask(Step(Action.RATIO, values=ratios))
-        work.add("ratio", ratios[0], auto=True)
+        if len(ratios) == 1:
+            work.add("ratio", ratios[0], auto=True)
+        elif editing == "ratio":
+            return ask(Step(Action.RATIO, values=ratios_in_menu_order(ratios)))
+        else:
+            work.add("ratio", defaults.ratio_for(entry.key, ratios), preset=True)
     chosen = work.options
     # Options that cap an input's length (Kling Avatar's "up to N s" of audio): the input comes
     # first, and its length picks the smallest value that fits, instead of refusing a longer file.
@@ -140,7 +183,9 @@ def next_step(draft: Draft, catalog: Catalog) -> Step:
     for option in entry.options_for(mode):
         if option.key in chosen:
             continue
-        allowed = entry.allowed_values(mode, option.key, chosen)
+        asked = editing == f"opt:{option.key}"
+        fitting_with = options_before(entry, mode, option.key, chosen) if asked else chosen
+        allowed = entry.allowed_values(mode, option.key, fitting_with)
         rule = length_rules.get(option.key)
         lengths = sorted(int(v) for v in allowed if v.isdigit())
         if rule is not None and lengths:
@@ -154,27 +199,47 @@ def next_step(draft: Draft, catalog: Catalog) -> Step:
             work.add(f"opt:{option.key}", str(fitting), auto=True)
             chosen = work.options
             continue
-        if len(allowed) > 1:
+        if len(allowed) == 1:
+            work.add(f"opt:{option.key}", allowed[0], auto=True)
+        elif asked:
             return ask(Step(Action.OPTION, option=option.key, values=allowed))
-        work.add(f"opt:{option.key}", allowed[0], auto=True)
+        else:
+            work.add(f"opt:{option.key}", defaults.option(entry.key, option, allowed), preset=True)
         chosen = work.options
     seed_image = draft.seed.get("image")
     for rule in entry.input_rules(mode, chosen):
         have = len(work.files_of(rule.kind.value))
-        if have == 0 and rule.kind is InputKind.IMAGE and seed_image and _seed_fits(seed_image, rule):
-            work.add("input:image", seed_image, auto=True)  # the photo that started the order
+        usable = seed_image and editing != "input" and _seed_fits(seed_image, rule)
+        if have == 0 and rule.kind is InputKind.IMAGE and usable:
+            work.add("input:image", seed_image, preset=True)  # the photo that started the order
             seed_image = None
             have = 1
         if have < rule.count:
             return ask(Step(Action.INPUT, rule=rule, index=have))
     prompt_rule = entry.prompt_rule(mode)
     if work.prompt is None and prompt_rule.max_length > 0:
-        kept = work.kept_prompt()
+        kept = work.kept_prompt() if editing != "prompt" else None
         if kept and prompt_fits(prompt_rule, kept):
-            work.add("prompt", kept, auto=True)
+            work.add("prompt", kept, preset=True)
         else:
             return ask(Step(Action.PROMPT, prompt_rule=prompt_rule))
     return ask(Step(Action.SUMMARY))
+
+
+def advance(draft: Draft, catalog: Catalog) -> Step:
+    """Bring `draft` to its next step and return it: take what next_step fills in and, while a field
+    is asked again, drop what the new answer rules out (also after answers filled in: a single
+    mode, a preset option)."""
+    if draft.before_edit is not None:
+        for _round in range(len(draft.choices) + 3):
+            draft.choices = prune(draft, catalog)
+            step = next_step(draft, catalog)
+            if not step.filled:
+                break
+            draft.fill(step)
+    step = next_step(draft, catalog)
+    draft.fill(step)
+    return step
 
 
 def is_last_input(entry: ModelEntry, draft: Draft, step: Step) -> bool:

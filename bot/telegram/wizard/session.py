@@ -113,8 +113,8 @@ class LiveDraft(BaseMiddleware):
         if answered in (Action.BACK, Action.CANCEL):
             return await handler(event, data)  # moves that do not depend on the step
         step = next_step(draft, data["catalog"])
-        if answered is Action.EDIT:
-            answered = Action.SUMMARY  # ✏️ buttons are on the summary
+        if answered is Action.EDIT and step.name not in EDIT_STEPS:
+            answered = Action.SUMMARY  # out of date: no ✏️ buttons at this step
         if answered is Action.INFO:
             answered = Action.MODEL  # ℹ️ buttons are on the model step
         if answered in STEPS_WITH_BUTTONS and answered is not step.name:
@@ -126,6 +126,9 @@ class LiveDraft(BaseMiddleware):
 
 # A button naming one of these answers that step; it is out of date when the draft is elsewhere.
 STEPS_WITH_BUTTONS = CHOICE_STEPS | {Action.PROMPT, Action.SUMMARY}
+# Steps showing ✏️ buttons: the summary (every field), and the file and prompt steps (the preset
+# mode, ratio and options, so they can be changed before the files and the prompt are sent).
+EDIT_STEPS = frozenset({Action.INPUT, Action.PROMPT, Action.SUMMARY})
 
 
 @dataclass(frozen=True)

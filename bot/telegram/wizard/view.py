@@ -85,22 +85,54 @@ def field_title(name: str, draft: Draft, entry: ModelEntry | None, lang: str) ->
     return _(keys[name]) if name in keys else name
 
 
+def field_value(name: str, draft: Draft, entry: ModelEntry | None, lang: str) -> str | None:
+    """What a ✏️ button shows for a field: its value (model, mode, ratio, an option's value title),
+    or None for the files and the prompt (named by their title instead)."""
+    if entry is None:
+        return None
+    if name == "model":
+        return entry.name(lang)
+    if name == "mode" and draft.mode:
+        return mode_name(draft.mode, lang)
+    if name == "ratio" and draft.ratio:
+        return _("ratio-auto") if draft.ratio.lower() == "auto" else draft.ratio
+    if name.startswith("opt:") and draft.mode in entry.modes:
+        option = entry.mode_spec(draft.mode or "").option(name[4:])
+        value = draft.options.get(name[4:])
+        if option is not None and value is not None:
+            return option.value_title(value, lang)
+    return None
+
+
+def ordered_fields(draft: Draft, entry: ModelEntry | None) -> list[str]:
+    """The draft's editable fields in the order the wizard would ask them (options as declared)."""
+    mode = draft.mode or ""
+    options = entry.options_for(mode) if entry is not None and mode in entry.modes else ()
+    order = ["model", "mode", "ratio", *(f"opt:{o.key}" for o in options), "input", "prompt"]
+    fields = draft.editable_fields()
+    return sorted(fields, key=lambda f: order.index(f) if f in order else len(order))
+
+
+def edit_buttons(
+    draft: Draft, entry: ModelEntry | None, lang: str, names: list[str]
+) -> list[InlineKeyboardButton]:
+    """A ✏️ button per field: it asks that one field again and keeps the others."""
+    buttons = []
+    for name in names:
+        shown = field_value(name, draft, entry, lang) or field_title(name, draft, entry, lang)
+        label = _("wizard-edit-field").format(field=shown)
+        buttons.append(wizard_button(label, draft.id, Action.EDIT, encode_field(name)))
+    return buttons
+
+
 def summary_keyboard(
     first: InlineKeyboardButton, draft: Draft, entry: ModelEntry | None, lang: str
 ) -> InlineKeyboardMarkup:
-    """The summary's keyboard: one main button (Confirm or Buy), a ✏️ button per field the user
-    chose (changing one keeps the others), then Cancel."""
-    edits = [
-        wizard_button(
-            _("wizard-edit-field").format(field=field_title(name, draft, entry, lang)),
-            draft.id,
-            Action.EDIT,
-            encode_field(name),
-        )
-        for name in draft.editable_fields()
-    ]
+    """The summary's keyboard: one main button (Confirm or Buy), a ✏️ button per field that can be
+    changed (model, mode, ratio, each option, files, prompt), showing its value; then Cancel."""
+    edits = edit_buttons(draft, entry, lang, ordered_fields(draft, entry))
     cancel = wizard_button(_("wizard-cancel"), draft.id, Action.CANCEL)
-    return InlineKeyboardMarkup(inline_keyboard=[[first], *layout(edits, 2), [cancel]])
+    return InlineKeyboardMarkup(inline_keyboard=[[first], *layout(edits, 1, 2), [cancel]])
 
 
 def buy_button() -> InlineKeyboardButton:

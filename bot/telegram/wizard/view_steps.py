@@ -16,13 +16,25 @@ from bot.catalog.model import Catalog, InvalidOrder, ModelEntry, mode_name
 from bot.store.users import UserRow
 from bot.telegram.common import escape, shorten
 from bot.telegram.model_cards import card_line
-from bot.telegram.wizard.draft import ALL_MODELS, PHOTO_START, START_MODES, TEXT_START, Action, Draft, Step
+from bot.telegram.wizard.draft import (
+    ALL_MODELS,
+    PHOTO_START,
+    SAME_AS_LAST,
+    START_MODES,
+    TEXT_START,
+    Action,
+    Draft,
+    Step,
+)
 from bot.telegram.wizard.inputs import rule_limits_text
-from bot.telegram.wizard.rules import is_last_input, prompt_fits
+from bot.telegram.wizard.rules import is_last_input, options_before, prompt_fits, same_as_last
 from bot.telegram.wizard.view import (
     SUMMARY_PROMPT_CHARS,
+    edit_buttons,
     encode_ratio,
+    field_value,
     layout,
+    ordered_fields,
     ratio_label,
     reason_text,
     render_summary,
@@ -50,13 +62,35 @@ class Screen:
     def add(self, text: str, action: Action, value: str = "") -> None:
         self.buttons.append(wizard_button(text, self.draft.id, action, value))
 
+    def current(self, step: str) -> str | None:
+        """The value a field asked again had before (ticked ✓ among the choices)."""
+        before = self.draft.before_edit or []
+        return next((str(c.value) for c in before if c.step == step), None)
+
+
+def same_as_last_label(draft: Draft, catalog: Catalog, lang: str) -> str | None:
+    """ "🔁 Same as last time: model · mode · ratio · options", as that button would preset them."""
+    last = same_as_last(catalog, draft.defaults)
+    entry = catalog.get(last.model or "") if last is not None else None
+    if last is None or entry is None:
+        return None
+    names = ["model", "mode", "ratio", *(f"opt:{o.key}" for o in entry.options_for(last.mode or ""))]
+    parts = [value for name in names if (value := field_value(name, last, entry, lang)) is not None]
+    return _("wizard-same-as-last").format(order=" · ".join(parts))
+
 
 def _category(screen: Screen, catalog: Catalog) -> None:
     screen.lines.append(_("wizard-choose-category"))
-    for category in screen.step.values:
-        title = _("wizard-all-models") if category == ALL_MODELS else category_name(category, screen.lang)
-        screen.add(title, Action.CATEGORY, category)
     screen.sizes = (1, 2)
+    for category in screen.step.values:
+        if category == SAME_AS_LAST:
+            title = same_as_last_label(screen.draft, catalog, screen.lang) or category
+            screen.sizes = (1, 1, 2)
+        elif category == ALL_MODELS:
+            title = _("wizard-all-models")
+        else:
+            title = category_name(category, screen.lang)
+        screen.add(title, Action.CATEGORY, category)
 
 
 def _model(screen: Screen, catalog: Catalog) -> None:
@@ -102,20 +136,24 @@ def _model(screen: Screen, catalog: Catalog) -> None:
 def _mode(screen: Screen, catalog: Catalog) -> None:
     screen.lines.append(_("wizard-choose-mode"))
     entry = screen.entry
+    current = screen.current("mode")
     for mode in screen.step.values:
         label = mode_name(mode, screen.lang)
         if entry is not None:  # the cheapest order in this mode: modes of one model can differ a lot
             label = _("wizard-mode-button").format(name=label, price=entry.cheapest(mode))
         if entry is not None and catalog.is_degraded(entry, mode):
             label = f"{DEGRADED_MARK} {label}"
+        if mode == current:
+            label = f"✓ {label}"
         screen.add(label, Action.MODE, mode)
 
 
 def _ratio(screen: Screen, catalog: Catalog) -> None:
     screen.lines.append(_("wizard-choose-ratio"))
+    current = screen.current("ratio")
     for ratio in screen.step.values:
         label = ratio_label(ratio)
-        if ratio == screen.user.default_ratio:
+        if ratio == current:
             label = f"✓ {label}"
         screen.add(label, Action.RATIO, encode_ratio(ratio))
 
@@ -128,15 +166,27 @@ def _option(screen: Screen, catalog: Catalog) -> None:
     assert option is not None
     screen.lines.append(_("wizard-choose-option").format(option=escape(option.title(screen.lang))))
     # Each value's price with the choices made so far (the cheapest of the options still to come).
-    chosen = draft.options
-    prices = {value: entry.cheapest(draft.mode, {**chosen, option.key: value}) for value in step.values}
+    prices = {value: _price(entry, draft, option.key, value) for value in step.values}
     priced = len(set(prices.values())) > 1
+    current = screen.current(f"opt:{option.key}")
     for value in step.values:
         label = option.value_title(value, screen.lang)
         if priced:
             label = _("wizard-option-button").format(title=label, price=prices[value])
+        if value == current:
+            label = f"✓ {label}"
         screen.add(label, Action.OPTION, f"{option.key}={value}")
     screen.sizes = (2,)
+
+
+def _price(entry: ModelEntry, draft: Draft, key: str, value: str) -> int:
+    """The order's price with option `key` = `value`: with the other options kept, or, when this
+    value rules one of them out (it is then dropped), with the options asked before it only."""
+    mode = draft.mode or ""
+    try:
+        return entry.cheapest(mode, {**draft.options, key: value})
+    except ValueError:
+        return entry.cheapest(mode, {**options_before(entry, mode, key, draft.options), key: value})
 
 
 def _input(screen: Screen, catalog: Catalog) -> None:
@@ -183,6 +233,23 @@ RENDERERS: dict[Action, Callable[[Screen, Catalog], None]] = {
 }
 
 
+def _preset_chips(screen: Screen) -> None:
+    """At a file or prompt step: a ✏️ button per setting the wizard preset (mode, ratio, options;
+    the model when "Same as last time" chose it), so it can be changed before anything is sent."""
+    draft, entry = screen.draft, screen.entry
+    preset_model = any(c.step == "model" and c.preset for c in draft.choices)
+    names = [
+        name
+        for name in ordered_fields(draft, entry)
+        if name in ("mode", "ratio") or name.startswith("opt:") or (name == "model" and preset_model)
+    ]
+    if names:
+        screen.lines.append(_("wizard-preset-hint"))
+        above = len(screen.buttons)  # the prompt step's Skip keeps a row of its own
+        screen.buttons.extend(edit_buttons(draft, entry, screen.lang, names))
+        screen.sizes = (above, 2) if above else (2,)
+
+
 def _choices_so_far(draft: Draft, entry: ModelEntry, lang: str) -> list[str]:
     """The header: model · mode · ratio, then one line per option chosen."""
     head = f"<b>{escape(entry.name(lang))}</b>"
@@ -211,6 +278,8 @@ def render(
     renderer = RENDERERS.get(step.name)
     if renderer is not None:
         renderer(screen, catalog)
+    if step.name in (Action.INPUT, Action.PROMPT) and entry is not None:
+        _preset_chips(screen)
     nav = []
     if draft.choices:
         nav.append(wizard_button(_("wizard-back"), draft.id, Action.BACK))
