@@ -266,8 +266,16 @@ class PostgresDatabase(Database):
     async def run_locked(
         self, body: Callable[Concatenate[SqlConnection, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        # Committed transactions are atomic on PostgreSQL: a read never sees half of one.
-        return await self._call(self._transaction_sync, body, args, kwargs)
+        # No transaction needed: committed transactions are atomic on PostgreSQL, a read never sees
+        # half of one.
+        return await self._call(self._autocommit_sync, body, args, kwargs)
+
+    def _autocommit_sync(self, body: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+        try:
+            with self.pool.connection() as conn:
+                return body(PgConnection(conn), *args, **kwargs)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise StoreError(f"{self.description}: {one_line(exc)}") from exc
 
     def _transaction_sync(
         self, body: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]

@@ -26,12 +26,14 @@ class Dialect:
     name: str
     # Appended to a SELECT whose rows the transaction goes on to change on the strength of what it
     # read (a balance checked before a debit): PostgreSQL locks them; SQLite holds the whole database
-    # from BEGIN IMMEDIATE on, so it needs (and reads) nothing there.
+    # from BEGIN IMMEDIATE on, so it needs (and reads) nothing there. NO KEY UPDATE, not UPDATE: the
+    # foreign-key checks of other inserts (a payment or ledger row of the same user) hold KEY SHARE
+    # on the user's row, and FOR UPDATE would wait for them while they wait for us (a deadlock).
     for_update: str
 
 
 SQLITE = Dialect(name="sqlite", for_update="")
-POSTGRESQL = Dialect(name="postgresql", for_update=" FOR UPDATE")
+POSTGRESQL = Dialect(name="postgresql", for_update=" FOR NO KEY UPDATE")
 
 
 class SqlRow(Protocol):
