@@ -37,6 +37,11 @@ class StoreError(Exception):
     """The database cannot be used; the message is one line for the operator."""
 
 
+# What a caller may catch as "the database refused this step" (locked, busy, unreachable), whichever
+# database it is: the PostgreSQL store reports its connection errors as StoreError.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, StoreError)
+
+
 def now() -> float:
     return time.time()
 
