@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._support import verdict
 from bot.config import StarPack
 from bot.services.billing import BillingService
-from bot.store.db import Database, now
+from bot.store.db import SqliteDatabase as Database
+from bot.store.db import now
 
 START_BALANCE = 1_000_000
 TARGET_PAIRS_PER_S = 2_000

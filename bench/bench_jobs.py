@@ -79,7 +79,7 @@ from bot.services.accounts import AccountsService
 from bot.services.billing import BillingService
 from bot.services.generation import GenerationService
 from bot.services.tracker import PollSchedule
-from bot.store.db import Database
+from bot.store.db import SqliteDatabase as Database
 from bot.store.jobs import Job, JobsRepo, JobState
 from bot.store.users import UsersRepo
 from tests.e2e.harness import RunningBot, free_port, make_settings, running_bot

@@ -40,7 +40,7 @@ from bot.services.payment_recorder import PaymentRecorder
 from bot.services.ports import SubmissionEvents
 from bot.services.referrals import ReferralService
 from bot.services.tracker import JobTracker, PollSchedule
-from bot.store.db import Database
+from bot.store.db import Database, SqliteDatabase
 from bot.store.fsm_storage import SqliteStorage
 from bot.store.jobs import JobsRepo
 from bot.store.payments_journal import PaymentsJournal, journal_path_for
@@ -173,19 +173,32 @@ def create_dispatcher(components: Components) -> Dispatcher:
 async def create_fsm_storage(settings: Settings, db: Database) -> BaseStorage:
     """The one place that decides where open wizards (FSM state and data) are kept.
 
-    The bot's database, so a restart keeps every open menu working. A shared store for several
-    processes (aiogram's RedisStorage when REDIS_URL is set) would be chosen here too.
+    The bot's database, so a restart keeps every open menu working. On PostgreSQL (several
+    processes may share the database) it is written through and not cached. A shared store for
+    several processes (aiogram's RedisStorage when REDIS_URL is set) would be chosen here too.
     """
-    storage = SqliteStorage(db)
+    storage = SqliteStorage(db, shared=db.dialect.name != "sqlite")
     await storage.purge_expired()
     return storage
+
+
+def create_database(settings: Settings) -> Database:
+    """PostgreSQL when DATABASE_URL is set, else the SQLite file at DATABASE_PATH."""
+    if settings.database_url is not None:
+        # Imported here: a SQLite deployment never loads psycopg.
+        from bot.store.postgres import PostgresDatabase
+
+        return PostgresDatabase(
+            settings.database_url.get_secret_value(), pool_size=settings.database_pool_size
+        )
+    return SqliteDatabase(settings.database_path, busy_timeout_ms=settings.database_busy_timeout_ms)
 
 
 async def build_components(settings: Settings, *, session: BaseSession | None = None) -> Components:
     """Every part, wired, without taking updates: `run` starts polling or the webhook.
 
     `session` (in-process tests) is the Bot's session instead of HTTP to Telegram."""
-    db = Database(settings.database_path, busy_timeout_ms=settings.database_busy_timeout_ms)
+    db = create_database(settings)
     await db.open()
     closers: list[Any] = []
     try:

@@ -9,6 +9,7 @@ import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -16,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bot.catalog.prices import PriceOverrides
 
 _TOKEN_RE = re.compile(r"^\d+:[A-Za-z0-9_-]{1,}$")
+_DATABASE_URL_RE = re.compile(r"^postgres(?:ql)?://\S*$")
 _WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
@@ -158,6 +160,11 @@ class Settings(PriceSettings):
     # How long a write waits for another process's lock on the database before it fails (a Stars
     # payment that still cannot be written is kept in DATABASE_PATH.payments-journal meanwhile).
     database_busy_timeout_ms: int = Field(default=5000, ge=1, le=60_000)
+    # postgresql://user:password@host:5432/dbname: the store on PostgreSQL instead of the SQLite file
+    # (several bot processes on one database). Unset: SQLite at DATABASE_PATH.
+    database_url: SecretStr | None = None
+    # Connections each bot process keeps to PostgreSQL (one per database step running at once).
+    database_pool_size: int = Field(default=10, ge=1, le=200)
     public_url: str | None = None
     web_host: str = "0.0.0.0"
     web_port: int = Field(default=8080, ge=0, le=65535)
@@ -178,6 +185,18 @@ class Settings(PriceSettings):
         if value is not None and not _WEBHOOK_SECRET_RE.match(value.get_secret_value()):
             raise ValueError("must be 1-256 characters of A-Z a-z 0-9 _ -")
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        url = value.get_secret_value().strip()
+        if not _DATABASE_URL_RE.match(url):
+            raise ValueError(
+                "expected postgresql://user:password@host:port/dbname (or leave it unset for SQLite)"
+            )
+        return SecretStr(url)
 
     @field_validator("telegram_api_base", "public_url", "kie_api_base", "kie_upload_base")
     @classmethod
@@ -263,7 +282,12 @@ class Settings(PriceSettings):
     def secrets(self) -> list[str]:
         """Every secret value, for the log redaction filter."""
         values = [self.bot_token, self.kie_api_key, self.webhook_secret, self.kie_webhook_hmac_key]
-        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        secrets = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        if self.database_url is not None:
+            password = urlsplit(self.database_url.get_secret_value()).password
+            if password:
+                secrets.append(password)
+        return secrets
 
 
 class SettingsError(Exception):

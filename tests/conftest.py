@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
+from tests import pg_support
 from tests.fakes.telegram import FakeTelegram
+from tests.pg_support import StoreBackend
 
 HANDLER_ERROR_LOGGERS = ("aiogram.event", "aiogram.dispatcher", "bot")
 HANDLER_ERROR_TEXT = "Cause exception while process update"
@@ -26,6 +29,21 @@ def _is_crash(record: logging.LogRecord) -> bool:
     return (
         record.name.split(".")[0] == "bot" and record.levelno >= logging.ERROR and record.exc_info is not None
     )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    pg_support.drop_template()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreBackend]:
+    """The store's database, once on SQLite (a file in tmp_path) and once on PostgreSQL (a fresh
+    database on TEST_DATABASE_URL's server; skipped without one)."""
+    if request.param == "sqlite":
+        yield StoreBackend("sqlite", path=tmp_path / "bot.sqlite3")
+        return
+    with pg_support.fresh_database() as url:
+        yield StoreBackend("postgresql", url=url)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,6 +1,6 @@
 """Credits: signup bonus, reservations for generations, Stars purchases and refunds, admin tools.
 
-Every balance change goes through `bot.store.ledger.apply_movement`, keyed by a unique op_id, so
+Every balance change goes through `bot.store.ledger.apply_movement_sync`, keyed by a unique op_id, so
 each business event moves credits exactly once however often it is replayed:
 
     signup:<user_id>          signup bonus
@@ -15,9 +15,9 @@ each business event moves credits exactly once however often it is replayed:
 
 A generation is paid by reserving (debiting) before KIE is called; the reservation then ends
 exactly once, either settled (the money stays spent) or refunded (a credit row). The SQL lives in
-bot/store/reservations.py; the `*_in` variants run inside a caller's transaction, and a job's
-outcome settles or refunds in the same transaction as its state change (JobsRepo.succeed/fail/
-time_out), so the job row and the money move atomically.
+bot/store/reservations.py; a confirmed order is reserved in the transaction that records its job
+(JobsRepo.create_reserved), and a job's outcome settles or refunds in the same transaction as its
+state change (JobsRepo.succeed/fail/time_out), so the job row and the money move atomically.
 
 Stars refund order (Telegram first, then the database), see `refund_payment`:
   1. `prepare_refund` checks the payment is known, not refunded, and its credits are unspent.
@@ -38,8 +38,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-import aiosqlite
-
 from bot.config import Settings, StarPack
 from bot.services.ports import UnsoldPaymentAlerts
 from bot.store.db import Database
@@ -51,10 +49,8 @@ from bot.store.ledger import (
     Movement,
     Reason,
     UnknownUser,
-    apply_movement,
-    movement_by_op_id,
 )
-from bot.store.payments import PaymentRow, PaymentsRepo, stars_refund_op_id
+from bot.store.payments import PaymentRow, PaymentsRepo, StarsRefundStatus
 from bot.store.reports import ReportsRepo, UserMoney
 from bot.store.reservations import ReservationExists, ReservationRow, ReservationsRepo
 
@@ -262,16 +258,6 @@ class BillingService:
 
     # --- reservations for generations ---
 
-    async def reserve_in(
-        self, conn: aiosqlite.Connection, *, user_id: int, amount: int, key: str, job_id: int | None = None
-    ) -> None:
-        """Debit `amount` and hold it under `key`, inside the caller's transaction.
-
-        Raises InsufficientCredits(balance, needed=amount), UnknownUser or ReservationExists;
-        in every case nothing was written. Raises RuntimeError outside a transaction.
-        """
-        await self.reservations.reserve_in(conn, user_id=user_id, amount=amount, key=key, job_id=job_id)
-
     async def reserve(self, user_id: int, amount: int, key: str, *, job_id: int | None = None) -> None:
         await self.reservations.reserve(user_id, amount, key, job_id=job_id)
 
@@ -402,32 +388,13 @@ class BillingService:
         The Stars are gone at this point, so this never refuses for lack of credits: if the user
         spent some since step 1, it takes what is left and reports the shortfall.
         """
-        async with self.db.transaction() as conn:
-            found = await PaymentsRepo.credits_and_balance_in(conn, charge_id)
-            if found is None:
-                return RefundOutcome(RefundResult.UNKNOWN_PAYMENT, charge_id, None, 0, 0, None)
-            user_id, credits, balance = found
-            if not await self.payments.mark_refunded_in(conn, charge_id):
-                return RefundOutcome(RefundResult.ALREADY_REFUNDED, charge_id, user_id, 0, 0, balance)
-            taken = min(balance, credits)
-            shortfall = credits - taken
-            movement = await apply_movement(
-                conn,
-                user_id=user_id,
-                amount=-taken,
-                reason=Reason.STARS_REFUND,
-                op_id=stars_refund_op_id(charge_id),
-                charge_id=charge_id,
-                actor=f"admin:{admin_id}",
-                note=f"shortfall {shortfall}" if shortfall else None,
-            )
-            if movement is None:
-                # The payment was 'paid' yet its refund row exists: only a hand edit does this.
-                existing = await movement_by_op_id(conn, stars_refund_op_id(charge_id))
-                taken = -existing.amount if existing else 0
-                shortfall = credits - taken
-            balance_after = movement.balance_after if movement else balance
-        return RefundOutcome(RefundResult.REFUNDED, charge_id, user_id, taken, shortfall, balance_after)
+        done = await self.payments.take_back_refunded(charge_id, actor=f"admin:{admin_id}")
+        if done.status is StarsRefundStatus.UNKNOWN_PAYMENT:
+            return RefundOutcome(RefundResult.UNKNOWN_PAYMENT, charge_id, None, 0, 0, None)
+        if done.status is StarsRefundStatus.ALREADY_REFUNDED:
+            return RefundOutcome(RefundResult.ALREADY_REFUNDED, charge_id, done.user_id, 0, 0, done.balance)
+        user_id, taken, shortfall = done.user_id, done.taken, done.credits - done.taken
+        return RefundOutcome(RefundResult.REFUNDED, charge_id, user_id, taken, shortfall, done.balance)
 
     async def refund_payment(
         self, charge_id: str, admin_id: int, refund_stars: Callable[[int, str], Awaitable[None]]
@@ -457,20 +424,14 @@ class BillingService:
         if credits == 0:
             raise ValueError("a grant of 0 credits changes nothing")
         op_id = op_id or f"admin:{uuid.uuid4().hex}"
-        async with self.db.transaction() as conn:
-            movement = await apply_movement(
-                conn,
-                user_id=user_id,
-                amount=credits,
-                reason=Reason.ADMIN_GRANT,
-                op_id=op_id,
-                actor=f"admin:{admin_id}",
-                note=note or None,
-            )
-            if movement is None:
-                movement = await movement_by_op_id(conn, op_id)
-        assert movement is not None
-        return movement
+        return await self.ledger.apply_or_existing(
+            user_id=user_id,
+            amount=credits,
+            reason=Reason.ADMIN_GRANT,
+            op_id=op_id,
+            actor=f"admin:{admin_id}",
+            note=note or None,
+        )
 
     async def user_summary(self, user_id: int, recent_limit: int = 10) -> UserBillingSummary | None:
         money = await self.reports.user_money(user_id)

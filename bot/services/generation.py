@@ -25,7 +25,14 @@ from bot.kie.webhook_auth import callback_url, new_callback_token
 from bot.services.billing import BillingService
 from bot.services.ports import FileSource, KieAlerts, SubmissionEvents
 from bot.store.db import Database, now
-from bot.store.jobs import SUBMISSION_UNKNOWN, Job, JobsRepo, JobState, NewJob, reservation_key
+from bot.store.jobs import (
+    SUBMISSION_UNKNOWN,
+    InFlightLimit,
+    Job,
+    JobsRepo,
+    JobState,
+    NewJob,
+)
 
 log = logging.getLogger(__name__)
 
@@ -146,39 +153,30 @@ class GenerationService:
         self.catalog.validate(checked)
         quote = self.catalog.quote(order.model_key, order.mode, order.options)
         mode = entry.mode_spec(order.mode)
-        async with self.db.transaction() as conn:
-            existing = await JobsRepo.by_draft_in(conn, draft_key)
-            if existing is not None:
-                return Confirmed(existing, created=False)
-            if await JobsRepo.count_in_flight_in(conn, user_id) >= self.max_jobs_in_flight:
-                raise TooManyJobs(self.max_jobs_in_flight)
-            job_id = await JobsRepo.insert_in(
-                conn,
-                NewJob(
-                    user_id=user_id,
-                    chat_id=chat_id,
-                    draft_key=draft_key,
-                    model_key=order.model_key,
-                    mode=order.mode,
-                    ratio=order.ratio,
-                    options=dict(order.options),
-                    prompt=order.prompt,
-                    inputs={"files": [f.as_dict() for f in files], "urls": {}},
-                    family=str(entry.family),
-                    kie_model=mode.kie_model,
-                    kie_credits=quote.kie_credits,
-                    cost=quote.user_credits,
-                    callback_token=new_callback_token(),
-                    deadline_at=now() + self.job_timeout_s,
-                    status_message_id=status_message_id,
-                ),
-            )
-            await self.billing.reserve_in(
-                conn, user_id=user_id, amount=quote.user_credits, key=reservation_key(job_id), job_id=job_id
-            )
-            job = await JobsRepo.get_in(conn, job_id)
-        assert job is not None
-        return Confirmed(job, created=True)
+        new_job = NewJob(
+            user_id=user_id,
+            chat_id=chat_id,
+            draft_key=draft_key,
+            model_key=order.model_key,
+            mode=order.mode,
+            ratio=order.ratio,
+            options=dict(order.options),
+            prompt=order.prompt,
+            inputs={"files": [f.as_dict() for f in files], "urls": {}},
+            family=str(entry.family),
+            kie_model=mode.kie_model,
+            kie_credits=quote.kie_credits,
+            cost=quote.user_credits,
+            callback_token=new_callback_token(),
+            deadline_at=now() + self.job_timeout_s,
+            status_message_id=status_message_id,
+        )
+        try:
+            # One transaction: the draft check, the in-flight limit, the job row and its reservation.
+            job, created = await self.jobs.create_reserved(new_job, max_in_flight=self.max_jobs_in_flight)
+        except InFlightLimit as exc:
+            raise TooManyJobs(exc.limit) from None
+        return Confirmed(job, created=created)
 
     # --- submit: upload inputs and create the KIE task (in the background) -----------------------
 

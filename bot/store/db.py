@@ -1,8 +1,16 @@
-"""One long-lived aiosqlite connection shared by the whole process.
+"""The database the repositories run on: SQLite (embedded, the default) or PostgreSQL.
 
-Coroutines interleave on a single connection, so every statement runs under one asyncio.Lock and
-every write transaction is `BEGIN IMMEDIATE ... COMMIT` inside that lock (testing-notes.md §8).
-That keeps a read from ever seeing another coroutine's half-done transaction.
+`Database` is what repositories and services see. Every multi-statement step is a short
+synchronous body `body(conn, ...)` (bot.store.sql.SqlConnection) run in ONE transaction on a worker
+thread (`run_in_transaction`); single statements use `execute` / `fetchone` / `fetchall`. Two
+implementations:
+
+* `SqliteDatabase` (here): one long-lived aiosqlite connection shared by the whole process.
+  Coroutines interleave on it, so every statement runs under one asyncio.Lock and every write
+  transaction is `BEGIN IMMEDIATE ... COMMIT` inside that lock (testing-notes.md §8). That keeps a
+  read from ever seeing another coroutine's half-done transaction.
+* `PostgresDatabase` (bot/store/postgres.py): a pool of psycopg connections, one per running body,
+  for several processes on one server (DATABASE_URL).
 """
 
 from __future__ import annotations
@@ -10,14 +18,16 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar, cast
 
 import aiosqlite
 
 from bot.store.migrations import MIGRATIONS
+from bot.store.sql import SQLITE, Dialect, SqlConnection, SqliteConnection, SqlRow
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -27,6 +37,11 @@ class StoreError(Exception):
     """The database cannot be used; the message is one line for the operator."""
 
 
+# What a caller may catch as "the database refused this step" (locked, busy, unreachable), whichever
+# database it is: the PostgreSQL store reports its connection errors as StoreError.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, StoreError)
+
+
 def now() -> float:
     return time.time()
 
@@ -34,12 +49,68 @@ def now() -> float:
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 
 
-class Database:
+class Database(ABC):
+    """The store's connection to its database (see the module docstring)."""
+
+    dialect: ClassVar[Dialect]
+
+    @property
+    @abstractmethod
+    def description(self) -> str:
+        """The setting that names this database, for messages (no password)."""
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect, migrate, check it is writable. Raises StoreError with one clear line."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Idempotent."""
+
+    @abstractmethod
+    async def run_in_transaction(
+        self, body: Callable[Concatenate[SqlConnection, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`body(conn, ...)` in one transaction, committed if it returns, rolled back if it raises.
+
+        If the awaiting coroutine is cancelled, the worker thread still finishes the body and commits
+        or rolls back on its own. On PostgreSQL the body may run again after a deadlock or a
+        serialization failure (nothing of the failed run is kept), so it must not have effects
+        outside the database.
+        """
+
+    @abstractmethod
+    async def run_locked(
+        self, body: Callable[Concatenate[SqlConnection, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """A read of several statements in one round trip that never sees a half-done transaction."""
+
+    @abstractmethod
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One autocommitted statement; returns the number of changed rows."""
+
+    @abstractmethod
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> SqlRow | None: ...
+
+    @abstractmethod
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[SqlRow]: ...
+
+    @abstractmethod
+    async def ping(self) -> bool: ...
+
+
+class SqliteDatabase(Database):
+    dialect = SQLITE
+
     def __init__(self, path: Path | str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
         self.path = Path(path)
         self.busy_timeout_ms = busy_timeout_ms
         self._conn: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+
+    @property
+    def description(self) -> str:
+        return f"DATABASE_PATH={self.path}"
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -52,7 +123,9 @@ class Database:
         try:
             if str(self.path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = await aiosqlite.connect(str(self.path), isolation_level=None)
+            self._conn = await aiosqlite.connect(
+                str(self.path), isolation_level=None, factory=SqliteConnection
+            )
             self._conn.row_factory = aiosqlite.Row
             for pragma in (
                 "PRAGMA journal_mode=WAL",
@@ -91,7 +164,7 @@ class Database:
                 continue
             await conn.execute("BEGIN IMMEDIATE")
             try:
-                for statement in _split_sql(script):
+                for statement in split_sql(script):
                     await conn.execute(statement)
                 await conn.execute(f"PRAGMA user_version={version}")
                 await conn.execute("COMMIT")
@@ -101,7 +174,9 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A write transaction: BEGIN IMMEDIATE under the process-wide lock; rolled back on error."""
+        """SQLite only (tools and benchmarks that compose aiosqlite calls): a write transaction,
+        BEGIN IMMEDIATE under the process-wide lock, rolled back on error. The bot's own steps use
+        `run_in_transaction`, which both backends have."""
         async with self._lock:
             conn = self.conn
             await conn.execute("BEGIN IMMEDIATE")
@@ -115,7 +190,7 @@ class Database:
 
     async def run_sync(
         self,
-        body: Callable[Concatenate[sqlite3.Connection, P], T],
+        body: Callable[Concatenate[SqlConnection, P], T],
         /,
         *args: P.args,
         **kwargs: P.kwargs,
@@ -129,22 +204,18 @@ class Database:
 
     async def run_in_transaction(
         self,
-        body: Callable[Concatenate[sqlite3.Connection, P], T],
+        body: Callable[Concatenate[SqlConnection, P], T],
         /,
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        """`transaction()` with BEGIN IMMEDIATE, the body and COMMIT in one round trip.
-
-        Same guarantees: the process-wide lock, ROLLBACK on any error. If the awaiting coroutine is
-        cancelled, the worker thread still finishes the body and commits or rolls back on its own.
-        """
+        """BEGIN IMMEDIATE, the body and COMMIT in one round trip, under the process-wide lock."""
         async with self._lock:
             return await self.run_sync(_in_immediate_transaction, body, *args, **kwargs)
 
     async def run_locked(
         self,
-        body: Callable[Concatenate[sqlite3.Connection, P], T],
+        body: Callable[Concatenate[SqlConnection, P], T],
         /,
         *args: P.args,
         **kwargs: P.kwargs,
@@ -155,17 +226,17 @@ class Database:
             return await self.run_sync(body, *args, **kwargs)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """One autocommitted statement; returns the number of changed rows."""
         async with self._lock:
             cursor = await self.conn.execute(sql, params)
             return cursor.rowcount
 
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> SqlRow | None:
         async with self._lock:
             cursor = await self.conn.execute(sql, params)
-            return await cursor.fetchone()
+            row: SqlRow | None = await cursor.fetchone()
+            return row
 
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[SqlRow]:
         async with self._lock:
             cursor = await self.conn.execute(sql, params)
             return list(await cursor.fetchall())
@@ -180,7 +251,7 @@ class Database:
 
 def run_on_connection_thread(
     conn: aiosqlite.Connection,
-    body: Callable[Concatenate[sqlite3.Connection, P], T],
+    body: Callable[Concatenate[SqlConnection, P], T],
     /,
     *args: P.args,
     **kwargs: P.kwargs,
@@ -191,17 +262,18 @@ def run_on_connection_thread(
     several times the cost of the SQL itself; a reserve as separate awaits took six of them.
     Running the statements of one step as a plain sqlite3 function makes the step one round trip.
     `body` must stay short and must not await: it holds the connection's only thread. Inside a
-    caller's `Database.transaction()` pass its connection; otherwise use
+    caller's `SqliteDatabase.transaction()` pass its connection; otherwise use
     `Database.run_in_transaction`. aiosqlite has no public API for this: `_execute` / `_conn` are
     pinned by the dependency range (aiosqlite 0.22.x) and checked by tests/unit/test_ledger.py.
     """
     # aiosqlite leaves its private dispatcher untyped; it returns what the function returns.
-    return conn._execute(lambda: body(conn._conn, *args, **kwargs))  # type: ignore[no-untyped-call]
+    raw = cast(SqliteConnection, conn._conn)  # opened with factory=SqliteConnection
+    return conn._execute(lambda: body(raw, *args, **kwargs))  # type: ignore[no-untyped-call]
 
 
 def _in_immediate_transaction(
-    raw: sqlite3.Connection,
-    body: Callable[Concatenate[sqlite3.Connection, P], T],
+    raw: SqlConnection,
+    body: Callable[Concatenate[SqlConnection, P], T],
     /,
     *args: P.args,
     **kwargs: P.kwargs,
@@ -218,6 +290,6 @@ def _in_immediate_transaction(
     return result
 
 
-def _split_sql(script: str) -> Iterable[str]:
+def split_sql(script: str) -> Iterable[str]:
     # Migrations hold no semicolons inside literals or triggers, so a plain split is exact.
     return [s.strip() for s in script.split(";") if s.strip()]

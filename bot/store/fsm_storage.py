@@ -1,4 +1,4 @@
-"""aiogram FSM storage in the bot's SQLite database: an open wizard survives a restart.
+"""aiogram FSM storage in the bot's database (SQLite or PostgreSQL): an open wizard survives a restart.
 
 aiogram's MemoryStorage loses every open /generate menu on a restart, and each of its buttons then
 answers "this menu is out of date". Here state and data live in the `fsm` table (migration 4), one
@@ -13,6 +13,9 @@ waits for the disk; at most the changes of one round trip are lost if the proces
 a clean stop (the application calls `close()`, which writes what is pending). A write the database
 refuses is logged and retried; the pending change stays what every read sees.
 
+With `shared=True` (PostgreSQL, several bot processes on one database) nothing is cached and every
+change is written before the call returns: another process may handle the user's next tap.
+
 Drafts nobody touched for `keep_s` (7 days) are dropped: at start, at most hourly on a write, and
 on read (an expired row reads as empty, so an old menu says "out of date" even before the purge).
 """
@@ -22,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
 
 from bot.store.db import Database, StoreError, now
+from bot.store.sql import SqlConnection, SqlRow
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +108,8 @@ def state_name(state: StateType) -> str | None:
 
 
 class SqliteStorage(BaseStorage):
+    """The storage over `Database` (the name is historical: PostgreSQL works too, see `shared`)."""
+
     def __init__(
         self,
         db: Database,
@@ -112,8 +117,10 @@ class SqliteStorage(BaseStorage):
         keep_s: float = DRAFT_KEEP_S,
         cache_entries: int = CACHE_ENTRIES,
         clock: Callable[[], float] = now,
+        shared: bool = False,
     ) -> None:
         self.db = db
+        self.shared = shared
         self.keep_s = keep_s
         self.cache_entries = cache_entries
         self.clock = clock
@@ -144,21 +151,21 @@ class SqliteStorage(BaseStorage):
             # The wizard sets the same state on every tap, right before writing the data (which
             # refreshes updated_at): nothing to write.
             return
-        self._put(key, _Record(name, current.data, self.clock()))
+        await self._put(key, _Record(name, current.data, self.clock()))
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         text = encode_data(data)
         current = await self._read(key)
         if current is _ABSENT and text == EMPTY_DATA:
             return
-        self._put(key, _Record(current.state, text, self.clock()))
+        await self._put(key, _Record(current.state, text, self.clock()))
 
     async def update_data(self, key: StorageKey, data: Mapping[str, Any]) -> dict[str, Any]:
         current = await self._read(key)
         merged: dict[str, Any] = json.loads(current.data)
         merged.update(data)
         text = encode_data(merged)
-        self._put(key, _Record(current.state, text, self.clock()))
+        await self._put(key, _Record(current.state, text, self.clock()))
         result: dict[str, Any] = json.loads(text)
         return result
 
@@ -167,7 +174,7 @@ class SqliteStorage(BaseStorage):
         handlers that may still use this storage), so this can run more than once."""
         try:
             await self.flush()
-        except (sqlite3.Error, StoreError) as exc:
+        except StoreError as exc:
             # No retry after this: the application closes the database next.
             if self._retry is not None:
                 self._retry.cancel()
@@ -184,10 +191,13 @@ class SqliteStorage(BaseStorage):
         if self._dirty:
             raise StoreError(f"{len(self._dirty)} open wizard(s) could not be saved")
 
-    def _put(self, key: StorageKey, record: _Record) -> None:
+    async def _put(self, key: StorageKey, record: _Record) -> None:
         self._dirty[key] = record
         self._remember(key, record)
         self._start_writer()
+        if self.shared:
+            # Written through: the next update of this user may reach another process.
+            await self.flush()
 
     def _start_writer(self) -> None:
         if self._retry is not None:
@@ -203,10 +213,11 @@ class SqliteStorage(BaseStorage):
             self._writing = batch
             at = self.clock()
             purge_before = at - self.keep_s if at - self._last_purge >= PURGE_EVERY_S else None
-            rows = [(key_params(key), record) for key, record in batch.items()]
+            # In key order: two processes writing overlapping batches lock rows in the same order.
+            rows = sorted(((key_params(key), record) for key, record in batch.items()), key=lambda r: r[0])
             try:
                 await self.db.run_in_transaction(_write_rows, rows, purge_before)
-            except (sqlite3.Error, StoreError, ValueError) as exc:
+            except Exception as exc:  # the database's own errors differ (sqlite3, psycopg)
                 for key, record in batch.items():
                     self._dirty.setdefault(key, record)  # a newer change of the same key wins
                 log.warning("Saving %d open wizard(s) failed, retrying: %s", len(batch), exc)
@@ -239,7 +250,7 @@ class SqliteStorage(BaseStorage):
         return self._dirty.get(key) or self._writing.get(key)
 
     def _cached(self, key: StorageKey) -> _Record | None:
-        record = self._pending(key) or self._cache.get(key)
+        record = self._pending(key) or (None if self.shared else self._cache.get(key))
         if record is None:
             return None
         if record is not _ABSENT and record.updated_at < self.clock() - self.keep_s:
@@ -249,6 +260,8 @@ class SqliteStorage(BaseStorage):
         return record
 
     def _remember(self, key: StorageKey, record: _Record) -> None:
+        if self.shared:
+            return
         self._cache[key] = record
         self._cache.move_to_end(key)
         while len(self._cache) > self.cache_entries:
@@ -274,18 +287,18 @@ class SqliteStorage(BaseStorage):
 # --- bodies run on the connection's worker thread (one round trip each) ----------------------------
 
 
-def _row_record(row: sqlite3.Row | None, cutoff: float) -> _Record:
+def _row_record(row: SqlRow | None, cutoff: float) -> _Record:
     if row is None or float(row[2]) < cutoff:
         return _ABSENT
     return _Record(row[0], str(row[1]), float(row[2]))
 
 
-def _select(raw: sqlite3.Connection, params: KeyParams, cutoff: float) -> _Record:
+def _select(raw: SqlConnection, params: KeyParams, cutoff: float) -> _Record:
     return _row_record(raw.execute(_SELECT, params).fetchone(), cutoff)
 
 
 def _write_rows(
-    raw: sqlite3.Connection, rows: list[tuple[KeyParams, _Record]], purge_before: float | None
+    raw: SqlConnection, rows: list[tuple[KeyParams, _Record]], purge_before: float | None
 ) -> None:
     for params, record in rows:
         if record.state is None and record.data == EMPTY_DATA:
@@ -296,5 +309,5 @@ def _write_rows(
         _purge(raw, purge_before)
 
 
-def _purge(raw: sqlite3.Connection, cutoff: float) -> int:
+def _purge(raw: SqlConnection, cutoff: float) -> int:
     return raw.execute("DELETE FROM fsm WHERE updated_at < ?", (cutoff,)).rowcount

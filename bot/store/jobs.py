@@ -11,18 +11,16 @@ once: the caller that changed the row won, and the refund or the delivery hangs 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-import aiosqlite
-
 from bot.store.db import Database, now
 from bot.store.ledger import Reason, apply_movement_sync
-from bot.store.reservations import refund_sync, settle_sync, undelivered_op_id
+from bot.store.reservations import refund_sync, reserve_sync, settle_sync, undelivered_op_id
+from bot.store.sql import SqlConnection, SqlRow
 
 
 class JobState(StrEnum):
@@ -112,7 +110,7 @@ class Job:
         )
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> Job:
+    def from_row(cls, row: SqlRow) -> Job:
         return cls(
             id=row["id"],
             user_id=row["user_id"],
@@ -188,6 +186,14 @@ class OrderSettings:
 SETTINGS_LOOKBACK_JOBS = 200
 
 
+class InFlightLimit(Exception):
+    """The user already has `limit` jobs in flight; nothing was written."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"at most {limit} jobs in flight")
+        self.limit = limit
+
+
 def _placeholders(values: Sequence[object]) -> str:
     return ",".join("?" for _ in values)
 
@@ -209,17 +215,18 @@ class JobsRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    # --- inside a caller's transaction -------------------------------------------------------
+    # --- bodies, for one-round-trip transactions (Database.run_in_transaction) -----------------
 
     @staticmethod
-    async def insert_in(conn: aiosqlite.Connection, job: NewJob) -> int:
+    def insert_sync(raw: SqlConnection, job: NewJob) -> int:
         t = now()
-        cursor = await conn.execute(
+        row = raw.execute(
             """
             INSERT INTO jobs (user_id, chat_id, draft_key, model_key, mode, ratio, options_json, prompt,
                               inputs_json, family, kie_model, kie_credits, cost, callback_token,
                               status_message_id, state, deadline_at, created_at, updated_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'created', ?, ?, ?)
+            RETURNING id
             """,
             (
                 job.user_id,
@@ -241,43 +248,33 @@ class JobsRepo:
                 t,
                 t,
             ),
-        )
-        assert cursor.lastrowid is not None
-        return int(cursor.lastrowid)
+        ).fetchone()
+        return int(row[0])
 
     @staticmethod
-    async def get_in(conn: aiosqlite.Connection, job_id: int) -> Job | None:
-        cursor = await conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,))
-        row = await cursor.fetchone()
+    def by_draft_sync(raw: SqlConnection, draft_key: str) -> Job | None:
+        row = raw.execute("SELECT * FROM jobs WHERE draft_key = ?", (draft_key,)).fetchone()
         return Job.from_row(row) if row else None
 
     @staticmethod
-    async def by_draft_in(conn: aiosqlite.Connection, draft_key: str) -> Job | None:
-        cursor = await conn.execute("SELECT * FROM jobs WHERE draft_key = ?", (draft_key,))
-        row = await cursor.fetchone()
-        return Job.from_row(row) if row else None
-
-    @staticmethod
-    async def count_in_flight_in(conn: aiosqlite.Connection, user_id: int) -> int:
+    def count_in_flight_sync(raw: SqlConnection, user_id: int) -> int:
         states = [s.value for s in IN_FLIGHT]
-        cursor = await conn.execute(
+        row = raw.execute(
             f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND state IN ({_placeholders(states)})",
             (user_id, *states),
-        )
-        row = await cursor.fetchone()
+        ).fetchone()
         return int(row[0]) if row else 0
 
-    # --- plain sqlite3, for one-round-trip transactions (Database.run_in_transaction) ----------
 
     @staticmethod
     def transition_sync(
-        raw: sqlite3.Connection, job_id: int, expected: Sequence[JobState], new_state: JobState, **fields: Any
+        raw: SqlConnection, job_id: int, expected: Sequence[JobState], new_state: JobState, **fields: Any
     ) -> bool:
         sql, values = _transition_sql(job_id, expected, new_state, fields)
         return raw.execute(sql, values).rowcount == 1
 
     @staticmethod
-    def revive_unknown_submission_sync(raw: sqlite3.Connection, job_id: int, **fields: Any) -> bool:
+    def revive_unknown_submission_sync(raw: SqlConnection, job_id: int, **fields: Any) -> bool:
         """failed(submission_unknown) -> succeeded: KIE did get the order after all.
 
         Such a job was refunded because the bot could not tell whether the create call reached KIE
@@ -289,7 +286,7 @@ class JobsRepo:
         return raw.execute(sql, values).rowcount == 1
 
     @staticmethod
-    def get_sync(raw: sqlite3.Connection, job_id: int) -> Job | None:
+    def get_sync(raw: SqlConnection, job_id: int) -> Job | None:
         row = raw.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return Job.from_row(row) if row else None
 
@@ -370,6 +367,19 @@ class JobsRepo:
         """KIE accepted the create call: remember the task id (unless a callback already did) and
         created -> submitted (a fast callback may already have finished the job). The fresh row."""
         return await self.db.run_in_transaction(_record_task_id_sync, job_id, task_id, submitted_at)
+
+    async def create_reserved(self, job: NewJob, *, max_in_flight: int) -> tuple[Job, bool]:
+        """Record a confirmed order and reserve its cost (key `job:<id>`) in one transaction.
+
+        Idempotent per draft key: (the job, False) when that draft was already confirmed, else
+        (the new job, True). Raises InFlightLimit, or the ledger's InsufficientCredits /
+        UnknownUser; then nothing was written.
+        """
+        return await self.db.run_in_transaction(_create_reserved_sync, job, max_in_flight)
+
+    async def insert(self, job: NewJob) -> int:
+        """A job row alone, no reservation (tools and tests)."""
+        return await self.db.run_in_transaction(JobsRepo.insert_sync, job)
 
     # --- standalone -----------------------------------------------------------------------------
 
@@ -462,7 +472,7 @@ class JobsRepo:
                   SELECT MIN(COALESCE(next_delivery_at, 0)) FROM jobs WHERE state = 'succeeded'
                   UNION ALL
                   SELECT MIN(deadline_at) FROM jobs WHERE state IN ({_placeholders(in_flight)})
-                )""",
+                ) AS due""",
             (*polled, *in_flight),
         )
         return float(row[0]) if row and row[0] is not None else None
@@ -564,10 +574,33 @@ class ModelKieCost:
     charged: int  # user credits kept (charged minus refunded)
 
 
-# --- plain sqlite3 bodies of the outcome transitions (run by Database.run_in_transaction) ---------
+# --- bodies of the confirm and the outcome transitions (run by Database.run_in_transaction) -------
 
 
-def _succeed_sync(raw: sqlite3.Connection, job_id: int, fields: dict[str, Any]) -> Job | None:
+def lock_user_sync(raw: SqlConnection, user_id: int) -> None:
+    """Make the other transactions on this user's orders and money wait for this one (PostgreSQL;
+    SQLite's BEGIN IMMEDIATE already holds the whole database)."""
+    if raw.dialect.for_update:
+        raw.execute(f"SELECT 1 FROM users WHERE id = ?{raw.dialect.for_update}", (user_id,))
+
+
+def _create_reserved_sync(raw: SqlConnection, job: NewJob, max_in_flight: int) -> tuple[Job, bool]:
+    # The draft check and the in-flight count decide the insert: with the user's row locked first,
+    # two confirms of the same user (a double tap, two instances) take turns on PostgreSQL.
+    lock_user_sync(raw, job.user_id)
+    existing = JobsRepo.by_draft_sync(raw, job.draft_key)
+    if existing is not None:
+        return existing, False
+    if JobsRepo.count_in_flight_sync(raw, job.user_id) >= max_in_flight:
+        raise InFlightLimit(max_in_flight)
+    job_id = JobsRepo.insert_sync(raw, job)
+    reserve_sync(raw, user_id=job.user_id, amount=job.cost, key=reservation_key(job_id), job_id=job_id)
+    created = JobsRepo.get_sync(raw, job_id)
+    assert created is not None
+    return created, True
+
+
+def _succeed_sync(raw: SqlConnection, job_id: int, fields: dict[str, Any]) -> Job | None:
     won = JobsRepo.transition_sync(
         raw, job_id, SUCCEEDS_FROM, JobState.SUCCEEDED, **fields
     ) or JobsRepo.revive_unknown_submission_sync(raw, job_id, **fields)
@@ -580,7 +613,7 @@ def _succeed_sync(raw: sqlite3.Connection, job_id: int, fields: dict[str, Any]) 
 
 
 def _end_refunded_sync(
-    raw: sqlite3.Connection,
+    raw: SqlConnection,
     job_id: int,
     expected: Sequence[JobState],
     new_state: JobState,
@@ -593,7 +626,7 @@ def _end_refunded_sync(
 
 
 def _refund_undelivered_sync(
-    raw: sqlite3.Connection, job_id: int, new_state: JobState, fields: dict[str, Any]
+    raw: SqlConnection, job_id: int, new_state: JobState, fields: dict[str, Any]
 ) -> Job | None:
     if not JobsRepo.transition_sync(raw, job_id, [JobState.SUCCEEDED], new_state, **fields):
         return None
@@ -611,7 +644,7 @@ def _refund_undelivered_sync(
 
 
 def _record_task_id_sync(
-    raw: sqlite3.Connection, job_id: int, task_id: str, submitted_at: float
+    raw: SqlConnection, job_id: int, task_id: str, submitted_at: float
 ) -> Job | None:
     raw.execute(
         "UPDATE jobs SET task_id = ?, submitted_at = ? WHERE id = ? AND task_id IS NULL",

@@ -1,20 +1,20 @@
 """The credit ledger: the one primitive every credit movement goes through.
 
-`users.balance` is a cached sum of the user's `ledger.amount` rows. `apply_movement` changes both in
-the caller's `BEGIN IMMEDIATE` transaction, so the two can never drift apart, and `ledger.op_id`
-(UNIQUE) makes every movement idempotent: retried webhooks, duplicate updates and restarts replay
-the same op_id and change nothing.
+`users.balance` is a cached sum of the user's `ledger.amount` rows. `apply_movement_sync` changes
+both in the caller's transaction, so the two can never drift apart, and `ledger.op_id` (UNIQUE) makes
+every movement idempotent: retried webhooks, duplicate updates and restarts replay the same op_id and
+change nothing. The user's row is read FOR UPDATE on PostgreSQL, so two concurrent movements of one
+user take turns there as they do under SQLite's BEGIN IMMEDIATE.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 
-import aiosqlite
-
-from bot.store.db import Database, now, run_on_connection_thread
+from bot.store.db import Database, now
+from bot.store.sql import Dialect, SqlConnection, SqlRow
 
 
 class Reason(StrEnum):
@@ -68,7 +68,7 @@ class Movement:
     created_at: float
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Movement:
+    def from_row(cls, row: SqlRow) -> Movement:
         return cls(
             id=row["id"],
             user_id=row["user_id"],
@@ -106,19 +106,27 @@ _MOVEMENT_COLUMNS = (
 
 # One statement writes the ledger row only if the user exists, the balance stays >= 0 and the op_id
 # is new; `balance_after` is computed from the live balance in the same statement. The WHERE clause
-# is required by SQLite's parser before an upsert clause on INSERT ... SELECT.
+# is required by SQLite's parser before an upsert clause on INSERT ... SELECT. On PostgreSQL the
+# user's row is locked by the SELECT (`{for_update}`): a concurrent movement of the same user waits
+# for this transaction, then reads the balance it left (not the one before it).
+# CAST: PostgreSQL cannot infer the type of a NULL parameter in a SELECT list.
 _INSERT_MOVEMENT = f"""
     INSERT INTO ledger (user_id, amount, reason, op_id, job_id, charge_id, actor, note,
                         balance_after, created_at)
-    SELECT id, :amount, :reason, :op_id, :job_id, :charge_id, :actor, :note,
-           balance + :amount, :created_at
-    FROM users WHERE id = :user_id AND balance + :amount >= 0
+    SELECT id, :amount, :reason, :op_id, CAST(:job_id AS BIGINT), CAST(:charge_id AS TEXT), :actor,
+           CAST(:note AS TEXT), balance + :amount, :created_at
+    FROM users WHERE id = :user_id AND balance + :amount >= 0{{for_update}}
     ON CONFLICT(op_id) DO NOTHING
     RETURNING {_MOVEMENT_COLUMNS}
 """
 
 
-def require_transaction(raw: sqlite3.Connection) -> None:
+@functools.cache
+def _insert_movement(dialect: Dialect) -> str:
+    return _INSERT_MOVEMENT.format(for_update=dialect.for_update)
+
+
+def require_transaction(raw: SqlConnection) -> None:
     """Refuse to start a multi-statement money step outside the caller's BEGIN IMMEDIATE.
 
     Without it, each statement would autocommit alone and a crash or error between two of them
@@ -129,46 +137,7 @@ def require_transaction(raw: sqlite3.Connection) -> None:
 
 
 def apply_movement_sync(
-    raw: sqlite3.Connection,
-    *,
-    user_id: int,
-    amount: int,
-    reason: str,
-    op_id: str,
-    job_id: int | None = None,
-    charge_id: str | None = None,
-    actor: str = "system",
-    note: str | None = None,
-) -> Movement | None:
-    """`apply_movement` for a body already running on the connection thread."""
-    require_transaction(raw)
-    params = {
-        "user_id": user_id,
-        "amount": amount,
-        "reason": str(reason),
-        "op_id": op_id,
-        "job_id": job_id,
-        "charge_id": charge_id,
-        "actor": actor,
-        "note": note,
-        "created_at": now(),
-    }
-    row = raw.execute(_INSERT_MOVEMENT, params).fetchone()
-    if row is not None:
-        # The CHECK (balance >= 0) constraint backs up the guard in the INSERT above.
-        raw.execute("UPDATE users SET balance = balance + ? WHERE id = ?", (amount, user_id))
-        return Movement.from_row(row)
-    # Nothing inserted: find out why. This path is rare, so the extra reads cost nothing overall.
-    if raw.execute("SELECT 1 FROM ledger WHERE op_id = ?", (op_id,)).fetchone() is not None:
-        return None
-    balance_row = raw.execute("SELECT balance FROM users WHERE id = ?", (user_id,)).fetchone()
-    if balance_row is None:
-        raise UnknownUser(user_id)
-    raise InsufficientCredits(balance=int(balance_row[0]), needed=-amount)
-
-
-async def apply_movement(
-    conn: aiosqlite.Connection,
+    raw: SqlConnection,
     *,
     user_id: int,
     amount: int,
@@ -185,25 +154,56 @@ async def apply_movement(
     Raises InsufficientCredits when a debit would make the balance negative, UnknownUser when the
     user has no row; in both cases nothing was written, so the caller may carry on.
     """
-    return await run_on_connection_thread(
-        conn,
-        apply_movement_sync,
-        user_id=user_id,
-        amount=amount,
-        reason=reason,
-        op_id=op_id,
-        job_id=job_id,
-        charge_id=charge_id,
-        actor=actor,
-        note=note,
-    )
+    require_transaction(raw)
+    params = {
+        "user_id": user_id,
+        "amount": amount,
+        "reason": str(reason),
+        "op_id": op_id,
+        "job_id": job_id,
+        "charge_id": charge_id,
+        "actor": actor,
+        "note": note,
+        "created_at": now(),
+    }
+    row = raw.execute(_insert_movement(raw.dialect), params).fetchone()
+    if row is not None:
+        # The CHECK (balance >= 0) constraint backs up the guard in the INSERT above.
+        raw.execute("UPDATE users SET balance = balance + ? WHERE id = ?", (amount, user_id))
+        return Movement.from_row(row)
+    # Nothing inserted: find out why. This path is rare, so the extra reads cost nothing overall.
+    if raw.execute("SELECT 1 FROM ledger WHERE op_id = ?", (op_id,)).fetchone() is not None:
+        return None
+    balance_row = raw.execute("SELECT balance FROM users WHERE id = ?", (user_id,)).fetchone()
+    if balance_row is None:
+        raise UnknownUser(user_id)
+    raise InsufficientCredits(balance=int(balance_row[0]), needed=-amount)
 
 
-async def movement_by_op_id(conn: aiosqlite.Connection, op_id: str) -> Movement | None:
-    rows = list(
-        await conn.execute_fetchall(f"SELECT {_MOVEMENT_COLUMNS} FROM ledger WHERE op_id = ?", (op_id,))
+def movement_by_op_id_sync(raw: SqlConnection, op_id: str) -> Movement | None:
+    row = raw.execute(f"SELECT {_MOVEMENT_COLUMNS} FROM ledger WHERE op_id = ?", (op_id,)).fetchone()
+    return Movement.from_row(row) if row else None
+
+
+def apply_or_existing_sync(
+    raw: SqlConnection,
+    *,
+    user_id: int,
+    amount: int,
+    reason: str,
+    op_id: str,
+    actor: str = "system",
+    note: str | None = None,
+) -> Movement:
+    """`apply_movement_sync`, or the movement already recorded under `op_id` (a replay)."""
+    applied = apply_movement_sync(
+        raw, user_id=user_id, amount=amount, reason=reason, op_id=op_id, actor=actor, note=note
     )
-    return Movement.from_row(rows[0]) if rows else None
+    if applied is not None:
+        return applied
+    existing = movement_by_op_id_sync(raw, op_id)
+    assert existing is not None  # the op_id conflicted, so its row is there
+    return existing
 
 
 class LedgerRepo:
@@ -235,6 +235,22 @@ class LedgerRepo:
             charge_id=charge_id,
             actor=actor,
             note=note,
+        )
+
+    async def apply_or_existing(
+        self,
+        *,
+        user_id: int,
+        amount: int,
+        reason: str,
+        op_id: str,
+        actor: str = "system",
+        note: str | None = None,
+    ) -> Movement:
+        """`apply`, returning the movement recorded earlier under `op_id` when it is a replay."""
+        return await self.db.run_in_transaction(
+            apply_or_existing_sync, op_id=op_id, user_id=user_id, amount=amount, reason=reason,
+            actor=actor, note=note,
         )
 
     async def balance(self, user_id: int) -> int | None:

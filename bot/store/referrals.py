@@ -11,12 +11,12 @@ land together or not at all; its op ids make it exactly once even if that is rep
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.store.db import Database, now
 from bot.store.ledger import Reason, apply_movement_sync, require_transaction
+from bot.store.sql import SqlConnection
 
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -69,7 +69,7 @@ class InviterStats:
     credits_earned: int
 
 
-def attach_sync(raw: sqlite3.Connection, *, invited_id: int, inviter_id: int) -> AttachResult:
+def attach_sync(raw: SqlConnection, *, invited_id: int, inviter_id: int) -> AttachResult:
     if invited_id == inviter_id:
         return AttachResult.SELF
     if raw.execute("SELECT 1 FROM users WHERE id = ?", (inviter_id,)).fetchone() is None:
@@ -82,7 +82,7 @@ def attach_sync(raw: sqlite3.Connection, *, invited_id: int, inviter_id: int) ->
     return AttachResult.ATTACHED if cursor.rowcount == 1 else AttachResult.ALREADY_INVITED
 
 
-def reward_sync(raw: sqlite3.Connection, *, invited_id: int, bonus: int) -> ReferralReward | None:
+def reward_sync(raw: SqlConnection, *, invited_id: int, bonus: int) -> ReferralReward | None:
     """Reward the referral of `invited_id` once, inside the caller's transaction (a paid top-up).
 
     The guarded flip of `rewarded_at` is what makes it happen once; the op ids back it up.

@@ -5,20 +5,18 @@ it then ends once: 'settled' (the money stays spent) or 'refunded' (a credit row
 The guarded status flip `WHERE status = 'held'` is what makes each end happen once: only one
 caller sees 'held'.
 
-The `*_sync` functions are plain sqlite3 bodies for one-round-trip steps
-(`Database.run_in_transaction`, or `run_on_connection_thread` inside a caller's transaction); the
-job outcome transitions in store/jobs.py call them in the same transaction as the job's state change.
+The `*_sync` functions are bodies for one-round-trip steps (`Database.run_in_transaction`), also
+called inside a caller's body: the job outcome transitions in store/jobs.py call them in the same
+transaction as the job's state change.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
-import aiosqlite
-
-from bot.store.db import Database, now, run_on_connection_thread
+from bot.store.db import Database, now
 from bot.store.ledger import LedgerError, Reason, apply_movement_sync, require_transaction
+from bot.store.sql import SqlConnection
 
 
 class ReservationExists(LedgerError):
@@ -57,7 +55,7 @@ _SETTLE = "UPDATE reservations SET status = 'settled', updated_at = ? WHERE key 
 
 
 def reserve_sync(
-    raw: sqlite3.Connection, *, user_id: int, amount: int, key: str, job_id: int | None = None
+    raw: SqlConnection, *, user_id: int, amount: int, key: str, job_id: int | None = None
 ) -> None:
     """Debit `amount` and hold it under `key`, inside the caller's transaction.
 
@@ -87,14 +85,14 @@ def reserve_sync(
     )
 
 
-def settle_sync(raw: sqlite3.Connection, key: str) -> bool:
+def settle_sync(raw: SqlConnection, key: str) -> bool:
     """held -> settled inside the caller's transaction. False if unknown or already ended."""
     require_transaction(raw)
     return raw.execute(_SETTLE, (now(), key)).rowcount == 1
 
 
 def refund_sync(
-    raw: sqlite3.Connection,
+    raw: SqlConnection,
     *,
     key: str,
     reason: str = Reason.REFUND,
@@ -124,33 +122,6 @@ class ReservationsRepo:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-
-    # --- inside a caller's transaction (`Database.transaction()`) ------------------------------
-
-    @staticmethod
-    async def reserve_in(
-        conn: aiosqlite.Connection, *, user_id: int, amount: int, key: str, job_id: int | None = None
-    ) -> None:
-        await run_on_connection_thread(
-            conn, reserve_sync, user_id=user_id, amount=amount, key=key, job_id=job_id
-        )
-
-    @staticmethod
-    async def settle_in(conn: aiosqlite.Connection, key: str) -> bool:
-        return await run_on_connection_thread(conn, settle_sync, key)
-
-    @staticmethod
-    async def refund_in(
-        conn: aiosqlite.Connection,
-        key: str,
-        *,
-        reason: str = Reason.REFUND,
-        job_id: int | None = None,
-        actor: str = "system",
-    ) -> bool:
-        return await run_on_connection_thread(
-            conn, refund_sync, key=key, reason=reason, job_id=job_id, actor=actor
-        )
 
     # --- standalone -----------------------------------------------------------------------------
 

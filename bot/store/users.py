@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections import OrderedDict
 from dataclasses import dataclass
 
-import aiosqlite
-
 from bot.store.db import Database, now
+from bot.store.sql import SqlConnection, SqlRow
 
 
 @dataclass(frozen=True)
@@ -24,7 +22,7 @@ class UserRow:
     last_seen_at: float
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row | sqlite3.Row) -> UserRow:
+    def from_row(cls, row: SqlRow) -> UserRow:
         return cls(
             id=row["id"],
             language=row["language"],
@@ -79,8 +77,8 @@ class UsersRepo:
         """
         t = now()
 
-        def body(raw: sqlite3.Connection) -> sqlite3.Row:
-            row: sqlite3.Row = raw.execute(
+        def body(raw: SqlConnection) -> SqlRow:
+            row: SqlRow = raw.execute(
                 """
                 INSERT INTO users (id, language, first_name, username, created_at, last_seen_at)
                 VALUES (?, ?, ?, ?, ?, ?)
@@ -88,7 +86,7 @@ class UsersRepo:
                     first_name = excluded.first_name,
                     username = excluded.username,
                     last_seen_at = excluded.last_seen_at,
-                    language = CASE WHEN users.language_chosen THEN users.language
+                    language = CASE WHEN users.language_chosen <> 0 THEN users.language
                                     ELSE excluded.language END
                 RETURNING *, (created_at = ?) AS created
                 """,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
@@ -19,7 +18,7 @@ from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
 from aiogram.utils.i18n import gettext as _
 
 from bot.services.accounts import AccountsService
-from bot.store.db import StoreError
+from bot.store.db import DATABASE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +122,7 @@ class UserMiddleware(BaseMiddleware):
                     first_name=tg_user.first_name,
                     username=tg_user.username,
                 )
-            except (sqlite3.Error, StoreError):
+            except DATABASE_ERRORS:
                 # A busy database must not stop a Stars payment before its handler, which
                 # records it (or journals it) without needing the user row.
                 if not (isinstance(event, Message) and event.successful_payment is not None):

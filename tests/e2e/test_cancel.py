@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from bot.i18n import translate
+from bot.telegram.wizard.view import encode_field
 from tests.e2e.harness import RunningBot
 from tests.e2e.wizard_driver import (
     WizardDriver,
@@ -61,12 +62,16 @@ async def test_cancel_answers_exactly_once_in_every_state(
     await user.open()
     await user.tap("cat", "all")  # the model step
     assert await cancel_edits_the_wizard()
-    await user.choose_model("kling25")  # the mode step
+    await user.choose_model("kling25")  # settings preselected: the prompt step
+    assert user.step_action() is None
+    assert await cancel_edits_the_wizard()
+    await user.choose_model("kling25")
+    await user.tap("edit", encode_field("mode"))  # the mode step
     assert user.step_action() == "mode"
     assert await cancel_edits_the_wizard()
-    # At the photo step, at the prompt step, at the summary (with and without enough credits).
+    # At the photo step, at the summary (with and without enough credits).
     await user.choose_model("kling25")
-    await user.tap("mode", "i2v")
+    await user.change("mode", "mode", "i2v")
     assert await cancel_edits_the_wizard()
     await user.walk_to_summary("kling25", "t2v", ratio="9:16")
     assert user.step_action() is None  # the summary, offering Buy: no credits

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bot.i18n import translate
 from bot.kie.sandbox import KieSimulator
-from bot.store.jobs import JobsRepo, JobState, NewJob
+from bot.store.jobs import JobState, NewJob
 from bot.telegram.history import HistoryCb
 from tests.e2e.harness import make_settings, running_bot
 from tests.e2e.jobs_support import ledger_for_job, order_job, prepare_user, wait_job_state, wait_until
@@ -99,8 +99,7 @@ async def test_repeat_of_a_retired_sora_job_is_refused_and_charges_nothing(
             family="market", kie_model="sora-2-text-to-video", kie_credits=30, cost=30,
             callback_token="old-sora-token", deadline_at=0.0,
         )
-        async with bot.components.db.transaction() as conn:
-            job_id = await JobsRepo.insert_in(conn, old)
+        job_id = await bot.components.jobs.insert(old)
         await bot.components.jobs.update_fields(job_id, state=JobState.FAILED.value)
         balance = await bot.components.billing.balance(USER)
         ledger_before = await bot.components.db.fetchall("SELECT id FROM ledger WHERE user_id = ?", (USER,))

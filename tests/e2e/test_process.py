@@ -105,6 +105,38 @@ async def test_unusable_database_path_is_a_clear_start_error(tmp_path: Path, fak
     assert code == 2 and "DATABASE_PATH" in stderr and "Traceback" not in stderr, stderr
 
 
+async def test_unreachable_postgresql_is_a_clear_start_error(tmp_path: Path, fake_tg: FakeTelegram) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = bot_env(
+        BOT_TOKEN=fake_tg.token,
+        TELEGRAM_API_BASE=fake_tg.base_url,
+        KIE_SANDBOX="true",
+        DATABASE_URL=f"postgresql://bot:s3cret-pw@127.0.0.1:{port}/bot",
+        DATABASE_PATH=str(tmp_path / "unused.sqlite3"),
+        WEB_HOST="127.0.0.1",
+        WEB_PORT="0",
+    )
+    code, stderr = await run_bot(tmp_path, env)
+    assert code == 2 and "Traceback" not in stderr, stderr
+    assert stderr.strip().count("\n") == 0, stderr
+    assert f"DATABASE_URL=postgresql://bot:***@127.0.0.1:{port}/bot cannot be used" in stderr, stderr
+    assert "s3cret-pw" not in stderr
+    assert not (tmp_path / "unused.sqlite3").exists()
+
+
+async def test_invalid_database_url_exits_2_naming_it(tmp_path: Path) -> None:
+    env = bot_env(
+        BOT_TOKEN="123456:TEST-token_abc", KIE_SANDBOX="true", DATABASE_URL="mysql://root@localhost/bot"
+    )
+    code, stderr = await run_bot(tmp_path, env)
+    assert code == 2 and "DATABASE_URL" in stderr and "postgresql://" in stderr, stderr
+    assert stderr.strip().count("\n") == 0, stderr
+
+
 async def test_sigterm_while_a_handler_runs_loses_nothing(tmp_path: Path, fake_tg: FakeTelegram) -> None:
     env = bot_env(
         BOT_TOKEN=fake_tg.token,

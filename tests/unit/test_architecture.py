@@ -29,6 +29,18 @@ def test_services_hold_no_sql() -> None:
     assert offenders == []
 
 
+def test_only_the_store_knows_which_database_it_runs_on() -> None:
+    """Services, handlers and the rest reach the database through bot.store's repositories, which
+    run on SQLite and PostgreSQL alike: no driver import, no SQLite-only transaction() outside it."""
+    driver = re.compile(r"^\s*(import|from) (aiosqlite|sqlite3|psycopg|psycopg_pool|asyncpg)\b", re.MULTILINE)
+    offenders = [
+        str(p.relative_to(BOT))
+        for p in sorted(BOT.rglob("*.py"))
+        if p.parent.name != "store" and (driver.search(p.read_text()) or ".transaction()" in p.read_text())
+    ]
+    assert offenders == []
+
+
 def test_catalog_does_no_io() -> None:
     forbidden = re.compile(r"\b(os\.environ|open\(|read_text|dotenv|tomllib|httpx|aiosqlite|sqlite3)\b")
     offenders = [str(p.relative_to(BOT)) for p in sources("catalog") if forbidden.search(p.read_text())]

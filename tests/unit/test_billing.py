@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -27,8 +25,10 @@ from bot.services.billing import (
 )
 from bot.store.db import Database
 from bot.store.payments import PaymentRow
-from bot.store.reservations import ReservationsRepo
+from bot.store.reservations import refund_sync, reserve_sync, settle_sync
+from bot.store.sql import SqlConnection
 from bot.store.users import UsersRepo
+from tests.pg_support import StoreBackend
 
 PACKS = (StarPack(50, 50), StarPack(250, 260))
 SMALL = PACKS[0]
@@ -36,8 +36,8 @@ BIG = PACKS[1]
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "bot.sqlite3")
+async def db(backend: StoreBackend) -> AsyncIterator[Database]:
+    database = backend.new()
     await database.open()
     yield database
     await database.close()
@@ -64,7 +64,8 @@ async def assert_invariants(db: Database) -> None:
     """balance == sum(ledger) and >= 0 for every user; every reservation and payment matches its rows."""
     mismatched = await db.fetchall(
         "SELECT u.id, u.balance, COALESCE(SUM(l.amount), 0) AS total FROM users u "
-        "LEFT JOIN ledger l ON l.user_id = u.id GROUP BY u.id HAVING u.balance != total OR u.balance < 0"
+        "LEFT JOIN ledger l ON l.user_id = u.id GROUP BY u.id "
+        "HAVING u.balance != COALESCE(SUM(l.amount), 0) OR u.balance < 0"
     )
     assert [tuple(r) for r in mismatched] == []
     # Each reservation has its debit; a refund row exists exactly when it was refunded.
@@ -189,10 +190,13 @@ async def test_reserve_in_callers_transaction_rolls_back_with_it(
     billing: BillingService, db: Database
 ) -> None:
     await add_user(billing, 1, balance=100)
+
+    def body(conn: SqlConnection) -> None:
+        reserve_sync(conn, user_id=1, amount=40, key="job:7", job_id=7)
+        raise RuntimeError("the job insert failed")
+
     with pytest.raises(RuntimeError):
-        async with db.transaction() as conn:
-            await billing.reserve_in(conn, user_id=1, amount=40, key="job:7", job_id=7)
-            raise RuntimeError("the job insert failed")
+        await db.run_in_transaction(body)
     assert await billing.balance(1) == 100
     assert await billing.reservation("job:7") is None
     # The key is still free afterwards.
@@ -206,11 +210,14 @@ async def test_refund_in_and_settle_in_inside_callers_transaction(
     await add_user(billing, 1, balance=100)
     await billing.reserve(1, 40, "job:1")
     await billing.reserve(1, 20, "job:2")
-    async with db.transaction() as conn:
-        assert await ReservationsRepo.refund_in(conn, "job:1", job_id=1) is True
-        assert await ReservationsRepo.refund_in(conn, "job:1", job_id=1) is False
-        assert await ReservationsRepo.settle_in(conn, "job:2") is True
-        assert await ReservationsRepo.settle_in(conn, "job:2") is False
+
+    def body(conn: SqlConnection) -> None:
+        assert refund_sync(conn, key="job:1", job_id=1) is True
+        assert refund_sync(conn, key="job:1", job_id=1) is False
+        assert settle_sync(conn, "job:2") is True
+        assert settle_sync(conn, "job:2") is False
+
+    await db.run_in_transaction(body)
     assert await billing.balance(1) == 80
     await assert_invariants(db)
 
@@ -233,9 +240,8 @@ async def test_200_concurrent_reserves_against_100(billing: BillingService, db: 
     await assert_invariants(db)
 
 
-async def test_refund_replay_after_restart(tmp_path: Path) -> None:
-    path = tmp_path / "bot.sqlite3"
-    first = Database(path)
+async def test_refund_replay_after_restart(backend: StoreBackend) -> None:
+    first = backend.new()
     await first.open()
     billing = BillingService(first, signup_bonus=0, star_packs=PACKS)
     await add_user(billing, 1, balance=50)
@@ -243,7 +249,7 @@ async def test_refund_replay_after_restart(tmp_path: Path) -> None:
     assert await billing.refund("job:1") is True
     await first.close()
 
-    second = Database(path)
+    second = backend.new()
     await second.open()
     try:
         billing = BillingService(second, signup_bonus=0, star_packs=PACKS)
@@ -300,16 +306,15 @@ async def test_concurrent_duplicate_payments(billing: BillingService, db: Databa
     assert await billing.balance(1) == 50
 
 
-async def test_payment_replay_after_restart(tmp_path: Path) -> None:
-    path = tmp_path / "bot.sqlite3"
-    first = Database(path)
+async def test_payment_replay_after_restart(backend: StoreBackend) -> None:
+    first = backend.new()
     await first.open()
     billing = BillingService(first, signup_bonus=0, star_packs=PACKS)
     await add_user(billing, 1)
     assert (await billing.credit_payment(1, "ch-1", pack_payload(SMALL), 50)).result == PaymentResult.CREDITED
     await first.close()
 
-    second = Database(path)
+    second = backend.new()
     await second.open()
     try:
         billing = BillingService(second, signup_bonus=0, star_packs=PACKS)
@@ -545,11 +550,13 @@ async def test_user_summary_and_stats(billing: BillingService, db: Database) -> 
     assert stats.jobs_by_state == {"done": 2, "failed": 1, "running": 1}
 
 
-async def test_check_constraint_holds_against_direct_writes(db: Database, billing: BillingService) -> None:
+async def test_check_constraint_holds_against_direct_writes(
+    db: Database, billing: BillingService, backend: StoreBackend
+) -> None:
     await add_user(billing, 1, balance=5)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(backend.integrity_error):
         await db.execute("UPDATE users SET balance = -1 WHERE id = 1")
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(backend.integrity_error):
         await db.execute(
             "INSERT INTO reservations (key, user_id, amount, created_at, updated_at) "
             "VALUES ('k', 1, -1, 0, 0)"
@@ -576,9 +583,11 @@ async def test_random_operations_keep_invariants(billing: BillingService, db: Da
                 await billing.grant_signup_bonus(user_id)
             elif op == "pay":
                 charge_id = f"ch-{step}"
-                charges.append(charge_id)
                 pack = rng.choice(PACKS)
                 await billing.credit_payment(user_id, charge_id, pack_payload(pack), pack.stars)
+                # Once recorded: a replay is a redelivery of a payment the bot has taken (on
+                # PostgreSQL the concurrent steps really run at once).
+                charges.append(charge_id)
             elif op == "reserve":
                 key = f"job:{step}"
                 await billing.reserve(user_id, rng.randint(0, 120), key)
@@ -624,13 +633,13 @@ async def test_random_operations_keep_invariants(billing: BillingService, db: Da
     assert payment_statuses == {"paid", "refunded"}
 
 
-async def test_in_variants_refuse_to_run_outside_a_transaction(billing: BillingService, db: Database) -> None:
+async def test_bodies_refuse_to_run_outside_a_transaction(billing: BillingService, db: Database) -> None:
     await add_user(billing, 1, balance=10)
     await billing.reserve(1, 4, "job:1")
     with pytest.raises(RuntimeError):
-        await billing.reserve_in(db.conn, user_id=1, amount=1, key="job:2")
+        await db.run_locked(reserve_sync, user_id=1, amount=1, key="job:2")
     with pytest.raises(RuntimeError):
-        await ReservationsRepo.refund_in(db.conn, "job:1")
+        await db.run_locked(refund_sync, key="job:1")
     reservation = await billing.reservation("job:1")
     assert reservation is not None and reservation.status == "held"
     assert await billing.balance(1) == 6

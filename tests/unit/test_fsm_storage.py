@@ -1,4 +1,8 @@
-"""SqliteStorage: aiogram FSM state and data in the bot's database, surviving a restart."""
+"""SqliteStorage: aiogram FSM state and data in the bot's database, surviving a restart.
+
+On SQLite as the bot runs it (cached, written behind) and on PostgreSQL (shared=True: written
+through, nothing cached, as several processes share the database).
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,11 @@ import pytest
 from aiogram.exceptions import DataNotDictLikeError
 from aiogram.fsm.storage.base import StorageKey
 
-from bot.store.db import Database, StoreError
+from bot.store.db import Database, SqliteDatabase, StoreError
 from bot.store.fsm_storage import DRAFT_KEEP_S, PURGE_EVERY_S, FsmDataNotJson, SqliteStorage
 from bot.telegram.wizard.draft import ALL_MODELS, Draft
 from bot.telegram.wizard.session import WizardStates
+from tests.pg_support import StoreBackend
 
 KEY = StorageKey(bot_id=1, chat_id=10, user_id=10)
 DAY = 86400.0
@@ -31,11 +36,25 @@ class Clock:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "bot.sqlite3")
+async def db(backend: StoreBackend) -> AsyncIterator[Database]:
+    database = backend.new()
     await database.open()
     yield database
     await database.close()
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
+    """For what only SQLite does (one connection's transactions counted, a file lock)."""
+    database = SqliteDatabase(tmp_path / "bot.sqlite3")
+    await database.open()
+    yield database
+    await database.close()
+
+
+def make_storage(db: Database, **kwargs: Any) -> SqliteStorage:
+    """As bot/app.py makes it: shared (written through, not cached) on PostgreSQL."""
+    return SqliteStorage(db, shared=db.dialect.name != "sqlite", **kwargs)
 
 
 @pytest.fixture
@@ -45,16 +64,18 @@ def clock() -> Clock:
 
 @pytest.fixture
 def storage(db: Database, clock: Clock) -> SqliteStorage:
-    return SqliteStorage(db, clock=clock)
+    return make_storage(db, clock=clock)
 
 
-async def reopened(tmp_path: Path, clock: Clock, previous: SqliteStorage) -> tuple[Database, SqliteStorage]:
-    """A new process on the same file: a new connection and an empty cache (after the previous
+async def reopened(
+    backend: StoreBackend, clock: Clock, previous: SqliteStorage
+) -> tuple[Database, SqliteStorage]:
+    """A new process on the same database: a new connection and an empty cache (after the previous
     storage wrote what was pending, as a clean stop does)."""
     await previous.flush()
-    database = Database(tmp_path / "bot.sqlite3")
+    database = backend.new()
     await database.open()
-    return database, SqliteStorage(database, clock=clock)
+    return database, make_storage(database, clock=clock)
 
 
 async def fsm_rows(db: Database, storage: SqliteStorage) -> int:
@@ -85,7 +106,7 @@ def wizard_draft() -> Draft:
 
 
 async def test_state_and_data_survive_a_restart(
-    storage: SqliteStorage, db: Database, tmp_path: Path, clock: Clock
+    storage: SqliteStorage, db: Database, backend: StoreBackend, clock: Clock
 ) -> None:
     draft = wizard_draft()
     await storage.set_state(KEY, WizardStates.active)
@@ -94,9 +115,9 @@ async def test_state_and_data_survive_a_restart(
     await storage.close()
     await db.close()
 
-    db2 = Database(tmp_path / "bot.sqlite3")
+    db2 = backend.new()
     await db2.open()
-    storage2 = SqliteStorage(db2, clock=clock)
+    storage2 = make_storage(db2, clock=clock)
     try:
         assert await storage2.get_state(KEY) == WizardStates.active.state
         assert Draft.from_data((await storage2.get_data(KEY))["draft"]) == draft
@@ -129,7 +150,9 @@ async def test_clear_removes_the_row(storage: SqliteStorage, db: Database) -> No
     assert await storage.get_state(KEY) is None and await storage.get_data(KEY) == {}
 
 
-async def test_keys_are_isolated(storage: SqliteStorage, db: Database, tmp_path: Path, clock: Clock) -> None:
+async def test_keys_are_isolated(
+    storage: SqliteStorage, db: Database, backend: StoreBackend, clock: Clock
+) -> None:
     others = [
         StorageKey(bot_id=2, chat_id=10, user_id=10),
         StorageKey(bot_id=1, chat_id=11, user_id=10),
@@ -144,7 +167,7 @@ async def test_keys_are_isolated(storage: SqliteStorage, db: Database, tmp_path:
         await storage.set_state(key, f"s:{n}")
         await storage.set_data(key, {"who": n})
     assert await fsm_rows(db, storage) == 1 + len(others)
-    db2, fresh = await reopened(tmp_path, clock, storage)
+    db2, fresh = await reopened(backend, clock, storage)
     try:
         for reader in (storage, fresh):
             assert (await reader.get_state(KEY), await reader.get_data(KEY)) == ("s:main", {"who": "main"})
@@ -166,7 +189,7 @@ async def test_keys_are_isolated(storage: SqliteStorage, db: Database, tmp_path:
     ids=["set", "object", "nan", "tuple", "int-key"],
 )
 async def test_non_json_data_is_refused_and_changes_nothing(
-    storage: SqliteStorage, db: Database, tmp_path: Path, clock: Clock, bad: dict[str, Any]
+    storage: SqliteStorage, db: Database, backend: StoreBackend, clock: Clock, bad: dict[str, Any]
 ) -> None:
     await storage.set_data(KEY, {"kept": True})
     with pytest.raises(FsmDataNotJson):
@@ -174,7 +197,7 @@ async def test_non_json_data_is_refused_and_changes_nothing(
     with pytest.raises(FsmDataNotJson):
         await storage.update_data(KEY, bad)
     assert await storage.get_data(KEY) == {"kept": True}
-    db2, fresh = await reopened(tmp_path, clock, storage)
+    db2, fresh = await reopened(backend, clock, storage)
     try:
         assert await fresh.get_data(KEY) == {"kept": True}
     finally:
@@ -187,7 +210,7 @@ async def test_data_must_be_a_dict(storage: SqliteStorage) -> None:
 
 
 async def test_untouched_drafts_expire(
-    storage: SqliteStorage, db: Database, tmp_path: Path, clock: Clock
+    storage: SqliteStorage, db: Database, backend: StoreBackend, clock: Clock
 ) -> None:
     old = StorageKey(bot_id=1, chat_id=20, user_id=20)
     await storage.set_state(old, WizardStates.active)
@@ -197,7 +220,7 @@ async def test_untouched_drafts_expire(
     clock.t += 2 * DAY  # `old` is now 8 days untouched, KEY 2 days
     # Expired drafts read as empty at once, from the cache and from the file.
     assert await storage.get_state(old) is None and await storage.get_data(old) == {}
-    db2, fresh = await reopened(tmp_path, clock, storage)
+    db2, fresh = await reopened(backend, clock, storage)
     try:
         assert await fresh.get_state(old) is None and await fresh.get_data(old) == {}
         assert await fresh.get_data(KEY) == {"draft": {"id": "recent"}}
@@ -214,7 +237,7 @@ async def test_untouched_drafts_expire(
 
 
 async def test_a_write_purges_expired_drafts_at_most_hourly(db: Database, clock: Clock) -> None:
-    storage = SqliteStorage(db, keep_s=60, clock=clock)
+    storage = make_storage(db, keep_s=60, clock=clock)
     for user in range(3):
         await storage.set_data(StorageKey(bot_id=1, chat_id=user, user_id=user), {"n": user})
     clock.t += 61
@@ -225,15 +248,15 @@ async def test_a_write_purges_expired_drafts_at_most_hourly(db: Database, clock:
     assert await fsm_rows(db, storage) == 1
 
 
-async def test_changes_made_together_are_written_in_one_transaction(db: Database) -> None:
-    class CountingDatabase(Database):
+async def test_changes_made_together_are_written_in_one_transaction(sqlite_db: SqliteDatabase) -> None:
+    class CountingDatabase(SqliteDatabase):
         transactions = 0
 
         async def run_in_transaction(self, *args: Any, **kwargs: Any) -> Any:
             CountingDatabase.transactions += 1
             return await super().run_in_transaction(*args, **kwargs)
 
-    counted = CountingDatabase(db.path)
+    counted = CountingDatabase(sqlite_db.path)
     await counted.open()
     try:
         storage = SqliteStorage(counted)
@@ -249,8 +272,10 @@ async def test_changes_made_together_are_written_in_one_transaction(db: Database
 
 
 async def test_a_refused_write_is_kept_and_retried(
-    storage: SqliteStorage, db: Database, tmp_path: Path, clock: Clock
+    sqlite_db: SqliteDatabase, tmp_path: Path, clock: Clock
 ) -> None:
+    db = sqlite_db
+    storage = SqliteStorage(db, clock=clock)
     await storage.set_data(KEY, {"v": 1})
     await storage.flush()
     await db.execute("PRAGMA busy_timeout=50")
@@ -266,8 +291,32 @@ async def test_a_refused_write_is_kept_and_retried(
     finally:
         blocker.close()
     await storage.flush()
-    db2, fresh = await reopened(tmp_path, clock, storage)
+    db2, fresh = await reopened(StoreBackend("sqlite", path=tmp_path / "bot.sqlite3"), clock, storage)
     try:
         assert await fresh.get_data(KEY) == {"v": 2}
     finally:
         await db2.close()
+
+
+async def test_shared_storage_sees_another_process_at_once(backend: StoreBackend, clock: Clock) -> None:
+    """Two processes on one database (PostgreSQL, several instances): a tap handled by one is seen
+    by the other's next read, with no cache in between and nothing left to write."""
+    if backend.name == "sqlite":
+        pytest.skip("SQLite is one process: its storage caches and writes behind")
+    first, second = backend.new(), backend.new()
+    await first.open()
+    await second.open()
+    try:
+        here, there = make_storage(first, clock=clock), make_storage(second, clock=clock)
+        assert await there.get_state(KEY) is None
+        await here.set_state(KEY, WizardStates.active)
+        await here.update_data(KEY, {"step": 1})
+        assert await there.get_state(KEY) == WizardStates.active.state
+        assert await there.update_data(KEY, {"step": 2}) == {"step": 2}
+        assert await here.get_data(KEY) == {"step": 2}
+        await there.set_data(KEY, {})
+        await there.set_state(KEY, None)
+        assert await here.get_state(KEY) is None and await here.get_data(KEY) == {}
+    finally:
+        await first.close()
+        await second.close()

@@ -2,8 +2,8 @@
 
 Callback, poll, timeout and submission errors all end a job through JobsRepo.succeed / fail /
 time_out, each one transaction that changes the state and settles or refunds the reservation. Here
-they race on a real SQLite file (asyncio.gather on one connection, and on two connections as two
-processes would), before and after a restart (the file closed and opened again). After every test
+they race on a real database, SQLite and PostgreSQL (asyncio.gather on one Database, and on two as
+two processes would), before and after a restart (the database closed and opened again). After every test
 each balance equals the sum of its ledger rows and every op id has exactly one ledger row.
 """
 
@@ -12,15 +12,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
 
 import pytest
 
 from bot.store.db import Database, now
-from bot.store.jobs import SUBMISSION_UNKNOWN, Job, JobsRepo, JobState, NewJob, reservation_key
+from bot.store.jobs import SUBMISSION_UNKNOWN, Job, JobsRepo, JobState, NewJob
 from bot.store.ledger import LedgerRepo, Reason
 from bot.store.reservations import ReservationsRepo, refund_op_id, reserve_op_id, undelivered_op_id
 from bot.store.users import UsersRepo
+from tests.pg_support import StoreBackend
 
 START = 100
 COST = 30
@@ -29,13 +29,8 @@ _serial = itertools.count(1)
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "bot.sqlite3"
-
-
-@pytest.fixture
-async def db(db_path: Path) -> AsyncIterator[Database]:
-    database = Database(db_path)
+async def db(backend: StoreBackend) -> AsyncIterator[Database]:
+    database = backend.new()
     await database.open()
     yield database
     await assert_books_balance(database)
@@ -63,31 +58,29 @@ async def add_user(db: Database, user_id: int = 1, balance: int = START) -> None
 async def new_job(db: Database, user_id: int = 1, *, task_id: str | None = "task-1") -> Job:
     """A confirmed job (reserved, as GenerationService.confirm makes it), submitted if `task_id`."""
     serial = next(_serial)
-    async with db.transaction() as conn:
-        job_id = await JobsRepo.insert_in(
-            conn,
-            NewJob(
-                user_id=user_id,
-                chat_id=user_id,
-                draft_key=f"draft:{serial}",
-                model_key="kling/test",
-                mode="text",
-                ratio=None,
-                options={},
-                prompt="a lighthouse",
-                inputs={},
-                family="kling",
-                kie_model="kling/test",
-                kie_credits=10,
-                cost=COST,
-                callback_token=f"token-{serial}",
-                deadline_at=now() + 600,
-            ),
-        )
-        await ReservationsRepo.reserve_in(
-            conn, user_id=user_id, amount=COST, key=reservation_key(job_id), job_id=job_id
-        )
     jobs = JobsRepo(db)
+    job, created = await jobs.create_reserved(
+        NewJob(
+            user_id=user_id,
+            chat_id=user_id,
+            draft_key=f"draft:{serial}",
+            model_key="kling/test",
+            mode="text",
+            ratio=None,
+            options={},
+            prompt="a lighthouse",
+            inputs={},
+            family="kling",
+            kie_model="kling/test",
+            kie_credits=10,
+            cost=COST,
+            callback_token=f"token-{serial}",
+            deadline_at=now() + 600,
+        ),
+        max_in_flight=1000,
+    )
+    assert created
+    job_id = job.id
     if task_id is not None:
         job = await jobs.record_task_id(job_id, f"{task_id}-{job_id}", submitted_at=now())
     else:
@@ -282,11 +275,12 @@ async def test_undelivered_refund_only_from_succeeded(db: Database) -> None:
     assert (await money_of(db, failed))[:2] == refunded(failed)[:2]
 
 
-async def test_outcomes_race_across_two_connections(db: Database, db_path: Path) -> None:
-    """Two connections (as a second process would have) race on the same jobs: SQLite's
-    BEGIN IMMEDIATE serializes them, and each job still ends once."""
+async def test_outcomes_race_across_two_connections(db: Database, backend: StoreBackend) -> None:
+    """Two Database objects (as a second process would have) race on the same jobs: SQLite's
+    BEGIN IMMEDIATE serializes them, PostgreSQL's conditional updates and row locks decide, and each
+    job still ends once."""
     await add_user(db, balance=START * 20)
-    other = Database(db_path)
+    other = backend.new()
     await other.open()
     try:
         here, there = JobsRepo(db), JobsRepo(other)
@@ -308,7 +302,7 @@ async def test_outcomes_race_across_two_connections(db: Database, db_path: Path)
         await other.close()
 
 
-async def test_restart_recovery_of_each_state(db: Database, db_path: Path) -> None:
+async def test_restart_recovery_of_each_state(db: Database, backend: StoreBackend) -> None:
     """Jobs left in every state by a process that stopped; a new process (the file opened again)
     gets the late events. Each ends once, and money moves once."""
     await add_user(db, balance=START * 10)
@@ -326,7 +320,7 @@ async def test_restart_recovery_of_each_state(db: Database, db_path: Path) -> No
     assert await fail(jobs, failed) is not None
     await db.close()
 
-    restarted = Database(db_path)
+    restarted = backend.new()
     await restarted.open()
     try:
         jobs = JobsRepo(restarted)

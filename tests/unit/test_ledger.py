@@ -3,30 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from bot.store.db import Database
+from bot.store.db import Database, SqliteDatabase
 from bot.store.ledger import (
     InsufficientCredits,
     LedgerRepo,
     Reason,
     UnknownUser,
-    apply_movement,
     apply_movement_sync,
 )
+from bot.store.sql import SqlConnection
 from bot.store.users import UsersRepo
+from tests.pg_support import StoreBackend
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "bot.sqlite3")
+async def db(backend: StoreBackend) -> AsyncIterator[Database]:
+    database = backend.new()
     await database.open()
     yield database
     await database.close()
+
+
+def assert_no_open_transaction(db: Database) -> None:
+    if isinstance(db, SqliteDatabase):  # one shared connection; PostgreSQL's go back to their pool
+        assert not db.conn.in_transaction
 
 
 async def add_user(db: Database, user_id: int, balance: int = 0) -> None:
@@ -76,10 +80,13 @@ async def test_overdraft_raises_and_changes_nothing(db: Database) -> None:
 
 async def test_overdraft_inside_transaction_leaves_it_usable(db: Database) -> None:
     await add_user(db, 1, balance=5)
-    async with db.transaction() as conn:
+
+    def body(conn: SqlConnection) -> None:
         with pytest.raises(InsufficientCredits):
-            await apply_movement(conn, user_id=1, amount=-50, reason=Reason.GENERATION, op_id="a")
-        await apply_movement(conn, user_id=1, amount=-2, reason=Reason.GENERATION, op_id="b")
+            apply_movement_sync(conn, user_id=1, amount=-50, reason=Reason.GENERATION, op_id="a")
+        apply_movement_sync(conn, user_id=1, amount=-2, reason=Reason.GENERATION, op_id="b")
+
+    await db.run_in_transaction(body)
     ledger = LedgerRepo(db)
     assert await ledger.balance(1) == 3
     assert await ledger.sum_for_user(1) == 3
@@ -94,15 +101,18 @@ async def test_unknown_user(db: Database) -> None:
 async def test_requires_a_transaction(db: Database) -> None:
     await add_user(db, 1)
     with pytest.raises(RuntimeError):
-        await apply_movement(db.conn, user_id=1, amount=1, reason=Reason.PURCHASE, op_id="p")
+        await db.run_locked(apply_movement_sync, user_id=1, amount=1, reason=Reason.PURCHASE, op_id="p")
 
 
 async def test_rollback_of_caller_transaction_undoes_movement(db: Database) -> None:
     await add_user(db, 1)
+
+    def body(conn: SqlConnection) -> None:
+        apply_movement_sync(conn, user_id=1, amount=7, reason=Reason.PURCHASE, op_id="p")
+        _ = 1 / 0
+
     with pytest.raises(ZeroDivisionError):
-        async with db.transaction() as conn:
-            await apply_movement(conn, user_id=1, amount=7, reason=Reason.PURCHASE, op_id="p")
-            _ = 1 / 0
+        await db.run_in_transaction(body)
     ledger = LedgerRepo(db)
     assert await ledger.balance(1) == 0
     assert await ledger.by_op_id("p") is None
@@ -118,22 +128,21 @@ async def test_recent_is_newest_first_and_limited(db: Database) -> None:
     assert [m.balance_after for m in recent] == [15, 10, 6]
 
 
-async def test_check_constraint_is_the_last_line_of_defence(db: Database) -> None:
+async def test_check_constraint_is_the_last_line_of_defence(db: Database, backend: StoreBackend) -> None:
     await add_user(db, 1, balance=3)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(backend.integrity_error):
         await db.execute("UPDATE users SET balance = balance - 4 WHERE id = 1")
     assert await LedgerRepo(db).balance(1) == 3
 
 
-async def test_replay_after_reopen_is_ignored(tmp_path: Path) -> None:
-    path = tmp_path / "bot.sqlite3"
-    first = Database(path)
+async def test_replay_after_reopen_is_ignored(backend: StoreBackend) -> None:
+    first = backend.new()
     await first.open()
     await add_user(first, 1)
     assert await LedgerRepo(first).apply(user_id=1, amount=9, reason=Reason.PURCHASE, op_id="p") is not None
     await first.close()
 
-    second = Database(path)
+    second = backend.new()
     await second.open()
     try:
         ledger = LedgerRepo(second)
@@ -155,7 +164,7 @@ def test_aiosqlite_private_dispatcher_is_available() -> None:
 async def test_one_round_trip_transaction_rolls_back_on_error(db: Database) -> None:
     await add_user(db, 1)
 
-    def body(raw: sqlite3.Connection) -> None:
+    def body(raw: SqlConnection) -> None:
         apply_movement_sync(raw, user_id=1, amount=5, reason=Reason.PURCHASE, op_id="p")
         raise ValueError("after the movement")
 
@@ -164,7 +173,7 @@ async def test_one_round_trip_transaction_rolls_back_on_error(db: Database) -> N
     ledger = LedgerRepo(db)
     assert await ledger.balance(1) == 0
     assert await ledger.by_op_id("p") is None
-    assert not db.conn.in_transaction
+    assert_no_open_transaction(db)
 
 
 async def test_cancelled_movements_are_all_or_nothing(db: Database) -> None:
@@ -181,4 +190,4 @@ async def test_cancelled_movements_are_all_or_nothing(db: Database) -> None:
     # Let any body already handed to the worker thread finish.
     await db.fetchone("SELECT 1")
     assert await ledger.balance(1) == await ledger.sum_for_user(1)
-    assert not db.conn.in_transaction
+    assert_no_open_transaction(db)

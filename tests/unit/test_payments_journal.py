@@ -13,7 +13,7 @@ from bot.config import StarPack
 from bot.services.billing import BillingService, PaymentOutcome, PaymentResult
 from bot.services.payment_recorder import PaymentRecorder
 from bot.services.ports import PaymentNotices
-from bot.store.db import Database
+from bot.store.db import SqliteDatabase
 from bot.store.payments import payment_op_id
 from bot.store.payments_journal import JournaledPayment, PaymentsJournal, journal_path_for
 
@@ -21,8 +21,8 @@ PACKS = (StarPack(50, 50), StarPack(250, 260))
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "bot.sqlite3", busy_timeout_ms=50)
+async def db(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
+    database = SqliteDatabase(tmp_path / "bot.sqlite3", busy_timeout_ms=50)
     await database.open()
     try:
         yield database
@@ -30,7 +30,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         await database.close()
 
 
-def recorder_for(db: Database, notices: PaymentNotices | None = None) -> PaymentRecorder:
+def recorder_for(db: SqliteDatabase, notices: PaymentNotices | None = None) -> PaymentRecorder:
     billing = BillingService(db, signup_bonus=0, star_packs=PACKS)
     return PaymentRecorder(
         billing, PaymentsJournal(journal_path_for(db.path)), notices=notices, retry_delays_s=(0.01,)
@@ -47,7 +47,7 @@ class RecordedNotices:
         self.applied.append(outcome)
 
 
-async def books(db: Database) -> list[tuple[int, int, int]]:
+async def books(db: SqliteDatabase) -> list[tuple[int, int, int]]:
     rows = await db.fetchall(
         "SELECT u.id, u.balance, COALESCE(SUM(l.amount), 0) FROM users u "
         "LEFT JOIN ledger l ON l.user_id = u.id GROUP BY u.id"
@@ -55,7 +55,7 @@ async def books(db: Database) -> list[tuple[int, int, int]]:
     return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
 
 
-async def test_applying_the_same_journal_twice_credits_once(db: Database) -> None:
+async def test_applying_the_same_journal_twice_credits_once(db: SqliteDatabase) -> None:
     notices = RecordedNotices()
     recorder = recorder_for(db, notices)
     journal = recorder.journal
@@ -83,7 +83,7 @@ async def test_applying_the_same_journal_twice_credits_once(db: Database) -> Non
     assert not journal.path.exists()
 
 
-async def test_a_locked_database_journals_the_payment_and_keeps_it_until_applied(db: Database) -> None:
+async def test_a_locked_database_journals_the_payment_and_keeps_it_until_applied(db: SqliteDatabase) -> None:
     recorder = recorder_for(db)
     blocker = sqlite3.connect(db.path, isolation_level=None)
     try:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from bot.store.db import Database
 from bot.store.users import UsersRepo
+from tests.pg_support import StoreBackend
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "bot.sqlite3")
+async def db(backend: StoreBackend) -> AsyncIterator[Database]:
+    database = backend.new()
     await database.open()
     yield database
     await database.close()
