@@ -28,6 +28,7 @@ import contextlib
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -85,8 +86,8 @@ class SlidingWindowLimiter:
         sleep: Sleep = asyncio.sleep,
     ) -> SlidingWindowLimiter:
         """A rate like 10/s as "10 per 1 s"; fractional rates (2.5/s) become "3 per 1.2 s"."""
-        limit = max(1, math.ceil(rate_per_s))
-        return cls(limit, limit / rate_per_s, safety_margin_s=safety_margin_s, clock=clock, sleep=sleep)
+        limit, window_s = per_second_shape(rate_per_s)
+        return cls(limit, window_s, safety_margin_s=safety_margin_s, clock=clock, sleep=sleep)
 
     async def _take(self, in_flight: bool) -> _Slot:
         asked_at = self._clock()
@@ -209,16 +210,41 @@ class Unlimited:
         return None
 
 
-Limiter = SlidingWindowLimiter | TokenBucketLimiter | Unlimited
+class Limiter(Protocol):
+    """What the KIE client needs of a limiter (the ones here; RedisWindowLimiter in ratelimit_redis.py)."""
+
+    granted: int
+    total_wait_s: float
+
+    async def acquire(self) -> None: ...
+
+    def hold(self) -> contextlib.AbstractAsyncContextManager[None]: ...
+
+
+class LimiterFactory(Protocol):
+    """Makes the limiter named `name` (e.g. "<account>:create"): at most `limit` permits per `window_s`."""
+
+    def __call__(self, name: str, limit: int, window_s: float, *, safety_margin_s: float) -> Limiter: ...
+
+
+def per_second_shape(rate_per_s: float) -> tuple[int, float]:
+    """A rate like 10/s as (10, 1 s); fractional rates (2.5/s) as (3, 1.2 s)."""
+    limit = max(1, math.ceil(rate_per_s))
+    return limit, limit / rate_per_s
+
+
+def local_limiter(name: str, limit: int, window_s: float, *, safety_margin_s: float) -> Limiter:
+    """The in-process LimiterFactory: limits hold for this process only."""
+    return SlidingWindowLimiter(limit, window_s, safety_margin_s=safety_margin_s)
 
 
 class PerKeyLimiter:
     """One limiter per key (e.g. 10 status calls per second *per task id*, kie-api-2026.md §1.2 item 3).
 
-    Limiters are made on first use by `make`; ones idle longer than `idle_s` are dropped once more than
+    Limiters are made on first use by `make(key)`; ones idle longer than `idle_s` are dropped once more than
     `max_keys` exist, so finished tasks do not pile up for the life of the process."""
 
-    def __init__(self, make: Callable[[], Limiter], *, idle_s: float = 60.0, max_keys: int = 1024,
+    def __init__(self, make: Callable[[str], Limiter], *, idle_s: float = 60.0, max_keys: int = 1024,
                  clock: Clock = time.monotonic) -> None:
         self._make = make
         self._idle_s = idle_s
@@ -232,7 +258,7 @@ class PerKeyLimiter:
     def for_key(self, key: str) -> Limiter:
         now = self._clock()
         found = self._limiters.get(key)
-        limiter = found[0] if found is not None else self._make()
+        limiter = found[0] if found is not None else self._make(key)
         self._limiters[key] = (limiter, now)
         if len(self._limiters) > self._max_keys:
             horizon = now - self._idle_s
