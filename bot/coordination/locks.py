@@ -22,6 +22,8 @@ from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, RedisError
 
+from bot.coordination.connection import raise_if_cancelled
+
 log = logging.getLogger(__name__)
 
 LEASE_S = 30.0
@@ -94,6 +96,12 @@ class RedisUserLocks:
             )
             if not await lock.acquire():
                 raise UserLockTimeout(f"user {user_id}'s lock is still taken after {self.wait_s:g} s")
+            try:
+                raise_if_cancelled()
+            except asyncio.CancelledError:
+                with contextlib.suppress(LockError, RedisError):
+                    await lock.release()
+                raise
             renewal = asyncio.create_task(self._renew(lock, user_id), name=f"user-lock-{user_id}")
             try:
                 yield
@@ -113,6 +121,7 @@ class RedisUserLocks:
             await asyncio.sleep(self.lease_s / 3)
             try:
                 await lock.reacquire()
+                raise_if_cancelled()
             except LockError:
                 log.warning("User %s's lock was lost while held (its lease ran out)", user_id)
                 return

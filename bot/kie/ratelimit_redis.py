@@ -31,6 +31,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bot.coordination.connection import raise_if_cancelled
 from bot.kie.ratelimit import Limiter, SlidingWindowLimiter
 
 log = logging.getLogger(__name__)
@@ -130,9 +131,16 @@ class RedisWindowLimiter:
                     self._redis_failed(exc)
                     return None
                 if int(spent) == 1:
+                    try:
+                        raise_if_cancelled()
+                    except asyncio.CancelledError:
+                        if in_flight:
+                            await self._release(member, int(value))
+                        raise
                     self.granted += 1
                     self.total_wait_s += time.monotonic() - asked_at
                     return member, int(value)
+                raise_if_cancelled()
                 await asyncio.sleep(max(int(value), 1) / _US)
 
     async def _release(self, member: str, granted_us: int) -> None:
