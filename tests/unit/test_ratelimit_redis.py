@@ -40,7 +40,9 @@ async def test_two_instances_never_exceed_the_limit_together(
     two_clients: tuple[Redis, Redis], redis_prefix: str
 ) -> None:
     limit, window_s, windows = 4, 1.0, 3
-    limiters = [RedisWindowLimiter(client, f"{redis_prefix}:create", limit, window_s) for client in two_clients]
+    limiters = [
+        RedisWindowLimiter(client, f"{redis_prefix}:create", limit, window_s) for client in two_clients
+    ]
     grants: list[float] = []
     enough = asyncio.Event()
 
