@@ -153,9 +153,13 @@ def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
 
 def create_dispatcher(components: Components) -> Dispatcher:
     dp = components.dispatcher
+    # Counted from its first step, so shutdown waits for an update whose state is still being read.
     dp.update.outer_middleware(components.inflight)
     # A second delivery of an update (a webhook retry, another instance) stops here.
     dp.update.outer_middleware(OnceEachUpdate(components.update_claims))
+    # aiogram's FSM middleware (the Dispatcher is made with disable_fsm=True so it comes here, after
+    # the two above): it reads the user's state, a round trip to Redis with REDIS_URL.
+    dp.update.outer_middleware(dp.fsm)
     # Before the user middleware: group chatter, channel posts and bots never register anyone.
     dp.update.outer_middleware(PrivateChatsOnly(components.accounts))
     user_middleware = UserMiddleware(components.accounts)
@@ -335,7 +339,7 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
         job_history=JobHistory(jobs),
         referrals=referrals,
         bot=bot,
-        dispatcher=Dispatcher(storage=fsm_storage),
+        dispatcher=Dispatcher(storage=fsm_storage, disable_fsm=True),
         inflight=InFlightUpdates(),
         sandbox=sandbox,
         closers=closers,
