@@ -14,7 +14,13 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from tests.fakes.telegram import FakeTelegram
-from tests.redis_support import redis_client, redis_prefix, redis_url, shared_state  # noqa: F401  (fixtures)
+from tests.redis_support import (  # noqa: F401  (fixtures)
+    redis_client,
+    redis_prefix,
+    redis_settings,
+    redis_url,
+    shared_state,
+)
 
 HANDLER_ERROR_LOGGERS = ("aiogram.event", "aiogram.dispatcher", "bot")
 HANDLER_ERROR_TEXT = "Cause exception while process update"

@@ -7,6 +7,7 @@ and its keys are deleted afterwards, so tests can share one server and run at th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -62,15 +63,29 @@ async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
         await client.aclose()
 
 
-@pytest.fixture(params=["in-process", "redis"])
-async def shared_state(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any]]:
-    """Settings overrides for both ways of running: in-process (no REDIS_URL) and on Redis."""
-    if request.param == "in-process":
-        yield {}
-        return
+@contextlib.asynccontextmanager
+async def redis_overrides() -> AsyncIterator[dict[str, Any]]:
+    """REDIS_URL and a REDIS_KEY_PREFIX of the test's own; its keys deleted afterwards."""
     url = require_redis()
     prefix = f"test-{secrets.token_hex(6)}"
     try:
         yield {"redis_url": url, "redis_key_prefix": prefix}
     finally:
         await delete_prefix(url, prefix)
+
+
+@pytest.fixture(params=["in-process", "redis"])
+async def shared_state(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any]]:
+    """Settings overrides for both ways of running: in-process (no REDIS_URL) and on Redis."""
+    if request.param == "in-process":
+        yield {}
+        return
+    async with redis_overrides() as overrides:
+        yield overrides
+
+
+@pytest.fixture
+async def redis_settings() -> AsyncIterator[dict[str, Any]]:
+    """Settings overrides for running on Redis only (several instances)."""
+    async with redis_overrides() as overrides:
+        yield overrides
