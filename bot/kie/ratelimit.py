@@ -1,4 +1,5 @@
-"""Process-wide client-side rate limiters for KIE calls.
+"""Process-wide client-side rate limiters for KIE calls (with REDIS_URL, the KIE client gets the
+deployment-wide ones of ratelimit_redis.py instead: same interface, same rule).
 
 KIE allows 20 new generation requests per 10 s per account and rejects (does not queue) the excess
 with 429; status polling is capped at 10 requests/s per key (kie-api.md §3.5). We would rather wait

@@ -105,6 +105,8 @@ async def test_the_same_update_posted_twice_is_answered_once(
 
         for bot in bots:
             assert await bot.components.inflight.wait_idle(10)
+            health = (await bot.healthz()).json()
+            assert health["ok"] and health.get("redis", "absent") == (True if shared_state else "absent")
         sent = [c for c in fake_tg.calls_of("sendMessage") if c.ok]
         # One greeting, one help text: each update answered once.
         assert len(sent) == 2, [c.params.get("text") for c in sent]
