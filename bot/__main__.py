@@ -50,10 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc))
 
     from bot.app import run
+    from bot.coordination.connection import RedisUnavailable
 
     try:
         asyncio.run(run(settings))
-    except StoreError as exc:
+    except (StoreError, RedisUnavailable) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         pass

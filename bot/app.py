@@ -19,13 +19,20 @@ from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import BotCommandScopeDefault
 from aiohttp import web
+from redis.asyncio import Redis
 
 from bot import __version__
 from bot.catalog import Catalog
 from bot.catalog_overrides import menu_catalog
 from bot.config import Settings
+from bot.coordination.connection import connect_redis
+from bot.coordination.fsm import SharedRedisStorage
+from bot.coordination.locks import LocalUserLocks, RedisUserLocks, UserLocks
+from bot.coordination.updates import LocalUpdateClaims, RedisUpdateClaims, UpdateClaims
 from bot.i18n import SUPPORTED_LANGUAGES, UserLanguageMiddleware, get_i18n
 from bot.kie.client import KieClient
+from bot.kie.ratelimit import LimiterFactory, local_limiter
+from bot.kie.ratelimit_redis import RedisLimiters
 from bot.kie.sandbox import SandboxHandle, start_sandbox
 from bot.kie.url_guard import host_port
 from bot.services.accounts import AccountsService
@@ -41,7 +48,7 @@ from bot.services.ports import SubmissionEvents
 from bot.services.referrals import ReferralService
 from bot.services.tracker import JobTracker, PollSchedule
 from bot.store.db import Database, SqliteDatabase
-from bot.store.fsm_storage import SqliteStorage
+from bot.store.fsm_storage import DRAFT_KEEP_S, SqliteStorage
 from bot.store.jobs import JobsRepo
 from bot.store.payments_journal import PaymentsJournal, journal_path_for
 from bot.store.referrals import ReferralsRepo
@@ -60,6 +67,7 @@ from bot.telegram.job_status import TelegramJobStatus
 from bot.telegram.middlewares import (
     CallbackAnswerGuard,
     InFlightUpdates,
+    OnceEachUpdate,
     RetryAfterMiddleware,
     UserMiddleware,
 )
@@ -107,6 +115,10 @@ class Components:
     inflight: InFlightUpdates
     sandbox: SandboxHandle | None = None
     closers: list[Any] = field(default_factory=list)
+    # REDIS_URL: the shared client and the Redis implementations; otherwise in-process ones.
+    redis: Redis | None = None
+    user_locks: UserLocks = field(default_factory=LocalUserLocks)
+    update_claims: UpdateClaims = field(default_factory=LocalUpdateClaims)
 
     def dependencies(self) -> HandlerDependencies:
         """What handlers may ask for by name (aiogram dependency injection)."""
@@ -141,7 +153,13 @@ def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
 
 def create_dispatcher(components: Components) -> Dispatcher:
     dp = components.dispatcher
+    # Counted from its first step, so shutdown waits for an update whose state is still being read.
     dp.update.outer_middleware(components.inflight)
+    # A second delivery of an update (a webhook retry, another instance) stops here.
+    dp.update.outer_middleware(OnceEachUpdate(components.update_claims))
+    # aiogram's FSM middleware (the Dispatcher is made with disable_fsm=True so it comes here, after
+    # the two above): it reads the user's state, a round trip to Redis with REDIS_URL.
+    dp.update.outer_middleware(dp.fsm)
     # Before the user middleware: group chatter, channel posts and bots never register anyone.
     dp.update.outer_middleware(PrivateChatsOnly(components.accounts))
     user_middleware = UserMiddleware(components.accounts)
@@ -164,19 +182,28 @@ def create_dispatcher(components: Components) -> Dispatcher:
         make_history_router(components.catalog),
         make_job_actions_router(components.catalog),
         make_models_router(),
-        make_wizard_router(),
+        make_wizard_router(components.user_locks),
         make_fallback_router(),
     )
     return dp
 
 
-async def create_fsm_storage(settings: Settings, db: Database) -> BaseStorage:
+def redis_prefix(settings: Settings) -> str:
+    """`<REDIS_KEY_PREFIX>:<bot id>`: how every Redis key of this bot starts (KIE's limits aside)."""
+    bot_id = settings.bot_token.get_secret_value().split(":", 1)[0]
+    return f"{settings.redis_key_prefix}:{bot_id}"
+
+
+async def create_fsm_storage(settings: Settings, db: Database, redis: Redis | None = None) -> BaseStorage:
     """The one place that decides where open wizards (FSM state and data) are kept.
 
-    The bot's database, so a restart keeps every open menu working. On PostgreSQL (several
-    processes may share the database) it is written through and not cached. A shared store for
-    several processes (aiogram's RedisStorage when REDIS_URL is set) would be chosen here too.
+    With REDIS_URL: aiogram's RedisStorage, shared by every instance (keys `<prefix>:<bot id>:fsm:…`).
+    Otherwise the bot's database; on PostgreSQL (several processes may share the database) it is
+    written through and not cached. Either way a restart keeps every open menu working; drafts nobody
+    touched for 7 days are dropped.
     """
+    if redis is not None:
+        return SharedRedisStorage(redis, f"{redis_prefix(settings)}:fsm", ttl_s=DRAFT_KEEP_S)
     storage = SqliteStorage(db, shared=db.dialect.name != "sqlite")
     await storage.purge_expired()
     return storage
@@ -202,6 +229,19 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
     await db.open()
     closers: list[Any] = []
     try:
+        redis: Redis | None = None
+        user_locks: UserLocks = LocalUserLocks()
+        update_claims: UpdateClaims = LocalUpdateClaims()
+        limiters: LimiterFactory = local_limiter
+        if settings.redis_url is not None:
+            # One client for all of it; closed last (the first closer).
+            redis = await connect_redis(settings.redis_url.get_secret_value())
+            closers.append(redis.aclose)
+            user_locks = RedisUserLocks(redis, redis_prefix(settings))
+            update_claims = RedisUpdateClaims(redis, redis_prefix(settings))
+            # KIE's limits are per KIE account, whichever bot uses it: not under the bot id.
+            limiters = RedisLimiters(redis, f"{settings.redis_key_prefix}:kie")
+            log.info("REDIS_URL set: wizards, per-user locks, update ids and KIE limits shared in Redis")
         sandbox: SandboxHandle | None = None
         if settings.kie_sandbox:
             hmac_key = (
@@ -216,14 +256,15 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
                 upload_base=sandbox.upload_base,
                 # Exactly the simulator's host:port serves results on 127.0.0.1, nothing else there.
                 fetch_allow=(sandbox_host_port(sandbox.api_base),),
+                limiters=limiters,
             )
             log.warning("KIE_SANDBOX=true: generations go to the built-in KIE simulator, not to KIE")
         else:
-            kie = KieClient.from_settings(settings)
+            kie = KieClient.from_settings(settings, limiters=limiters)
         closers.append(kie.aclose)
 
         catalog = menu_catalog(settings, settings.catalog_overrides_file)
-        fsm_storage = await create_fsm_storage(settings, db)
+        fsm_storage = await create_fsm_storage(settings, db, redis)
         users = UsersRepo(db)
         bot = create_bot(settings, session)
         alerts = OperatorAlerts(TelegramAdmins(bot, users, settings.admin_ids))
@@ -310,10 +351,13 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
         job_history=JobHistory(jobs),
         referrals=referrals,
         bot=bot,
-        dispatcher=Dispatcher(storage=fsm_storage),
+        dispatcher=Dispatcher(storage=fsm_storage, disable_fsm=True),
         inflight=InFlightUpdates(),
         sandbox=sandbox,
         closers=closers,
+        redis=redis,
+        user_locks=user_locks,
+        update_claims=update_claims,
     )
     components.dispatcher.workflow_data.update(components.dependencies())
     create_dispatcher(components)

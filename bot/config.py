@@ -170,6 +170,15 @@ class Settings(PriceSettings):
     web_port: int = Field(default=8080, ge=0, le=65535)
     log_level: str = "INFO"
 
+    # --- Several instances (optional) ---
+    # redis://[:password@]host:port/db (rediss:// for TLS). When set, open wizards (FSM state and
+    # data), the per-user lock, the record of handled Telegram updates and KIE's client-side limits live
+    # in Redis and are shared by every instance of the bot; unset, they live in the process.
+    redis_url: SecretStr | None = None
+    # Every key the bot writes in Redis starts with this (then the bot id, or the KIE account for the
+    # KIE limits), so several bots or deployments can share one Redis.
+    redis_key_prefix: str = Field(default="kvb", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+
     @field_validator("bot_token")
     @classmethod
     def _check_token(cls, value: SecretStr) -> SecretStr:
@@ -197,6 +206,14 @@ class Settings(PriceSettings):
                 "expected postgresql://user:password@host:port/dbname (or leave it unset for SQLite)"
             )
         return SecretStr(url)
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None  # `REDIS_URL=` in .env means "not set"
+        if not re.match(r"^(redis|rediss|unix)://\S+$", value.get_secret_value()):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL, e.g. redis://127.0.0.1:6379/0")
+        return value
 
     @field_validator("telegram_api_base", "public_url", "kie_api_base", "kie_upload_base")
     @classmethod
@@ -281,13 +298,17 @@ class Settings(PriceSettings):
     @property
     def secrets(self) -> list[str]:
         """Every secret value, for the log redaction filter."""
-        values = [self.bot_token, self.kie_api_key, self.webhook_secret, self.kie_webhook_hmac_key]
-        secrets = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
-        if self.database_url is not None:
-            password = urlsplit(self.database_url.get_secret_value()).password
-            if password:
-                secrets.append(password)
-        return secrets
+        values = [
+            self.bot_token, self.kie_api_key, self.webhook_secret, self.kie_webhook_hmac_key, self.redis_url
+        ]
+        found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        # A password inside a URL is a secret of its own (it shows up alone in driver errors).
+        for url in (self.database_url, self.redis_url):
+            if url is not None:
+                password = urlsplit(url.get_secret_value()).password
+                if password:
+                    found.append(password)
+        return found
 
 
 class SettingsError(Exception):

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from bot import __version__
 from bot.kie.webhook_auth import CALLBACK_PATH_PREFIX
@@ -127,14 +129,27 @@ class RejectionLog:
         self.flush()
 
 
+async def redis_ping(redis: Redis, timeout_s: float = 2.0) -> bool:
+    try:
+        async with asyncio.timeout(timeout_s):
+            await redis.ping()
+    except (RedisError, OSError, TimeoutError):
+        return False
+    return True
+
+
 def build_web_app(components: Components) -> web.Application:
     app = web.Application()
     settings = components.settings
 
     async def healthz(request: web.Request) -> web.Response:
         database_ok = await components.db.ping()
-        body = {"ok": database_ok, "database": database_ok, "version": __version__}
-        return web.json_response(body, status=200 if database_ok else 503)
+        body: dict[str, object] = {"ok": database_ok, "database": database_ok, "version": __version__}
+        if components.redis is not None:
+            # With REDIS_URL the wizards and locks live there: no Redis, no working bot.
+            body["redis"] = redis_ok = await redis_ping(components.redis)
+            body["ok"] = database_ok and redis_ok
+        return web.json_response(body, status=200 if body["ok"] else 503)
 
     app.router.add_get("/healthz", healthz)
 

@@ -17,6 +17,13 @@ import pytest
 from tests import pg_support
 from tests.fakes.telegram import FakeTelegram
 from tests.pg_support import StoreBackend
+from tests.redis_support import (  # noqa: F401  (fixtures)
+    redis_client,
+    redis_prefix,
+    redis_settings,
+    redis_url,
+    shared_state,
+)
 
 HANDLER_ERROR_LOGGERS = ("aiogram.event", "aiogram.dispatcher", "bot")
 HANDLER_ERROR_TEXT = "Cause exception while process update"

@@ -21,6 +21,7 @@ result CDN); it is redacted from every error text. Log lines name the path, neve
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import random
@@ -61,11 +62,13 @@ from bot.kie.models_api import (
 )
 from bot.kie.ratelimit import (
     Limiter,
+    LimiterFactory,
     PerKeyLimiter,
     PositionListener,
     Sleep,
-    SlidingWindowLimiter,
     Unlimited,
+    local_limiter,
+    per_second_shape,
 )
 from bot.kie.types import CreateRequest, StatusRequest
 from bot.kie.url_guard import GuardedTransport, UrlGuard
@@ -174,6 +177,7 @@ class KieClient:
         create_limiter: Limiter | None = None,
         status_limiter: Limiter | None = None,
         discovery_limiter: Limiter | None = None,
+        limiters: LimiterFactory = local_limiter,
         retry: RetryPolicy | None = None,
         create_retry: RetryPolicy | None = None,
         timeouts: KieTimeouts | None = None,
@@ -189,11 +193,16 @@ class KieClient:
         self.api_base = api_base.rstrip("/")
         self.upload_base = upload_base.rstrip("/")
         # Margins absorb network jitter between our grant time and KIE's arrival time (see ratelimit.py).
-        self.create_limiter: Limiter = create_limiter or SlidingWindowLimiter(
-            create_limit, create_window_s, safety_margin_s=min(0.25, create_window_s * 0.01)
+        # `limiters` makes them: in-process by default, shared by every instance (Redis) when given.
+        # Their names start with a digest of the key: KIE's limits are per account.
+        account = hashlib.sha256(api_key.encode()).hexdigest()[:16]
+        status_limit, status_window_s = per_second_shape(status_rps)
+        self.create_limiter: Limiter = create_limiter or limiters(
+            f"{account}:create", create_limit, create_window_s,
+            safety_margin_s=min(0.25, create_window_s * 0.01),
         )
-        self.status_limiter: Limiter = status_limiter or SlidingWindowLimiter.per_second(
-            status_rps, safety_margin_s=0.02
+        self.status_limiter: Limiter = status_limiter or limiters(
+            f"{account}:status", status_limit, status_window_s, safety_margin_s=0.02
         )
         # KIE's status limit reads "10/s per key" in kie-api.md and "10/s per taskId" in KIE's 2026
         # skill text (kie-api-2026.md §1.2 item 3). "key": every status call shares `status_limiter`
@@ -202,19 +211,22 @@ class KieClient:
             raise ValueError(f"status_limit_scope must be 'key' or 'task', got {status_limit_scope!r}")
         self.status_limit_scope = status_limit_scope
         self._task_status_limiters = PerKeyLimiter(
-            lambda: SlidingWindowLimiter.per_second(status_rps, safety_margin_s=0.02)
+            lambda task_id: limiters(
+                f"{account}:status:task:{task_id}", status_limit, status_window_s, safety_margin_s=0.02
+            )
         )
         # Credit and download-url calls name no task: under "key" they share the status budget (as
         # before), under "task" they get one limiter of their own at the same rate.
         self.account_limiter: Limiter = (
             self.status_limiter
             if status_limit_scope == "key"
-            else SlidingWindowLimiter.per_second(status_rps, safety_margin_s=0.02)
+            else limiters(f"{account}:account", status_limit, status_window_s, safety_margin_s=0.02)
         )
         # The four model-discovery calls share one budget of 1 request/s per account (§1.4): one
         # limiter for all of them, whoever calls (the catalog check, kie-check, /stats never does).
-        self.discovery_limiter: Limiter = discovery_limiter or SlidingWindowLimiter.per_second(
-            discovery_rps, safety_margin_s=0.05
+        discovery_limit, discovery_window_s = per_second_shape(discovery_rps)
+        self.discovery_limiter: Limiter = discovery_limiter or limiters(
+            f"{account}:discovery", discovery_limit, discovery_window_s, safety_margin_s=0.05
         )
         self.retry = retry or RetryPolicy()
         # Discovery answers are cached by their callers and asked again hours later: one retry is enough.

@@ -1,4 +1,5 @@
-"""Process-wide client-side rate limiters for KIE calls.
+"""Process-wide client-side rate limiters for KIE calls (with REDIS_URL, the KIE client gets the
+deployment-wide ones of ratelimit_redis.py instead: same interface, same rule).
 
 KIE allows 20 new generation requests per 10 s per account and rejects (does not queue) the excess
 with 429; status polling is capped at 10 requests/s per key (kie-api.md §3.5). We would rather wait
@@ -29,6 +30,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -48,7 +50,7 @@ class _Slot:
         self.ends_at = ends_at
 
 
-class _Waiter:
+class Waiter:
     __slots__ = ("listener", "told")
 
     def __init__(self, listener: PositionListener | None) -> None:
@@ -62,22 +64,22 @@ class WaitingLine:
     slot, and each time someone ahead of it leaves. A caller served at once is told nothing."""
 
     def __init__(self) -> None:
-        self._waiters: list[_Waiter] = []
+        self._waiters: list[Waiter] = []
 
     def __len__(self) -> int:
         return len(self._waiters)
 
-    def join(self, listener: PositionListener | None) -> _Waiter:
-        waiter = _Waiter(listener)
+    def join(self, listener: PositionListener | None) -> Waiter:
+        waiter = Waiter(listener)
         self._waiters.append(waiter)
         if len(self._waiters) > 1:
             self._tell(waiter, len(self._waiters))
         return waiter
 
-    def waits_at_head(self, waiter: _Waiter) -> None:
+    def waits_at_head(self, waiter: Waiter) -> None:
         self._tell(waiter, 1)
 
-    def leave(self, waiter: _Waiter) -> None:
+    def leave(self, waiter: Waiter) -> None:
         if waiter not in self._waiters:
             return
         self._waiters.remove(waiter)
@@ -86,7 +88,7 @@ class WaitingLine:
                 self._tell(behind, place)
 
     @staticmethod
-    def _tell(waiter: _Waiter, place: int) -> None:
+    def _tell(waiter: Waiter, place: int) -> None:
         if waiter.listener is None or waiter.told == place:
             return
         waiter.told = place
@@ -137,8 +139,8 @@ class SlidingWindowLimiter:
         sleep: Sleep = asyncio.sleep,
     ) -> SlidingWindowLimiter:
         """A rate like 10/s as "10 per 1 s"; fractional rates (2.5/s) become "3 per 1.2 s"."""
-        limit = max(1, math.ceil(rate_per_s))
-        return cls(limit, limit / rate_per_s, safety_margin_s=safety_margin_s, clock=clock, sleep=sleep)
+        limit, window_s = per_second_shape(rate_per_s)
+        return cls(limit, window_s, safety_margin_s=safety_margin_s, clock=clock, sleep=sleep)
 
     async def _take(self, in_flight: bool, listener: PositionListener | None = None) -> _Slot:
         asked_at = self._clock()
@@ -149,7 +151,7 @@ class SlidingWindowLimiter:
         finally:
             self.line.leave(waiter)
 
-    async def _wait_for_slot(self, in_flight: bool, asked_at: float, waiter: _Waiter) -> _Slot:
+    async def _wait_for_slot(self, in_flight: bool, asked_at: float, waiter: Waiter) -> _Slot:
         while True:
             now = self._clock()
             horizon = now - self.window_s + _EPSILON_S
@@ -276,16 +278,43 @@ class Unlimited:
         return None
 
 
-Limiter = SlidingWindowLimiter | TokenBucketLimiter | Unlimited
+class Limiter(Protocol):
+    """What the KIE client needs of a limiter (the ones here; RedisWindowLimiter in ratelimit_redis.py)."""
+
+    granted: int
+    total_wait_s: float
+
+    async def acquire(self) -> None: ...
+
+    def hold(
+        self, listener: PositionListener | None = None
+    ) -> contextlib.AbstractAsyncContextManager[None]: ...
+
+
+class LimiterFactory(Protocol):
+    """Makes the limiter named `name` (e.g. "<account>:create"): at most `limit` permits per `window_s`."""
+
+    def __call__(self, name: str, limit: int, window_s: float, *, safety_margin_s: float) -> Limiter: ...
+
+
+def per_second_shape(rate_per_s: float) -> tuple[int, float]:
+    """A rate like 10/s as (10, 1 s); fractional rates (2.5/s) as (3, 1.2 s)."""
+    limit = max(1, math.ceil(rate_per_s))
+    return limit, limit / rate_per_s
+
+
+def local_limiter(name: str, limit: int, window_s: float, *, safety_margin_s: float) -> Limiter:
+    """The in-process LimiterFactory: limits hold for this process only."""
+    return SlidingWindowLimiter(limit, window_s, safety_margin_s=safety_margin_s)
 
 
 class PerKeyLimiter:
     """One limiter per key (e.g. 10 status calls per second *per task id*, kie-api-2026.md §1.2 item 3).
 
-    Limiters are made on first use by `make`; ones idle longer than `idle_s` are dropped once more than
+    Limiters are made on first use by `make(key)`; ones idle longer than `idle_s` are dropped once more than
     `max_keys` exist, so finished tasks do not pile up for the life of the process."""
 
-    def __init__(self, make: Callable[[], Limiter], *, idle_s: float = 60.0, max_keys: int = 1024,
+    def __init__(self, make: Callable[[str], Limiter], *, idle_s: float = 60.0, max_keys: int = 1024,
                  clock: Clock = time.monotonic) -> None:
         self._make = make
         self._idle_s = idle_s
@@ -299,7 +328,7 @@ class PerKeyLimiter:
     def for_key(self, key: str) -> Limiter:
         now = self._clock()
         found = self._limiters.get(key)
-        limiter = found[0] if found is not None else self._make()
+        limiter = found[0] if found is not None else self._make(key)
         self._limiters[key] = (limiter, now)
         if len(self._limiters) > self._max_keys:
             horizon = now - self._idle_s

@@ -17,6 +17,7 @@ from aiogram.methods.base import Response, TelegramType
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
 from aiogram.utils.i18n import gettext as _
 
+from bot.coordination.updates import UpdateClaims
 from bot.services.accounts import AccountsService
 from bot.store.db import DATABASE_ERRORS
 
@@ -98,6 +99,31 @@ class InFlightUpdates(BaseMiddleware):
         except TimeoutError:
             return False
         return True
+
+
+class OnceEachUpdate(BaseMiddleware):
+    """An update delivered twice (a webhook retry, a replay after a crash, another instance got it
+    first) is handled once: only the caller that claims its update_id goes on (`claims`:
+    bot/coordination/updates.py, in-process or shared through Redis)."""
+
+    def __init__(self, claims: UpdateClaims) -> None:
+        self.claims = claims
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        if not isinstance(event, Update):
+            return await handler(event, data)
+        if not await self.claims.claim(event.update_id):
+            log.info("Update %s was delivered again; already handled, skipped", event.update_id)
+            return None
+        try:
+            return await handler(event, data)
+        finally:
+            await self.claims.done(event.update_id)
 
 
 class UserMiddleware(BaseMiddleware):

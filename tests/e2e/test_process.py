@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -87,6 +88,26 @@ async def test_corrupt_database_is_a_clear_start_error(tmp_path: Path, fake_tg: 
     code, stderr = await run_bot(tmp_path, env)
     assert code == 2
     assert "DATABASE_PATH" in stderr and "Traceback" not in stderr
+    assert stderr.strip().count("\n") == 0, stderr
+
+
+async def test_unreachable_redis_is_a_clear_start_error(tmp_path: Path, fake_tg: FakeTelegram) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    env = bot_env(
+        BOT_TOKEN=fake_tg.token,
+        TELEGRAM_API_BASE=fake_tg.base_url,
+        KIE_SANDBOX="true",
+        DATABASE_PATH=str(tmp_path / "bot.sqlite3"),
+        WEB_HOST="127.0.0.1",
+        WEB_PORT="0",
+        REDIS_URL=f"redis://:hunter2-pw@127.0.0.1:{port}/0",
+    )
+    code, stderr = await run_bot(tmp_path, env)
+    assert code == 2, stderr
+    assert "REDIS_URL" in stderr and f"127.0.0.1:{port}" in stderr and "Traceback" not in stderr, stderr
+    assert "hunter2-pw" not in stderr
     assert stderr.strip().count("\n") == 0, stderr
 
 

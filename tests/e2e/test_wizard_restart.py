@@ -1,12 +1,17 @@
-"""An open /generate menu survives a routine restart: its buttons keep working, old ones stay stale."""
+"""An open /generate menu survives a routine restart: its buttons keep working, old ones stay stale.
+With the drafts in the bot's database, and in Redis (REDIS_URL)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
+from bot.app import redis_prefix
+from bot.config import Settings
 from bot.i18n import translate
 from bot.kie.sandbox import KieSimulator
 from bot.kie.sandbox.simulator import SimTimings
@@ -31,6 +36,15 @@ async def sim() -> AsyncIterator[KieSimulator]:
         yield simulator
 
 
+async def fsm_keys_in_redis(settings: Settings) -> int:
+    assert settings.redis_url is not None
+    client = Redis.from_url(settings.redis_url.get_secret_value())
+    try:
+        return len([key async for key in client.scan_iter(match=f"{redis_prefix(settings)}:fsm:*")])
+    finally:
+        await client.aclose()
+
+
 async def restart(driver: WizardDriver) -> RunningBot:
     """Stop the bot cleanly and start it again on the same database (a routine deploy)."""
     await driver.bot.stop()
@@ -39,9 +53,10 @@ async def restart(driver: WizardDriver) -> RunningBot:
 
 
 async def test_open_menu_keeps_working_after_a_restart(
-    fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path
+    fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path, shared_state: dict[str, Any]
 ) -> None:
-    settings = make_settings(tmp_path, fake_tg, sim)
+    # In the bot's database (no REDIS_URL) and in Redis (REDIS_URL; skipped without TEST_REDIS_URL).
+    settings = make_settings(tmp_path, fake_tg, sim, **shared_state)
     client = fake_tg.as_user(TgUser(id=USER, first_name="Rita"))
     driver = WizardDriver(fake_tg, await start_bot(settings), client)
     try:
@@ -65,6 +80,8 @@ async def test_open_menu_keeps_working_after_a_restart(
         menu = driver.wizard_message()
         draft_id = driver.draft_id
 
+        if shared_state:
+            assert await fsm_keys_in_redis(settings) == 2, "the draft is in Redis (state and data)"
         bot = await restart(driver)
 
         # The same message, the next button: it works (no "out of date").

@@ -178,7 +178,7 @@ async def test_hold_waits_for_an_in_flight_release() -> None:
 
 async def test_per_key_limiter_gives_each_key_its_own_budget_and_forgets_idle_keys() -> None:
     clock = FakeClockForKeys()
-    limiters = PerKeyLimiter(lambda: SlidingWindowLimiter(10, 1.0), idle_s=60.0, max_keys=2, clock=clock)
+    limiters = PerKeyLimiter(lambda _key: SlidingWindowLimiter(10, 1.0), idle_s=60.0, max_keys=2, clock=clock)
     first = limiters.for_key("task-a")
     assert limiters.for_key("task-a") is first
     assert limiters.for_key("task-b") is not first

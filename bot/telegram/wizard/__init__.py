@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
+from bot.coordination.locks import UserLocks
 from bot.telegram.wizard.buttons import make_buttons_router
 from bot.telegram.wizard.entry import make_entry_router
 from bot.telegram.wizard.flow import ScreenMiddleware
@@ -22,9 +23,10 @@ from bot.telegram.wizard.messages import make_messages_router, make_outside_rout
 from bot.telegram.wizard.session import LiveDraft, OneUpdatePerUser
 
 
-def make_wizard_router() -> Router:
+def make_wizard_router(locks: UserLocks | None = None) -> Router:
+    """`locks`: the per-user lock (in-process when None; shared through Redis with REDIS_URL)."""
     router = Router(name="wizard")
-    one_at_a_time = OneUpdatePerUser()
+    one_at_a_time = OneUpdatePerUser(locks)
     screens = ScreenMiddleware()
     # Inner middlewares of a router also wrap the handlers of the routers included in it.
     for observer in (router.message, router.callback_query):

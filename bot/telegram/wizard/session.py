@@ -5,8 +5,6 @@ message refused before any handler runs.
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +15,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message, TelegramObject, User
 from aiogram.utils.i18n import gettext as _
 
+from bot.coordination.locks import LocalUserLocks, UserLocks
 from bot.telegram.replies import answer_query
 from bot.telegram.wizard.draft import CHOICE_STEPS, Action, Draft
 from bot.telegram.wizard.rules import next_step
@@ -68,26 +67,25 @@ class WizardSession:
 
 class OneUpdatePerUser(BaseMiddleware):
     """One wizard update per user at a time: a double tap or an album of photos must not read the
-    same draft twice and lose one of the changes. In-process: one process serves a database file (the
-    FSM storage cache relies on that too); several processes need a shared lock (Redis)."""
+    same draft twice and lose one of the changes. `locks` (bot/coordination/locks.py): in-process for
+    one instance, a Redis lock with a lease when several instances share the FSM storage."""
 
-    def __init__(self) -> None:
-        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+    def __init__(self, locks: UserLocks | None = None) -> None:
+        self.locks: UserLocks = locks or LocalUserLocks()
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
         if user is None:
             return await handler(event, data)
-        lock = self._locks.get(user.id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[user.id] = lock
-        async with lock:
+        async with self.locks.hold(user.id):
             return await handler(event, data)
 
 
 class LiveDraft(BaseMiddleware):
     """Loads the open draft and computes its step, once, as `draft` and `step` for the handler.
+
+    It reads the draft from the FSM storage on every update (RedisStorage keeps no copy in the
+    process), under the user's lock, so the check sees what every instance wrote.
 
     Refuses before any handler runs: a message while no draft is open (a hint); a button of
     another draft or message, or one answering a step the draft is not at ("out of date"); a
