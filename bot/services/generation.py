@@ -198,8 +198,8 @@ class GenerationService:
             await asyncio.wait(list(self._tasks), timeout=timeout)
 
     async def recover(self) -> None:
-        """At start, and now and then (the tracker's loop): created jobs whose submitting instance
-        is gone (this one before a restart, or another that died: its lease ran out) are claimed;
+        """At start: created jobs whose submitting instance is gone (this one before the restart,
+        or another that died: its lease ran out; the tracker's loop takes those over later too) are claimed;
         those whose create call was never sent are submitted, those whose create was sent are
         refunded (never send a second one); then the admins are told which orders may exist on KIE
         with no task id here, in one alert. Jobs another live instance is submitting are left alone."""

@@ -9,20 +9,23 @@ already this holder's or has expired. Expiry compares the instances' wall clocks
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot.store.db import Database, now
 
 
 class DbLeaderLock:
     """`LeaderLock` (bot/services/leadership.py) on the `leases` table."""
 
-    def __init__(self, db: Database, name: str, holder: str) -> None:
+    def __init__(self, db: Database, name: str, holder: str, *, clock: Callable[[], float] = now) -> None:
         self.db = db
         self.name = name
         self.holder = holder
+        self.clock = clock
 
     async def acquire(self, ttl_s: float) -> bool:
         """Take the lease for `ttl_s` when it is free, expired or already ours."""
-        t = now()
+        t = self.clock()
         changed = await self.db.execute(
             """INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
                ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
@@ -35,7 +38,7 @@ class DbLeaderLock:
         """Extend our lease; False when another holder has it (ours had expired and was taken)."""
         changed = await self.db.execute(
             "UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ?",
-            (now() + ttl_s, self.name, self.holder),
+            (self.clock() + ttl_s, self.name, self.holder),
         )
         return changed == 1
 
@@ -46,6 +49,6 @@ class DbLeaderLock:
     async def holder_now(self) -> str | None:
         """Who holds the lease now (None: nobody, or it expired)."""
         row = await self.db.fetchone(
-            "SELECT holder FROM leases WHERE name = ? AND expires_at > ?", (self.name, now())
+            "SELECT holder FROM leases WHERE name = ? AND expires_at > ?", (self.name, self.clock())
         )
         return str(row[0]) if row else None
