@@ -311,9 +311,10 @@ class JobTracker:
             task.cancel()
 
     async def recover(self) -> None:
-        """The leases of this instance's previous life end now: its unfinished jobs are polled at
-        once, its deliveries are due, its submissions resume (generation.recover). Other instances'
-        leases are left alone: they are alive, or their leases run out and the loop takes over."""
+        """The leases of this instance's previous life end now: its deliveries are due, its
+        submissions resume (generation.recover); every unfinished job is polled at once. Other
+        instances' deliveries and submissions are left alone: they are alive, or their leases run
+        out and the loop takes over."""
         await self.jobs.release_claims_of(self.instance.instance_id, now())
         await self.generation.recover()
         self._next_takeover = now() + self.instance.renew_every_s

@@ -508,17 +508,19 @@ class JobsRepo:
 
     async def release_claims_of(self, holder: str, at: float) -> None:
         """At start: the leases this instance held before it stopped (or died) are its previous
-        life's, so they end now instead of after their lease: unfinished jobs are polled at once,
-        deliveries are due now, submissions are taken over. Jobs from before leases (no holder) too."""
+        life's, so they end now instead of after their lease: its deliveries are due now, its
+        submissions are taken over (jobs from before leases, with no holder, too). Every unfinished
+        job is polled at once, whoever polled it last: a callback may have been missed while this
+        instance was down, and a status check done twice costs one call, not a duplicate."""
         polled = [JobState.SUBMITTED.value, JobState.RUNNING.value]
         mine = "(claimed_by = ? OR claimed_by IS NULL)"
         await self.db.run_in_transaction(
             _release_claims_sync,
             [
                 (
-                    f"""UPDATE jobs SET next_poll_at = ? WHERE {mine}
-                        AND state IN ({_placeholders(polled)}) AND task_id IS NOT NULL""",
-                    (at, holder, *polled),
+                    f"""UPDATE jobs SET next_poll_at = ?
+                        WHERE state IN ({_placeholders(polled)}) AND task_id IS NOT NULL""",
+                    (at, *polled),
                 ),
                 (
                     f"UPDATE jobs SET next_delivery_at = ? WHERE {mine} AND state = 'succeeded'",

@@ -195,7 +195,7 @@ async def test_two_webhook_instances_one_killed_mid_flight_every_job_ends_once(
 
         # Results download slowly: the deliveries of the four finished videos are under way (claimed
         # by the instance that won each success) when one instance dies. None has reached Telegram.
-        slow_results = sim.faults.inject("result", delay_s=4.0, times=None)
+        slow_results = sim.faults.inject("result", delay_s=6.0, times=None)
         for task_id in finishing:
             sim.complete(task_id)
         sim.fail(failing_now, 501, "Simulated generation failure")
