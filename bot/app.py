@@ -40,9 +40,11 @@ from bot.services.admin_reports import AdminReports
 from bot.services.alerts import OperatorAlerts
 from bot.services.billing import BillingService
 from bot.services.catalog_sync import CatalogSync
+from bot.services.claims import Holder, default_instance_id
 from bot.services.delivery import DeliveryService
 from bot.services.generation import GenerationService
 from bot.services.job_history import JobHistory
+from bot.services.leadership import Leadership
 from bot.services.payment_recorder import PaymentRecorder
 from bot.services.ports import SubmissionEvents
 from bot.services.referrals import ReferralService
@@ -50,6 +52,7 @@ from bot.services.tracker import JobTracker, PollSchedule
 from bot.store.db import Database, SqliteDatabase
 from bot.store.fsm_storage import DRAFT_KEEP_S, SqliteStorage
 from bot.store.jobs import JobsRepo
+from bot.store.leases import DbLeaderLock
 from bot.store.payments_journal import PaymentsJournal, journal_path_for
 from bot.store.referrals import ReferralsRepo
 from bot.store.users import UsersRepo
@@ -75,6 +78,7 @@ from bot.telegram.models import make_models_router
 from bot.telegram.payment_notices import TelegramPaymentNotices
 from bot.telegram.payments import make_payments_router
 from bot.telegram.paysupport import make_paysupport_router
+from bot.telegram.polling import POLLING_LEASE, polling_leadership
 from bot.telegram.private_only import PrivateChatsOnly
 from bot.telegram.start import make_fallback_router, make_start_router
 from bot.telegram.wizard import make_wizard_router
@@ -119,6 +123,10 @@ class Components:
     redis: Redis | None = None
     user_locks: UserLocks = field(default_factory=LocalUserLocks)
     update_claims: UpdateClaims = field(default_factory=LocalUpdateClaims)
+    # This instance's name and lease time on shared work (services/claims.py).
+    instance: Holder = field(default_factory=Holder)
+    # Long-polling mode: who polls Telegram among the instances (set by `run`).
+    leadership: Leadership | None = None
 
     def dependencies(self) -> HandlerDependencies:
         """What handlers may ask for by name (aiogram dependency injection)."""
@@ -227,6 +235,9 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
     `session` (in-process tests) is the Bot's session instead of HTTP to Telegram."""
     db = create_database(settings)
     await db.open()
+    instance = Holder(
+        settings.instance_id or default_instance_id(settings.web_port), settings.instance_lease_seconds
+    )
     closers: list[Any] = []
     try:
         redis: Redis | None = None
@@ -304,6 +315,7 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
                 public_url=settings.public_url,
                 job_timeout_s=settings.job_timeout_minutes * 60,
                 max_jobs_in_flight=settings.max_jobs_in_flight,
+                instance=instance,
             )
 
         status_view = TelegramJobStatus(
@@ -327,6 +339,7 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
             hmac_key=settings.kie_webhook_hmac_key.get_secret_value()
             if settings.kie_webhook_hmac_key
             else None,
+            instance=instance,
         )
         generation = tracker.generation
     except BaseException:
@@ -358,6 +371,7 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
         redis=redis,
         user_locks=user_locks,
         update_claims=update_claims,
+        instance=instance,
     )
     components.dispatcher.workflow_data.update(components.dependencies())
     create_dispatcher(components)
@@ -423,16 +437,17 @@ async def run(
             log.info("Webhook mode: Telegram pushes updates to PUBLIC_URL%s", WEBHOOK_PATH)
         else:
             await bot.delete_webhook(drop_pending_updates=False)
-            polling = asyncio.create_task(
-                dp.start_polling(
-                    bot,
-                    handle_signals=False,
-                    close_bot_session=False,
-                    allowed_updates=allowed_updates,
-                    polling_timeout=settings_polling_timeout(settings),
-                )
+            # Of several instances only the lease holder polls (Telegram refuses a second poller).
+            components.leadership = polling_leadership(
+                dp,
+                bot,
+                DbLeaderLock(components.db, POLLING_LEASE, components.instance.instance_id),
+                ttl_s=components.instance.lease_s,
+                allowed_updates=allowed_updates,
+                polling_timeout=settings_polling_timeout(settings),
             )
-            log.info("Polling mode")
+            polling = asyncio.create_task(components.leadership.run(), name="telegram-polling")
+            log.info("Polling mode (instance %s)", components.instance.instance_id)
         if ready is not None and not ready.done():
             ready.set_result(components)
         stop_waiter = asyncio.create_task(stop.wait())
@@ -455,9 +470,10 @@ async def shutdown(
     components: Components, runner: web.AppRunner | None, polling: asyncio.Task[None] | None
 ) -> None:
     dp, bot = components.dispatcher, components.bot
+    leading = components.leadership is not None and components.leadership.leading
     if polling is not None and not polling.done():
-        with contextlib.suppress(RuntimeError):
-            await dp.stop_polling()
+        if components.leadership is not None:
+            components.leadership.stop()  # stops polling and gives the lease up
         with contextlib.suppress(Exception):
             await polling
     if not await components.inflight.wait_idle(SHUTDOWN_GRACE_S):
@@ -467,7 +483,7 @@ async def shutdown(
     await components.catalog_sync.stop()
     await components.tracker.stop()
     await components.payment_recorder.stop()
-    if polling is not None and components.inflight.last_update_id is not None:
+    if leading and components.inflight.last_update_id is not None:
         # Confirm what we handled, so a restart does not replay it. Updates this call returns are
         # not confirmed by it, so nothing new is lost.
         with contextlib.suppress(Exception):

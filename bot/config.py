@@ -168,6 +168,15 @@ class Settings(PriceSettings):
     public_url: str | None = None
     web_host: str = "0.0.0.0"
     web_port: int = Field(default=8080, ge=0, le=65535)
+
+    # --- Several instances on one database ---
+    # This instance's name on the work it holds (a job's submission, status check or delivery, the
+    # Telegram long poll). Default hostname:WEB_PORT: unique per live process, and the same after a
+    # restart, which then takes its old work back at once. Two instances must never share one.
+    instance_id: str | None = Field(default=None, min_length=1, max_length=200)
+    # How long work held by an instance that died stays held before another instance takes it over
+    # (live instances renew every third of it). Also the long-poll leader's lease.
+    instance_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
     log_level: str = "INFO"
 
     # --- Several instances (optional) ---

@@ -23,6 +23,7 @@ from bot.kie.errors import KieCreateOutcomeUnknown, KieError
 from bot.kie.ratelimit import PositionListener
 from bot.kie.webhook_auth import callback_url, new_callback_token
 from bot.services.billing import BillingService
+from bot.services.claims import Holder, renewing
 from bot.services.ports import FileSource, KieAlerts, SubmissionEvents
 from bot.store.db import Database, now
 from bot.store.jobs import (
@@ -114,6 +115,7 @@ class GenerationService:
         public_url: str | None,
         job_timeout_s: float,
         max_jobs_in_flight: int,
+        instance: Holder = Holder(),
     ) -> None:
         self.db = db
         self.jobs = jobs
@@ -126,6 +128,7 @@ class GenerationService:
         self.public_url = public_url
         self.job_timeout_s = job_timeout_s
         self.max_jobs_in_flight = max_jobs_in_flight
+        self.instance = instance
         self._tasks: set[asyncio.Task[None]] = set()
         self._notices: set[asyncio.Task[None]] = set()  # "in line" updates on their way
         self._orphan_report_lock = asyncio.Lock()
@@ -153,6 +156,8 @@ class GenerationService:
         self.catalog.validate(checked)
         quote = self.catalog.quote(order.model_key, order.mode, order.options)
         mode = entry.mode_spec(order.mode)
+        # This instance submits it (start_submission); another takes over if its lease runs out.
+        claim = self.instance.claim()
         new_job = NewJob(
             user_id=user_id,
             chat_id=chat_id,
@@ -170,6 +175,8 @@ class GenerationService:
             callback_token=new_callback_token(),
             deadline_at=now() + self.job_timeout_s,
             status_message_id=status_message_id,
+            claimed_by=claim.holder,
+            submit_lease_until=claim.until,
         )
         try:
             # One transaction: the draft check, the in-flight limit, the job row and its reservation.
@@ -181,7 +188,8 @@ class GenerationService:
     # --- submit: upload inputs and create the KIE task (in the background) -----------------------
 
     def start_submission(self, job: Job) -> None:
-        task = asyncio.create_task(self.submit(job.id), name=f"submit-job-{job.id}")
+        """Submit a job this instance holds (it confirmed it, or claimed it in recover())."""
+        task = asyncio.create_task(self._submit_holding(job.id), name=f"submit-job-{job.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -190,16 +198,34 @@ class GenerationService:
             await asyncio.wait(list(self._tasks), timeout=timeout)
 
     async def recover(self) -> None:
-        """At start: resubmit created jobs whose create call was never sent; refund those whose create
-        was sent before a crash (never send a second one), then tell the admins which orders may
-        exist on KIE with no task id here, in one alert."""
-        for job in await self.jobs.in_states([JobState.CREATED]):
+        """At start: created jobs whose submitting instance is gone (this one before the restart,
+        or another that died: its lease ran out; the tracker's loop takes those over later too) are claimed;
+        those whose create call was never sent are submitted, those whose create was sent are
+        refunded (never send a second one); then the admins are told which orders may exist on KIE
+        with no task id here, in one alert. Jobs another live instance is submitting are left alone."""
+        await self.take_over_submissions()
+        # Also catches jobs refunded just before a crash that came before their alert.
+        await self.report_possible_orphans()
+
+    async def take_over_submissions(self) -> None:
+        """Claim the created jobs whose submitting instance is gone; submit or refund them."""
+        refunded = False
+        for job in await self.jobs.claim_stale_submissions(self.instance.claim()):
             if job.create_started_at is None:
                 self.start_submission(job)
             else:
                 await self._fail_sent_before_restart(job)
-        # Also catches jobs refunded just before a crash that came before their alert.
-        await self.report_possible_orphans()
+                refunded = True
+        if refunded:
+            await self.report_possible_orphans()
+
+    async def _submit_holding(self, job_id: int) -> None:
+        async with renewing(
+            lambda: self.jobs.renew_submission_claim(job_id, self.instance.claim()),
+            self.instance.renew_every_s,
+            f"job {job_id} submission",
+        ):
+            await self.submit(job_id)
 
     async def report_possible_orphans(self) -> None:
         """Log and alert, once per job (persisted), every job refunded as "create outcome unknown"

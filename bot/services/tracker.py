@@ -25,6 +25,7 @@ from bot.kie.errors import KieError, KieTaskNotFound
 from bot.kie.types import TaskResult, TaskState
 from bot.kie.webhook_auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from bot.services.billing import BillingService
+from bot.services.claims import Holder, renewing
 from bot.services.delivery import DeliveryResult, DeliveryService
 from bot.services.generation import GenerationService
 from bot.services.ports import JobStatus, JobStatusView, SubmissionEvents
@@ -55,15 +56,15 @@ class DeliveryRetryPolicy:
     then the link), at a slow pace (every 10 min at most). If even that keeps failing for
     `give_up_s` after the job finished, the job is closed as undeliverable, still charged, and
     /history's "Send again" fetches the result from KIE once the user asks.
-    The schedule is stored in the jobs table (next_delivery_at), so restarts keep it.
+    The schedule is stored in the jobs table (next_delivery_at), so restarts keep it. An attempt in
+    progress holds the job under the instance's lease (services/claims.py), renewed while it runs;
+    an instance that died mid-attempt leaves it to another one once the lease runs out.
     """
 
     fast_attempts: int = 5
     base_delay_s: float = 5.0
     max_delay_s: float = 600.0
     give_up_s: float = 24 * 3600.0
-    # An attempt in progress holds the job this long; a task that died is picked up after it.
-    lease_s: float = 900.0
 
     def delay_s(self, attempt: int, retry_after_s: float | None) -> float:
         backoff = min(self.max_delay_s, self.base_delay_s * 2.0 ** (attempt - 1))
@@ -264,7 +265,9 @@ class JobTracker:
         status: JobStatusView,
         schedule: PollSchedule,
         hmac_key: str | None = None,
+        instance: Holder = Holder(),
     ) -> None:
+        self.instance = instance
         self.jobs = jobs
         self.billing = billing
         self.kie = kie
@@ -281,6 +284,7 @@ class JobTracker:
         self._histories: dict[str, tuple[float, CompletionTimes]] = {}
         self._load = PollLoad()
         self._stopping = False
+        self._next_takeover = 0.0
         self.generation = make_generation(self)
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -305,13 +309,13 @@ class JobTracker:
             task.cancel()
 
     async def recover(self) -> None:
-        t = now()
+        """The leases of this instance's previous life end now: its deliveries are due, its
+        submissions resume (generation.recover); every unfinished job is polled at once. Other
+        instances' deliveries and submissions are left alone: they are alive, or their leases run
+        out and the loop takes over."""
+        await self.jobs.release_claims_of(self.instance.instance_id, now())
         await self.generation.recover()
-        for job in await self.jobs.in_states([JobState.SUBMITTED, JobState.RUNNING]):
-            if job.task_id is not None:
-                await self.jobs.update_fields(job.id, next_poll_at=t)
-        for job in await self.jobs.in_states([JobState.SUCCEEDED]):
-            self._spawn_delivery(job)
+        self._next_takeover = now() + self.instance.renew_every_s
         self._wake.set()
 
     def _spawn(self, coro: Any, name: str) -> None:
@@ -328,8 +332,8 @@ class JobTracker:
             await self.status.show_status(job, JobStatus.QUEUED)
             self._wake.set()
         elif job.state is JobState.SUCCEEDED:
-            # The callback beat the create call's answer.
-            self._spawn_delivery(job)
+            # The callback beat the create call's answer: whoever won that success delivers.
+            log.info("Job %s: finished before its create call was answered", job.id)
 
     async def submission_failed(self, job: Job) -> None:
         await self._announce_failure(job)
@@ -360,11 +364,16 @@ class JobTracker:
         t = now()
         for job in await self.jobs.overdue(t):
             await self.time_out(job)
-        # Charged jobs whose video is not in the chat: a retry that is due, or a delivery task
-        # that died (its lease ran out). Ones being delivered right now are skipped.
-        for job in await self.jobs.due_for_delivery(t):
+        # Charged jobs whose video is not in the chat: a retry that is due, or a delivery whose
+        # instance died (its lease ran out). Claimed: only the jobs this instance won are its own.
+        claim = self.instance.claim(t)
+        for job in await self.jobs.claim_due_deliveries(claim):
             self._spawn_delivery(job)
-        due = await self.jobs.due_for_poll(t)
+        if t >= self._next_takeover:
+            # Submissions of an instance that died (their lease ran out).
+            self._next_takeover = t + self.instance.renew_every_s
+            await self.generation.take_over_submissions()
+        due = await self.jobs.claim_due_polls(claim)
         if due:
             self._load = await self._measure_load()
             await asyncio.gather(*(self._poll_guarded(job) for job in due))
@@ -491,6 +500,8 @@ class JobTracker:
             # Learnt from the callback (the create answer was lost).
             task_id=result.task_id if job.task_id is None and result.task_id else None,
             kie_credits_consumed=result.credits_consumed,
+            # The winner delivers: the delivery is claimed by this instance in the same statement.
+            delivery_claim=self.instance.claim(),
         )
         if won_job is None:
             log.info("Job %s: duplicate or late %s success ignored (state %s)", job.id, source, job.state)
@@ -541,27 +552,32 @@ class JobTracker:
         scale = self.schedule.scale
         policy = DELIVERY_RETRY
         attempt = job.delivery_attempts + 1
+        holder = self.instance
         try:
-            # Book a lease: should this task die, the loop tries again after it. The download starts
-            # beside the write instead of queueing behind every other job's database work (this
-            # process cannot start the same delivery twice: _delivering), and the outcome below is
-            # written only after the lease, so it is never overwritten by it.
-            lease = asyncio.ensure_future(
-                self.jobs.update_fields(
-                    job.id, delivery_attempts=attempt, next_delivery_at=now() + policy.lease_s * scale
-                )
-            )
+            # This instance claimed the delivery (a due claim, a won success, "send again"); the
+            # lease is renewed while the attempt runs, so only a dead instance's delivery is taken
+            # over. The attempt count is written beside the download instead of queueing it behind
+            # every other job's database work (this process cannot start the same delivery twice:
+            # _delivering), and the outcome below is written only after it, so never overwritten.
+            counted = asyncio.ensure_future(self.jobs.update_fields(job.id, delivery_attempts=attempt))
             sending = _SendingNotice(self.status, job) if attempt == 1 else None
             try:
-                outcome = await self.delivery.deliver(job, fall_back_on_transient=policy.falls_back(attempt))
+                async with renewing(
+                    lambda: self.jobs.renew_delivery_claim(job.id, holder.claim()),
+                    holder.renew_every_s,
+                    f"job {job.id} delivery",
+                ):
+                    outcome = await self.delivery.deliver(
+                        job, fall_back_on_transient=policy.falls_back(attempt)
+                    )
             finally:
                 if sending is not None:
                     # Before any later status (done, failed): else "sending" could overwrite it.
                     await sending.settle()
-                await asyncio.wait([lease])
-            if (lease_error := lease.exception()) is not None:
+                await asyncio.wait([counted])
+            if (count_error := counted.exception()) is not None:
                 # The video may be out already: record the outcome all the same.
-                log.warning("Job %s: delivery lease not booked: %s", job.id, lease_error)
+                log.warning("Job %s: delivery attempt not counted: %s", job.id, count_error)
             result = outcome.result
             if result is DeliveryResult.UNDELIVERABLE:
                 await self.jobs.transition(
@@ -647,6 +663,7 @@ class JobTracker:
         """
         if not job.can_be_fetched_again:
             return False
+        claim = self.instance.claim()
         if not await self.jobs.transition(
             job.id,
             [JobState.UNDELIVERABLE],
@@ -654,7 +671,9 @@ class JobTracker:
             fail_reason=None,
             delivered_at=None,
             delivery_attempts=0,
-            next_delivery_at=now(),
+            # Claimed by this instance, which delivers it now.
+            next_delivery_at=claim.until,
+            claimed_by=claim.holder,
         ):
             return False
         revived = await self.jobs.get(job.id)

@@ -91,6 +91,10 @@ class Job:
     next_delivery_at: float | None = None
     orphan_alerted_at: float | None = None  # when the admins were told KIE may hold a task for it
     kie_credits_consumed: Decimal | None = None  # KIE's own figure for the finished task, if it gave one
+    # The instance holding the job's current lease (submission, status check or delivery); the
+    # lease ends at submit_lease_until, next_poll_at or next_delivery_at (see the claims below).
+    claimed_by: str | None = None
+    submit_lease_until: float | None = None
 
     @property
     def reservation_key(self) -> str:
@@ -149,6 +153,8 @@ class Job:
             kie_credits_consumed=(
                 Decimal(row["kie_credits_consumed"]) if row["kie_credits_consumed"] is not None else None
             ),
+            claimed_by=row["claimed_by"],
+            submit_lease_until=row["submit_lease_until"],
         )
 
 
@@ -170,6 +176,26 @@ class NewJob:
     callback_token: str
     deadline_at: float
     status_message_id: int | None = None
+    # The confirming instance submits it; another takes over once submit_lease_until passes.
+    claimed_by: str | None = None
+    submit_lease_until: float | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An instance's lease on jobs: taken at `at` by `holder`, ends at `until` unless renewed."""
+
+    holder: str
+    at: float
+    until: float
+
+
+# The claims pick rows in a materialized CTE and update them in one statement (WITH picked AS
+# MATERIALIZED (SELECT ... LIMIT ?) UPDATE ... RETURNING: SQLite >= 3.35 and PostgreSQL). Not a plain
+# `WHERE id IN (SELECT ... LIMIT ?)`: PostgreSQL may run such a sub-select once per row, and with
+# SKIP LOCKED each run picks new rows, so the LIMIT was not kept (one claim took every due job). The
+# due conditions are repeated in the UPDATE, so a row another instance claimed meanwhile is skipped
+# anyway; on PostgreSQL the CTE also skips rows being claimed (Dialect.skip_locked) instead of waiting.
 
 
 @dataclass(frozen=True)
@@ -224,8 +250,9 @@ class JobsRepo:
             """
             INSERT INTO jobs (user_id, chat_id, draft_key, model_key, mode, ratio, options_json, prompt,
                               inputs_json, family, kie_model, kie_credits, cost, callback_token,
-                              status_message_id, state, deadline_at, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'created', ?, ?, ?)
+                              status_message_id, state, deadline_at, created_at, updated_at,
+                              claimed_by, submit_lease_until)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'created', ?, ?, ?, ?, ?)
             RETURNING id
             """,
             (
@@ -247,6 +274,8 @@ class JobsRepo:
                 job.deadline_at,
                 t,
                 t,
+                job.claimed_by,
+                job.submit_lease_until,
             ),
         ).fetchone()
         return int(row[0])
@@ -302,8 +331,12 @@ class JobsRepo:
         finished_at: float,
         task_id: str | None = None,
         kie_credits_consumed: Decimal | None = None,
+        delivery_claim: Claim | None = None,
     ) -> Job | None:
         """KIE finished the video: -> succeeded, its delivery due now, the reservation settled.
+
+        With `delivery_claim` the delivery is claimed in the same statement (the caller that won the
+        transition delivers; another instance takes over only when that lease runs out).
 
         From an in-flight state, from timed_out, or from failed as "submission unknown" (KIE did get
         the order after all); after those two the reservation was refunded, so settling is a no-op
@@ -318,6 +351,9 @@ class JobsRepo:
             "delivery_attempts": 0,
             "next_delivery_at": finished_at,
         }
+        if delivery_claim is not None:
+            fields["next_delivery_at"] = delivery_claim.until
+            fields["claimed_by"] = delivery_claim.holder
         if task_id is not None:
             fields["task_id"] = task_id
         if kie_credits_consumed is not None:
@@ -417,16 +453,24 @@ class JobsRepo:
         )
         return [Job.from_row(r) for r in rows]
 
-    async def due_for_poll(self, at: float, limit: int = 100) -> list[Job]:
-        values = [JobState.SUBMITTED.value, JobState.RUNNING.value, JobState.TIMED_OUT.value]
+    async def claim_due_polls(self, claim: Claim, limit: int = 100) -> list[Job]:
+        """Jobs due for a status check, claimed by `claim.holder`: one statement picks the oldest
+        bookings due at `claim.at` and pushes their next_poll_at to `claim.until`, so no other
+        instance picks them; the poll then books the real next time. A dead holder's claims run out at
+        `claim.until` and any instance takes the jobs again."""
+        values = [s.value for s in TRACKED]
+        due = f"""state IN ({_placeholders(values)}) AND task_id IS NOT NULL
+                  AND next_poll_at IS NOT NULL AND next_poll_at <= ?"""
         rows = await self.db.fetchall(
-            f"""SELECT * FROM jobs WHERE state IN ({_placeholders(values)})
-                AND task_id IS NOT NULL AND next_poll_at IS NOT NULL AND next_poll_at <= ?
-                ORDER BY next_poll_at LIMIT ?""",
-            (*values, at, limit),
+            f"""WITH picked AS MATERIALIZED (
+                    SELECT id FROM jobs WHERE {due}
+                    ORDER BY next_poll_at LIMIT ?{self.db.dialect.skip_locked})
+                UPDATE jobs SET next_poll_at = ?, claimed_by = ?, updated_at = ?
+                WHERE id IN (SELECT id FROM picked) AND {due}
+                RETURNING *""",
+            (*values, claim.at, limit, claim.until, claim.holder, claim.at, *values, claim.at),
         )
-        return [Job.from_row(r) for r in rows]
-
+        return sorted((Job.from_row(r) for r in rows), key=lambda job: job.id)
 
     async def completion_times(self, model_key: str, limit: int = 200) -> list[float]:
         """Seconds from submission to KIE's answer of this model's most recent successes (the polling
@@ -450,14 +494,82 @@ class JobsRepo:
         )
         return int(row[0]) if row else 0
 
-    async def due_for_delivery(self, at: float, limit: int = 100) -> list[Job]:
-        """Charged jobs whose video is not in the chat yet and whose next attempt is due."""
+    async def claim_due_deliveries(self, claim: Claim, limit: int = 100) -> list[Job]:
+        """Charged jobs whose video is not in the chat yet and whose next attempt is due (a retry,
+        or the lease of a delivery whose instance died ran out), claimed by `claim.holder` until
+        `claim.until` (their next_delivery_at): only the returned jobs are this instance's to deliver."""
+        due = "state = 'succeeded' AND COALESCE(next_delivery_at, 0) <= ?"
         rows = await self.db.fetchall(
-            """SELECT * FROM jobs WHERE state = 'succeeded' AND COALESCE(next_delivery_at, 0) <= ?
-               ORDER BY next_delivery_at LIMIT ?""",
-            (at, limit),
+            f"""WITH picked AS MATERIALIZED (
+                    SELECT id FROM jobs WHERE {due}
+                    ORDER BY next_delivery_at LIMIT ?{self.db.dialect.skip_locked})
+                UPDATE jobs SET next_delivery_at = ?, claimed_by = ?, updated_at = ?
+                WHERE id IN (SELECT id FROM picked) AND {due}
+                RETURNING *""",
+            (claim.at, limit, claim.until, claim.holder, claim.at, claim.at),
         )
-        return [Job.from_row(r) for r in rows]
+        return sorted((Job.from_row(r) for r in rows), key=lambda job: job.id)
+
+    async def claim_stale_submissions(self, claim: Claim, limit: int = 100) -> list[Job]:
+        """Created jobs whose submitting instance is gone (its lease ran out, or a job from before
+        leases), claimed by `claim.holder` until `claim.until`: resumed or, when the create call
+        may have gone out, refunded by the claimer only."""
+        due = "state = 'created' AND COALESCE(submit_lease_until, 0) <= ?"
+        rows = await self.db.fetchall(
+            f"""WITH picked AS MATERIALIZED (
+                    SELECT id FROM jobs WHERE {due}
+                    ORDER BY id LIMIT ?{self.db.dialect.skip_locked})
+                UPDATE jobs SET submit_lease_until = ?, claimed_by = ?, updated_at = ?
+                WHERE id IN (SELECT id FROM picked) AND {due}
+                RETURNING *""",
+            (claim.at, limit, claim.until, claim.holder, claim.at, claim.at),
+        )
+        return sorted((Job.from_row(r) for r in rows), key=lambda job: job.id)
+
+    async def renew_delivery_claim(self, job_id: int, claim: Claim) -> bool:
+        """Extend this holder's delivery lease; False when the job is not (any more) its to deliver."""
+        changed = await self.db.execute(
+            """UPDATE jobs SET next_delivery_at = ?
+               WHERE id = ? AND state = 'succeeded' AND claimed_by = ?""",
+            (claim.until, job_id, claim.holder),
+        )
+        return changed == 1
+
+    async def renew_submission_claim(self, job_id: int, claim: Claim) -> bool:
+        """Extend this holder's submission lease; False when the job is not (any more) its to submit."""
+        changed = await self.db.execute(
+            """UPDATE jobs SET submit_lease_until = ?
+               WHERE id = ? AND state = 'created' AND claimed_by = ?""",
+            (claim.until, job_id, claim.holder),
+        )
+        return changed == 1
+
+    async def release_claims_of(self, holder: str, at: float) -> None:
+        """At start: the leases this instance held before it stopped (or died) are its previous
+        life's, so they end now instead of after their lease: its deliveries are due now, its
+        submissions are taken over (jobs from before leases, with no holder, too). Every unfinished
+        job is polled at once, whoever polled it last: a callback may have been missed while this
+        instance was down, and a status check done twice costs one call, not a duplicate."""
+        polled = [JobState.SUBMITTED.value, JobState.RUNNING.value]
+        mine = "(claimed_by = ? OR claimed_by IS NULL)"
+        await self.db.run_in_transaction(
+            _release_claims_sync,
+            [
+                (
+                    f"""UPDATE jobs SET next_poll_at = ?
+                        WHERE state IN ({_placeholders(polled)}) AND task_id IS NOT NULL""",
+                    (at, *polled),
+                ),
+                (
+                    f"UPDATE jobs SET next_delivery_at = ? WHERE {mine} AND state = 'succeeded'",
+                    (at, holder),
+                ),
+                (
+                    f"UPDATE jobs SET submit_lease_until = NULL WHERE {mine} AND state = 'created'",
+                    (holder,),
+                ),
+            ],
+        )
 
     async def next_event_time(self) -> float | None:
         """When the tracker has something to do next: a poll, a delivery attempt or a deadline."""
@@ -652,3 +764,8 @@ def _record_task_id_sync(
     )
     JobsRepo.transition_sync(raw, job_id, [JobState.CREATED], JobState.SUBMITTED)
     return JobsRepo.get_sync(raw, job_id)
+
+
+def _release_claims_sync(raw: SqlConnection, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+    for sql, values in statements:
+        raw.execute(sql, values)

@@ -156,4 +156,17 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX referrals_inviter ON referrals(inviter_id);
     """,
+    # 10: several instances on one database. `claimed_by`: the instance holding the job's current lease
+    # (its submission, a status check or a delivery; the lease ends at submit_lease_until,
+    # next_poll_at or next_delivery_at); `leases`: named leases such as the Telegram long-poll
+    # leader's, taken by a conditional update.
+    """
+    ALTER TABLE jobs ADD COLUMN claimed_by TEXT;
+    ALTER TABLE jobs ADD COLUMN submit_lease_until REAL;
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    """,
 ]

@@ -157,4 +157,14 @@ PG_MIGRATIONS: list[str] = [
     );
     CREATE INDEX referrals_inviter ON referrals(inviter_id);
     """,
+    # 10: several instances: who works on a job (claims with leases), and named leases (leadership)
+    """
+    ALTER TABLE jobs ADD COLUMN claimed_by TEXT;
+    ALTER TABLE jobs ADD COLUMN submit_lease_until DOUBLE PRECISION;
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL
+    );
+    """,
 ]

@@ -30,10 +30,16 @@ class Dialect:
     # foreign-key checks of other inserts (a payment or ledger row of the same user) hold KEY SHARE
     # on the user's row, and FOR UPDATE would wait for them while they wait for us (a deadlock).
     for_update: str
+    # Appended to the sub-select that picks rows for an instance to claim (jobs.py claims): on
+    # PostgreSQL rows another instance is claiming right now are skipped instead of waited for.
+    # SQLite runs one writer at a time, so two instances never see the same unclaimed row.
+    skip_locked: str
 
 
-SQLITE = Dialect(name="sqlite", for_update="")
-POSTGRESQL = Dialect(name="postgresql", for_update=" FOR NO KEY UPDATE")
+SQLITE = Dialect(name="sqlite", for_update="", skip_locked="")
+POSTGRESQL = Dialect(
+    name="postgresql", for_update=" FOR NO KEY UPDATE", skip_locked=" FOR UPDATE SKIP LOCKED"
+)
 
 
 class SqlRow(Protocol):

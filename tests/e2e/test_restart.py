@@ -42,15 +42,13 @@ async def tap(fake: FakeTelegram, user: UserClient, action: str, value: str | No
 
 
 async def order_kling(fake: FakeTelegram, user: UserClient, prompt: str) -> None:
-    """/generate → All models → Kling 2.5 Turbo → text → 9:16 → 5 s → prompt → Confirm."""
+    """/generate → All models → Kling 2.5 Turbo → prompt → Confirm (text → video, 9:16 and 5 s
+    are preselected: the recommended settings, or the user's last ones, which are the same here)."""
     mark = fake.mark()
     await user.send_text("/generate")
     await fake.wait_for("sendMessage", since=mark, predicate=lambda c: c.params.get("chat_id") == user.id)
     await tap(fake, user, "cat", "all")
     await tap(fake, user, "model", "kling25")
-    await tap(fake, user, "mode", "t2v")
-    await tap(fake, user, "ratio")  # the first ratio offered: 9:16
-    await tap(fake, user, "opt", "duration=5")
     mark = fake.mark()
     await user.send_text(prompt)
     await fake.wait_for("sendMessage", since=mark, predicate=lambda c: c.params.get("chat_id") == user.id)

@@ -10,7 +10,7 @@ import pytest
 
 from bot.i18n import translate, translate_plural
 from bot.store.db import now
-from bot.store.jobs import JobsRepo, NewJob
+from bot.store.jobs import NewJob
 from tests.fakes.telegram import TgUser
 from tests.inprocess.harness import InProcessBot
 
@@ -27,29 +27,26 @@ async def test_history_and_balance_write_dates_and_credits_the_same_way(
     await tg.send_text(user, "/start")
     components = tg.components
     movement = await components.billing.grant(admin_id=0, user_id=user.id, credits=21, note="test")
-    async with components.db.transaction() as conn:
-        job_id = await JobsRepo.insert_in(
-            conn,
-            NewJob(
-                user_id=user.id,
-                chat_id=user.id,
-                draft_key="draft:copy",
-                model_key="kling25",
-                mode="t2v",
-                ratio="9:16",
-                options={},
-                prompt="a lighthouse",
-                inputs={},
-                family="kling",
-                kie_model="kling/test",
-                kie_credits=10,
-                cost=21,
-                callback_token="token-copy",
-                deadline_at=now() + 600,
-            ),
-        )
-    job = await components.jobs.get(job_id)
-    assert job is not None
+    job, _created = await components.jobs.create_reserved(
+        NewJob(
+            user_id=user.id,
+            chat_id=user.id,
+            draft_key="draft:copy",
+            model_key="kling25",
+            mode="t2v",
+            ratio="9:16",
+            options={},
+            prompt="a lighthouse",
+            inputs={},
+            family="kling",
+            kie_model="kling/test",
+            kie_credits=10,
+            cost=21,
+            callback_token="token-copy",
+            deadline_at=now() + 600,
+        ),
+        max_in_flight=10,
+    )
 
     history = await tg.send_text(user, "/history")
     balance = await tg.send_text(user, "/balance")

@@ -25,7 +25,7 @@ from aiogram.fsm.middleware import FSMContextMiddleware
 
 from bot.i18n import UserLanguageMiddleware
 from bot.telegram.dependencies import HandlerDependencies
-from bot.telegram.middlewares import CallbackAnswerGuard, InFlightUpdates, UserMiddleware
+from bot.telegram.middlewares import CallbackAnswerGuard, InFlightUpdates, OnceEachUpdate, UserMiddleware
 from bot.telegram.private_only import PrivateChatsOnly
 from bot.telegram.wizard.flow import ScreenMiddleware
 from bot.telegram.wizard.session import LiveDraft, OneUpdatePerUser
@@ -46,6 +46,7 @@ MIDDLEWARE_KEYS: dict[type, frozenset[str]] = {
     FSMContextMiddleware: frozenset({"fsm_storage", "state", "raw_state"}),
     UserLanguageMiddleware: frozenset({"i18n", "i18n_middleware"}),
     InFlightUpdates: frozenset(),
+    OnceEachUpdate: frozenset(),
     PrivateChatsOnly: frozenset(),
     CallbackAnswerGuard: frozenset(),
     UserMiddleware: frozenset({"db_user", "new_user"}),

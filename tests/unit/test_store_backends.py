@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.store.db import Database, SqliteDatabase, StoreError, now
-from bot.store.jobs import InFlightLimit, Job, JobsRepo, JobState, NewJob, reservation_key
+from bot.store.jobs import Claim, InFlightLimit, Job, JobsRepo, JobState, NewJob, reservation_key
 from bot.store.ledger import InsufficientCredits, LedgerRepo, Reason
 from bot.store.migrations import MIGRATIONS
 from bot.store.payments import PaymentsRepo
@@ -234,9 +234,11 @@ async def test_jobs_queries(db: Database) -> None:
     submitted = await jobs.record_task_id(first.id, "task-a", submitted_at=now() - 30)
     assert submitted is not None and submitted.state is JobState.SUBMITTED
     await jobs.update_fields(first.id, next_poll_at=now() - 1, progress=40)
-    assert [j.id for j in await jobs.due_for_poll(now())] == [first.id]
-    assert await jobs.count_polled() == 1
     assert (await jobs.next_event_time() or 0) <= now()
+    claimed = await jobs.claim_due_polls(Claim("a", now(), now() + 30))
+    assert [(j.id, j.claimed_by) for j in claimed] == [(first.id, "a")]
+    assert await jobs.claim_due_polls(Claim("b", now(), now() + 30)) == []  # taken by "a" until then
+    assert await jobs.count_polled() == 1
     in_states = await jobs.in_states([JobState.CREATED, JobState.SUBMITTED])
     assert [j.id for j in in_states] == [first.id, second.id]
     assert (await jobs.by_callback_token(first.callback_token)).id == first.id  # type: ignore[union-attr]
@@ -248,7 +250,7 @@ async def test_jobs_queries(db: Database) -> None:
     )
     assert done is not None and done.state is JobState.SUCCEEDED
     assert done.kie_credits_consumed == Decimal("7.5")
-    assert [j.id for j in await jobs.due_for_delivery(now() + 1)] == [first.id]
+    assert [j.id for j in await jobs.claim_due_deliveries(Claim("a", now() + 1, now() + 30))] == [first.id]
     assert await jobs.transition(first.id, [JobState.SUCCEEDED], JobState.DELIVERED, delivered_at=now())
     assert not await jobs.transition(first.id, [JobState.SUCCEEDED], JobState.DELIVERED)
     assert len(await jobs.completion_times("kling/test")) == 1
