@@ -60,6 +60,7 @@ from bot.telegram.job_status import TelegramJobStatus
 from bot.telegram.middlewares import (
     CallbackAnswerGuard,
     InFlightUpdates,
+    PinnedResponseModels,
     RetryAfterMiddleware,
     UserMiddleware,
 )
@@ -131,6 +132,7 @@ def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
     elif session is None:
         session = AiohttpSession()
+    session.middleware(PinnedResponseModels())
     session.middleware(RetryAfterMiddleware(max_wait=settings.telegram_flood_wait_max_s))
     return Bot(
         settings.bot_token.get_secret_value(),
