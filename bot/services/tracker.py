@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -80,17 +80,61 @@ DELIVERY_RETRY = DeliveryRetryPolicy()
 SENDING_NOTICE_AFTER_S = 1.0
 
 
-class _SendingNotice:
-    """Shows "sending" once the delivery has run SENDING_NOTICE_AFTER_S, beside it, never before it."""
+async def _booked() -> None:
+    """A lease that is already in the jobs table."""
 
-    def __init__(self, status: JobStatusView, job: Job) -> None:
+
+# The longest a status edit waits for the other deliveries to reach the chat (real seconds).
+RUSH_WAIT_MAX_S = 10.0
+
+
+class DeliveryRush:
+    """Counts the deliveries whose video is not in the chat yet, so status edits can let them pass.
+
+    Under a burst of finished jobs the event loop is the bottleneck, and every Telegram call costs
+    it a few milliseconds. A video is what the user waits for; "sending" and "done" only describe
+    it. So those edits wait until no other delivery is still on its way (at most `max_wait_s`):
+    a "sending" notice whose video arrives meanwhile is called off, and "done" lands after the
+    burst. With one delivery at a time nothing waits.
+    """
+
+    def __init__(self, max_wait_s: float) -> None:
+        self.max_wait_s = max_wait_s
+        self._count = 0
+        self._changed = asyncio.Event()
+
+    @contextlib.contextmanager
+    def delivering(self) -> Iterator[None]:
+        self._count += 1
+        try:
+            yield
+        finally:
+            self._count -= 1
+            self._changed.set()
+
+    async def calm(self, own: int = 0) -> None:
+        """Wait until at most `own` deliveries (the caller's) are on their way, or max_wait_s."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.max_wait_s):
+                while self._count > own:
+                    self._changed.clear()
+                    await self._changed.wait()
+
+
+class _SendingNotice:
+    """Shows "sending" once the delivery has run SENDING_NOTICE_AFTER_S, beside it, never before it,
+    and not while other videos are still on their way (DeliveryRush)."""
+
+    def __init__(self, status: JobStatusView, job: Job, rush: DeliveryRush) -> None:
         self._status = status
         self._job = job
+        self._rush = rush
         self._editing = False
         self._task = asyncio.ensure_future(self._show_later())
 
     async def _show_later(self) -> None:
         await asyncio.sleep(SENDING_NOTICE_AFTER_S)
+        await self._rush.calm(own=1)
         self._editing = True
         await self._status.show_status(self._job, JobStatus.SENDING)
 
@@ -279,6 +323,7 @@ class JobTracker:
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._delivering: set[int] = set()
+        self._rush = DeliveryRush(RUSH_WAIT_MAX_S * schedule.scale)
         self._poll_slots = asyncio.Semaphore(MAX_PARALLEL_POLLS)
         self._histories: dict[str, tuple[float, CompletionTimes]] = {}
         self._load = PollLoad()
@@ -447,13 +492,17 @@ class JobTracker:
             )
             if not verdict.ok:
                 raise CallbackRejected(401, f"callback signature {verdict.value}")
-        self._spawn(self.apply(job.id, result, source="callback"), name=f"callback-job-{job.id}")
+        # The row just read goes along: one read per callback, not two, under a burst.
+        self._spawn(self.apply(job.id, result, source="callback", job=job), name=f"callback-job-{job.id}")
         return job
 
     # --- applying outcomes ----------------------------------------------------------------------
 
-    async def apply(self, job_id: int, result: TaskResult, *, source: str) -> None:
-        job = await self.jobs.get(job_id)
+    async def apply(self, job_id: int, result: TaskResult, *, source: str, job: Job | None = None) -> None:
+        """`job`: the row as just read, if the caller has it (every change below is conditional on
+        the state, so a row a moment old decides nothing wrongly)."""
+        if job is None:
+            job = await self.jobs.get(job_id)
         if job is None:
             return
         if result.state is TaskState.SUCCEEDED:
@@ -480,21 +529,24 @@ class JobTracker:
                 await self.status.show_status(job, JobStatus.GENERATING, elapsed_s=elapsed_s)
 
     async def _succeed(self, job: Job, result: TaskResult, source: str) -> None:
-        # One round trip for the state change, the settlement and the fresh row.
+        # One round trip for the state change, the settlement, the first delivery's lease and the
+        # fresh row.
+        finished = now()
         won_job = await self.jobs.succeed(
             job.id,
             result_urls=result.video_urls,
-            finished_at=now(),
+            finished_at=finished,
             # Learnt from the callback (the create answer was lost).
             task_id=result.task_id if job.task_id is None and result.task_id else None,
             kie_credits_consumed=result.credits_consumed,
+            lease_until=finished + DELIVERY_RETRY.lease_s * self.schedule.scale,
         )
         if won_job is None:
             log.info("Job %s: duplicate or late %s success ignored (state %s)", job.id, source, job.state)
             return
         log.info("Job %s succeeded (%s)", job.id, source)
         self._learn_completion(won_job)
-        self._spawn_delivery(won_job)
+        self._spawn_delivery(won_job, leased=True)
 
     async def _fail(self, job: Job, result: TaskResult, source: str) -> None:
         if job.state is JobState.TIMED_OUT:
@@ -527,30 +579,36 @@ class JobTracker:
 
     # --- delivery -------------------------------------------------------------------------------
 
-    def _spawn_delivery(self, job: Job) -> None:
+    def _spawn_delivery(self, job: Job, *, leased: bool = False) -> None:
+        """`leased`: this attempt's lease is already booked (jobs.succeed booked attempt 1)."""
         if job.id in self._delivering:
             return
         self._delivering.add(job.id)
-        self._spawn(self._deliver(job), name=f"deliver-job-{job.id}")
+        self._spawn(self._deliver(job, leased=leased), name=f"deliver-job-{job.id}")
 
-    async def _deliver(self, job: Job) -> None:
+    async def _deliver(self, job: Job, *, leased: bool = False) -> None:
         """One delivery attempt; the next one (if any) is booked in the jobs table for _tick."""
         scale = self.schedule.scale
         policy = DELIVERY_RETRY
-        attempt = job.delivery_attempts + 1
+        attempt = job.delivery_attempts if leased else job.delivery_attempts + 1
         try:
             # Book a lease: should this task die, the loop tries again after it. The download starts
             # beside the write instead of queueing behind every other job's database work (this
             # process cannot start the same delivery twice: _delivering), and the outcome below is
             # written only after the lease, so it is never overwritten by it.
             lease = asyncio.ensure_future(
-                self.jobs.update_fields(
+                _booked()
+                if leased
+                else self.jobs.update_fields(
                     job.id, delivery_attempts=attempt, next_delivery_at=now() + policy.lease_s * scale
                 )
             )
-            sending = _SendingNotice(self.status, job) if attempt == 1 else None
+            sending = _SendingNotice(self.status, job, self._rush) if attempt == 1 else None
             try:
-                outcome = await self.delivery.deliver(job, fall_back_on_transient=policy.falls_back(attempt))
+                with self._rush.delivering():
+                    outcome = await self.delivery.deliver(
+                        job, fall_back_on_transient=policy.falls_back(attempt)
+                    )
             finally:
                 if sending is not None:
                     # Before any later status (done, failed): else "sending" could overwrite it.
@@ -585,6 +643,7 @@ class JobTracker:
                     file_id=outcome.file_id,
                     next_delivery_at=None,
                 ):
+                    await self._rush.calm()
                     await self.status.show_status(job, JobStatus.DONE)
         except Exception:
             log.exception("Job %s: delivery crashed", job.id)

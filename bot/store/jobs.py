@@ -290,8 +290,12 @@ class JobsRepo:
         finished_at: float,
         task_id: str | None = None,
         kie_credits_consumed: Decimal | None = None,
+        lease_until: float | None = None,
     ) -> Job | None:
         """KIE finished the video: -> succeeded, its delivery due now, the reservation settled.
+
+        `lease_until`: the caller starts the first delivery attempt at once; it is booked in the same
+        transaction (attempt 1, held until then), not by a write of its own behind it.
 
         From an in-flight state, from timed_out, or from failed as "submission unknown" (KIE did get
         the order after all); after those two the reservation was refunded, so settling is a no-op
@@ -306,6 +310,9 @@ class JobsRepo:
             "delivery_attempts": 0,
             "next_delivery_at": finished_at,
         }
+        if lease_until is not None:
+            fields["delivery_attempts"] = 1
+            fields["next_delivery_at"] = lease_until
         if task_id is not None:
             fields["task_id"] = task_id
         if kie_credits_consumed is not None:
