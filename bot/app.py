@@ -33,7 +33,7 @@ from bot.services.admin_reports import AdminReports
 from bot.services.alerts import OperatorAlerts
 from bot.services.billing import BillingService
 from bot.services.catalog_sync import CatalogSync
-from bot.services.delivery import DeliveryService
+from bot.services.delivery import RUSH_WAIT_MAX_S, DeliveryService
 from bot.services.generation import GenerationService
 from bot.services.job_history import JobHistory
 from bot.services.payment_recorder import PaymentRecorder
@@ -237,6 +237,7 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
             kie=kie,
             upload_limit_bytes=settings.upload_limit_bytes,
             max_result_bytes=settings.max_result_mb * 1024 * 1024,
+            rush_wait_max_s=RUSH_WAIT_MAX_S * settings.kie_poll_scale,
         )
 
         def make_generation(events: SubmissionEvents) -> GenerationService:

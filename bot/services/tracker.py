@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -25,7 +25,7 @@ from bot.kie.errors import KieError, KieTaskNotFound
 from bot.kie.types import TaskResult, TaskState
 from bot.kie.webhook_auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from bot.services.billing import BillingService
-from bot.services.delivery import DeliveryResult, DeliveryService
+from bot.services.delivery import DeliveryResult, DeliveryRush, DeliveryService
 from bot.services.generation import GenerationService
 from bot.services.ports import JobStatus, JobStatusView, SubmissionEvents
 from bot.store.db import Database, now
@@ -82,43 +82,6 @@ SENDING_NOTICE_AFTER_S = 1.0
 
 async def _booked() -> None:
     """A lease that is already in the jobs table."""
-
-
-# The longest a status edit waits for the other deliveries to reach the chat (real seconds).
-RUSH_WAIT_MAX_S = 10.0
-
-
-class DeliveryRush:
-    """Counts the deliveries whose video is not in the chat yet, so status edits can let them pass.
-
-    Under a burst of finished jobs the event loop is the bottleneck, and every Telegram call costs
-    it a few milliseconds. A video is what the user waits for; "sending" and "done" only describe
-    it. So those edits wait until no other delivery is still on its way (at most `max_wait_s`):
-    a "sending" notice whose video arrives meanwhile is called off, and "done" lands after the
-    burst. With one delivery at a time nothing waits.
-    """
-
-    def __init__(self, max_wait_s: float) -> None:
-        self.max_wait_s = max_wait_s
-        self._count = 0
-        self._changed = asyncio.Event()
-
-    @contextlib.contextmanager
-    def delivering(self) -> Iterator[None]:
-        self._count += 1
-        try:
-            yield
-        finally:
-            self._count -= 1
-            self._changed.set()
-
-    async def calm(self, own: int = 0) -> None:
-        """Wait until at most `own` deliveries (the caller's) are on their way, or max_wait_s."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.max_wait_s):
-                while self._count > own:
-                    self._changed.clear()
-                    await self._changed.wait()
 
 
 class _SendingNotice:
@@ -323,7 +286,7 @@ class JobTracker:
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._delivering: set[int] = set()
-        self._rush = DeliveryRush(RUSH_WAIT_MAX_S * schedule.scale)
+        self._rush = delivery.rush
         self._poll_slots = asyncio.Semaphore(MAX_PARALLEL_POLLS)
         self._histories: dict[str, tuple[float, CompletionTimes]] = {}
         self._load = PollLoad()
