@@ -386,8 +386,8 @@ class JobTracker:
         cached = self._histories.get(model_key)
         if cached is not None and t - cached[0] < HISTORY_TTL_S * self.schedule.scale:
             return cached[1]
-        noticed = await self.jobs.completion_times(model_key)
-        history = CompletionTimes.of([self.schedule.finished_about(s) for s in noticed])
+        rows = await self.jobs.completion_times(model_key)
+        history = CompletionTimes.of([self._took(noticed, kie) for noticed, kie in rows])
         self._histories[model_key] = (t, history)
         return history
 
@@ -396,8 +396,17 @@ class JobTracker:
         right behind it (often submitted together) are the ones it tells most about."""
         cached = self._histories.get(job.model_key)
         if cached is not None and job.submitted_at is not None and job.finished_at is not None:
-            learnt = cached[1].with_sample(self.schedule.finished_about(job.finished_at - job.submitted_at))
+            learnt = cached[1].with_sample(self._took(job.finished_at - job.submitted_at, job.kie_seconds))
             self._histories[job.model_key] = (cached[0], learnt)
+
+    def _took(self, noticed_s: float, kie_s: float | None) -> float:
+        """A finished job's completion time for the history: KIE's own figure when it gave one (exact:
+        a history learnt from when polls noticed is in steps of the poll gaps, and a step-shaped
+        history books gaps as wide as its steps), else an estimate from when the bot noticed."""
+        if kie_s is not None and kie_s >= 0:
+            # Never later than the bot saw it (KIE's clock starts a little before our submission).
+            return min(kie_s, noticed_s)
+        return self.schedule.finished_about(noticed_s)
 
     async def _poll_guarded(self, job: Job) -> None:
         async with self._poll_slots:
@@ -502,6 +511,7 @@ class JobTracker:
             # Learnt from the callback (the create answer was lost).
             task_id=result.task_id if job.task_id is None and result.task_id else None,
             kie_credits_consumed=result.credits_consumed,
+            kie_seconds=result.kie_seconds,
             lease_until=finished + DELIVERY_RETRY.lease_s * self.schedule.scale,
         )
         if won_job is None:

@@ -92,6 +92,7 @@ class Job:
     next_delivery_at: float | None = None
     orphan_alerted_at: float | None = None  # when the admins were told KIE may hold a task for it
     kie_credits_consumed: Decimal | None = None  # KIE's own figure for the finished task, if it gave one
+    kie_seconds: float | None = None  # how long KIE took for it by its own clock, if it said
 
     @property
     def reservation_key(self) -> str:
@@ -150,6 +151,7 @@ class Job:
             kie_credits_consumed=(
                 Decimal(row["kie_credits_consumed"]) if row["kie_credits_consumed"] is not None else None
             ),
+            kie_seconds=row["kie_seconds"],
         )
 
 
@@ -291,6 +293,7 @@ class JobsRepo:
         task_id: str | None = None,
         kie_credits_consumed: Decimal | None = None,
         lease_until: float | None = None,
+        kie_seconds: float | None = None,
     ) -> Job | None:
         """KIE finished the video: -> succeeded, its delivery due now, the reservation settled.
 
@@ -317,6 +320,8 @@ class JobsRepo:
             fields["task_id"] = task_id
         if kie_credits_consumed is not None:
             fields["kie_credits_consumed"] = str(kie_credits_consumed)  # exact, as text
+        if kie_seconds is not None:
+            fields["kie_seconds"] = kie_seconds
         return await self.db.run_in_transaction(_succeed_sync, job_id, fields)
 
     async def fail(
@@ -402,17 +407,18 @@ class JobsRepo:
         return [Job.from_row(r) for r in rows]
 
 
-    async def completion_times(self, model_key: str, limit: int = 200) -> list[float]:
-        """Seconds from submission to KIE's answer of this model's most recent successes (the polling
-        scheduler's history; finished_at is when the bot learnt of it, a poll's delay at most)."""
+    async def completion_times(self, model_key: str, limit: int = 200) -> list[tuple[float, float | None]]:
+        """This model's most recent successes, for the polling scheduler's history: (seconds from
+        submission to the bot noticing, a poll's gap late at most; seconds KIE says it took, if it
+        said)."""
         rows = await self.db.fetchall(
-            """SELECT finished_at - submitted_at FROM jobs
+            """SELECT finished_at - submitted_at, kie_seconds FROM jobs
                WHERE model_key = ? AND state IN ('succeeded', 'delivered', 'undeliverable')
                  AND submitted_at IS NOT NULL AND finished_at IS NOT NULL AND finished_at >= submitted_at
                ORDER BY finished_at DESC LIMIT ?""",
             (model_key, limit),
         )
-        return [float(r[0]) for r in rows]
+        return [(float(r[0]), None if r[1] is None else float(r[1])) for r in rows]
 
     async def count_polled(self) -> int:
         """Jobs with a poll booked: they share the status budget."""

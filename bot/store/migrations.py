@@ -156,4 +156,9 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX referrals_inviter ON referrals(inviter_id);
     """,
+    # 10: how long KIE itself took for a finished task (its completeTime - createTime), for the
+    # polling scheduler's completion-time history (exact, where finished_at is only when a poll saw it).
+    """
+    ALTER TABLE jobs ADD COLUMN kie_seconds REAL;
+    """,
 ]

@@ -328,3 +328,21 @@ async def test_restart_recovery_of_each_state(db: Database, db_path: Path) -> No
     finally:
         await restarted.close()
     await db.open()  # the fixture checks the books and closes it
+
+
+async def test_success_books_the_first_delivery_lease_and_keeps_kie_timing(db: Database) -> None:
+    """The tracker starts the first delivery at once: its lease is part of the success (one write),
+    and KIE's own duration goes into the model's completion-time history."""
+    await add_user(db)
+    job = await new_job(db)
+    jobs = JobsRepo(db)
+    await jobs.update_fields(job.id, submitted_at=now() - 30)
+    finished = now()
+    won = await jobs.succeed(
+        job.id, result_urls=URLS, finished_at=finished, lease_until=finished + 900, kie_seconds=28.5
+    )
+    assert won is not None and won.delivery_attempts == 1 and won.next_delivery_at == finished + 900
+    assert won.kie_seconds == 28.5
+    [(noticed, kie)] = await jobs.completion_times(job.model_key)
+    assert kie == 28.5 and noticed == pytest.approx(30, abs=1)
+    assert await money_of(db, job) == charged(job)
