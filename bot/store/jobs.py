@@ -420,6 +420,17 @@ class JobsRepo:
         )
         return [(float(r[0]), None if r[1] is None else float(r[1])) for r in rows]
 
+    async def count_polled_by_model(self) -> dict[str, int]:
+        """Jobs with a poll booked, per model (the whole count shares the status budget; a model's
+        count says how much of its history is still unknown)."""
+        values = [JobState.SUBMITTED.value, JobState.RUNNING.value, JobState.TIMED_OUT.value]
+        rows = await self.db.fetchall(
+            f"""SELECT model_key, COUNT(*) FROM jobs WHERE state IN ({_placeholders(values)})
+                AND task_id IS NOT NULL AND next_poll_at IS NOT NULL GROUP BY model_key""",
+            values,
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
+
     async def count_polled(self) -> int:
         """Jobs with a poll booked: they share the status budget."""
         values = [JobState.SUBMITTED.value, JobState.RUNNING.value, JobState.TIMED_OUT.value]
