@@ -89,6 +89,18 @@ def proc_memory(pid: int) -> ProcMemory:
     return ProcMemory(rss_mb=values["VmRSS"], hwm_mb=values["VmHWM"])
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process and its waited-for children (ffmpeg) have used so far.
+
+    On a busy machine wall-clock figures move with everyone else's load; the CPU a burst cost the
+    bot moves far less, so it is the figure to compare changes by."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    # After the command name: state is field 3, utime/stime/cutime/cstime are fields 14-17.
+    ticks = sum(int(fields[n - 3]) for n in (14, 15, 16, 17))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 async def wait_for(condition: Callable[[], object], timeout: float, what: str, step: float = 0.05) -> None:
     """Re-check `condition` until truthy; raise after `timeout` seconds (bounded, never forever)."""
     deadline = time.monotonic() + timeout
@@ -142,6 +154,9 @@ class BotProcess:
 
     def memory(self) -> ProcMemory:
         return proc_memory(self.pid)
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid)
 
     async def stop(self, timeout: float = 30.0) -> None:
         if self.process is None or self.process.poll() is not None:

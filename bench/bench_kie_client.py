@@ -8,7 +8,7 @@ Run from the repository root:
 
 Prints:
 * sustained creates/s and status calls/s under the client-side limits, as a ratio to the limits
-  (target >= 0.95), and how many 429s the simulator (enforcing the same limits) had to send (target 0);
+  (target >= 0.98), and how many 429s the simulator (enforcing the same limits) had to send (target 0);
 * the client's own overhead per call: median microseconds of `get_status` vs a raw httpx GET of
   the same URL on the same loop;
 * one verdict line per target.
@@ -43,7 +43,7 @@ CREATE = CreateRequest(
     },
 )
 NO_RETRY = RetryPolicy(attempts=1)
-TARGET_RATIO = 0.95
+TARGET_RATIO = 0.98  # issue 15
 CREATE_LIMIT = 20  # KIE: 20 creates per 10 s window per key
 
 

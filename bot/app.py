@@ -41,7 +41,7 @@ from bot.services.alerts import OperatorAlerts
 from bot.services.billing import BillingService
 from bot.services.catalog_sync import CatalogSync
 from bot.services.claims import Holder, default_instance_id
-from bot.services.delivery import DeliveryService
+from bot.services.delivery import RUSH_WAIT_MAX_S, DeliveryService
 from bot.services.generation import GenerationService
 from bot.services.job_history import JobHistory
 from bot.services.leadership import Leadership
@@ -71,6 +71,7 @@ from bot.telegram.middlewares import (
     CallbackAnswerGuard,
     InFlightUpdates,
     OnceEachUpdate,
+    PinnedResponseModels,
     RetryAfterMiddleware,
     UserMiddleware,
 )
@@ -151,6 +152,7 @@ def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
     elif session is None:
         session = AiohttpSession()
+    session.middleware(PinnedResponseModels())
     session.middleware(RetryAfterMiddleware(max_wait=settings.telegram_flood_wait_max_s))
     return Bot(
         settings.bot_token.get_secret_value(),
@@ -300,6 +302,7 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
             kie=kie,
             upload_limit_bytes=settings.upload_limit_bytes,
             max_result_bytes=settings.max_result_mb * 1024 * 1024,
+            rush_wait_max_s=RUSH_WAIT_MAX_S * settings.kie_poll_scale,
         )
 
         def make_generation(events: SubmissionEvents) -> GenerationService:

@@ -28,6 +28,9 @@ class TaskResult:
     # KIE credits KIE says the task cost (market recordInfo/callback `creditsConsumed`, a float on the
     # wire); None where KIE does not report it.
     credits_consumed: Decimal | None = None
+    # How long KIE took for a finished task, by its own clock (completeTime - createTime); None
+    # where the answer does not tell.
+    kie_seconds: float | None = None
 
     @property
     def final(self) -> bool:

@@ -270,3 +270,50 @@ async def _thumbnail(video: Path, thumb: Path) -> Path | None:
     code, _ = await _run(*args, timeout=120.0)
     ok = code == 0 and thumb.exists() and 0 < thumb.stat().st_size <= 200_000
     return thumb if ok else None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A downloaded video made ready to send: what to upload, its size, what Telegram is told."""
+
+    video: Path
+    size_bytes: int
+    info: VideoInfo | None
+    thumbnail: Path | None
+
+
+def _prepare_in_python(video: Path, remuxed: Path) -> tuple[VideoInfo | None, bool, int, Path, int]:
+    """Everything that needs no process, in one worker-thread hop: header probe, the silent track
+    when the clip has none, and the file sizes. Returns (info, audio still missing, downloaded
+    size, file to send, its size)."""
+    size = video.stat().st_size
+    info = probe_mp4(video)
+    if info is None or info.has_audio:
+        return info, False, size, video, size
+    if add_silent_track(video, remuxed):
+        return info, False, size, remuxed, remuxed.stat().st_size
+    return info, True, size, video, size
+
+
+async def prepare_video(video: Path, workdir: Path) -> Prepared:
+    """`probe_video` and `polish_video` for one delivery, with one thread hop in the usual case.
+
+    Under a burst of finished jobs every hop to a worker thread and every blocking file call on the
+    event loop delays all the other deliveries, so the Python steps run together; a process runs
+    only for what `polish_video` says needs one (an MP4 the Python probe or writer does not read,
+    a thumbnail for a large file), each in the shared process pool.
+    """
+    remuxed = workdir / "video-audio.mp4"
+    steps = await asyncio.to_thread(_prepare_in_python, video, remuxed)
+    info, audio_missing, size, result, result_size = steps
+    made_track = False
+    if info is None and (info := await probe_video(video)) is not None and not info.has_audio:
+        # Probed by ffprobe only: polish_video tries the Python writer, then ffmpeg.
+        made_track = (await polish_video(video, workdir, add_audio=True, thumbnail=False)).video == remuxed
+    elif audio_missing:
+        # The Python writer refused this MP4: ffmpeg's silent track.
+        made_track = await _ffmpeg_silent_track(video, remuxed)
+    if made_track:
+        result, result_size = remuxed, await asyncio.to_thread(lambda: remuxed.stat().st_size)
+    thumb = await _thumbnail(video, workdir / "thumb.jpg") if wants_thumbnail(size) else None
+    return Prepared(result, result_size, info, thumb)

@@ -14,7 +14,7 @@ UnsoldPaymentAlerts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -103,6 +103,8 @@ class VideoFile:
     path: Path
     info: VideoInfo | None = None
     thumbnail: Path | None = None
+    # Awaited before a "sending video" action is shown: lets the other videos of a burst go first.
+    calm: Callable[[], Awaitable[None]] | None = None
 
 
 class ResultSender(Protocol):

@@ -95,6 +95,7 @@ class Job:
     # lease ends at submit_lease_until, next_poll_at or next_delivery_at (see the claims below).
     claimed_by: str | None = None
     submit_lease_until: float | None = None
+    kie_seconds: float | None = None  # how long KIE took for it by its own clock, if it said
 
     @property
     def reservation_key(self) -> str:
@@ -155,6 +156,7 @@ class Job:
             ),
             claimed_by=row["claimed_by"],
             submit_lease_until=row["submit_lease_until"],
+            kie_seconds=row["kie_seconds"],
         )
 
 
@@ -332,11 +334,14 @@ class JobsRepo:
         task_id: str | None = None,
         kie_credits_consumed: Decimal | None = None,
         delivery_claim: Claim | None = None,
+        kie_seconds: float | None = None,
     ) -> Job | None:
         """KIE finished the video: -> succeeded, its delivery due now, the reservation settled.
 
-        With `delivery_claim` the delivery is claimed in the same statement (the caller that won the
-        transition delivers; another instance takes over only when that lease runs out).
+        With `delivery_claim` the caller (the one that won the transition) starts the first delivery
+        attempt at once: it is claimed and booked in the same transaction (attempt 1, held until the
+        claim ends; another instance takes over only when that lease runs out), not by a write of its
+        own behind it.
 
         From an in-flight state, from timed_out, or from failed as "submission unknown" (KIE did get
         the order after all); after those two the reservation was refunded, so settling is a no-op
@@ -352,12 +357,15 @@ class JobsRepo:
             "next_delivery_at": finished_at,
         }
         if delivery_claim is not None:
+            fields["delivery_attempts"] = 1
             fields["next_delivery_at"] = delivery_claim.until
             fields["claimed_by"] = delivery_claim.holder
         if task_id is not None:
             fields["task_id"] = task_id
         if kie_credits_consumed is not None:
             fields["kie_credits_consumed"] = str(kie_credits_consumed)  # exact, as text
+        if kie_seconds is not None:
+            fields["kie_seconds"] = kie_seconds
         return await self.db.run_in_transaction(_succeed_sync, job_id, fields)
 
     async def fail(
@@ -472,17 +480,29 @@ class JobsRepo:
         )
         return sorted((Job.from_row(r) for r in rows), key=lambda job: job.id)
 
-    async def completion_times(self, model_key: str, limit: int = 200) -> list[float]:
-        """Seconds from submission to KIE's answer of this model's most recent successes (the polling
-        scheduler's history; finished_at is when the bot learnt of it, a poll's delay at most)."""
+    async def completion_times(self, model_key: str, limit: int = 200) -> list[tuple[float, float | None]]:
+        """This model's most recent successes, for the polling scheduler's history: (seconds from
+        submission to the bot noticing, a poll's gap late at most; seconds KIE says it took, if it
+        said)."""
         rows = await self.db.fetchall(
-            """SELECT finished_at - submitted_at FROM jobs
+            """SELECT finished_at - submitted_at, kie_seconds FROM jobs
                WHERE model_key = ? AND state IN ('succeeded', 'delivered', 'undeliverable')
                  AND submitted_at IS NOT NULL AND finished_at IS NOT NULL AND finished_at >= submitted_at
                ORDER BY finished_at DESC LIMIT ?""",
             (model_key, limit),
         )
-        return [float(r[0]) for r in rows]
+        return [(float(r[0]), None if r[1] is None else float(r[1])) for r in rows]
+
+    async def count_polled_by_model(self) -> dict[str, int]:
+        """Jobs with a poll booked, per model (the whole count shares the status budget; a model's
+        count says how much of its history is still unknown)."""
+        values = [JobState.SUBMITTED.value, JobState.RUNNING.value, JobState.TIMED_OUT.value]
+        rows = await self.db.fetchall(
+            f"""SELECT model_key, COUNT(*) FROM jobs WHERE state IN ({_placeholders(values)})
+                AND task_id IS NOT NULL AND next_poll_at IS NOT NULL GROUP BY model_key""",
+            values,
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
 
     async def count_polled(self) -> int:
         """Jobs with a poll booked: they share the status budget."""

@@ -169,4 +169,9 @@ MIGRATIONS: list[str] = [
         expires_at REAL NOT NULL
     );
     """,
+    # 11: how long KIE itself took for a finished task (its completeTime - createTime), for the
+    # polling scheduler's completion-time history (exact, where finished_at is only when a poll saw it).
+    """
+    ALTER TABLE jobs ADD COLUMN kie_seconds REAL;
+    """,
 ]

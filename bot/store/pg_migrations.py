@@ -167,4 +167,8 @@ PG_MIGRATIONS: list[str] = [
         expires_at DOUBLE PRECISION NOT NULL
     );
     """,
+    # 11: how long KIE itself took for a finished task (completeTime - createTime)
+    """
+    ALTER TABLE jobs ADD COLUMN kie_seconds DOUBLE PRECISION;
+    """,
 ]

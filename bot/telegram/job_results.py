@@ -7,10 +7,12 @@ service.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 from aiogram import Bot
+from aiogram.enums import ChatAction
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
@@ -22,7 +24,6 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.types import FSInputFile
-from aiogram.utils.chat_action import ChatActionSender
 
 from bot.catalog.model import Catalog
 from bot.i18n import translate
@@ -74,6 +75,8 @@ def send_failure(exc: TelegramAPIError) -> SendFailure | None:
 
 
 UPLOAD_ACTION_AFTER_S = 1.0
+# Telegram shows an action for 5 s; it is repeated while the upload runs.
+UPLOAD_ACTION_EVERY_S = 5.0
 
 
 class TelegramResults(JobTexts):
@@ -98,10 +101,9 @@ class TelegramResults(JobTexts):
         info = video.info
         with reported_as_send_failure():
             # The "sending video" action only for an upload still running after a second: a quick
-            # one is in the chat before the action would show, and the call would queue in a burst.
-            async with ChatActionSender.upload_video(
-                chat_id=job.chat_id, bot=self.bot, initial_sleep=UPLOAD_ACTION_AFTER_S
-            ):
+            # one is in the chat before the action would show, and in a burst it waits for the
+            # other videos (video.calm), so it is mostly never sent.
+            async with self._upload_action(job.chat_id, video):
                 message = await self.bot.send_video(
                     job.chat_id,
                     FSInputFile(video.path, filename="video.mp4"),
@@ -115,6 +117,27 @@ class TelegramResults(JobTexts):
                     request_timeout=600,
                 )
         return message.video.file_id if message.video else None
+
+    @contextlib.asynccontextmanager
+    async def _upload_action(self, chat_id: int, video: VideoFile) -> AsyncIterator[None]:
+        """"sending video" in the chat while the block runs, from UPLOAD_ACTION_AFTER_S on."""
+
+        async def show() -> None:
+            await asyncio.sleep(UPLOAD_ACTION_AFTER_S)
+            if video.calm is not None:
+                await video.calm()
+            while True:
+                with contextlib.suppress(TelegramAPIError):
+                    await self.bot.send_chat_action(chat_id, ChatAction.UPLOAD_VIDEO)
+                await asyncio.sleep(UPLOAD_ACTION_EVERY_S)
+
+        action = asyncio.create_task(show())
+        try:
+            yield
+        finally:
+            action.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await action
 
     async def send_document(self, job: Job, video: VideoFile) -> str | None:
         lang = await self.language(job.user_id)

@@ -886,3 +886,21 @@ def test_market_reads_the_2026_record_shape() -> None:
             "success", resultJson="", response={"resultUrls": ["https://r/c.mp4"]}, creditsConsumed=12.25)}
     )
     assert callback.video_urls == ("https://r/c.mp4",) and callback.credits_consumed == Decimal("12.25")
+
+
+def test_market_success_tells_how_long_kie_took() -> None:
+    """createTime/completeTime are epoch ms, costTime whole seconds (kie-api-2026.md §1.2 item 5): the
+    polling scheduler learns each model's completion times from them (exact, unlike the moment a
+    poll noticed)."""
+    done = MARKET.parse_status(
+        market_record("success", resultJson='{"resultUrls": ["https://r/a.mp4"]}',
+                      createTime=1777539190339, completeTime=1777539378147, costTime=188)
+    )
+    assert done.kie_seconds == pytest.approx(187.808)
+    cost_only = MARKET.parse_status(
+        market_record("success", resultJson='{"resultUrls": ["https://r/a.mp4"]}', costTime="188",
+                      createTime=None, completeTime=None)
+    )
+    assert cost_only.kie_seconds == 188.0
+    running = MARKET.parse_status(market_record("generating", createTime=1777539190339, costTime=None))
+    assert running.kie_seconds is None

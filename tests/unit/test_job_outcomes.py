@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 
 from bot.store.db import Database, now
-from bot.store.jobs import SUBMISSION_UNKNOWN, Job, JobsRepo, JobState, NewJob
+from bot.store.jobs import SUBMISSION_UNKNOWN, Claim, Job, JobsRepo, JobState, NewJob
 from bot.store.ledger import LedgerRepo, Reason
 from bot.store.reservations import ReservationsRepo, refund_op_id, reserve_op_id, undelivered_op_id
 from bot.store.users import UsersRepo
@@ -361,3 +361,23 @@ async def test_restart_recovery_of_each_state(db: Database, backend: StoreBacken
     finally:
         await restarted.close()
     await db.open()  # the fixture checks the books and closes it
+
+
+async def test_success_books_the_first_delivery_lease_and_keeps_kie_timing(db: Database) -> None:
+    """The tracker starts the first delivery at once: its lease is part of the success (one write),
+    and KIE's own duration goes into the model's completion-time history."""
+    await add_user(db)
+    job = await new_job(db)
+    jobs = JobsRepo(db)
+    await jobs.update_fields(job.id, submitted_at=now() - 30)
+    finished = now()
+    claim = Claim("instance-a", finished, finished + 900)
+    won = await jobs.succeed(
+        job.id, result_urls=URLS, finished_at=finished, delivery_claim=claim, kie_seconds=28.5
+    )
+    assert won is not None and won.delivery_attempts == 1 and won.next_delivery_at == finished + 900
+    assert won.claimed_by == "instance-a"
+    assert won.kie_seconds == 28.5
+    [(noticed, kie)] = await jobs.completion_times(job.model_key)
+    assert kie == 28.5 and noticed == pytest.approx(30, abs=1)
+    assert await money_of(db, job) == charged(job)

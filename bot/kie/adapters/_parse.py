@@ -128,3 +128,14 @@ def is_ok(body: Mapping[str, Any]) -> bool:
 
 def task_id_in(mapping: Mapping[str, Any]) -> str | None:
     return as_text(first(mapping, "taskId", "task_id"))
+
+
+def kie_seconds(data: Mapping[str, Any]) -> float | None:
+    """How long KIE took: completeTime - createTime (epoch ms), else costTime (whole seconds);
+    None while running or when the answer has neither."""
+    created = as_int(first(data, "createTime", "create_time"))
+    completed = as_int(first(data, "completeTime", "complete_time"))
+    if created is not None and completed is not None and completed >= created > 10**11:
+        return (completed - created) / 1000
+    cost = as_int(first(data, "costTime", "cost_time"))
+    return float(cost) if cost is not None and cost >= 0 else None

@@ -18,6 +18,7 @@ from bot.kie.adapters._parse import (
     failed,
     first,
     is_ok,
+    kie_seconds,
     message_of,
     succeeded,
     task_id_in,
@@ -81,7 +82,12 @@ class MarketAdapter:
         where present; KIE says it is not populated for most models."""
         result = self._read_state(data)
         credits = as_decimal(first(data, "creditsConsumed", "credits_consumed"))
-        return replace(result, credits_consumed=credits) if credits is not None else result
+        if credits is not None:
+            result = replace(result, credits_consumed=credits)
+        if result.state is TaskState.SUCCEEDED and (took := kie_seconds(data)) is not None:
+            # KIE's own timing: the polling scheduler learns from it (jobs.kie_seconds).
+            result = replace(result, kie_seconds=took)
+        return result
 
     def _read_state(self, data: Mapping[str, Any]) -> TaskResult:
         task_id = task_id_in(data)
