@@ -21,8 +21,8 @@ from typing import Protocol
 
 ChatKey = int | str
 Clock = Callable[[], float]
-# Float rounding must not leave a bucket a hair short of a token forever.
-EPSILON = 1e-9
+# Float rounding must not leave a bucket a hair short of a token (a millionth of one is not a message).
+EPSILON = 1e-6
 # A group takes 20 messages a minute: 18/min with a burst of 2 stays within any minute's 20.
 GROUP_PER_S = 18 / 60
 # Tokens a chat's bucket holds: one for a progress edit and one kept for what matters more.

@@ -28,6 +28,7 @@ from enum import IntEnum
 from bot.shaping.budget import ChatKey, Clock, SendBudget
 
 log = logging.getLogger(__name__)
+_TOLERANCE_S = 1e-6
 
 
 class Priority(IntEnum):
@@ -63,9 +64,11 @@ class _Ticket:
 
 
 class SendScheduler:
-    def __init__(self, budget: SendBudget, *, clock: Clock = time.monotonic) -> None:
+    def __init__(self, budget: SendBudget, *, clock: Clock = time.monotonic, background: bool = True) -> None:
+        """`background=False` (tests on a fake clock): nothing is dispatched unless `dispatch()` is called."""
         self.budget = budget
         self._clock = clock
+        self._background = background
         self._seq = itertools.count()
         # Per priority, in arrival order (a superseding edit takes over its predecessor's place).
         self._queues: dict[Priority, dict[int, _Ticket]] = {p: {} for p in Priority}
@@ -175,7 +178,7 @@ class SendScheduler:
         if key is not None:
             self._queued_by_key[key] = ticket
         self._kick.set()
-        if self._task is None:
+        if self._task is None and self._background:
             self._task = asyncio.create_task(self._run(), name="send-scheduler")
         return ticket
 
@@ -209,6 +212,8 @@ class SendScheduler:
         self._kick.set()
 
     def _blocked(self, chat: ChatKey | None, keep: int, now: float) -> bool:
+        # A microsecond's tolerance: float sums must not make a send miss its moment by a hair.
+        now += _TOLERANCE_S
         if any(self._bot_blocked.get(k, 0.0) > now for k in range(keep + 1)):
             return True
         return chat is not None and any(self._chat_blocked.get((chat, k), 0.0) > now for k in range(keep + 1))
@@ -236,7 +241,7 @@ class SendScheduler:
                 if self._blocked(ticket.chat, keep, now):
                     until = self._blocked_until(ticket.chat, keep)
                     retry_at = until if retry_at is None else min(retry_at, until)
-                    if any(self._bot_blocked.get(k, 0.0) > now for k in range(keep + 1)):
+                    if self._blocked(None, keep, now):
                         return retry_at
                     continue
                 refusal = await self.budget.take(ticket.chat, keep=keep)
