@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiogram import Bot
+from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import (
     AnswerCallbackQuery,
     EditMessageText,
@@ -130,3 +131,20 @@ async def test_a_newer_status_edit_replaces_a_queued_one(rig: Rig) -> None:
     await asyncio.wait_for(newer, 5)
     assert rig.texts("editMessageText") == ["done"]
     assert rig.fake.message(USER.id, status.message_id).text == "done"  # type: ignore[union-attr]
+
+
+async def test_a_429_holds_the_chat_for_its_retry_after(rig: Rig) -> None:
+    rig.fake.fail_next("sendMessage", 429, retry_after=5)
+    with pytest.raises(TelegramRetryAfter):
+        await rig.bot.send_message(USER.id, "refused")
+    later = rig.start(rig.bot.send_message(USER.id, "after the wait"))
+    await rig.queued(1)
+    other = rig.start(rig.bot.send_message(OTHER.id, "another chat"))
+    await rig.queued(2)
+    await rig.at(0.0)
+    await asyncio.wait_for(other, 5)
+    await rig.at(4.9)
+    assert not later.done()
+    await rig.at(5.0)
+    await asyncio.wait_for(later, 5)
+    assert rig.texts("sendMessage") == ["refused", "another chat", "after the wait"]  # the fake saw all
