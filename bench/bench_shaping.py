@@ -71,7 +71,7 @@ class Burst:
     phases: list[tuple[str, list[float]]]  # the way there, seen from the fakes
     last_video_s: float
     edits_meanwhile: int  # status edits that reached the fake before the last video
-    refused: list[str]  # methods answered 429, over the whole run
+    refused: list[str]  # methods answered 429 and the limit each hit, over the whole run
     rows: list[tuple[object, ...]]  # per priority: sent, superseded, queued, mean and max wait
 
     @property
@@ -185,7 +185,12 @@ async def run_burst(
         edits_meanwhile=sum(
             1 for c in burst_calls if c.method == "editMessageText" and c.ok and c.at <= last_video_at
         ),
-        refused=[c.method for c in tg.calls if c.error is not None and c.error.status == 429],
+        refused=[
+            f"{method} ({reason} limit)"
+            for (method, _), reason in zip(tg.flood_control.refused, tg.flood_control.reasons, strict=True)
+        ]
+        if tg.flood_control is not None
+        else [],
         rows=rows,
     )
 

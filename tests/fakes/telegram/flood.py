@@ -25,7 +25,8 @@ NOT_COUNTED = frozenset({"sendchataction"})
 
 @dataclass
 class FloodControl:
-    """The limits, and what they refused (`refused`: one (method, chat_id) per 429)."""
+    """The limits, and what they refused (`refused`: one (method, chat_id) per 429; `reasons`: which
+    limit each one hit, "bot", "chat" or "group", for reports)."""
 
     per_chat_per_s: float = 1.0
     per_chat_burst: float = 3.0  # a private chat's token bucket
@@ -33,6 +34,7 @@ class FloodControl:
     per_bot_per_s: int = 30  # any 1 s window, every chat together
     clock: Callable[[], float] = time.monotonic
     refused: list[tuple[str, object]] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
     admitted: int = 0
     _bot: deque[float] = field(default_factory=deque)
     _groups: dict[object, deque[float]] = field(default_factory=dict)
@@ -61,6 +63,7 @@ class FloodControl:
         wait = max(waits)
         if wait > 0:
             self.refused.append((method, chat_id))
+            self.reasons.append("bot" if waits[0] == wait else "group" if group else "chat")
             return max(1, math.ceil(wait))
         self._bot.append(now)
         if chat_id is not None and group:
