@@ -323,6 +323,10 @@ async def real_process(fake: FakeTelegram, workdir: Path, log_level: str) -> Asy
         "WEB_PORT": str(port),
         "KIE_SANDBOX": "true",
         "LOG_LEVEL": log_level,
+        # Simulated users tap faster than people and the fake enforces no flood limits: the outgoing
+        # pace (one message a second per chat) is lifted, as for the bare bot it is compared with.
+        "TELEGRAM_MAX_MESSAGES_PER_S": "1000",
+        "TELEGRAM_MAX_PER_CHAT_PER_S": "1000",
     }
     child = BotProcess(env, workdir)
     child.start()

@@ -49,6 +49,9 @@ from bot.services.payment_recorder import PaymentRecorder
 from bot.services.ports import SubmissionEvents
 from bot.services.referrals import ReferralService
 from bot.services.tracker import JobTracker, PollSchedule
+from bot.shaping.budget import BudgetLimits, LocalSendBudget
+from bot.shaping.redis_budget import RedisSendBudget
+from bot.shaping.scheduler import SendScheduler
 from bot.store.db import Database, SqliteDatabase
 from bot.store.fsm_storage import DRAFT_KEEP_S, SqliteStorage
 from bot.store.jobs import JobsRepo
@@ -76,6 +79,7 @@ from bot.telegram.middlewares import (
     UserMiddleware,
 )
 from bot.telegram.models import make_models_router
+from bot.telegram.outgoing import ShapingMiddleware
 from bot.telegram.payment_notices import TelegramPaymentNotices
 from bot.telegram.payments import make_payments_router
 from bot.telegram.paysupport import make_paysupport_router
@@ -118,6 +122,7 @@ class Components:
     bot: Bot
     dispatcher: Dispatcher
     inflight: InFlightUpdates
+    send_scheduler: SendScheduler
     sandbox: SandboxHandle | None = None
     closers: list[Any] = field(default_factory=list)
     # REDIS_URL: the shared client and the Redis implementations; otherwise in-process ones.
@@ -146,14 +151,35 @@ class Components:
         )
 
 
-def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
-    """The bot; `session` (tests) replaces the HTTP session to Telegram."""
+def create_send_scheduler(settings: Settings, redis: Redis | None = None) -> SendScheduler:
+    """The pace of everything the bot sends to Telegram (see bot/telegram/outgoing.py).
+
+    Telegram's limits are per bot, whichever process sends: with REDIS_URL every instance takes from
+    one budget in Redis (bot/shaping/redis_budget.py); otherwise the budget is this process's own.
+    """
+    limits = BudgetLimits(
+        per_s=settings.telegram_max_messages_per_s, per_chat_per_s=settings.telegram_max_per_chat_per_s
+    )
+    if redis is not None:
+        bot_id = int(settings.bot_token.get_secret_value().split(":", 1)[0])
+        return SendScheduler(
+            RedisSendBudget(redis, bot_id, limits, key_prefix=f"{settings.redis_key_prefix}:send")
+        )
+    return SendScheduler(LocalSendBudget(limits))
+
+
+def create_bot(
+    settings: Settings, session: BaseSession | None = None, scheduler: SendScheduler | None = None
+) -> Bot:
+    """The bot; `session` (tests) replaces the HTTP session to Telegram; `scheduler` paces its sends."""
     if session is None and settings.telegram_api_base:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
     elif session is None:
         session = AiohttpSession()
     session.middleware(PinnedResponseModels())
+    # Outermost first: a 429 is waited out and the call sent again through the queue.
     session.middleware(RetryAfterMiddleware(max_wait=settings.telegram_flood_wait_max_s))
+    session.middleware(ShapingMiddleware(scheduler or create_send_scheduler(settings)))
     return Bot(
         settings.bot_token.get_secret_value(),
         session=session,
@@ -279,7 +305,10 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
         catalog = menu_catalog(settings, settings.catalog_overrides_file)
         fsm_storage = await create_fsm_storage(settings, db, redis)
         users = UsersRepo(db)
-        bot = create_bot(settings, session)
+        send_scheduler = create_send_scheduler(settings, redis)
+        # Closed last (closers run in reverse): whatever is still queued then goes out unpaced.
+        closers.append(send_scheduler.close)
+        bot = create_bot(settings, session, send_scheduler)
         alerts = OperatorAlerts(TelegramAdmins(bot, users, settings.admin_ids))
         billing = BillingService.from_settings(db, settings, alerts=alerts)
         accounts = AccountsService(users, on_new_user=billing.welcome_new_user)
@@ -369,6 +398,7 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
         bot=bot,
         dispatcher=Dispatcher(storage=fsm_storage, disable_fsm=True),
         inflight=InFlightUpdates(),
+        send_scheduler=send_scheduler,
         sandbox=sandbox,
         closers=closers,
         redis=redis,

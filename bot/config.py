@@ -96,6 +96,12 @@ class Settings(PriceSettings):
     # A 429 asking to wait up to this many seconds is waited out inside the call; a longer one fails
     # the call (a video delivery is then rescheduled after retry_after, see services/tracker.py).
     telegram_flood_wait_max_s: float = Field(default=60.0, ge=0)
+    # Outgoing messages and edits are paced to stay within Telegram's limits (about 30 a second per
+    # bot, one a second per chat, 20 a minute per group) instead of running into 429s: at most this many
+    # per second for the whole bot and per chat (groups also at most 18 a minute). Deliveries go first,
+    # then answers to users, then status-message edits (see bot/telegram/outgoing.py).
+    telegram_max_messages_per_s: float = Field(default=25.0, gt=0)
+    telegram_max_per_chat_per_s: float = Field(default=1.0, gt=0)
 
     # --- KIE.ai ---
     kie_api_key: SecretStr | None = None

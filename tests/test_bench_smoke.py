@@ -167,3 +167,21 @@ def test_bench_taps_smoke() -> None:
     assert_verdicts(output, ["taps to Confirm, new user", "taps to Confirm, returning user"])
     # Not a matter of load: the wizard's steps decide the count.
     assert set(verdicts(output).values()) == {"MET"}
+
+
+def test_bench_shaping_smoke() -> None:
+    output = run_bench("bench_shaping.py", "--jobs 12 --refresh 1")
+    for header in ("== 1. 12 jobs finishing together", "== 2. 12 jobs finishing together"):
+        assert header in output, f"no section {header!r}:\n{output}"
+    runs = re.findall(r"^  12 videos; last [\d.]+ s after KIE finished$", output, re.MULTILINE)
+    assert len(runs) == 2, output
+    assert re.search(r"^  429s from the fake: \d+ over the whole run", output, re.MULTILINE), output
+    assert_verdicts(
+        output,
+        [
+            "Telegram 429s, 12 jobs finishing together with status refresh on",
+            "p99 KIE finished->sendVideo paced / max(unpaced p99, 12 / 25 per s), 12 jobs",
+        ],
+    )
+    # Zero 429s is not a matter of load: the bot keeps to the limits the fake enforces.
+    assert verdicts(output)["Telegram 429s, 12 jobs finishing together with status refresh on"] == "MET"

@@ -55,7 +55,10 @@ class JobStatus(StrEnum):
 
 
 class JobStatusView(Protocol):
-    """The job's one status message, edited as the job moves. Never raises."""
+    """The job's one status message, edited as the job moves. Never raises.
+
+    One job's statuses land in the order `show_status` was called, even when an earlier call has not
+    returned yet (it may be superseded instead: the newer status is what the message shows)."""
 
     async def show_status(
         self,

@@ -103,13 +103,22 @@ class _SendingNotice:
         await self._status.show_status(self._job, JobStatus.SENDING)
 
     async def settle(self) -> None:
-        """Call off a notice not yet due; let one already under way finish (it must not land last)."""
-        if not self._editing:
-            self._task.cancel()
+        """Call off a notice not yet due; one already under way is left to the view.
+
+        The view shows one job's statuses in the order they were asked for (an older one still
+        queued is replaced by the newer), so the notice cannot land after the status that follows
+        it; waiting for it to land would hold the delivery's outcome behind a low-priority edit.
+        """
+        if self._editing:
+            self._task.add_done_callback(self._report)
+            return
+        self._task.cancel()
         # asyncio.wait: the notice's own end (cancelled or not) is not raised here, while a
         # cancellation of the delivery itself still is.
         await asyncio.wait([self._task])
-        if not self._task.cancelled() and (error := self._task.exception()) is not None:
+
+    def _report(self, task: asyncio.Future[None]) -> None:
+        if not task.cancelled() and (error := task.exception()) is not None:
             log.warning("Job %s: the sending notice failed: %s", self._job.id, error)
 
 
@@ -689,9 +698,12 @@ class JobTracker:
             return
         delay = policy.delay_s(attempt, retry_after_s) if transient else DELIVERY_RETRY_S
         log.warning("Job %s: delivery attempt %d failed; next in %.1f s", job.id, attempt, delay * scale)
-        await self.jobs.update_fields(job.id, next_delivery_at=now() + delay * scale)
         if attempt == 1:
+            # Before the retry is booked: the status edit may wait in the outgoing queue (a 429
+            # holds the chat), and a retry due meanwhile would be claimed by the loop while this
+            # task still counts as delivering it, so nobody would try again until the claim ran out.
             await self.status.show_status(job, JobStatus.DELIVERY_FAILED)
+        await self.jobs.update_fields(job.id, next_delivery_at=now() + delay * scale)
         self._wake.set()
 
     async def _refund_undelivered(self, job: Job) -> None:

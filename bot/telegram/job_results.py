@@ -28,10 +28,12 @@ from aiogram.types import FSInputFile
 from bot.catalog.model import Catalog
 from bot.i18n import translate
 from bot.services.ports import ChatGone, Refused, SendFailure, TooLarge, TransientSendFailure, VideoFile
+from bot.shaping.scheduler import Priority
 from bot.store.jobs import Job
 from bot.store.users import UsersRepo
 from bot.telegram.job_actions import after_delivery_keyboard
 from bot.telegram.job_texts import JobTexts
+from bot.telegram.outgoing import sending_as
 from bot.text import escape, shorten
 
 CAPTION_LIMIT = 1024
@@ -80,7 +82,9 @@ UPLOAD_ACTION_EVERY_S = 5.0
 
 
 class TelegramResults(JobTexts):
-    """ResultSender: sendVideo (with its size and thumbnail), sendDocument, or a download link."""
+    """ResultSender: sendVideo (with its size and thumbnail), sendDocument, or a download link.
+
+    Every one of them goes first in the outgoing queue (Priority.DELIVERY, bot/telegram/outgoing.py)."""
 
     def __init__(self, bot: Bot, users: UsersRepo, catalog: Catalog) -> None:
         super().__init__(users, catalog)
@@ -99,7 +103,7 @@ class TelegramResults(JobTexts):
         lang = await self.language(job.user_id)
         caption = self.caption(job, lang)
         info = video.info
-        with reported_as_send_failure():
+        with reported_as_send_failure(), sending_as(Priority.DELIVERY):
             # The "sending video" action only for an upload still running after a second: a quick
             # one is in the chat before the action would show, and in a burst it waits for the
             # other videos (video.calm), so it is mostly never sent.
@@ -142,7 +146,7 @@ class TelegramResults(JobTexts):
     async def send_document(self, job: Job, video: VideoFile) -> str | None:
         lang = await self.language(job.user_id)
         caption = self.caption(job, lang)
-        with reported_as_send_failure():
+        with reported_as_send_failure(), sending_as(Priority.DELIVERY):
             message = await self.bot.send_document(
                 job.chat_id,
                 FSInputFile(video.path, filename="video.mp4"),
@@ -157,5 +161,5 @@ class TelegramResults(JobTexts):
         text = translate(
             "delivery-link", lang, caption=self.caption(job, lang), url=escape(url), hours=LINK_VALIDITY_HOURS
         )
-        with reported_as_send_failure():
+        with reported_as_send_failure(), sending_as(Priority.DELIVERY):
             await self.bot.send_message(job.chat_id, text, reply_markup=after_delivery_keyboard(job, lang))

@@ -6,6 +6,8 @@ job_results.py; the texts both share are in job_texts.py.
 
 Status edits are throttled to one every few seconds per message (Telegram allows about one message
 a second per chat, and progress ticks are not worth a 429); every other status always goes through.
+In the outgoing queue (bot/telegram/outgoing.py) they come after deliveries and answers, and a newer
+edit of the status message replaces one still waiting there.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
@@ -23,12 +26,14 @@ from bot.catalog.model import Catalog, mode_name
 from bot.i18n import translate
 from bot.services.estimates import usual_duration
 from bot.services.ports import JobStatus
+from bot.shaping.scheduler import Priority
 from bot.store.db import now
 from bot.store.jobs import Job, JobsRepo
 from bot.store.users import UsersRepo
 from bot.telegram.balance import credits_text
 from bot.telegram.job_actions import after_failure_keyboard
 from bot.telegram.job_texts import JobTexts, failure_text
+from bot.telegram.outgoing import sending_as
 from bot.telegram.replies import is_not_modified
 from bot.text import escape, shorten
 
@@ -41,6 +46,10 @@ REFRESH_INTERVAL_S = 15.0
 WAITING = frozenset({JobStatus.IN_LINE, JobStatus.QUEUED, JobStatus.GENERATING, JobStatus.PROGRESS})
 # The prompt on the order card: enough to recognise the order.
 CARD_PROMPT_CHARS = 120
+# Statuses that may wait behind everything else in the outgoing queue: the user is not waiting for
+# them (a running job's time, "sending" beside the upload, "done" under a video already there).
+# Failures, timeouts and refunds go as answers do.
+BACKGROUND = WAITING | {JobStatus.SENDING, JobStatus.DONE}
 
 
 def ordinal(n: int, lang: str) -> str:
@@ -83,6 +92,8 @@ class TelegramJobStatus(JobTexts):
         self._waiting: dict[int, tuple[JobStatus, int | None]] = {}
         self._tickers: dict[int, asyncio.Task[None]] = {}
         self._locks: dict[int, asyncio.Lock] = {}
+        # Edits handed to the bot whose answer nobody awaits any more (a ticker stopped meanwhile).
+        self._sends: set[asyncio.Future[bool]] = set()
 
     def header(self, job: Job, lang: str) -> str:
         """The order card: what was ordered, so it stays in view while the job runs and after."""
@@ -186,7 +197,8 @@ class TelegramJobStatus(JobTexts):
                 self._waiting[job.id] = (status, progress)
             else:
                 self._waiting.pop(job.id, None)
-            await self._render(job, status, progress, elapsed_s, fresh_on_missing=True)
+            sent = await self._render(job, status, progress, elapsed_s, fresh_on_missing=True)
+        await sent
         if status in WAITING and job.status_message_id is not None:
             self._start_ticker(job)
         elif status not in WAITING:
@@ -199,10 +211,10 @@ class TelegramJobStatus(JobTexts):
 
     async def close(self) -> None:
         """Stop every ticker (at shutdown; a restart's recovery shows the status again)."""
-        tickers = list(self._tickers.values())
-        for ticker in tickers:
-            ticker.cancel()
-        await asyncio.gather(*tickers, return_exceptions=True)
+        pending: list[asyncio.Future[Any]] = [*self._tickers.values(), *self._sends]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         self._tickers.clear()
 
     def _lock(self, job_id: int) -> asyncio.Lock:
@@ -227,9 +239,12 @@ class TelegramJobStatus(JobTexts):
                     shown = self._waiting.get(job.id)
                     if shown is None:
                         return
-                    if not await self._render(job, shown[0], shown[1], None, fresh_on_missing=False):
-                        self._waiting.pop(job.id, None)
-                        return
+                    sent = await self._render(job, shown[0], shown[1], None, fresh_on_missing=False)
+                # Shielded: a final status stops this ticker, not the edit already handed over (which
+                # that status replaces if it is still queued, or follows if it is on its way).
+                if not await asyncio.shield(sent):
+                    self._waiting.pop(job.id, None)
+                    return
         finally:
             if self._tickers.get(job.id) is asyncio.current_task():
                 del self._tickers[job.id]
@@ -242,12 +257,28 @@ class TelegramJobStatus(JobTexts):
         elapsed_s: float | None,
         *,
         fresh_on_missing: bool,
-    ) -> bool:
-        """Show the status; False when the message is gone or the chat blocked the bot."""
+    ) -> asyncio.Future[bool]:
+        """Render the status and hand it to the bot; the future says whether it is shown (False when
+        the message is gone or the chat blocked the bot).
+
+        Called under the job's lock: the send task's first step, which puts the edit in the outgoing
+        queue, runs before whatever the lock's release wakes (asyncio runs ready callbacks in order),
+        so one job's statuses are queued in call order while Telegram's answer is awaited outside the
+        lock, and a newer status can replace an older one still queued.
+        """
         lang = await self.language(job.user_id)
         line = await self.status_line(job, status, lang, progress, elapsed_s)
         text = f"{self.header(job, lang)}\n{line}"
         markup = self.keyboard(job, status, lang)
+        with sending_as(Priority.PROGRESS if status in BACKGROUND else Priority.REPLY, coalesce=True):
+            sent = asyncio.ensure_future(self._show(job, text, markup, fresh_on_missing=fresh_on_missing))
+        self._sends.add(sent)
+        sent.add_done_callback(self._sends.discard)
+        return sent
+
+    async def _show(
+        self, job: Job, text: str, markup: InlineKeyboardMarkup | None, *, fresh_on_missing: bool
+    ) -> bool:
         try:
             if job.status_message_id is not None:
                 await self.bot.edit_message_text(

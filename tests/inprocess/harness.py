@@ -86,6 +86,9 @@ async def in_process_bot(tmp_path: Path, **overrides: Any) -> AsyncIterator[InPr
         "kie_api_key": "in-process-test-key",
         "kie_api_base": UNREACHABLE_KIE,
         "kie_upload_base": UNREACHABLE_KIE,
+        # No flood control in the recording session: the pace is lifted, the queue still in the path.
+        "telegram_max_messages_per_s": 1000.0,
+        "telegram_max_per_chat_per_s": 1000.0,
     }
     values.update(overrides)
     components = await build_components(load_settings(**values), session=RecordingSession(fake))

@@ -37,7 +37,7 @@ from aiogram.types import (
 )
 from aiohttp import web
 
-from tests.fakes.telegram import MB, FakeTelegram, PaymentNotAnswered, TgUser, parse_html
+from tests.fakes.telegram import MB, FakeTelegram, FloodControl, PaymentNotAnswered, TgUser, parse_html
 
 ALICE = TgUser(id=1001, first_name="Alice", language_code="en", username="alice")
 BOB = TgUser(id=1002, first_name="Боб", language_code="ru")
@@ -634,3 +634,66 @@ async def test_other_media_captions_and_misc(fake_tg: FakeTelegram, html_bot: Bo
     assert [m.kind for m in fake_tg.messages(ALICE.id)] == ["document", "photo", "text"]
     await fake_tg.send_text(ALICE, "hi")
     assert len(fake_tg.messages(ALICE.id, include_user=True)) == 4
+
+
+# ----------------------------------------------------------------------------- flood control
+
+
+class _StepClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_flood_control_is_off_by_default(fake_tg: FakeTelegram, bot: Bot) -> None:
+    fake_tg.add_user(ALICE)
+    for n in range(10):
+        await bot.send_message(ALICE.id, f"m{n}")
+    assert fake_tg.flood_control is None
+
+
+async def test_flood_control_per_chat_burst_then_one_a_second(fake_tg: FakeTelegram, bot: Bot) -> None:
+    clock = _StepClock()
+    fake_tg.flood_control = FloodControl(clock=clock)
+    fake_tg.add_user(ALICE)
+    fake_tg.add_user(BOB)
+    for n in range(3):  # the burst
+        await bot.send_message(ALICE.id, f"m{n}")
+    with pytest.raises(TelegramRetryAfter) as refused:
+        await bot.send_message(ALICE.id, "too soon")
+    assert refused.value.retry_after == 1
+    await bot.send_chat_action(ALICE.id, "typing")  # not a message: never refused
+    await bot.send_message(BOB.id, "another chat is not affected")
+    clock.now += 1.0
+    await bot.send_message(ALICE.id, "a second later")
+    assert fake_tg.flood_control.refused == [("sendMessage", ALICE.id)]
+    assert [c.error.status for c in fake_tg.calls if c.error is not None] == [429]
+
+
+async def test_flood_control_thirty_a_second_per_bot(fake_tg: FakeTelegram, bot: Bot) -> None:
+    clock = _StepClock()
+    fake_tg.flood_control = FloodControl(clock=clock)
+    users = [TgUser(id=5000 + n, first_name=f"U{n}") for n in range(31)]
+    for user in users:
+        fake_tg.add_user(user)
+    for user in users[:30]:
+        await bot.send_message(user.id, "hi")
+    with pytest.raises(TelegramRetryAfter):
+        await bot.send_message(users[30].id, "the 31st in one second")
+    clock.now += 1.0
+    await bot.send_message(users[30].id, "a second later")
+
+
+async def test_flood_control_twenty_a_minute_per_group(fake_tg: FakeTelegram, bot: Bot) -> None:
+    clock = _StepClock()
+    fake_tg.flood_control = FloodControl(clock=clock)
+    group = -100123
+    fake_tg.add_group(group, "Team")
+    for n in range(20):
+        clock.now += 1.0  # within the per-bot and per-chat pace, past the group's
+        await bot.send_message(group, f"m{n}")
+    with pytest.raises(TelegramRetryAfter) as refused:
+        await bot.send_message(group, "21st within a minute")
+    assert refused.value.retry_after == 41  # the first of the 20 (at +1 s) leaves the window at +61 s

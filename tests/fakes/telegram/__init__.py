@@ -18,17 +18,21 @@ What is emulated (see tests/unit/test_fake_telegram.py for executable examples):
   20 MB cap, 5 MB for photos), by file_id, ``getFile`` (20 MB cap) and the download route;
 * Telegram Stars: ``sendInvoice``/``createInvoiceLink`` (XTR rules), pre-checkout with a
   10 s answer deadline, ``successful_payment``, ``refundStarPayment``;
-* injected failures (``fail_next``) and blocked users (``block_user``).
+* injected failures (``fail_next``) and blocked users (``block_user``);
+* optional flood control (``FloodControl``: 429 past about 1 message/s per chat, 30/s per bot,
+  20/min per group), off by default.
 
 Modules: ``server`` (the aiohttp app, routing, long poll and webhook delivery, injected
-failures and holds; `FakeTelegram` itself), ``state`` (chats, messages, files, recorded calls
-and the waits on them), ``updates`` (a test acting as a user: messages, clicks, payments, group
-and channel updates), ``methods`` (the Bot API method handlers), ``html`` (HTML parse mode,
-entities, UTF-16 offsets), ``records`` (the dataclasses tests read), ``constants`` (limits,
-Telegram's error texts, parameter kinds) and ``user`` (`TgUser`, `UserClient`).
+failures and holds; `FakeTelegram` itself), ``flood`` (optional flood control), ``state``
+(chats, messages, files, recorded calls and the waits on them), ``updates`` (a test acting as
+a user: messages, clicks, payments, group and channel updates), ``methods`` (the Bot API method
+handlers), ``html`` (HTML parse mode, entities, UTF-16 offsets), ``records`` (the dataclasses
+tests read), ``constants`` (limits, Telegram's error texts, parameter kinds) and ``user``
+(`TgUser`, `UserClient`).
 """
 
 from tests.fakes.telegram.constants import DEFAULT_TOKEN, MB
+from tests.fakes.telegram.flood import FloodControl
 from tests.fakes.telegram.html import parse_html
 from tests.fakes.telegram.records import (
     Call,
@@ -54,6 +58,7 @@ __all__ = [
     "Charge",
     "FakeTelegram",
     "FileRecord",
+    "FloodControl",
     "Payment",
     "PaymentNotAnswered",
     "StoredMessage",

@@ -68,6 +68,7 @@ class RecordingSession(BaseSession):
             # What the HTTP server does between reading a request and running the method.
             self.fake._check_injected(name)
             self.fake._check_blocked(name, call.params)
+            self.fake._check_flood(name, call.params)
             call.result = await handler(call.params, call.files)
         except TgError as e:
             call.error = CallError(e.status, e.description, e.parameters)

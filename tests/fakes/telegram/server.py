@@ -224,6 +224,7 @@ class FakeTelegram(UpdatesMixin, MethodsMixin):
                 return web.Response(status=500)  # never reaches the client: the socket is closed
             self._check_injected(name)
             self._check_blocked(name, call.params)
+            self._check_flood(name, call.params)
             result = await handler(call.params, call.files)
         except TgError as e:
             call.error = CallError(e.status, e.description, e.parameters)
@@ -323,6 +324,14 @@ class FakeTelegram(UpdatesMixin, MethodsMixin):
             ):
                 failure.remaining -= 1
                 raise TgError(failure.status, failure.description, failure.parameters)
+
+    def _check_flood(self, name: str, params: dict[str, Any]) -> None:
+        if self.flood_control is None:
+            return
+        retry_after = self.flood_control.check(name, params.get("chat_id"))
+        if retry_after is not None:
+            description = DEFAULT_DESCRIPTIONS[429].format(retry_after=retry_after)
+            raise TgError(429, description, {"retry_after": retry_after})
 
     def _check_blocked(self, name: str, params: dict[str, Any]) -> None:
         chat_id = params.get("chat_id")

@@ -29,6 +29,7 @@ from tests.fakes.telegram.constants import (
     UPLOAD_LIMIT,
     URL_LIMIT,
 )
+from tests.fakes.telegram.flood import FloodControl
 from tests.fakes.telegram.records import (
     Call,
     Charge,
@@ -62,6 +63,7 @@ class FakeTelegramState:
         record_polling: bool = False,
         webhook_retry_delay: float = 0.05,
         url_fetch_timeout: float = 10.0,
+        flood_control: FloodControl | None = None,
     ) -> None:
         self.token = token
         self.upload_limit_bytes = upload_limit_bytes
@@ -71,6 +73,8 @@ class FakeTelegramState:
         self.record_polling = record_polling
         self.webhook_retry_delay = webhook_retry_delay
         self.url_fetch_timeout = url_fetch_timeout
+        # Telegram's 429s for too many messages (tests/fakes/telegram/flood.py); None: never.
+        self.flood_control = flood_control
         bot_id = int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else 123456
         self.bot_user: dict[str, Any] = {
             "id": bot_id,

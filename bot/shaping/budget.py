@@ -1,0 +1,146 @@
+"""The message budget: token buckets for the whole bot and for each chat.
+
+Telegram allows a bot about 30 messages a second overall, about one a second in one chat (short
+bursts tolerated) and 20 a minute in a group; beyond that it answers 429 with `retry_after`. A send
+takes one token from the bot's bucket and one from its chat's bucket, both or neither.
+
+`keep` is the headroom a low-priority send must leave: a progress edit (keep=1) only goes while the
+bucket would still hold a token afterwards, so a delivery or an answer arriving next finds one at
+once instead of waiting behind the edit. Alone, progress edits still get the full rate.
+
+`SendBudget` is the interface the scheduler uses; `LocalSendBudget` keeps the buckets in this process,
+bot/shaping/redis_budget.py keeps them in Redis for a deployment of several instances.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+ChatKey = int | str
+Clock = Callable[[], float]
+# Float rounding must not leave a bucket a hair short of a token (a millionth of one is not a message).
+EPSILON = 1e-6
+# A group takes 20 messages a minute: 18/min with a burst of 2 stays within any minute's 20.
+GROUP_PER_S = 18 / 60
+# Tokens a chat's bucket holds: one for a progress edit and one kept for what matters more.
+CHAT_BURST = 2.0
+# The bot's bucket: a tenth of a second's worth, at least two tokens (one kept by progress edits).
+GLOBAL_BURST_S = 0.1
+
+
+@dataclass(frozen=True)
+class BudgetLimits:
+    """Rates from the settings (TELEGRAM_MAX_MESSAGES_PER_S, TELEGRAM_MAX_PER_CHAT_PER_S)."""
+
+    per_s: float = 25.0
+    per_chat_per_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.per_s <= 0 or self.per_chat_per_s <= 0:
+            raise ValueError("rates must be > 0")
+
+    @property
+    def global_burst(self) -> float:
+        return max(2.0, self.per_s * GLOBAL_BURST_S)
+
+    def chat_rate(self, chat: ChatKey) -> float:
+        """Groups, supergroups and channels (negative ids, @usernames) get the group limit too."""
+        if is_group(chat):
+            return min(self.per_chat_per_s, GROUP_PER_S)
+        return self.per_chat_per_s
+
+
+def is_group(chat: ChatKey) -> bool:
+    return isinstance(chat, str) or chat < 0
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Not now: seconds until the bot's bucket (`bot_s`) and the chat's (`chat_s`) would allow it.
+
+    0 means that bucket is not what stands in the way."""
+
+    bot_s: float
+    chat_s: float
+
+
+class SendBudget(Protocol):
+    async def take(self, chat: ChatKey | None, *, keep: int) -> Refusal | None:
+        """Take a token from the bot's bucket and the chat's, leaving `keep` in each; None when taken."""
+        ...
+
+    async def penalize(self, chat: ChatKey | None, seconds: float) -> None:
+        """Telegram said 429 "retry after `seconds`": nothing goes to this chat (None: at all) until then."""
+        ...
+
+
+class _Bucket:
+    __slots__ = ("blocked_until", "tokens", "updated_at")
+
+    def __init__(self, tokens: float, now: float) -> None:
+        self.tokens = tokens
+        self.updated_at = now
+        self.blocked_until = 0.0
+
+    def wait_s(self, now: float, rate: float, burst: float, keep: int) -> float:
+        """Refill to `now`; seconds until a token can be taken leaving `keep` (0: now)."""
+        self.tokens = min(burst, self.tokens + max(0.0, now - self.updated_at) * rate)
+        self.updated_at = now
+        need = keep + 1 - self.tokens
+        wait = need / rate if need > EPSILON else 0.0
+        return max(wait, self.blocked_until - now, 0.0)
+
+
+class LocalSendBudget:
+    """The buckets in this process: right for one instance (no Redis)."""
+
+    # Chat buckets idle long enough to be full again are forgotten once there are this many.
+    MAX_CHATS = 10_000
+
+    def __init__(self, limits: BudgetLimits, *, clock: Clock = time.monotonic) -> None:
+        self.limits = limits
+        self._clock = clock
+        self._bot = _Bucket(limits.global_burst, clock())
+        self._chats: dict[ChatKey, _Bucket] = {}
+
+    def _chat(self, chat: ChatKey, now: float) -> _Bucket:
+        bucket = self._chats.get(chat)
+        if bucket is None:
+            if len(self._chats) >= self.MAX_CHATS:
+                self._forget_idle(now)
+            bucket = self._chats[chat] = _Bucket(CHAT_BURST, now)
+        return bucket
+
+    def _forget_idle(self, now: float) -> None:
+        def idle(key: ChatKey, bucket: _Bucket) -> bool:
+            refill_s = CHAT_BURST / self.limits.chat_rate(key)
+            return bucket.blocked_until <= now and now - bucket.updated_at >= refill_s
+
+        self._chats = {k: b for k, b in self._chats.items() if not idle(k, b)}
+
+    async def take(self, chat: ChatKey | None, *, keep: int) -> Refusal | None:
+        return self.take_now(chat, keep=keep)
+
+    def take_now(self, chat: ChatKey | None, *, keep: int) -> Refusal | None:
+        now = self._clock()
+        bot_s = self._bot.wait_s(now, self.limits.per_s, self.limits.global_burst, keep)
+        chat_bucket = self._chat(chat, now) if chat is not None else None
+        chat_s = (
+            chat_bucket.wait_s(now, self.limits.chat_rate(chat), CHAT_BURST, keep)
+            if chat_bucket is not None and chat is not None
+            else 0.0
+        )
+        if bot_s > 0 or chat_s > 0:
+            return Refusal(bot_s, chat_s)
+        self._bot.tokens -= 1
+        if chat_bucket is not None:
+            chat_bucket.tokens -= 1
+        return None
+
+    async def penalize(self, chat: ChatKey | None, seconds: float) -> None:
+        now = self._clock()
+        bucket = self._chat(chat, now) if chat is not None else self._bot
+        bucket.blocked_until = max(bucket.blocked_until, now + seconds)
