@@ -48,3 +48,11 @@ def test_proxy_upstreams_are_the_bot_replicas_on_the_bot_port() -> None:
     mount = compose["services"]["proxy"]["volumes"][0]
     assert mount.split(":")[0] == "./deploy/nginx.conf"
 
+
+
+def test_scale_recipe_names_the_settings_the_bot_reads() -> None:
+    header = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    for setting in ("DATABASE_URL", "REDIS_URL", "TELEGRAM_WEBHOOK", "PUBLIC_URL", "WEBHOOK_SECRET"):
+        assert setting in header
+        assert setting in example, f"{setting} is not documented in .env.example"
