@@ -15,3 +15,11 @@ def shorten(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return text[: max(0, limit - 1)].rstrip() + "…"
+
+
+def ordinal(n: int, lang: str) -> str:
+    """A place in line: 1st, 2nd, 3rd, 11th, 21st / 1-й, 2-й."""
+    if lang == "ru":
+        return f"{n}-й"
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"

@@ -4,10 +4,9 @@ Implements the services' JobStatusView port (bot/services/ports.py): the words, 
 API calls live here; what to show when is decided by the tracker. The finished video is sent by
 job_results.py; the texts both share are in job_texts.py.
 
-Status edits are throttled to one every few seconds per message (Telegram allows about one message
-a second per chat, and progress ticks are not worth a 429); every other status always goes through.
-In the outgoing queue (bot/telegram/outgoing.py) they come after deliveries and answers, and a newer
-edit of the status message replaces one still waiting there.
+Status edits are throttled to one every few seconds per message (progress ticks are not worth a
+429); every other status always goes through. In the outgoing queue (bot/telegram/outgoing.py) they
+come after deliveries and answers, and a newer edit of a status message replaces one waiting there.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ from bot.telegram.job_actions import after_failure_keyboard
 from bot.telegram.job_texts import JobTexts, failure_text
 from bot.telegram.outgoing import sending_as
 from bot.telegram.replies import is_not_modified
-from bot.text import escape, shorten
+from bot.text import escape, ordinal, shorten
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +49,6 @@ CARD_PROMPT_CHARS = 120
 # them (a running job's time, "sending" beside the upload, "done" under a video already there).
 # Failures, timeouts and refunds go as answers do.
 BACKGROUND = WAITING | {JobStatus.SENDING, JobStatus.DONE}
-
-
-def ordinal(n: int, lang: str) -> str:
-    """A place in line: 1st, 2nd, 3rd, 11th, 21st / 1-й, 2-й."""
-    if lang == "ru":
-        return f"{n}-й"
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
 
 
 def format_elapsed(seconds: float) -> str:

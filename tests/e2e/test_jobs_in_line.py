@@ -10,7 +10,7 @@ import pytest
 from bot.i18n import translate
 from bot.kie.sandbox import KieSimulator, SimTimings
 from bot.store.jobs import Job, JobState
-from bot.telegram.job_status import ordinal
+from bot.text import ordinal
 from tests.e2e.harness import make_settings, running_bot
 from tests.e2e.jobs_support import order_job, prepare_user, wait_job_state, wait_status
 from tests.fakes.telegram import FakeTelegram
