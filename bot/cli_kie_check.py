@@ -94,9 +94,12 @@ async def run_check(
     by_id = describe_models(models)
     report.add(f"KIE lists {len(by_id)} models ({sum(m.is_video for m in by_id.values())} video).")
     report.add("")
+    # The modes KIE lists are those the menu offers: "from N" counts only those (Catalog.price_from).
+    ids = {i for e in catalog.entries for i in listed_ids(e)}
+    catalog.availability.missing = frozenset(i for i in ids if i not in by_id)
     entries = [e for e in catalog.entries if not only or e.key in only]
     for entry in entries:
-        await _check_entry(client, entry, by_id, report)
+        await _check_entry(client, catalog, entry, by_id, report)
     _list_not_offered(catalog, by_id, report)  # from the list already read: no extra call
     if report.missing_entries:
         report.add(f"MISSING on KIE (offered here): {', '.join(report.missing_entries)}")
@@ -105,14 +108,20 @@ async def run_check(
     return EXIT_OK, "\n".join(report.lines) + "\n"
 
 
+def price_line(catalog: Catalog, entry: ModelEntry) -> str:
+    """The entry's heading: our "from" price as the model cards show it, and KIE's cost of it."""
+    return (f"{entry.key:<13} {entry.name('en')}  (ours: from {catalog.kie_price_from(entry)} KIE credits, "
+            f"{catalog.price_from(entry)} credits to users)")
+
+
 async def _check_entry(
     client: KieClient,
+    catalog: Catalog,
     entry: ModelEntry,
     by_id: dict[str, KieModelInfo],
     report: CheckReport,
 ) -> None:
-    report.add(f"{entry.key:<13} {entry.name('en')}  (ours: from {entry.min_kie_price} KIE credits, "
-               f"{entry.min_user_price} credits to users)")
+    report.add(price_line(catalog, entry))
     if entry.retired is not None:
         report.add(f"{'':13} retired {entry.retired.on.isoformat()}: {entry.retired.reason}; not offered, "
                    "not checked")

@@ -15,7 +15,7 @@ def _option_text(options: dict[str, str]) -> str:
 def _entry_lines(entry: ModelEntry, catalog: Catalog) -> list[str]:
     lines = [
         f"{entry.key:<13} {entry.display_name('en')}  [{entry.family}]  by {entry.maker}  "
-        f"from {catalog.price_from(entry)} credits (KIE {entry.min_kie_price})",
+        f"from {catalog.price_from(entry)} credits (KIE {catalog.kie_price_from(entry)})",
         f"{'':13} tier: {entry.tier}; sound: {entry.sound}; categories: "
         f"{', '.join(catalog.categories_of(entry)) or '-'}",
     ]

@@ -558,12 +558,23 @@ class Catalog:
         """KIE reports a not-normal success rate: menus show a warning mark."""
         return self.availability.is_degraded(entry, mode)
 
-    def price_from(self, entry: ModelEntry, modes: Iterable[str] | None = None) -> int:
-        """"From N credits": the cheapest order in the modes a menu shows for `entry` (its offered
-        modes, narrowed to `modes` when given, e.g. text → video for an order begun with a text)."""
+    def shown_modes(self, entry: ModelEntry, modes: Iterable[str] | None = None) -> tuple[str, ...]:
+        """The modes a menu shows for `entry`: those offered now (every mode while none is, e.g. a
+        draft begun before the model was hidden), narrowed to `modes` when given (text → video for
+        an order begun with a text)."""
         offered = self.offered_modes(entry) or tuple(entry.modes)
-        shown = [m for m in offered if modes is None or m in set(modes)]
-        return entry.price_from(shown or offered)
+        wanted = None if modes is None else set(modes)
+        return tuple(m for m in offered if wanted is None or m in wanted) or offered
+
+    def price_from(self, entry: ModelEntry, modes: Iterable[str] | None = None) -> int:
+        """"From N credits": the cheapest order in the modes a menu shows for `entry` (shown_modes).
+        The one home of that number: the model cards, /models, `python -m bot models` and kie-check."""
+        return entry.price_from(self.shown_modes(entry, modes))
+
+    def kie_price_from(self, entry: ModelEntry) -> int:
+        """KIE's credits for the cheapest order of the modes shown (what price_from sells)."""
+        shown = self.shown_modes(entry)
+        return min(quote.kie_credits for mode in shown for _options, quote in entry.price_list(mode))
 
     def in_category(self, category: str) -> tuple[ModelEntry, ...]:
         """Offered entries of `category` by its rule (bot/catalog/categories.py), cheapest first."""

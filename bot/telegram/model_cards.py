@@ -38,21 +38,13 @@ def sound_text(sound: Sound) -> str:
     return _(f"card-sound-{sound.value}")
 
 
-def shown_modes(catalog: Catalog, entry: ModelEntry, modes: Iterable[str] | None = None) -> tuple[str, ...]:
-    """The modes a menu shows for `entry`: those offered now, narrowed to `modes` when given."""
-    offered = catalog.offered_modes(entry) or tuple(entry.modes)
-    wanted = None if modes is None else set(modes)
-    narrowed = tuple(m for m in offered if wanted is None or m in wanted)
-    return narrowed or offered
-
-
 def card_line(
     catalog: Catalog, entry: ModelEntry, lang: str, modes: Iterable[str] | None = None, *, brief: bool = False
 ) -> str:
     """The one-line card: name with marks, what it is best at, price from, clip length, sound.
     `modes`: the modes this menu offers (an order begun with a photo offers image → video only).
     `brief`: without "best at", for a list too long for one message (the ℹ️ card still says it)."""
-    shown = shown_modes(catalog, entry, modes)
+    shown = catalog.shown_modes(entry, modes)
     facts = " · ".join(
         (
             price_from_text(catalog.price_from(entry, shown)),
@@ -121,7 +113,7 @@ def _grouped(modes: Sequence[str], fact: Callable[[str], list[str]]) -> list[tup
 
 def full_card(catalog: Catalog, entry: ModelEntry, lang: str) -> str:
     """Everything about the model: description, modes, prices per option, clip lengths, ratios, sound."""
-    shown = shown_modes(catalog, entry)
+    shown = catalog.shown_modes(entry)
     lines = [
         f"<b>{escape(entry.display_name(lang))}</b> · {escape(entry.maker)}",
         escape(entry.description(lang)),

@@ -1,4 +1,5 @@
-"""Ways into and out of the wizard: /generate, the menu's Generate button, /cancel."""
+"""Ways into and out of the wizard: /generate, the menu's Generate button, a /models card's Choose,
+/cancel."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.telegram.common import MenuCb
+from bot.telegram.models import ModelsCb, card_refusal
 from bot.telegram.replies import answer_query
+from bot.telegram.wizard.draft import ALL_MODELS, Draft, new_draft_id
 from bot.telegram.wizard.flow import WizardScreen
 from bot.telegram.wizard.session import WizardSession
 
@@ -22,6 +25,20 @@ async def generate_button(query: CallbackQuery, screen: WizardScreen) -> None:
     await answer_query(query)
     if isinstance(query.message, Message):
         await screen.start(query.message.chat.id)
+
+
+async def order_from_card(query: CallbackQuery, callback_data: ModelsCb, screen: WizardScreen) -> None:
+    """Choose on a /models card: a new order with that model chosen, as if picked from the list of
+    all models (Back there shows that list); mode, ratio and options are preset as usual."""
+    refusal = card_refusal(query, callback_data, screen.catalog)
+    if refusal is not None or not isinstance(query.message, Message):
+        await answer_query(query, refusal or _("models-stale"), alert=True)
+        return
+    await answer_query(query)
+    draft = Draft(id=new_draft_id())
+    draft.add("category", ALL_MODELS)
+    draft.add("model", callback_data.key)
+    await screen.start(query.message.chat.id, draft)
 
 
 async def back_to_order_button(query: CallbackQuery, screen: WizardScreen) -> None:
@@ -56,5 +73,6 @@ def make_entry_router() -> Router:
     router.message.register(generate_command, Command("generate"))
     router.callback_query.register(generate_button, MenuCb.filter(F.action == "generate"))
     router.callback_query.register(back_to_order_button, MenuCb.filter(F.action == "order"))
+    router.callback_query.register(order_from_card, ModelsCb.filter(F.action == "order"))
     router.message.register(cancel_command, Command("cancel"))
     return router
