@@ -89,12 +89,24 @@ def test_verdict_format_is_checked() -> None:
 
 
 def test_bench_billing_smoke() -> None:
+    """SQLite always; PostgreSQL beside it when TEST_DATABASE_URL names a server (CI starts one)."""
+    pg = bool(os.environ.get("TEST_DATABASE_URL", "").strip())
     output = run_bench("bench_billing.py", "--users 100 --ledger-rows 1000 --pairs 50 --runs 1 --warmup 10")
-    assert "seeded 100 users and 1,000 ledger rows" in output
-    assert re.search(r"^concurrency  1: [\d,]+ pairs/s", output, re.MULTILINE), output
-    assert re.search(r"^concurrency 50: [\d,]+ pairs/s", output, re.MULTILINE), output
-    assert "ledger check: every balance equals the sum of its ledger rows" in output
-    assert_verdicts(output, ["reserve+settle pairs/s, sequential", "reserve+settle pairs/s, 50 concurrent"])
+    backends = ["SQLite", "PostgreSQL"] if pg else ["SQLite"]
+    assert output.count("seeded 100 users and 1,000 ledger rows") == len(backends), output
+    assert len(re.findall(r"^concurrency  1: [\d,]+ pairs/s", output, re.MULTILINE)) == len(backends), output
+    assert len(re.findall(r"^concurrency 50: [\d,]+ pairs/s", output, re.MULTILINE)) == len(backends), output
+    checks = output.count("ledger check: every balance equals the sum of its ledger rows")
+    assert checks == len(backends), output
+    if not pg:
+        assert "== PostgreSQL skipped: no server" in output, output
+    header = r"^  clients +" + " +".join(rf"{b} pairs/s +{b} p50 +{b} p99" for b in backends) + "$"
+    assert re.search(header, output, re.MULTILINE), output
+    assert re.search(r"^  50 +[\d,]+ ", output, re.MULTILINE), output
+    assert_verdicts(
+        output,
+        [f"reserve+settle pairs/s, {b}, {m}" for b in backends for m in ("sequential", "50 concurrent")],
+    )
 
 
 def test_bench_kie_client_smoke() -> None:
