@@ -35,6 +35,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -73,6 +74,8 @@ class Burst:
     edits_meanwhile: int  # status edits that reached the fake before the last video
     refused: list[str]  # methods answered 429 and the limit each hit, over the whole run
     rows: list[tuple[object, ...]]  # per priority: sent, superseded, queued, mean and max wait
+    window_held: int  # times a send waited for sends still on their way (SendWindow)
+    rate: tuple[int, float]  # sends Telegram counts that reached the fake from first to last video, s
 
     @property
     def p99(self) -> float:
@@ -125,6 +128,7 @@ async def run_burst(
                 await asyncio.sleep(min(2 * refresh_s, 10.0))
                 scheduler = bot.components.send_scheduler
                 before = {p: replace(s) for p, s in scheduler.stats.items()}
+                held_before = scheduler.window.held if scheduler.window is not None else 0
                 mark = tg.mark()
                 finished_at = time.monotonic()
                 for task_id in list(sim.tasks):
@@ -141,6 +145,7 @@ async def run_burst(
                     for r in await bot.components.db.fetchall("SELECT task_id, chat_id FROM jobs")
                 }
                 await wait_for(lambda: scheduler.pending == 0, 120, "the outgoing queue to drain")
+                window_held = (scheduler.window.held if scheduler.window is not None else 0) - held_before
                 rows: list[tuple[object, ...]] = []
                 for priority, now in scheduler.stats.items():
                     was = before[priority]
@@ -192,7 +197,17 @@ async def run_burst(
         if tg.flood_control is not None
         else [],
         rows=rows,
+        window_held=window_held,
+        rate=sends_between_videos(burst_calls, videos),
     )
+
+
+def sends_between_videos(calls: list[Any], videos: list[Any]) -> tuple[int, float]:
+    """Messages (as Telegram counts them) that reached the fake from the first video to the last, and
+    that time: the pace the bot kept while deliveries were waiting."""
+    first, last = min(c.at for c in videos), max(c.at for c in videos)
+    counted = [c for c in calls if c.ok and FloodControl.counts(c.method) and first <= c.at <= last]
+    return len(counted), last - first
 
 
 def report(burst: Burst) -> None:
@@ -209,6 +224,16 @@ def report(burst: Burst) -> None:
     print_table(
         ["outgoing queue, from KIE finishing", "sent", "superseded", "queued", "mean wait s", "max wait s"],
         burst.rows,
+    )
+    print(f"  sends held back for sends still on their way to Telegram: {burst.window_held} times")
+    sends, span_s = burst.rate
+    print(
+        f"  messages reaching Telegram from the first video to the last: {sends} in {span_s:.2f} s = "
+        f"{sends / max(span_s, 1e-9):.1f}/s"
+    )
+    print(
+        f"  delivery p99 (KIE finished -> sendVideo): {burst.p99:.2f} s, "
+        f"p50 {percentile(burst.latency, 0.5):.2f} s"
     )
     kinds = f" ({', '.join(sorted(set(burst.refused)))})" if burst.refused else ""
     print(f"  429s from the fake: {len(burst.refused)} over the whole run{kinds}; load {load_average()}")
