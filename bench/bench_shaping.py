@@ -15,7 +15,9 @@ then all finish at the same moment (KIE's callbacks). Twice:
 
 Figures per run: per job the time from KIE finishing to its sendVideo reaching the fake (p50, p99,
 last); status edits that reached the fake before the last video; per priority, sends, superseded
-edits and waits in the outgoing queue; 429s from the fake over the whole run.
+edits and waits in the outgoing queue; how often a send waited for sends still on their way
+(SendWindow, bot/shaping/budget.py) and a send's mean time from start to answer; the messages per
+second that reached the fake from the first video to the last; 429s from the fake over the whole run.
 Targets: 0 × 429 in run 2; run 2's p99 within 1.25 × the larger of run 1's p99 and the time the pace
 needs for every video (N / 25 s): the pace costs deliveries nothing beyond what binds anyway, status
 edits included.
@@ -75,6 +77,7 @@ class Burst:
     refused: list[str]  # methods answered 429 and the limit each hit, over the whole run
     rows: list[tuple[object, ...]]  # per priority: sent, superseded, queued, mean and max wait
     window_held: int  # times a send waited for sends still on their way (SendWindow)
+    flight_s: float  # mean time from a send's start to its answer, from KIE finishing
     rate: tuple[int, float]  # sends Telegram counts that reached the fake from first to last video, s
 
     @property
@@ -128,7 +131,9 @@ async def run_burst(
                 await asyncio.sleep(min(2 * refresh_s, 10.0))
                 scheduler = bot.components.send_scheduler
                 before = {p: replace(s) for p, s in scheduler.stats.items()}
-                held_before = scheduler.window.held if scheduler.window is not None else 0
+                window = scheduler.window
+                assert window is not None
+                held_before, flights_before, flight_s_before = window.held, window.answered, window.flight_s
                 mark = tg.mark()
                 finished_at = time.monotonic()
                 for task_id in list(sim.tasks):
@@ -145,7 +150,9 @@ async def run_burst(
                     for r in await bot.components.db.fetchall("SELECT task_id, chat_id FROM jobs")
                 }
                 await wait_for(lambda: scheduler.pending == 0, 120, "the outgoing queue to drain")
-                window_held = (scheduler.window.held if scheduler.window is not None else 0) - held_before
+                window_held = window.held - held_before
+                flights = window.answered - flights_before
+                flight_s = (window.flight_s - flight_s_before) / flights if flights else 0.0
                 rows: list[tuple[object, ...]] = []
                 for priority, now in scheduler.stats.items():
                     was = before[priority]
@@ -198,6 +205,7 @@ async def run_burst(
         else [],
         rows=rows,
         window_held=window_held,
+        flight_s=flight_s,
         rate=sends_between_videos(burst_calls, videos),
     )
 
@@ -225,7 +233,10 @@ def report(burst: Burst) -> None:
         ["outgoing queue, from KIE finishing", "sent", "superseded", "queued", "mean wait s", "max wait s"],
         burst.rows,
     )
-    print(f"  sends held back for sends still on their way to Telegram: {burst.window_held} times")
+    print(
+        f"  sends held back for sends still on their way to Telegram: {burst.window_held} times; "
+        f"mean time from a send's start to its answer {burst.flight_s * 1000:.0f} ms"
+    )
     sends, span_s = burst.rate
     print(
         f"  messages reaching Telegram from the first video to the last: {sends} in {span_s:.2f} s = "

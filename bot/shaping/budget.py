@@ -13,9 +13,10 @@ much later for an upload (a video's body) or when the event loop or the connecti
 Sends started over more than a second can then arrive within one second, past the bot's limit
 although the pace kept to it. `SendWindow` closes that gap: a send counts against it from its start
 until a second after its answer (it arrived somewhere in between), and no more than
-`BudgetLimits.window_limit` may count at once, the pace plus its burst: a little under Telegram's
-30. While answers come quickly it never binds; when they are slow it holds sends back rather than
-let them bunch up at Telegram.
+`BudgetLimits.window_limit` may count at once: one under Telegram's 30 (or the pace plus its burst,
+if that is more). While answers come quickly it never binds; when they are slow it holds sends back
+rather than let them bunch up at Telegram. It guards Telegram's limit, not the pace: the buckets
+keep the pace.
 
 `SendBudget` is the interface the scheduler uses; `LocalSendBudget` keeps the buckets in this process,
 bot/shaping/redis_budget.py keeps them in Redis for a deployment of several instances.
@@ -40,6 +41,9 @@ GROUP_PER_S = 18 / 60
 CHAT_BURST = 2.0
 # The bot's bucket: a tenth of a second's worth, at least two tokens (one kept by progress edits).
 GLOBAL_BURST_S = 0.1
+# Telegram's own limit for a bot, messages in any second, and what `SendWindow` keeps to (one spare).
+TELEGRAM_BOT_LIMIT_PER_S = 30
+WINDOW_SPARE = 1
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,11 @@ class BudgetLimits:
 
     @property
     def window_limit(self) -> int:
-        """Sends that may count against a `SendWindow` at once: what the pace lets start in a second."""
-        return max(1, math.floor(self.per_s + self.global_burst + EPSILON))
+        """Sends that may count against a `SendWindow` at once: just under Telegram's limit, or what
+        the pace lets start in a second when it is set above that limit (a bot allowed more)."""
+        if self.per_s <= TELEGRAM_BOT_LIMIT_PER_S:
+            return TELEGRAM_BOT_LIMIT_PER_S - WINDOW_SPARE
+        return math.floor(self.per_s + self.global_burst + EPSILON)
 
     def chat_rate(self, chat: ChatKey) -> float:
         """Groups, supergroups and channels (negative ids, @usernames) get the group limit too."""
@@ -175,6 +182,9 @@ class SendWindow:
         self.in_flight = 0
         self._answered: deque[float] = deque()  # answer times, oldest first
         self.held = 0  # times a send that the budget would have let go had to wait for the window
+        self._started: deque[float] = deque()  # start times of the sends on their way
+        self.answered = 0
+        self.flight_s = 0.0  # start to answer, summed over the answered sends (a mean for reports)
 
     def wait_s(self) -> float | None:
         """Seconds until one more send may start (0: now; None: not before an answer arrives)."""
@@ -191,8 +201,13 @@ class SendWindow:
 
     def start(self) -> None:
         self.in_flight += 1
+        self._started.append(self._clock())
 
     def end(self) -> None:
         """The send's answer arrived (or it failed): it counts for `length_s` more."""
+        now = self._clock()
         self.in_flight = max(0, self.in_flight - 1)
-        self._answered.append(self._clock())
+        self._answered.append(now)
+        if self._started:  # sends end in any order: the oldest start stands for this one (a mean)
+            self.flight_s += now - self._started.popleft()
+            self.answered += 1

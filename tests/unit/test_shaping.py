@@ -300,9 +300,11 @@ async def test_budget_keeps_headroom_for_progress_and_none_for_the_rest() -> Non
     assert budget.take_now(1, keep=0) is None
 
 
-def test_window_limit_is_the_pace_plus_its_burst() -> None:
-    assert BudgetLimits(per_s=25.0).window_limit == 27  # 25 + 2.5: under Telegram's 30 a second
-    assert BudgetLimits(per_s=1.0).window_limit == 3
+def test_window_limit_is_just_under_telegrams_or_the_pace_above_it() -> None:
+    assert BudgetLimits(per_s=25.0).window_limit == 29  # one under Telegram's 30 a second
+    assert BudgetLimits(per_s=1.0).window_limit == 29  # the pace is the buckets' business
+    assert BudgetLimits(per_s=30.0).window_limit == 29  # though the pace + its burst start 33 a second
+    assert BudgetLimits(per_s=100.0).window_limit == 110  # set above Telegram's: the pace + its burst
 
 
 def test_window_counts_a_send_until_a_second_after_its_answer() -> None:
