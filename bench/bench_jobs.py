@@ -2,7 +2,7 @@
 
 Run from the repository root: .venv/bin/python bench/bench_jobs.py [--only callbacks,polling,memory]
 [--no-ffmpeg] [--callback-jobs N] [--polling-jobs N] [--history-jobs N] [--scale X] [--memory-jobs N]
-[--rss-seconds S] [--video-sizes 5,45] [--lean]
+[--rss-seconds S] [--video-sizes 5,45] [--lean] [--database-url URL] [--redis-url URL]
 Smallest run (the smoke test): --no-ffmpeg --callback-jobs 2 --polling-jobs 2 --history-jobs 8 --scale 0.02
 --memory-jobs 2 --rss-seconds 0.5 --video-sizes 1 --lean (each interpreter costs seconds of CPU for
 `import aiogram` alone, so the smoke starts as few as it can).
@@ -12,6 +12,11 @@ Smallest run (the smoke test): --no-ffmpeg --callback-jobs 2 --polling-jobs 2 --
    1a: the bot in this process, instrumented: phases, download measured and subtracted.
    1b: `python -m bot` as a subprocess (its own CPU, as in production), with ffprobe/ffmpeg and
    without them on PATH (the bot's own path). Target: p99 <= 1 s, not counting the download.
+   1c: the 1b burst (without ffmpeg) on PostgreSQL + Redis, `python -m bot` x 1 and then x 2 in
+   webhook mode behind a balancer that PUBLIC_URL points at (KIE's callbacks go to the instances in
+   turn), p99 side by side, and no video sent twice. On --database-url (a throwaway database is made
+   and dropped) and --redis-url (a key prefix of its own), defaulting to TEST_DATABASE_URL and
+   TEST_REDIS_URL; skipped, saying why, without them.
    The with-ffmpeg variants run only when ffprobe and ffmpeg are on PATH (and not --no-ffmpeg).
 2. polling: callbacks off, KIE's real schedule (3 s / 10 s / 30 s) on a clock shrunk by --scale
    (rate limits scaled alike), jobs whose generation time is spread over 0-120 s; delay between KIE
