@@ -13,10 +13,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -174,3 +176,74 @@ class BotProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+# --- servers for the multi-instance figures (PostgreSQL, Redis) -------------------------------------
+
+DATABASE_URL_ENV = "TEST_DATABASE_URL"
+REDIS_URL_ENV = "TEST_REDIS_URL"
+
+
+def server_url(given: str | None, env: str) -> str | None:
+    """The URL given on the command line, else the environment's (`env`), else None."""
+    url = (given or os.environ.get(env, "")).strip()
+    return url or None
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for printing."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def postgres_unusable(url: str | None) -> str | None:
+    """Why PostgreSQL cannot be benchmarked on `url` (None: it can)."""
+    if url is None:
+        return f"no server: pass --database-url or set {DATABASE_URL_ENV}"
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed"
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        return f"cannot connect to {redact(url)}: {str(exc).strip().splitlines()[0]}"
+    return None
+
+
+def redis_unusable(url: str | None) -> str | None:
+    """Why Redis cannot be used on `url` (None: it can)."""
+    if url is None:
+        return f"no server: pass --redis-url or set {REDIS_URL_ENV}"
+    try:
+        import redis
+    except ImportError:
+        return "redis (the client) is not installed"
+    client = redis.Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return f"cannot connect to {redact(url)}: {exc}"
+    finally:
+        client.close()
+    return None
+
+
+@contextlib.contextmanager
+def throwaway_database(url: str, prefix: str = "bench") -> Iterator[str]:
+    """The URL of a new, empty database on `url`'s server (its role must be allowed to create
+    databases), dropped afterwards even if connections to it were left open."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

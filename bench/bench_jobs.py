@@ -2,7 +2,7 @@
 
 Run from the repository root: .venv/bin/python bench/bench_jobs.py [--only callbacks,polling,memory]
 [--no-ffmpeg] [--callback-jobs N] [--polling-jobs N] [--history-jobs N] [--scale X] [--memory-jobs N]
-[--rss-seconds S] [--video-sizes 5,45] [--lean]
+[--rss-seconds S] [--video-sizes 5,45] [--lean] [--database-url URL] [--redis-url URL]
 Smallest run (the smoke test): --no-ffmpeg --callback-jobs 2 --polling-jobs 2 --history-jobs 8 --scale 0.02
 --memory-jobs 2 --rss-seconds 0.5 --video-sizes 1 --lean (each interpreter costs seconds of CPU for
 `import aiogram` alone, so the smoke starts as few as it can).
@@ -12,6 +12,11 @@ Smallest run (the smoke test): --no-ffmpeg --callback-jobs 2 --polling-jobs 2 --
    1a: the bot in this process, instrumented: phases, download measured and subtracted.
    1b: `python -m bot` as a subprocess (its own CPU, as in production), with ffprobe/ffmpeg and
    without them on PATH (the bot's own path). Target: p99 <= 1 s, not counting the download.
+   1c: the 1b burst (without ffmpeg) on PostgreSQL + Redis, `python -m bot` x 1 and then x 2 in
+   webhook mode behind a balancer that PUBLIC_URL points at (KIE's callbacks go to the instances in
+   turn), p99 side by side, and no video sent twice. On --database-url (a throwaway database is made
+   and dropped) and --redis-url (a key prefix of its own), defaulting to TEST_DATABASE_URL and
+   TEST_REDIS_URL; skipped, saying why, without them.
    The with-ffmpeg variants run only when ffprobe and ffmpeg are on PATH (and not --no-ffmpeg).
 2. polling: callbacks off, KIE's real schedule (3 s / 10 s / 30 s) on a clock shrunk by --scale
    (rate limits scaled alike), jobs whose generation time is spread over 0-120 s; delay between KIE
@@ -44,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,13 +64,20 @@ from aiogram.client.telegram import TelegramAPIServer
 import bot.services.delivery as delivery_module
 import bot.services.media as media_module
 from bench._support import (
+    DATABASE_URL_ENV,
     MB,
+    REDIS_URL_ENV,
     REPO_ROOT,
     BotProcess,
     ProcMemory,
     load_average,
     percentile,
+    postgres_unusable,
     print_table,
+    redact,
+    redis_unusable,
+    server_url,
+    throwaway_database,
     verdict,
     wait_for,
 )
@@ -79,11 +92,12 @@ from bot.services.accounts import AccountsService
 from bot.services.billing import BillingService
 from bot.services.generation import GenerationService
 from bot.services.tracker import PollSchedule
-from bot.store.db import SqliteDatabase as Database
+from bot.store.db import Database, SqliteDatabase
 from bot.store.jobs import Job, JobsRepo, JobState
 from bot.store.users import UsersRepo
 from tests.e2e.harness import RunningBot, free_port, make_settings, running_bot
 from tests.e2e.jobs_support import order_job, prepare_user
+from tests.e2e.multi_support import Balancer
 from tests.fakes.telegram import FakeTelegram, TgUser
 
 CALLBACK_P99_TARGET_S = 1.0
@@ -306,6 +320,38 @@ async def bench_callbacks(jobs: int, *, media: bool) -> None:
     )
 
 
+Phases = list[tuple[str, list[float]]]
+
+
+def burst_phases(
+    sim: KieSimulator, tg: FakeTelegram, task_ids: list[str], finished_at: float
+) -> tuple[Phases, int]:
+    """A callbacks burst seen from the fakes: per phase the seconds of every traced job (index 3: callback
+    answered -> sendVideo; 4: KIE finished -> sendVideo), and how many jobs were traced."""
+    answered = {c.task_id: c.at for c in sim.callbacks if c.delivered}
+    download_at = {
+        r.path.split("/")[2]: r.at
+        for r in sim.requests
+        if r.path.startswith("/results/") and r.path.endswith(".mp4")
+    }
+    sent_at = {int(c.params["chat_id"]): c.at for c in tg.calls_of("sendVideo")}
+    rows: list[tuple[float, float, float]] = []
+    for n, task_id in enumerate(task_ids):
+        if task_id in answered and task_id in download_at and FIRST_USER_ID + n in sent_at:
+            rows.append((answered[task_id], download_at[task_id], sent_at[FIRST_USER_ID + n]))
+    phases = [
+        ("KIE finished -> callback answered by the bot", [a - finished_at for a, _, _ in rows]),
+        ("callback answered -> result download requested", [d - a for a, d, _ in rows]),
+        (
+            "download requested -> sendVideo at the fake (download, media, upload start)",
+            [v - d for _, d, v in rows],
+        ),
+        ("total: callback answered -> sendVideo", [v - a for a, _, v in rows]),
+        ("total: KIE finished -> sendVideo", [v - finished_at for _, _, v in rows]),
+    ]
+    return phases, len(rows)
+
+
 async def bench_callbacks_subprocess(jobs: int, *, media: bool) -> None:
     """The same burst against `python -m bot` in its own process: the fakes' work is not on its loop.
 
@@ -358,33 +404,13 @@ async def bench_callbacks_subprocess(jobs: int, *, media: bool) -> None:
     finally:
         await sim.stop()
         await tg.stop()
-    answered = {c.task_id: c.at for c in sim.callbacks if c.delivered}
-    download_at = {
-        r.path.split("/")[2]: r.at
-        for r in sim.requests
-        if r.path.startswith("/results/") and r.path.endswith(".mp4")
-    }
-    sent_at = {int(c.params["chat_id"]): c.at for c in tg.calls_of("sendVideo")}
-    rows: list[tuple[float, float, float]] = []
-    for n, task_id in enumerate(task_ids):
-        if task_id in answered and task_id in download_at and FIRST_USER_ID + n in sent_at:
-            rows.append((answered[task_id], download_at[task_id], sent_at[FIRST_USER_ID + n]))
-    phases = [
-        ("KIE finished -> callback answered by the bot", [a - finished_at for a, _, _ in rows]),
-        ("callback answered -> result download requested", [d - a for a, d, _ in rows]),
-        (
-            "download requested -> sendVideo at the fake (download, media, upload start)",
-            [v - d for _, d, v in rows],
-        ),
-        ("total: callback answered -> sendVideo", [v - a for a, _, v in rows]),
-        ("total: KIE finished -> sendVideo", [v - finished_at for _, _, v in rows]),
-    ]
+    phases, rows = burst_phases(sim, tg, task_ids, finished_at)
     print_table(
         ["phase (ms)", "p50", "p99", "max"],
         [(name, ms(percentile(v, 0.5)), ms(percentile(v, 0.99)), ms(max(v))) for name, v in phases],
     )
     print(
-        f"  {len(rows)} of {jobs} jobs traced; last sendVideo {last_video_s:.2f} s after KIE finished; "
+        f"  {rows} of {jobs} jobs traced; last sendVideo {last_video_s:.2f} s after KIE finished; "
         f"load {load_average()}"
     )
     # The burst is CPU-bound: its p99 is about the bot's CPU for all jobs, whatever the load.
@@ -400,6 +426,139 @@ async def bench_callbacks_subprocess(jobs: int, *, media: bool) -> None:
         CALLBACK_P99_TARGET_S,
         "s",
     )
+
+
+@dataclass
+class InstancesRun:
+    instances: int
+    phases: Phases
+    traced: int
+    last_video_s: float
+    cpu_s: float  # every instance's CPU from KIE finishing to the last sendVideo
+    videos: int  # sendVideo calls (more than the jobs: a video sent twice)
+    callbacks_per_instance: list[int]
+
+
+async def run_instances_burst(jobs: int, instances: int, database_url: str, redis_url: str) -> InstancesRun:
+    """`instances` x `python -m bot` in webhook mode on one PostgreSQL database (a throwaway one) and
+    one Redis (a key prefix of its own), behind a balancer that PUBLIC_URL points at: KIE's callbacks
+    go to the instances in turn. The jobs are made before the instances start; they recover them."""
+    tg = FakeTelegram()
+    await tg.start()
+    sim = await open_simulator(SimTimings.manual(), status_limit_per_s=None)
+    ports = [free_port() for _ in range(instances)]
+    balancer = Balancer([f"127.0.0.1:{port}" for port in ports])
+    await balancer.start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp, throwaway_database(database_url, "bench_jobs") as db_url:
+            workdir = Path(tmp)
+            task_ids = await precreate_jobs(
+                tg,
+                sim,
+                workdir / "unused.sqlite3",
+                [PROMPT] * jobs,
+                model="kling25",
+                options={"duration": "5"},
+                public_url=balancer.url,
+                database_url=db_url,
+            )
+            shared = {
+                "DATABASE_URL": db_url,
+                "REDIS_URL": redis_url,
+                "REDIS_KEY_PREFIX": f"bench{uuid.uuid4().hex[:8]}",
+                "PUBLIC_URL": balancer.url,
+                "TELEGRAM_WEBHOOK": "true",
+                "WEBHOOK_SECRET": "bench-webhook-secret",
+                "KIE_STATUS_RPS": "1000",
+                "PATH": str(workdir),  # no ffprobe/ffmpeg to be found there
+            }
+            children = []
+            for n, port in enumerate(ports):
+                home = workdir / f"instance{n}"
+                home.mkdir()
+                env = bot_settings(tg, sim, home / "unused.sqlite3", port, **shared, INSTANCE_ID=f"bench-{n}")
+                children.append(BotProcess(env, home))
+            for child in children:
+                child.start()
+            try:
+                await asyncio.gather(*(c.wait_healthy(p) for c, p in zip(children, ports, strict=True)))
+                await wait_for(
+                    lambda: len([r for r in sim.requests if r.path in STATUS_PATHS]) >= jobs,
+                    60,
+                    "the recovery polls",
+                )
+                await asyncio.sleep(1.0)
+                cpu_before = sum(c.cpu_seconds() for c in children)
+                routed_before = len(balancer.routed)
+                finished_at = time.monotonic()
+                for task_id in task_ids:
+                    sim.complete(task_id)
+                await wait_for(lambda: len(tg.calls_of("sendVideo")) >= jobs, 180, "every sendVideo")
+                last_video_s = time.monotonic() - finished_at
+                cpu_s = sum(c.cpu_seconds() for c in children) - cpu_before
+                await asyncio.sleep(0.5)  # a second sendVideo of one job would show by now
+            finally:
+                await asyncio.gather(*(c.stop() for c in children))
+    finally:
+        await balancer.stop()
+        await sim.stop()
+        await tg.stop()
+    phases, traced = burst_phases(sim, tg, task_ids, finished_at)
+    kie_routed = [r for r in balancer.routed[routed_before:] if r.kind == "kie"]
+    return InstancesRun(
+        instances=instances,
+        phases=phases,
+        traced=traced,
+        last_video_s=last_video_s,
+        cpu_s=cpu_s,
+        videos=len(tg.calls_of("sendVideo")),
+        callbacks_per_instance=[sum(1 for r in kie_routed if r.backend == n) for n in range(instances)],
+    )
+
+
+async def bench_callbacks_instances(jobs: int, database_url: str | None, redis_url: str | None) -> None:
+    """1c: the 1b burst on PostgreSQL + Redis, one instance and then two behind a balancer."""
+    title = "== 1c. the same on PostgreSQL + Redis, `python -m bot` x 1 vs x 2 behind a balancer"
+    why_not = postgres_unusable(database_url) or redis_unusable(redis_url)
+    if why_not is not None or database_url is None or redis_url is None:
+        print(f"\n{title}: skipped, {why_not}")
+        return
+    print(
+        f"\n{title}, without ffmpeg on PATH; PostgreSQL {redact(database_url)}, Redis {redact(redis_url)} "
+        f"(load {load_average()})"
+    )
+    runs = []
+    for instances in (1, 2):
+        run = await run_instances_burst(jobs, instances, database_url, redis_url)
+        print(
+            f"  {instances} instance(s): {run.traced} of {jobs} jobs traced; last sendVideo "
+            f"{run.last_video_s:.2f} s after KIE finished; sendVideo calls {run.videos}; callbacks per "
+            f"instance {run.callbacks_per_instance}; CPU of the instances {run.cpu_s:.2f} s; "
+            f"load {load_average()}"
+        )
+        runs.append(run)
+    headers = ["phase (ms)"]
+    for run in runs:
+        headers += [f"{run.instances}x p50", f"{run.instances}x p99"]
+    table = []
+    for index, (name, _) in enumerate(runs[0].phases):
+        row: list[object] = [name]
+        for run in runs:
+            values = run.phases[index][1]
+            row += [ms(percentile(values, 0.5)), ms(percentile(values, 0.99))]
+        table.append(row)
+    print_table(headers, table)
+    for run in runs:
+        verdict(
+            f"p99 callback->sendVideo, python -m bot x {run.instances} on PostgreSQL + Redis "
+            f"(with the {download_kb()} kB download), without ffmpeg",
+            percentile(run.phases[3][1], 0.99),
+            "<=",
+            CALLBACK_P99_TARGET_S,
+            "s",
+        )
+    duplicates = sum(run.videos - jobs for run in runs)
+    verdict("videos sent more than once, 1 and 2 instances", duplicates, "<=", 0, digits=0)
 
 
 def download_kb() -> int:
@@ -723,16 +882,24 @@ async def precreate_jobs(
     model: str,
     options: dict[str, str],
     public_url: str | None = None,
+    database_url: str | None = None,
 ) -> list[str]:
     """Jobs in state `submitted`, made by the bot's own services (confirm + submit), before the bot runs.
 
     The running bot then finds them by restart recovery, exactly as after a deploy. Returns task ids.
+    On PostgreSQL when `database_url` is given, else in the SQLite file `database`.
     """
     env = bot_settings(tg, sim, database, 0)
     settings: Settings = load_settings(
         _env_file=None, **{k.lower(): v for k, v in env.items()}, kie_create_limit=100_000
     )
-    db = Database(database)
+    db: Database
+    if database_url is not None:
+        from bot.store.postgres import PostgresDatabase
+
+        db = PostgresDatabase(database_url)
+    else:
+        db = SqliteDatabase(database)
     await db.open()
     kie = KieClient.from_settings(settings)
     sender = Bot(tg.token, session=AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url)))
@@ -1069,6 +1236,12 @@ async def main() -> None:
     parser.add_argument(
         "--no-ffmpeg", action="store_true", help="run every bench as if ffprobe/ffmpeg were not installed"
     )
+    parser.add_argument(
+        "--database-url", help=f"PostgreSQL for 1c (a throwaway database; default: ${DATABASE_URL_ENV})"
+    )
+    parser.add_argument(
+        "--redis-url", help=f"Redis for 1c (a key prefix of its own; default: ${REDIS_URL_ENV})"
+    )
     args = parser.parse_args()
     chosen = {name.strip() for name in args.only.split(",")}
     if unknown := chosen - {"callbacks", "polling", "memory"}:
@@ -1088,6 +1261,11 @@ async def main() -> None:
         if media:
             await bench_callbacks_subprocess(args.callback_jobs, media=True)
         await bench_callbacks_subprocess(args.callback_jobs, media=False)
+        await bench_callbacks_instances(
+            args.callback_jobs,
+            server_url(args.database_url, DATABASE_URL_ENV),
+            server_url(args.redis_url, REDIS_URL_ENV),
+        )
     if "polling" in chosen:
         await bench_polling(args.polling_jobs, args.scale)
         await bench_polling_learnt(args.history_jobs, args.scale)

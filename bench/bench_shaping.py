@@ -15,7 +15,9 @@ then all finish at the same moment (KIE's callbacks). Twice:
 
 Figures per run: per job the time from KIE finishing to its sendVideo reaching the fake (p50, p99,
 last); status edits that reached the fake before the last video; per priority, sends, superseded
-edits and waits in the outgoing queue; 429s from the fake over the whole run.
+edits and waits in the outgoing queue; how often a send waited for sends still on their way
+(SendWindow, bot/shaping/budget.py) and a send's mean time from start to answer; the messages per
+second that reached the fake from the first video to the last; 429s from the fake over the whole run.
 Targets: 0 × 429 in run 2; run 2's p99 within 1.25 × the larger of run 1's p99 and the time the pace
 needs for every video (N / 25 s): the pace costs deliveries nothing beyond what binds anyway, status
 edits included.
@@ -35,6 +37,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -73,6 +76,9 @@ class Burst:
     edits_meanwhile: int  # status edits that reached the fake before the last video
     refused: list[str]  # methods answered 429 and the limit each hit, over the whole run
     rows: list[tuple[object, ...]]  # per priority: sent, superseded, queued, mean and max wait
+    window_held: int  # times a send waited for sends still on their way (SendWindow)
+    flight_s: float  # mean time from a send's start to its answer, from KIE finishing
+    rate: tuple[int, float]  # sends Telegram counts that reached the fake from first to last video, s
 
     @property
     def p99(self) -> float:
@@ -125,6 +131,9 @@ async def run_burst(
                 await asyncio.sleep(min(2 * refresh_s, 10.0))
                 scheduler = bot.components.send_scheduler
                 before = {p: replace(s) for p, s in scheduler.stats.items()}
+                window = scheduler.window
+                assert window is not None
+                held_before, flights_before, flight_s_before = window.held, window.answered, window.flight_s
                 mark = tg.mark()
                 finished_at = time.monotonic()
                 for task_id in list(sim.tasks):
@@ -141,6 +150,9 @@ async def run_burst(
                     for r in await bot.components.db.fetchall("SELECT task_id, chat_id FROM jobs")
                 }
                 await wait_for(lambda: scheduler.pending == 0, 120, "the outgoing queue to drain")
+                window_held = window.held - held_before
+                flights = window.answered - flights_before
+                flight_s = (window.flight_s - flight_s_before) / flights if flights else 0.0
                 rows: list[tuple[object, ...]] = []
                 for priority, now in scheduler.stats.items():
                     was = before[priority]
@@ -192,7 +204,18 @@ async def run_burst(
         if tg.flood_control is not None
         else [],
         rows=rows,
+        window_held=window_held,
+        flight_s=flight_s,
+        rate=sends_between_videos(burst_calls, videos),
     )
+
+
+def sends_between_videos(calls: list[Any], videos: list[Any]) -> tuple[int, float]:
+    """Messages (as Telegram counts them) that reached the fake from the first video to the last, and
+    that time: the pace the bot kept while deliveries were waiting."""
+    first, last = min(c.at for c in videos), max(c.at for c in videos)
+    counted = [c for c in calls if c.ok and FloodControl.counts(c.method) and first <= c.at <= last]
+    return len(counted), last - first
 
 
 def report(burst: Burst) -> None:
@@ -209,6 +232,19 @@ def report(burst: Burst) -> None:
     print_table(
         ["outgoing queue, from KIE finishing", "sent", "superseded", "queued", "mean wait s", "max wait s"],
         burst.rows,
+    )
+    print(
+        f"  sends held back for sends still on their way to Telegram: {burst.window_held} times; "
+        f"mean time from a send's start to its answer {burst.flight_s * 1000:.0f} ms"
+    )
+    sends, span_s = burst.rate
+    print(
+        f"  messages reaching Telegram from the first video to the last: {sends} in {span_s:.2f} s = "
+        f"{sends / max(span_s, 1e-9):.1f}/s"
+    )
+    print(
+        f"  delivery p99 (KIE finished -> sendVideo): {burst.p99:.2f} s, "
+        f"p50 {percentile(burst.latency, 0.5):.2f} s"
     )
     kinds = f" ({', '.join(sorted(set(burst.refused)))})" if burst.refused else ""
     print(f"  429s from the fake: {len(burst.refused)} over the whole run{kinds}; load {load_average()}")

@@ -49,7 +49,7 @@ from bot.services.payment_recorder import PaymentRecorder
 from bot.services.ports import SubmissionEvents
 from bot.services.referrals import ReferralService
 from bot.services.tracker import JobTracker, PollSchedule
-from bot.shaping.budget import BudgetLimits, LocalSendBudget
+from bot.shaping.budget import BudgetLimits, LocalSendBudget, SendWindow
 from bot.shaping.redis_budget import RedisSendBudget
 from bot.shaping.scheduler import SendScheduler
 from bot.store.db import Database, SqliteDatabase
@@ -160,12 +160,15 @@ def create_send_scheduler(settings: Settings, redis: Redis | None = None) -> Sen
     limits = BudgetLimits(
         per_s=settings.telegram_max_messages_per_s, per_chat_per_s=settings.telegram_max_per_chat_per_s
     )
+    # Sends count until answered too, so slow uploads never bunch up at Telegram (budget.py).
+    window = SendWindow(limits.window_limit)
     if redis is not None:
         bot_id = int(settings.bot_token.get_secret_value().split(":", 1)[0])
         return SendScheduler(
-            RedisSendBudget(redis, bot_id, limits, key_prefix=f"{settings.redis_key_prefix}:send")
+            RedisSendBudget(redis, bot_id, limits, key_prefix=f"{settings.redis_key_prefix}:send"),
+            window=window,
         )
-    return SendScheduler(LocalSendBudget(limits))
+    return SendScheduler(LocalSendBudget(limits), window=window)
 
 
 def create_bot(

@@ -89,12 +89,24 @@ def test_verdict_format_is_checked() -> None:
 
 
 def test_bench_billing_smoke() -> None:
+    """SQLite always; PostgreSQL beside it when TEST_DATABASE_URL names a server (CI starts one)."""
+    pg = bool(os.environ.get("TEST_DATABASE_URL", "").strip())
     output = run_bench("bench_billing.py", "--users 100 --ledger-rows 1000 --pairs 50 --runs 1 --warmup 10")
-    assert "seeded 100 users and 1,000 ledger rows" in output
-    assert re.search(r"^concurrency  1: [\d,]+ pairs/s", output, re.MULTILINE), output
-    assert re.search(r"^concurrency 50: [\d,]+ pairs/s", output, re.MULTILINE), output
-    assert "ledger check: every balance equals the sum of its ledger rows" in output
-    assert_verdicts(output, ["reserve+settle pairs/s, sequential", "reserve+settle pairs/s, 50 concurrent"])
+    backends = ["SQLite", "PostgreSQL"] if pg else ["SQLite"]
+    assert output.count("seeded 100 users and 1,000 ledger rows") == len(backends), output
+    assert len(re.findall(r"^concurrency  1: [\d,]+ pairs/s", output, re.MULTILINE)) == len(backends), output
+    assert len(re.findall(r"^concurrency 50: [\d,]+ pairs/s", output, re.MULTILINE)) == len(backends), output
+    checks = output.count("ledger check: every balance equals the sum of its ledger rows")
+    assert checks == len(backends), output
+    if not pg:
+        assert "== PostgreSQL skipped: no server" in output, output
+    header = r"^  clients +" + " +".join(rf"{b} pairs/s +{b} p50 +{b} p99" for b in backends) + "$"
+    assert re.search(header, output, re.MULTILINE), output
+    assert re.search(r"^  50 +[\d,]+ ", output, re.MULTILINE), output
+    assert_verdicts(
+        output,
+        [f"reserve+settle pairs/s, {b}, {m}" for b in backends for m in ("sequential", "50 concurrent")],
+    )
 
 
 def test_bench_kie_client_smoke() -> None:
@@ -129,15 +141,17 @@ def test_bench_wizard_smoke() -> None:
 
 
 def test_bench_jobs_smoke() -> None:
-    """All three sections in one run (each bot process pays for `import aiogram`, so as few as can
-    be): the no-ffmpeg path whether or not ffmpeg is installed, so the run does not depend on it."""
+    """All sections in one run (each bot process pays for `import aiogram`, so as few as can be): the
+    no-ffmpeg path whether or not ffmpeg is installed, so the run does not depend on it. Section 1c
+    (PostgreSQL + Redis, 1 vs 2 instances) runs when TEST_DATABASE_URL and TEST_REDIS_URL are set."""
+    shared = all(os.environ.get(name, "").strip() for name in ("TEST_DATABASE_URL", "TEST_REDIS_URL"))
     output = run_bench(
         "bench_jobs.py",
         "--no-ffmpeg --callback-jobs 2 --polling-jobs 2 --history-jobs 8 --scale 0.02 "
         "--memory-jobs 2 --rss-seconds 0.5 --video-sizes 1 --lean",
     )
-    for header in ("== 1a. ", "== 1b. ", "== 2. polling only", "== 2b. polling only", "== 3a. RSS",
-                   "== 3b. peak RSS"):
+    for header in ("== 1a. ", "== 1b. ", "== 1c. ", "== 2. polling only", "== 2b. polling only",
+                   "== 3a. RSS", "== 3b. peak RSS"):
         assert header in output, f"no section {header!r}:\n{output}"
     assert "2 of 2 jobs traced" in output
     assert re.search(r"^  60 s job: \d+ status calls", output, re.MULTILINE), output
@@ -145,19 +159,31 @@ def test_bench_jobs_smoke() -> None:
         r"peak RSS [\d.]+ MB = `import aiogram` alone [\d.]+ MB \+ the bot's share -?[\d.]+ MB", output
     ), output
     assert re.search(r"^  1 MB +sendVideo +1\.0 ", output, re.MULTILINE), output
-    assert_verdicts(
-        output,
-        [
-            "p99 callback->sendVideo without download, in-process, without ffmpeg",
-            "p99 callback->sendVideo (with the ",  # the download's size in kB follows
-            "mean delay KIE finished->bot noticed, polling only",
-            "status calls for a 60 s job, polling only",
-            "status calls for a lone 60 s job, polling only",
-            "delay KIE finished->bot noticed, a lone 60 s job",
-            "peak RSS with 2 jobs in flight",
-            "bot's share of peak RSS over import aiogram with 2 jobs in flight",
-        ],
-    )
+    expected = [
+        "p99 callback->sendVideo without download, in-process, without ffmpeg",
+        "p99 callback->sendVideo (with the ",  # the download's size in kB follows
+        "mean delay KIE finished->bot noticed, polling only",
+        "status calls for a 60 s job, polling only",
+        "status calls for a lone 60 s job, polling only",
+        "delay KIE finished->bot noticed, a lone 60 s job",
+        "peak RSS with 2 jobs in flight",
+        "bot's share of peak RSS over import aiogram with 2 jobs in flight",
+    ]
+    if shared:
+        for instances in (1, 2):
+            line = rf"^  {instances} instance\(s\): 2 of 2 jobs traced; .* sendVideo calls 2; "
+            assert re.search(line, output, re.MULTILINE), output
+        assert re.search(r"^  phase \(ms\) +1x p50 +1x p99 +2x p50 +2x p99$", output, re.MULTILINE), output
+        expected += [
+            "p99 callback->sendVideo, python -m bot x 1 on PostgreSQL + Redis",
+            "p99 callback->sendVideo, python -m bot x 2 on PostgreSQL + Redis",
+            "videos sent more than once, 1 and 2 instances",
+        ]
+        # Not a matter of load: each job's video goes out once, whichever instance has the callback.
+        assert verdicts(output)["videos sent more than once, 1 and 2 instances"] == "MET"
+    else:
+        assert re.search(r"^== 1c\. .*: skipped, ", output, re.MULTILINE), output
+    assert_verdicts(output, expected)
 
 
 def test_bench_taps_smoke() -> None:

@@ -8,13 +8,25 @@ takes one token from the bot's bucket and one from its chat's bucket, both or ne
 bucket would still hold a token afterwards, so a delivery or an answer arriving next finds one at
 once instead of waiting behind the edit. Alone, progress edits still get the full rate.
 
+The buckets count a send when it starts; Telegram counts it when its request arrives, which may be
+much later for an upload (a video's body) or when the event loop or the connection pool holds it.
+Sends started over more than a second can then arrive within one second, past the bot's limit
+although the pace kept to it. `SendWindow` closes that gap: a send counts against it from its start
+until a second after its answer (it arrived somewhere in between), and no more than
+`BudgetLimits.window_limit` may count at once: one under Telegram's 30 (or the pace plus its burst,
+if that is more). While answers come quickly it never binds; when they are slow it holds sends back
+rather than let them bunch up at Telegram. It guards Telegram's limit, not the pace: the buckets
+keep the pace.
+
 `SendBudget` is the interface the scheduler uses; `LocalSendBudget` keeps the buckets in this process,
 bot/shaping/redis_budget.py keeps them in Redis for a deployment of several instances.
 """
 
 from __future__ import annotations
 
+import math
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -29,6 +41,9 @@ GROUP_PER_S = 18 / 60
 CHAT_BURST = 2.0
 # The bot's bucket: a tenth of a second's worth, at least two tokens (one kept by progress edits).
 GLOBAL_BURST_S = 0.1
+# Telegram's own limit for a bot, messages in any second, and what `SendWindow` keeps to (one spare).
+TELEGRAM_BOT_LIMIT_PER_S = 30
+WINDOW_SPARE = 1
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,14 @@ class BudgetLimits:
     @property
     def global_burst(self) -> float:
         return max(2.0, self.per_s * GLOBAL_BURST_S)
+
+    @property
+    def window_limit(self) -> int:
+        """Sends that may count against a `SendWindow` at once: just under Telegram's limit, or what
+        the pace lets start in a second when it is set above that limit (a bot allowed more)."""
+        if self.per_s <= TELEGRAM_BOT_LIMIT_PER_S:
+            return TELEGRAM_BOT_LIMIT_PER_S - WINDOW_SPARE
+        return math.floor(self.per_s + self.global_burst + EPSILON)
 
     def chat_rate(self, chat: ChatKey) -> float:
         """Groups, supergroups and channels (negative ids, @usernames) get the group limit too."""
@@ -144,3 +167,47 @@ class LocalSendBudget:
         now = self._clock()
         bucket = self._chat(chat, now) if chat is not None else self._bot
         bucket.blocked_until = max(bucket.blocked_until, now + seconds)
+
+
+class SendWindow:
+    """Sends counted from their start until `length_s` after their answer (see the module docstring):
+    at most `limit` at once. In this process only (with several instances each keeps its own)."""
+
+    def __init__(self, limit: int, *, length_s: float = 1.0, clock: Clock = time.monotonic) -> None:
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        self.limit = limit
+        self.length_s = length_s
+        self._clock = clock
+        self.in_flight = 0
+        self._answered: deque[float] = deque()  # answer times, oldest first
+        self.held = 0  # times a send that the budget would have let go had to wait for the window
+        self._started: deque[float] = deque()  # start times of the sends on their way
+        self.answered = 0
+        self.flight_s = 0.0  # start to answer, summed over the answered sends (a mean for reports)
+
+    def wait_s(self) -> float | None:
+        """Seconds until one more send may start (0: now; None: not before an answer arrives)."""
+        now = self._clock()
+        while self._answered and self._answered[0] <= now - self.length_s:
+            self._answered.popleft()
+        room = self.limit - self.in_flight
+        if room <= 0:
+            return None
+        if len(self._answered) < room:
+            return 0.0
+        # The oldest answers must leave the window until there is room for one more.
+        return max(0.0, self._answered[len(self._answered) - room] + self.length_s - now)
+
+    def start(self) -> None:
+        self.in_flight += 1
+        self._started.append(self._clock())
+
+    def end(self) -> None:
+        """The send's answer arrived (or it failed): it counts for `length_s` more."""
+        now = self._clock()
+        self.in_flight = max(0, self.in_flight - 1)
+        self._answered.append(now)
+        if self._started:  # sends end in any order: the oldest start stands for this one (a mean)
+            self.flight_s += now - self._started.popleft()
+            self.answered += 1

@@ -5,6 +5,9 @@ arrival. A send whose chat has no token yet does not hold back sends to other ch
 by the bot's budget stops the round, since nothing behind it would fit either. A progress edit keeps
 one token of headroom in both buckets (see budget.py), so what matters more never waits behind it.
 
+With a `SendWindow` (budget.py) a send also waits while too many sends may still be on their way to
+Telegram: counted from when they are let go until a second after their answer, whatever their priority.
+
 Coalescing: a send with a `coalesce_key` (an edit of one message) replaces a queued, not yet sent
 send with the same key; the older caller is told it was superseded. A newer one never overtakes an
 older one already on its way: it waits until that one is answered, so edits land in call order.
@@ -25,7 +28,7 @@ from collections.abc import AsyncIterator, Hashable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from bot.shaping.budget import ChatKey, Clock, SendBudget
+from bot.shaping.budget import ChatKey, Clock, SendBudget, SendWindow
 
 log = logging.getLogger(__name__)
 _TOLERANCE_S = 1e-6
@@ -64,9 +67,18 @@ class _Ticket:
 
 
 class SendScheduler:
-    def __init__(self, budget: SendBudget, *, clock: Clock = time.monotonic, background: bool = True) -> None:
-        """`background=False` (tests on a fake clock): nothing is dispatched unless `dispatch()` is called."""
+    def __init__(
+        self,
+        budget: SendBudget,
+        *,
+        window: SendWindow | None = None,
+        clock: Clock = time.monotonic,
+        background: bool = True,
+    ) -> None:
+        """`window`: sends counted until their answer (budget.py), None: the budget alone.
+        `background=False` (tests on a fake clock): nothing is dispatched unless `dispatch()` is called."""
         self.budget = budget
+        self.window = window
         self._clock = clock
         self._background = background
         self._seq = itertools.count()
@@ -114,8 +126,7 @@ class SendScheduler:
         try:
             yield True
         finally:
-            if coalesce_key is not None:
-                self._end_flight(coalesce_key)
+            self._end_send(coalesce_key)
 
     async def penalize(self, chat: ChatKey | None, seconds: float) -> None:
         """Telegram answered 429: hold this chat (None: everything) for `seconds`."""
@@ -135,7 +146,7 @@ class SendScheduler:
             for ticket in queue.values():
                 if not ticket.go.done():
                     ticket.go.set_result(True)
-                    self._start_flight(ticket.coalesce_key)
+                    self._start_send(ticket.coalesce_key)
             queue.clear()
         self._queued_by_key.clear()
         if self._task is not None:
@@ -148,16 +159,19 @@ class SendScheduler:
 
     async def _go_at_once(self, priority: Priority, chat: ChatKey | None, key: Hashable | None) -> bool:
         if self._closed:
-            self._start_flight(key)
+            self._start_send(key)
             return True
         if self.pending or (key is not None and key in self._in_flight_keys):
             return False
         now = self._clock()
         if self._blocked(chat, priority.keep, now):
             return False
+        if self.window is not None and self.window.wait_s() != 0:
+            self.window.held += 1
+            return False
         if await self.budget.take(chat, keep=priority.keep) is not None:
             return False
-        self._start_flight(key)
+        self._start_send(key)
         return True
 
     def _enqueue(self, priority: Priority, chat: ChatKey | None, key: Hashable | None) -> _Ticket:
@@ -186,8 +200,8 @@ class SendScheduler:
         """The caller gave up (cancelled) before or right as its turn came."""
         self._remove(ticket)
         granted = ticket.go.done() and not ticket.go.cancelled() and ticket.go.result()
-        if granted and ticket.coalesce_key is not None:
-            self._end_flight(ticket.coalesce_key)
+        if granted:
+            self._end_send(ticket.coalesce_key)
         self._kick.set()
 
     def _remove(self, ticket: _Ticket) -> None:
@@ -199,16 +213,22 @@ class SendScheduler:
         if key is not None and self._queued_by_key.get(key) is ticket:
             del self._queued_by_key[key]
 
-    def _start_flight(self, key: Hashable | None) -> None:
+    def _start_send(self, key: Hashable | None) -> None:
+        """A send was let go: on its way until `_end_send` (its answer, or its failure)."""
+        if self.window is not None:
+            self.window.start()
         if key is not None:
             self._in_flight_keys[key] = self._in_flight_keys.get(key, 0) + 1
 
-    def _end_flight(self, key: Hashable) -> None:
-        left = self._in_flight_keys.get(key, 0) - 1
-        if left > 0:
-            self._in_flight_keys[key] = left
-        else:
-            self._in_flight_keys.pop(key, None)
+    def _end_send(self, key: Hashable | None) -> None:
+        if self.window is not None:
+            self.window.end()
+        if key is not None:
+            left = self._in_flight_keys.get(key, 0) - 1
+            if left > 0:
+                self._in_flight_keys[key] = left
+            else:
+                self._in_flight_keys.pop(key, None)
         self._kick.set()
 
     def _blocked(self, chat: ChatKey | None, keep: int, now: float) -> bool:
@@ -244,6 +264,12 @@ class SendScheduler:
                     if self._blocked(None, keep, now):
                         return retry_at
                     continue
+                if self.window is not None and (window_s := self.window.wait_s()) != 0:
+                    # Too many sends may still be on their way to Telegram: nothing else goes either.
+                    self.window.held += 1
+                    if window_s is None:  # the next answer kicks dispatch
+                        return retry_at
+                    return now + window_s if retry_at is None else min(retry_at, now + window_s)
                 refusal = await self.budget.take(ticket.chat, keep=keep)
                 now = self._clock()
                 if ticket.go.done():  # cancelled or superseded while the budget was asked
@@ -251,7 +277,7 @@ class SendScheduler:
                     continue
                 if refusal is None:
                     self._remove(ticket)
-                    self._start_flight(ticket.coalesce_key)
+                    self._start_send(ticket.coalesce_key)
                     ticket.go.set_result(True)
                     continue
                 if refusal.chat_s > 0 and ticket.chat is not None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Hashable
 
 import pytest
 
-from bot.shaping.budget import BudgetLimits, LocalSendBudget
+from bot.shaping.budget import BudgetLimits, LocalSendBudget, SendWindow
 from bot.shaping.scheduler import Priority, SendScheduler
 
 P = Priority
@@ -38,10 +38,13 @@ async def until(condition: Callable[[], object], what: str = "condition") -> Non
 class Bench:
     """A scheduler on a fake clock plus the sends made through it."""
 
-    def __init__(self, per_s: float = 1000.0, per_chat_per_s: float = 1000.0) -> None:
+    def __init__(
+        self, per_s: float = 1000.0, per_chat_per_s: float = 1000.0, window: int | None = None
+    ) -> None:
         self.clock = FakeClock()
         self.budget = LocalSendBudget(BudgetLimits(per_s, per_chat_per_s), clock=self.clock)
-        self.scheduler = SendScheduler(self.budget, clock=self.clock, background=False)
+        self.window = SendWindow(window, clock=self.clock) if window is not None else None
+        self.scheduler = SendScheduler(self.budget, window=self.window, clock=self.clock, background=False)
         self.sent: list[tuple[str, float]] = []
         self.superseded: list[str] = []
         self.tasks: dict[str, asyncio.Task[None]] = {}
@@ -295,3 +298,55 @@ async def test_budget_keeps_headroom_for_progress_and_none_for_the_rest() -> Non
     assert refusal is not None and refusal.chat_s == pytest.approx(1.0)
     clock.now = 1.0
     assert budget.take_now(1, keep=0) is None
+
+
+def test_window_limit_is_just_under_telegrams_or_the_pace_above_it() -> None:
+    assert BudgetLimits(per_s=25.0).window_limit == 29  # one under Telegram's 30 a second
+    assert BudgetLimits(per_s=1.0).window_limit == 29  # the pace is the buckets' business
+    assert BudgetLimits(per_s=30.0).window_limit == 29  # though the pace + its burst start 33 a second
+    assert BudgetLimits(per_s=100.0).window_limit == 110  # set above Telegram's: the pace + its burst
+
+
+def test_window_counts_a_send_until_a_second_after_its_answer() -> None:
+    clock = FakeClock()
+    window = SendWindow(2, clock=clock)
+    assert window.wait_s() == 0
+    window.start()
+    window.start()
+    assert window.wait_s() is None  # both on their way: only an answer makes room
+    clock.now = 5.0
+    window.end()  # answered at 5.0: counts until 6.0, beside the one still on its way
+    assert window.wait_s() == pytest.approx(1.0)
+    clock.now = 5.5
+    window.end()
+    assert window.wait_s() == pytest.approx(0.5)  # the answer of 5.0 leaves the window at 6.0
+    clock.now = 6.0
+    assert window.wait_s() == 0
+    window.start()
+    assert window.wait_s() == pytest.approx(0.5)  # and the one of 5.5 at 6.5
+    clock.now = 6.5
+    assert window.wait_s() == 0
+
+
+async def test_slow_answers_hold_sends_back_whatever_the_budget_allows() -> None:
+    """Sends the budget lets go, still unanswered, may all reach Telegram within one second: no more
+    than the window's limit go until answers come back (and a second has passed since)."""
+    bench = Bench(per_s=1000.0, window=3)
+    for n in range(5):
+        bench.send(f"v{n}", P.DELIVERY, 10 + n, hold=True)
+    await bench.started()
+    await bench.at(0.0)
+    assert bench.names() == ["v0", "v1", "v2"]
+    assert bench.window is not None and bench.window.held >= 1
+    assert await bench.at(3.0) == []  # three seconds on, still unanswered: nothing else goes
+    bench.holds["v0"].set()
+    await until(lambda: bench.tasks["v0"].done())
+    assert await bench.at(3.5) == []  # answered at 3.0: it counts until 4.0
+    assert await bench.at(4.0) == ["v3"]
+    for name in ("v1", "v2", "v3"):
+        bench.holds[name].set()
+    await until(lambda: all(bench.tasks[n].done() for n in ("v1", "v2", "v3")))
+    assert await bench.at(4.5) == []  # the window holds v1..v3 (answered at 4.0) until 5.0
+    assert await bench.at(5.0) == ["v4"]
+    bench.holds["v4"].set()
+    await until(lambda: bench.tasks["v4"].done())
