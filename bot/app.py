@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from aiogram import Bot, Dispatcher
@@ -19,21 +19,16 @@ from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import BotCommandScopeDefault
 from aiohttp import web
-from redis.asyncio import Redis
 
 from bot import __version__
 from bot.catalog import Catalog
 from bot.catalog_overrides import menu_catalog
 from bot.config import Settings
-from bot.coordination.connection import connect_redis
-from bot.coordination.fsm import SharedRedisStorage
-from bot.coordination.locks import LocalUserLocks, RedisUserLocks, UserLocks
-from bot.coordination.updates import LocalUpdateClaims, RedisUpdateClaims, UpdateClaims
+from bot.coordination.locks import LocalUserLocks, UserLocks
+from bot.coordination.updates import LocalUpdateClaims, UpdateClaims
 from bot.i18n import SUPPORTED_LANGUAGES, UserLanguageMiddleware, get_i18n
 from bot.kie.client import KieClient
 from bot.kie.ratelimit import LimiterFactory, local_limiter
-from bot.kie.ratelimit_redis import RedisLimiters
-from bot.kie.sandbox import SandboxHandle, start_sandbox
 from bot.kie.url_guard import host_port
 from bot.services.accounts import AccountsService
 from bot.services.admin_reports import AdminReports
@@ -50,7 +45,6 @@ from bot.services.ports import SubmissionEvents
 from bot.services.referrals import ReferralService
 from bot.services.tracker import JobTracker, PollSchedule
 from bot.shaping.budget import BudgetLimits, LocalSendBudget, SendWindow
-from bot.shaping.redis_budget import RedisSendBudget
 from bot.shaping.scheduler import SendScheduler
 from bot.store.db import Database, SqliteDatabase
 from bot.store.fsm_storage import DRAFT_KEEP_S, SqliteStorage
@@ -88,6 +82,13 @@ from bot.telegram.private_only import PrivateChatsOnly
 from bot.telegram.start import make_fallback_router, make_start_router
 from bot.telegram.wizard import make_wizard_router
 from bot.web import WEBHOOK_PATH, build_web_app
+
+if TYPE_CHECKING:
+    # Loaded only when their setting is used (REDIS_URL, KIE_SANDBOX): a default deployment never
+    # pays for redis-py or the KIE simulator in memory (issue 15's RSS target).
+    from redis.asyncio import Redis
+
+    from bot.kie.sandbox import SandboxHandle
 
 log = logging.getLogger("bot.app")
 
@@ -163,6 +164,8 @@ def create_send_scheduler(settings: Settings, redis: Redis | None = None) -> Sen
     # Sends count until answered too, so slow uploads never bunch up at Telegram (budget.py).
     window = SendWindow(limits.window_limit)
     if redis is not None:
+        from bot.shaping.redis_budget import RedisSendBudget
+
         bot_id = int(settings.bot_token.get_secret_value().split(":", 1)[0])
         return SendScheduler(
             RedisSendBudget(redis, bot_id, limits, key_prefix=f"{settings.redis_key_prefix}:send"),
@@ -242,6 +245,8 @@ async def create_fsm_storage(settings: Settings, db: Database, redis: Redis | No
     touched for 7 days are dropped.
     """
     if redis is not None:
+        from bot.coordination.fsm import SharedRedisStorage
+
         return SharedRedisStorage(redis, f"{redis_prefix(settings)}:fsm", ttl_s=DRAFT_KEEP_S)
     storage = SqliteStorage(db, shared=db.dialect.name != "sqlite")
     await storage.purge_expired()
@@ -276,6 +281,11 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
         update_claims: UpdateClaims = LocalUpdateClaims()
         limiters: LimiterFactory = local_limiter
         if settings.redis_url is not None:
+            from bot.coordination.connection import connect_redis
+            from bot.coordination.locks import RedisUserLocks
+            from bot.coordination.updates import RedisUpdateClaims
+            from bot.kie.ratelimit_redis import RedisLimiters
+
             # One client for all of it; closed last (the first closer).
             redis = await connect_redis(settings.redis_url.get_secret_value())
             closers.append(redis.aclose)
@@ -286,6 +296,8 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
             log.info("REDIS_URL set: wizards, per-user locks, update ids and KIE limits shared in Redis")
         sandbox: SandboxHandle | None = None
         if settings.kie_sandbox:
+            from bot.kie.sandbox import start_sandbox
+
             hmac_key = (
                 settings.kie_webhook_hmac_key.get_secret_value() if settings.kie_webhook_hmac_key else None
             )

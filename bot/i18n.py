@@ -2,19 +2,22 @@
 
 Keys rather than English msgids make a missing translation visible (the raw key shows up, and a
 test compares both locales key by key). `.po` files live in git under `locales/`; `.mo` files are
-compiled at start into a temp folder, so there is no build step and nothing binary in git.
+compiled at start into a temp folder, so there is no build step and nothing binary in git. The
+compiler is the few lines below (`parse_po`, `write_mo`) rather than babel.messages, whose import and
+CLDR locale data cost ~0.8 MB of every process (issue 15's RSS target); a unit test checks that both
+give the same catalogs.
 """
 
 from __future__ import annotations
 
+import ast
+import struct
 import tempfile
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from aiogram.types import TelegramObject, User
 from aiogram.utils.i18n import I18n, I18nMiddleware
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "messages"
@@ -39,16 +42,100 @@ def language_for(language_code: str | None) -> str:
     return DEFAULT_LANGUAGE
 
 
+class PoError(ValueError):
+    """A .po file this compiler does not understand (it knows what our locales use)."""
+
+
+def parse_po(text: str) -> dict[str, str]:
+    """A .po file's messages as .mo keys and values: `msgid` -> `msgstr`; a plural message as
+    `msgid\0msgid_plural` -> the `msgstr[n]` joined by NUL. Untranslated and fuzzy ones are left out
+    (as msgfmt does). Handles what our files hold: comments, continued strings, plurals, C escapes."""
+    messages: dict[str, str] = {}
+    entry: dict[str, str] = {}
+    fuzzy = False  # the entry being read is marked fuzzy
+    next_fuzzy = False  # a `#, fuzzy` comment before the next msgid
+    field: str | None = None
+
+    def finish() -> None:
+        nonlocal entry
+        if "msgid" in entry:
+            if "msgid_plural" in entry:
+                key = f"{entry['msgid']}\0{entry['msgid_plural']}"
+                forms = [entry[f] for f in sorted((k for k in entry if k.startswith("msgstr[")), key=_form)]
+                value = "\0".join(forms)
+                translated = any(forms)
+            else:
+                key, value = entry["msgid"], entry.get("msgstr", "")
+                translated = bool(value)
+            if translated and (not fuzzy or key == ""):
+                messages[key] = value
+        entry = {}
+
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            if line.startswith("#,") and "fuzzy" in line:
+                next_fuzzy = True
+            continue
+        if line.startswith('"'):
+            if field is None:
+                raise PoError(f"line {number}: a string outside any message")
+            entry[field] += _unquote(line, number)
+            continue
+        keyword, _, rest = line.partition(" ")
+        if keyword not in ("msgid", "msgid_plural", "msgstr") and not keyword.startswith("msgstr["):
+            raise PoError(f"line {number}: unknown keyword {keyword!r}")
+        if keyword == "msgid":
+            finish()
+            fuzzy, next_fuzzy = next_fuzzy, False
+        field = keyword
+        entry[field] = _unquote(rest.strip(), number)
+    finish()
+    return messages
+
+
+def _form(key: str) -> int:
+    return int(key[len("msgstr[") : -1])
+
+
+def _unquote(token: str, number: int) -> str:
+    if len(token) < 2 or token[0] != '"' or token[-1] != '"':
+        raise PoError(f"line {number}: expected a quoted string, got {token!r}")
+    value = ast.literal_eval(token)  # a C-escaped string reads as a Python literal
+    if not isinstance(value, str):
+        raise PoError(f"line {number}: not a string")
+    return value
+
+
+def write_mo(out: BinaryIO, messages: dict[str, str]) -> None:
+    """GNU .mo (what gettext.GNUTranslations reads): header, sorted key table, value table, strings."""
+    keys = sorted(messages)
+    ids = [k.encode("utf-8") for k in keys]
+    strs = [messages[k].encode("utf-8") for k in keys]
+    count = len(keys)
+    table_start = 7 * 4
+    data_start = table_start + count * 16
+    offsets: list[int] = []
+    blob = b""
+    for item in (*ids, *strs):
+        offsets += [len(item), data_start + len(blob)]
+        blob += item + b"\0"
+    out.write(struct.pack("<7I", 0x950412DE, 0, count, table_start, table_start + count * 8, 0, 0))
+    out.write(struct.pack(f"<{len(offsets)}I", *offsets))
+    out.write(blob)
+
+
 def compile_locales(src: Path = LOCALES_DIR) -> Path:
     out = Path(tempfile.mkdtemp(prefix="kiebot-locales-"))
     for po_path in src.glob(f"*/LC_MESSAGES/{DOMAIN}.po"):
         language = po_path.parts[-3]
         mo_path = out / language / "LC_MESSAGES" / f"{DOMAIN}.mo"
         mo_path.parent.mkdir(parents=True, exist_ok=True)
-        with po_path.open("rb") as f:
-            catalog = read_po(f, locale=language)
+        messages = parse_po(po_path.read_text(encoding="utf-8"))
         with mo_path.open("wb") as f:
-            write_mo(f, catalog, use_fuzzy=False)
+            write_mo(f, messages)
     return out
 
 

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from bot import __version__
 from bot.kie.webhook_auth import CALLBACK_PATH_PREFIX
 from bot.services.tracker import CallbackRejected
 
 if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
     from bot.app import Components
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,8 @@ class RejectionLog:
 
 
 async def redis_ping(redis: Redis, timeout_s: float = 2.0) -> bool:
+    from redis.exceptions import RedisError  # loaded already: `redis` is a client
+
     try:
         async with asyncio.timeout(timeout_s):
             await redis.ping()

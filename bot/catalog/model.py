@@ -316,6 +316,11 @@ class ModelEntry:
     # that replace KIE credits × markup for those option sets.
     hidden: bool = False
     fixed_prices: Mapping[str, Mapping[PriceKey, int]] = field(default_factory=dict)
+    # mode → its price list, computed once: an entry never changes (overrides make a new one), and
+    # the menus read the prices on every tap (a model step renders ~10 "from N credits").
+    _price_lists: dict[str, tuple[tuple[dict[str, str], Quote], ...]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     @property
     def orderable(self) -> bool:
@@ -485,8 +490,15 @@ class ModelEntry:
 
     def price_list(self, mode: str) -> list[tuple[dict[str, str], Quote]]:
         """Every allowed option set of `mode` with its price, in option order."""
-        spec = self.modes[mode]
-        return [(o, self._quote(mode, price_key(o))) for o in spec.option_sets()]
+        return [(dict(options), quote) for options, quote in self._price_list(mode)]
+
+    def _price_list(self, mode: str) -> tuple[tuple[dict[str, str], Quote], ...]:
+        cached = self._price_lists.get(mode)
+        if cached is None:
+            spec = self.modes[mode]
+            cached = tuple((o, self._quote(mode, price_key(o))) for o in spec.option_sets())
+            self._price_lists[mode] = cached
+        return cached
 
     def cheapest(self, mode: str, chosen: Mapping[str, str] | None = None) -> int:
         """User credits of the cheapest allowed order in `mode` that keeps the `chosen` option values:
@@ -494,7 +506,7 @@ class ModelEntry:
         wanted = dict(chosen or {})
         return min(
             quote.user_credits
-            for options, quote in self.price_list(mode)
+            for options, quote in self._price_list(mode)
             if all(options.get(key) == value for key, value in wanted.items())
         )
 
@@ -510,7 +522,7 @@ class ModelEntry:
     @property
     def min_kie_price(self) -> int:
         """The cheapest allowed option set's KIE price over every mode (forbidden sets excluded)."""
-        return min(quote.kie_credits for mode in self.modes for _options, quote in self.price_list(mode))
+        return min(quote.kie_credits for mode in self.modes for _options, quote in self._price_list(mode))
 
     @property
     def min_user_price(self) -> int:

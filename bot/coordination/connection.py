@@ -4,10 +4,12 @@ bot with one line (`RedisUnavailable`), never a traceback."""
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+if TYPE_CHECKING:
+    # Imported where a client is made: a deployment without REDIS_URL never loads redis-py.
+    from redis.asyncio import Redis
 
 # How long one connect or command may take before it fails (a hung Redis must not hang an update).
 CONNECT_TIMEOUT_S = 5.0
@@ -45,6 +47,9 @@ def describe_url(url: str) -> str:
 
 async def connect_redis(url: str) -> Redis:
     """A client for `url` that has answered a PING."""
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
     try:
         client = Redis.from_url(
             url,

@@ -16,13 +16,14 @@ import logging
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
-
-from redis.asyncio import Redis
-from redis.asyncio.lock import Lock
-from redis.exceptions import LockError, RedisError
+from typing import TYPE_CHECKING, Protocol
 
 from bot.coordination.connection import raise_if_cancelled
+
+if TYPE_CHECKING:
+    # redis-py is imported by the Redis implementation only (a client exists, so it is loaded).
+    from redis.asyncio import Redis
+    from redis.asyncio.lock import Lock
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,9 @@ class RedisUserLocks:
 
     @contextlib.asynccontextmanager
     async def hold(self, user_id: int) -> AsyncIterator[None]:
+        from redis.asyncio.lock import Lock
+        from redis.exceptions import LockError, RedisError
+
         async with self._local.local_lock(user_id):
             lock = Lock(
                 self.redis,
@@ -117,6 +121,8 @@ class RedisUserLocks:
                     log.warning("User %s's lock was not released (%s); it expires by itself", user_id, exc)
 
     async def _renew(self, lock: Lock, user_id: int) -> None:
+        from redis.exceptions import LockError, RedisError
+
         while True:
             await asyncio.sleep(self.lease_s / 3)
             try:

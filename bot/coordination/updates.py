@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+if TYPE_CHECKING:
+    # Only the Redis implementation needs redis-py; a deployment without REDIS_URL never loads it.
+    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class RedisUpdateClaims:
         return f"{self.prefix}:update:{update_id}"
 
     async def claim(self, update_id: int) -> bool:
+        from redis.exceptions import RedisError
+
         try:
             claimed = await self.redis.set(self.key(update_id), b"handling", nx=True, px=self.processing_ms)
         except RedisError as exc:
@@ -76,6 +79,8 @@ class RedisUpdateClaims:
         return bool(claimed)
 
     async def done(self, update_id: int) -> None:
+        from redis.exceptions import RedisError
+
         try:
             await self.redis.set(self.key(update_id), b"done", xx=True, px=self.keep_ms)
         except RedisError as exc:

@@ -235,7 +235,10 @@ class KieClient:
         self.timeouts = timeouts or KieTimeouts()
         self._sleep = sleep
         self.stats = KieCallStats()
+        # One TLS context (CA bundle loaded once, ~0.8 MB each) for both clients below.
+        tls = httpx.create_ssl_context()
         self._http = httpx.AsyncClient(
+            verify=tls,
             timeout=self.timeouts.api(),
             transport=transport,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=20),
@@ -248,7 +251,7 @@ class KieClient:
         self.url_guard = UrlGuard(fetch_allow)
         self._fetch = httpx.AsyncClient(
             timeout=self.timeouts.download(),
-            transport=GuardedTransport(transport or httpx.AsyncHTTPTransport(), self.url_guard),
+            transport=GuardedTransport(transport or httpx.AsyncHTTPTransport(verify=tls), self.url_guard),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=0),
             follow_redirects=False,
             trust_env=False,

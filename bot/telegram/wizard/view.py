@@ -5,7 +5,7 @@ Pure: a draft and its step in, (HTML text, keyboard) out; no I/O, no storage.
 
 from __future__ import annotations
 
-from aiogram.filters.callback_data import CallbackData
+from aiogram.filters.callback_data import MAX_CALLBACK_LENGTH, CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
@@ -41,7 +41,20 @@ def button(text: str, data: CallbackData) -> InlineKeyboardButton:
 
 def wizard_button(text: str, draft_id: str, action: Action, value: str = "") -> InlineKeyboardButton:
     assert action.code is not None, f"{action} has no button"
-    return button(text, WizardCallback(draft=draft_id, action=action.code, value=value))
+    return InlineKeyboardButton(text=text, callback_data=pack_wizard(draft_id, action.code, value))
+
+
+def pack_wizard(draft_id: str, code: str, value: str = "") -> str:
+    """`WizardCallback(draft=..., action=..., value=...).pack()` without making the pydantic model
+    (a model step has ~25 buttons, made on every tap): the same string, refused alike."""
+    separator = WizardCallback.__separator__
+    for name, part in (("draft", draft_id), ("action", code), ("value", value)):
+        if separator in part:
+            raise ValueError(f"Separator symbol {separator!r} can not be used in value {name}={part!r}")
+    data = separator.join((WizardCallback.__prefix__, draft_id, code, value))
+    if len(data.encode()) > MAX_CALLBACK_LENGTH:
+        raise ValueError(f"callback data longer than {MAX_CALLBACK_LENGTH} bytes: {data!r}")
+    return data
 
 
 def layout(buttons: list[InlineKeyboardButton], *sizes: int) -> list[list[InlineKeyboardButton]]:
