@@ -220,11 +220,16 @@ class GenerationService:
             await self.report_possible_orphans()
 
     async def _submit_holding(self, job_id: int) -> None:
-        async with renewing(
-            lambda: self.jobs.renew_submission_claim(job_id, self.instance.claim()),
-            self.instance.renew_every_s,
-            f"job {job_id} submission",
-        ):
+        async def renew() -> bool:
+            if await self.jobs.renew_submission_claim(job_id, self.instance.claim()):
+                return True
+            # Submitted (or ended) already: nothing is held any more, and the rest of submit (the
+            # status shown, which may wait in the outgoing queue) needs no lease. Only a job still
+            # being created by someone else means this instance lost it.
+            job = await self.jobs.get(job_id)
+            return job is None or job.state is not JobState.CREATED
+
+        async with renewing(renew, self.instance.renew_every_s, f"job {job_id} submission"):
             await self.submit(job_id)
 
     async def report_possible_orphans(self) -> None:
