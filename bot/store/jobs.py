@@ -469,16 +469,7 @@ class JobsRepo:
         values = [s.value for s in TRACKED]
         due = f"""state IN ({_placeholders(values)}) AND task_id IS NOT NULL
                   AND next_poll_at IS NOT NULL AND next_poll_at <= ?"""
-        rows = await self.db.fetchall(
-            f"""WITH picked AS MATERIALIZED (
-                    SELECT id FROM jobs WHERE {due}
-                    ORDER BY next_poll_at LIMIT ?{self.db.dialect.skip_locked})
-                UPDATE jobs SET next_poll_at = ?, claimed_by = ?, updated_at = ?
-                WHERE id IN (SELECT id FROM picked) AND {due}
-                RETURNING *""",
-            (*values, claim.at, limit, claim.until, claim.holder, claim.at, *values, claim.at),
-        )
-        return sorted((Job.from_row(r) for r in rows), key=lambda job: job.id)
+        return await self._claim(claim, limit, due, (*values, claim.at), "next_poll_at", "next_poll_at")
 
     async def completion_times(self, model_key: str, limit: int = 200) -> list[tuple[float, float | None]]:
         """This model's most recent successes, for the polling scheduler's history: (seconds from
@@ -519,30 +510,34 @@ class JobsRepo:
         or the lease of a delivery whose instance died ran out), claimed by `claim.holder` until
         `claim.until` (their next_delivery_at): only the returned jobs are this instance's to deliver."""
         due = "state = 'succeeded' AND COALESCE(next_delivery_at, 0) <= ?"
-        rows = await self.db.fetchall(
-            f"""WITH picked AS MATERIALIZED (
-                    SELECT id FROM jobs WHERE {due}
-                    ORDER BY next_delivery_at LIMIT ?{self.db.dialect.skip_locked})
-                UPDATE jobs SET next_delivery_at = ?, claimed_by = ?, updated_at = ?
-                WHERE id IN (SELECT id FROM picked) AND {due}
-                RETURNING *""",
-            (claim.at, limit, claim.until, claim.holder, claim.at, claim.at),
-        )
-        return sorted((Job.from_row(r) for r in rows), key=lambda job: job.id)
+        return await self._claim(claim, limit, due, (claim.at,), "next_delivery_at", "next_delivery_at")
 
     async def claim_stale_submissions(self, claim: Claim, limit: int = 100) -> list[Job]:
         """Created jobs whose submitting instance is gone (its lease ran out, or a job from before
         leases), claimed by `claim.holder` until `claim.until`: resumed or, when the create call
         may have gone out, refunded by the claimer only."""
         due = "state = 'created' AND COALESCE(submit_lease_until, 0) <= ?"
+        return await self._claim(claim, limit, due, (claim.at,), "submit_lease_until", "id")
+
+    async def _claim(
+        self,
+        claim: Claim,
+        limit: int,
+        due: str,
+        due_params: tuple[Any, ...],
+        lease_column: str,
+        order_by: str,
+    ) -> list[Job]:
+        """The one claim statement: the oldest `limit` rows matching `due` (ordered by `order_by`)
+        get `lease_column` = claim.until and claimed_by = claim.holder; the rows won, by id."""
         rows = await self.db.fetchall(
             f"""WITH picked AS MATERIALIZED (
                     SELECT id FROM jobs WHERE {due}
-                    ORDER BY id LIMIT ?{self.db.dialect.skip_locked})
-                UPDATE jobs SET submit_lease_until = ?, claimed_by = ?, updated_at = ?
+                    ORDER BY {order_by} LIMIT ?{self.db.dialect.skip_locked})
+                UPDATE jobs SET {lease_column} = ?, claimed_by = ?, updated_at = ?
                 WHERE id IN (SELECT id FROM picked) AND {due}
                 RETURNING *""",
-            (claim.at, limit, claim.until, claim.holder, claim.at, claim.at),
+            (*due_params, limit, claim.until, claim.holder, claim.at, *due_params),
         )
         return sorted((Job.from_row(r) for r in rows), key=lambda job: job.id)
 
