@@ -22,6 +22,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+import bot.services.media as media_module
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
 
@@ -247,3 +249,14 @@ def throwaway_database(url: str, prefix: str = "bench") -> Iterator[str]:
     finally:
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def without_ffmpeg() -> Iterator[None]:
+    """The bot's own path when ffprobe/ffmpeg are missing: no probe, no silent track, no thumbnail."""
+    real = media_module.ffprobe_available, media_module.ffmpeg_available
+    media_module.ffprobe_available = media_module.ffmpeg_available = lambda: False
+    try:
+        yield
+    finally:
+        media_module.ffprobe_available, media_module.ffmpeg_available = real

@@ -62,7 +62,6 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
 import bot.services.delivery as delivery_module
-import bot.services.media as media_module
 from bench._support import (
     DATABASE_URL_ENV,
     MB,
@@ -80,6 +79,7 @@ from bench._support import (
     throwaway_database,
     verdict,
     wait_for,
+    without_ffmpeg,
 )
 from bot.catalog import build_catalog_from_settings
 from bot.catalog.model import Order
@@ -224,17 +224,6 @@ def instrument_delivery(bot: RunningBot, traces: dict[int, DeliveryTrace]) -> It
         del kie.download
         for name, real in real_media.items():
             setattr(delivery_module, name, real)
-
-
-@contextlib.contextmanager
-def without_ffmpeg() -> Iterator[None]:
-    """Make the bot believe ffprobe/ffmpeg are missing: delivery then skips probe, audio and thumbnail."""
-    real = media_module.ffprobe_available, media_module.ffmpeg_available
-    media_module.ffprobe_available = media_module.ffmpeg_available = lambda: False
-    try:
-        yield
-    finally:
-        media_module.ffprobe_available, media_module.ffmpeg_available = real
 
 
 async def bench_callbacks(jobs: int, *, media: bool) -> None:

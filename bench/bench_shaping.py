@@ -34,15 +34,13 @@ import contextlib
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import bot.services.media as media_module
-from bench._support import load_average, percentile, print_table, verdict, wait_for
+from bench._support import load_average, percentile, print_table, verdict, wait_for, without_ffmpeg
 from bot.kie.sandbox import KieSimulator, SimTimings
 from tests.e2e.harness import make_settings, running_bot
 from tests.e2e.jobs_support import order_job, prepare_user
@@ -53,17 +51,6 @@ FIRST_USER_ID = 900_001
 # larger of the unpaced p99 (the bot's own way to the upload) and the time the pace needs for them all.
 P99_RATIO_TARGET = 1.25
 PROMPT = "A red fox running through fresh snow at sunrise"
-
-
-@contextlib.contextmanager
-def without_ffmpeg() -> Iterator[None]:
-    """The bot's own path when ffprobe/ffmpeg are missing: no probe, no silent track, no thumbnail."""
-    real = media_module.ffprobe_available, media_module.ffmpeg_available
-    media_module.ffprobe_available = media_module.ffmpeg_available = lambda: False
-    try:
-        yield
-    finally:
-        media_module.ffprobe_available, media_module.ffmpeg_available = real
 
 
 @dataclass
