@@ -80,6 +80,9 @@ DEFAULT_API_BASE = "https://api.kie.ai"
 DEFAULT_UPLOAD_BASE = "https://kieai.redpandaai.co"
 # Redirect hops followed by a result download; each one is checked like the first URL.
 MAX_DOWNLOAD_REDIRECTS = 5
+# How long a permit stays counted after it was sent even when KIE answers sooner: KIE's timer
+# resolution, a few ms. The answer itself bounds KIE's count (see KieClient.__init__).
+HOLD_MARGIN_S = 0.003
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 # Transport errors raised before a single request byte left this machine: safe to resend a create.
@@ -192,17 +195,20 @@ class KieClient:
         self._secrets = (api_key,)
         self.api_base = api_base.rstrip("/")
         self.upload_base = upload_base.rstrip("/")
-        # Margins absorb network jitter between our grant time and KIE's arrival time (see ratelimit.py).
+        # Every call below holds its permit until its answer (`hold()` in `_send`), and KIE counted the
+        # request before it answered, so the answer already bounds the arrival: the margins only cover
+        # KIE's own timer resolution (HOLD_MARGIN_S), not network jitter (see ratelimit.py). A wider
+        # margin costs its width per window: 20 ms is 2 % of the 1 s status window (issue 15).
         # `limiters` makes them: in-process by default, shared by every instance (Redis) when given.
         # Their names start with a digest of the key: KIE's limits are per account.
         account = hashlib.sha256(api_key.encode()).hexdigest()[:16]
         status_limit, status_window_s = per_second_shape(status_rps)
         self.create_limiter: Limiter = create_limiter or limiters(
             f"{account}:create", create_limit, create_window_s,
-            safety_margin_s=min(0.25, create_window_s * 0.01),
+            safety_margin_s=HOLD_MARGIN_S,
         )
         self.status_limiter: Limiter = status_limiter or limiters(
-            f"{account}:status", status_limit, status_window_s, safety_margin_s=0.02
+            f"{account}:status", status_limit, status_window_s, safety_margin_s=HOLD_MARGIN_S
         )
         # KIE's status limit reads "10/s per key" in kie-api.md and "10/s per taskId" in KIE's 2026
         # skill text (kie-api-2026.md §1.2 item 3). "key": every status call shares `status_limiter`
@@ -212,7 +218,8 @@ class KieClient:
         self.status_limit_scope = status_limit_scope
         self._task_status_limiters = PerKeyLimiter(
             lambda task_id: limiters(
-                f"{account}:status:task:{task_id}", status_limit, status_window_s, safety_margin_s=0.02
+                f"{account}:status:task:{task_id}", status_limit, status_window_s,
+                safety_margin_s=HOLD_MARGIN_S,
             )
         )
         # Credit and download-url calls name no task: under "key" they share the status budget (as
@@ -220,13 +227,13 @@ class KieClient:
         self.account_limiter: Limiter = (
             self.status_limiter
             if status_limit_scope == "key"
-            else limiters(f"{account}:account", status_limit, status_window_s, safety_margin_s=0.02)
+            else limiters(f"{account}:account", status_limit, status_window_s, safety_margin_s=HOLD_MARGIN_S)
         )
         # The four model-discovery calls share one budget of 1 request/s per account (§1.4): one
         # limiter for all of them, whoever calls (the catalog check, kie-check, /stats never does).
         discovery_limit, discovery_window_s = per_second_shape(discovery_rps)
         self.discovery_limiter: Limiter = discovery_limiter or limiters(
-            f"{account}:discovery", discovery_limit, discovery_window_s, safety_margin_s=0.05
+            f"{account}:discovery", discovery_limit, discovery_window_s, safety_margin_s=HOLD_MARGIN_S
         )
         self.retry = retry or RetryPolicy()
         # Discovery answers are cached by their callers and asked again hours later: one retry is enough.
