@@ -1,4 +1,4 @@
-"""Benchmark of the KIE client against the in-process KIE simulator.
+"""Benchmark of the KIE client against the KIE simulator.
 
 Run from the repository root:
     .venv/bin/python bench/bench_kie_client.py      # KIE's limits: 20 creates / 10 s, 10 status/s; ~40 s
