@@ -36,6 +36,7 @@ import asyncio
 import contextlib
 import cProfile
 import io
+import json
 import logging
 import os
 import pstats
@@ -194,34 +195,88 @@ class AnyButton(TapPlanner):
 # --- the bare aiogram bot -----------------------------------------------------------------------------
 
 
-def bare_keyboard(step: int) -> InlineKeyboardMarkup:
-    """About the size of a wizard step's keyboard: a few choices and a navigation row."""
-    rows = [
-        [InlineKeyboardButton(text=f"Choice {step}.{n}", callback_data=f"b:{step}:{n}")] for n in range(4)
-    ]
-    rows.append(
-        [
-            InlineKeyboardButton(text="⬅ Back", callback_data=f"b:{step}:back"),
-            InlineKeyboardButton(text="✖ Cancel", callback_data=f"b:{step}:cancel"),
-        ]
-    )
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+# One recorded wizard message: its HTML text and its keyboard as rows of (button text, callback_data).
+Shape = tuple[str, list[list[tuple[str, str]]]]
 
 
-def make_bare_dispatcher() -> Dispatcher:
+class Replay:
+    """The real wizard's messages, for the bare bot to send in turn: the same text and keyboard sizes,
+    so the ratio measures the real bot's own work per tap, not how much bigger its messages are (the
+    model step lists up to 26 models with a card line and an ℹ️ button each; a callback_query update
+    carries the whole message back, so Telegram, aiogram and the fake all handle it twice per tap).
+    Button data keeps its length but starts with "b:" so the bare bot's one handler takes it."""
+
+    def __init__(self, shapes: list[Shape]) -> None:
+        if not shapes:
+            raise ValueError("no wizard messages recorded to replay")
+        self.shapes = shapes
+        self.turn = 0
+        self.shown: dict[int, int] = {}  # chat id -> index of the shape it shows
+        self.all_alike = len({repr(shape) for shape in shapes}) == 1
+
+    @classmethod
+    def recorded(cls, fake: FakeTelegram) -> Replay:
+        shapes: list[Shape] = []
+        for call in fake.calls_of("editMessageText"):
+            markup = call.params.get("reply_markup")
+            if isinstance(markup, str):
+                markup = json.loads(markup)
+            rows = markup.get("inline_keyboard", []) if isinstance(markup, dict) else []
+            keyboard = [
+                [(button["text"], bare_data(str(button.get("callback_data", "")))) for button in row]
+                for row in rows
+            ]
+            if keyboard:  # the bare bot's users tap one of its buttons next
+                shapes.append((str(call.params.get("text", "")), keyboard))
+        return cls(shapes)
+
+    def next_shape(self, chat_id: int) -> Shape:
+        """The next message in turn; never the one this chat shows now (Telegram refuses an edit that
+        changes nothing: "message is not modified")."""
+        shown = self.shown.get(chat_id)
+        while True:
+            index = self.turn % len(self.shapes)
+            self.turn += 1
+            if shown is None or self.all_alike or self.shapes[index] != self.shapes[shown]:
+                self.shown[chat_id] = index
+                return self.shapes[index]
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.shapes, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> Replay:
+        shapes = json.loads(path.read_text(encoding="utf-8"))
+        return cls([(text, [[(b[0], b[1]) for b in row] for row in rows]) for text, rows in shapes])
+
+
+def bare_data(real_data: str) -> str:
+    return ("b:" + real_data[2:]) if len(real_data) > 2 else "b:x"
+
+
+def make_bare_dispatcher(replay: Replay) -> Dispatcher:
     router = Router(name="bare")
+
+    def keyboard(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
+        # Built on every tap, as a bot builds its keyboards.
+        return InlineKeyboardMarkup(
+            inline_keyboard=[
+                [InlineKeyboardButton(text=text, callback_data=data) for text, data in row] for row in rows
+            ]
+        )
 
     @router.message(Command("generate"))
     async def open_menu(message: Message) -> None:
-        await message.answer("<b>Choose a category</b>", reply_markup=bare_keyboard(0))
+        text, rows = replay.next_shape(message.chat.id)
+        await message.answer(text, reply_markup=keyboard(rows))
 
     @router.callback_query(F.data.startswith("b:"))
     async def tap(query: CallbackQuery) -> None:
         # Same order as the wizard: answer first (the spinner stops), then edit in place.
         await query.answer()
         if isinstance(query.message, Message):
-            step = int((query.data or "b:0").split(":")[1]) + 1
-            await query.message.edit_text(f"<b>Step {step}</b>\nChoose one", reply_markup=bare_keyboard(step))
+            text, rows = replay.next_shape(query.message.chat.id)
+            await query.message.edit_text(text, reply_markup=keyboard(rows))
 
     dispatcher = Dispatcher()
     dispatcher.include_router(router)
@@ -236,10 +291,10 @@ def make_bare_bot(token: str, api_base: str) -> Bot:
     )
 
 
-async def serve_bare(token: str, api_base: str) -> None:
+async def serve_bare(token: str, api_base: str, replay_path: Path) -> None:
     """The bare bot as a process of its own (--serve-bare): polls until SIGTERM."""
     bot = make_bare_bot(token, api_base)
-    dispatcher = make_bare_dispatcher()
+    dispatcher = make_bare_dispatcher(Replay.load(replay_path))
     await dispatcher.start_polling(
         bot, polling_timeout=1, allowed_updates=dispatcher.resolve_used_update_types()
     )
@@ -253,9 +308,9 @@ async def first_poll(fake: FakeTelegram, gone: Callable[[], bool], what: str) ->
 
 
 @contextlib.asynccontextmanager
-async def bare_in_process(fake: FakeTelegram) -> AsyncIterator[None]:
+async def bare_in_process(fake: FakeTelegram, replay: Replay) -> AsyncIterator[None]:
     bot = make_bare_bot(fake.token, fake.base_url)
-    dispatcher = make_bare_dispatcher()
+    dispatcher = make_bare_dispatcher(replay)
     polling = asyncio.create_task(
         dispatcher.start_polling(
             bot,
@@ -277,7 +332,9 @@ async def bare_in_process(fake: FakeTelegram) -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def bare_process(fake: FakeTelegram, workdir: Path) -> AsyncIterator[None]:
+async def bare_process(fake: FakeTelegram, workdir: Path, replay: Replay) -> AsyncIterator[None]:
+    replay_path = workdir / "replay.json"
+    replay.save(replay_path)
     with open(workdir / "bare.log", "wb") as log:
         child = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -285,6 +342,7 @@ async def bare_process(fake: FakeTelegram, workdir: Path) -> AsyncIterator[None]
             "--serve-bare",
             fake.token,
             fake.base_url,
+            str(replay_path),
             cwd=workdir,
             stdout=log,
             stderr=log,
@@ -364,6 +422,7 @@ class RunResult:
     invalid_taps: int
     failed_calls: int
     samples: list[tuple[str, float]]  # (tap label, tap-to-answer seconds)
+    cpu_ms_per_tap: float  # this process's CPU (with --processes: the fakes and users only)
 
 
 async def open_wizards(subject: Subject, users: list[TgUser]) -> float:
@@ -403,9 +462,10 @@ async def run_taps(subject: Subject, users: list[TgUser], taps_per_user: int) ->
     calls_before = fake.api_calls()
     alerts_before, failed_before = fake.answer_alerts, fake.failed_calls
     samples: list[tuple[str, float]] = []
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), time.process_time()
     await asyncio.gather(*(one_user(subject, user, taps_per_user, samples) for user in users))
     duration = time.perf_counter() - started
+    cpu_s = time.process_time() - cpu_before
     latencies = [seconds for _label, seconds in samples]
     new_calls = fake.calls[calls_before:]
     taps = len(latencies)
@@ -420,6 +480,7 @@ async def run_taps(subject: Subject, users: list[TgUser], taps_per_user: int) ->
         invalid_taps=fake.answer_alerts - alerts_before,
         failed_calls=fake.failed_calls - failed_before,
         samples=samples,
+        cpu_ms_per_tap=cpu_s * 1000 / max(1, taps),
     )
 
 
@@ -435,6 +496,7 @@ def median_result(results: list[RunResult]) -> RunResult:
         invalid_taps=sum(r.invalid_taps for r in results),
         failed_calls=sum(r.failed_calls for r in results),
         samples=[sample for r in results for sample in r.samples],
+        cpu_ms_per_tap=statistics.median(r.cpu_ms_per_tap for r in results),
     )
 
 
@@ -474,13 +536,23 @@ async def measure(args: argparse.Namespace) -> None:
         (tmp / "real").mkdir()
         if args.processes:
             await stack.enter_async_context(real_process(real.fake, tmp / "real", log_level))
-            await stack.enter_async_context(bare_process(bare.fake, tmp))
         else:
             await stack.enter_async_context(real_in_process(real.fake, tmp / "real"))
-            await stack.enter_async_context(bare_in_process(bare.fake))
-        for subject in (real, bare):
-            # Warm-up: caches, connection pools, first-time code paths.
-            await run_round(subject, 0, min(args.warmup_users, args.users), 2)
+        # Warm-up (caches, connection pools, first-time code paths) with the runs' walk, which also
+        # records the wizard's messages for the bare bot to send.
+        warmup_users = min(args.warmup_users, args.users)
+        await run_round(real, 0, warmup_users, args.taps)
+        replay = Replay.recorded(real.fake)
+        if args.processes:
+            await stack.enter_async_context(bare_process(bare.fake, tmp, replay))
+        else:
+            await stack.enter_async_context(bare_in_process(bare.fake, replay))
+        await run_round(bare, 0, warmup_users, args.taps)
+        print(
+            f"the bare bot replays the {len(replay.shapes)} wizard messages of the warm-up: "
+            f"{statistics.fmean(len(text) for text, _ in replay.shapes):.0f} characters and "
+            f"{statistics.fmean(sum(map(len, rows)) for _, rows in replay.shapes):.1f} buttons on average"
+        )
         for run in range(1, args.runs + 1):
             for subject in (real, bare):
                 profiling = profiler is not None and subject is real
@@ -492,7 +564,8 @@ async def measure(args: argparse.Namespace) -> None:
                 results[subject.name].append(result)
                 print(
                     f"  run {run} {subject.name:<4}: {result.taps_per_s:,.0f} taps/s, "
-                    f"p50 {result.p50_ms:.0f} ms, p99 {result.p99_ms:.0f} ms [load {load_average()}]"
+                    f"p50 {result.p50_ms:.0f} ms, p99 {result.p99_ms:.0f} ms, "
+                    f"CPU {result.cpu_ms_per_tap:.2f} ms/tap [load {load_average()}]"
                 )
 
     real_result, bare_result = median_result(results["bot"]), median_result(results["bare"])
@@ -561,8 +634,8 @@ def quiet_logs(production_logging: bool) -> Callable[[], None]:
 
 
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "--serve-bare":
-        asyncio.run(serve_bare(token=sys.argv[2], api_base=sys.argv[3]))
+    if len(sys.argv) == 5 and sys.argv[1] == "--serve-bare":
+        asyncio.run(serve_bare(token=sys.argv[2], api_base=sys.argv[3], replay_path=Path(sys.argv[4])))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=500, help="simulated users tapping in parallel")

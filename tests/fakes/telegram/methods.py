@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import re
 import secrets
 import time
@@ -53,6 +52,7 @@ from tests.fakes.telegram.records import (
     _document_obj,
     _photo_size,
     _video_obj,
+    clone,
 )
 from tests.fakes.telegram.state import FakeTelegramState, _scope_key, _set_or_pop
 
@@ -322,7 +322,7 @@ class MethodsMixin(FakeTelegramState):
         stored.reply_markup = markup
         _set_or_pop(stored.data, "reply_markup", markup)
         stored.data["edit_date"] = int(time.time())
-        return copy.deepcopy(stored.data)
+        return clone(stored.data)
 
     async def _delete_message(self, p: dict[str, Any], _: dict[str, UploadedFile]) -> bool:
         chat = self._chat(p)

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import pickle
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from tests.fakes.telegram.constants import MEDIA_KEYS
+
+_T = TypeVar("_T")
+
+
+def clone(value: _T) -> _T:
+    """A deep copy of Bot API data (dicts, lists, scalars): what the fake hands out or stores must not
+    share state with the caller's. A pickle round trip is ~7x quicker than copy.deepcopy for the
+    same data (bench_wizard copies every stored message with its keyboard on each tap)."""
+    copied: _T = pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+    return copied
 
 
 # ============================================================================= data classes

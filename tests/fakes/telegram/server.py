@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import hashlib
 import json
 import logging
@@ -40,6 +39,7 @@ from tests.fakes.telegram.records import (
     UploadedFile,
     WebhookDelivery,
     _Failure,
+    clone,
 )
 from tests.fakes.telegram.updates import UpdatesMixin
 
@@ -348,7 +348,7 @@ class FakeTelegram(UpdatesMixin, MethodsMixin):
         self._updates = [u for u in self._updates if u["update_id"] >= offset]
 
     def _deliverable(self, limit: int) -> list[dict[str, Any]]:
-        return copy.deepcopy(self._updates[:limit])
+        return clone(self._updates[:limit])
 
     async def _get_updates(self, p: dict[str, Any], _: dict[str, UploadedFile]) -> list[dict[str, Any]]:
         if self.webhook_url:

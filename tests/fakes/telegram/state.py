@@ -7,7 +7,6 @@ methods.py (Bot API methods) and the server (server.py) all work on it.
 from __future__ import annotations
 
 import asyncio
-import copy
 import itertools
 import json
 import secrets
@@ -41,6 +40,7 @@ from tests.fakes.telegram.records import (
     WebhookDelivery,
     _Failure,
     _PreCheckout,
+    clone,
 )
 from tests.fakes.telegram.user import TgUser, UserClient
 
@@ -339,7 +339,7 @@ class FakeTelegramState:
             "message_id": self._new_message_id(chat_id),
             "from": dict(self.bot_user),
             "date": int(time.time()),
-            "chat": copy.deepcopy(chat),
+            "chat": clone(chat),
         }
         if reply_to is not None:
             msg["reply_to_message"] = _shallow_message(reply_to.data)
@@ -361,7 +361,7 @@ class FakeTelegramState:
             sent_params=dict(params),
         )
         self._messages.setdefault(chat_id, {})[stored.message_id] = stored
-        return copy.deepcopy(msg)
+        return clone(msg)
 
     def _reply_target(self, chat_id: int, params: dict[str, Any]) -> StoredMessage | None:
         reply = params.get("reply_parameters") or {}
@@ -404,6 +404,6 @@ def _set_or_pop(data: dict[str, Any], key: str, value: Any) -> None:
 
 
 def _shallow_message(data: dict[str, Any]) -> dict[str, Any]:
-    msg = copy.deepcopy(data)
+    msg = clone(data)
     msg.pop("reply_to_message", None)
     return msg

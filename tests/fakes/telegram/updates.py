@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 import secrets
 import time
@@ -23,6 +22,7 @@ from tests.fakes.telegram.records import (
     _photo_size,
     _PreCheckout,
     _video_obj,
+    clone,
 )
 from tests.fakes.telegram.state import FakeTelegramState, _shallow_message
 from tests.fakes.telegram.user import TgUser
@@ -39,7 +39,7 @@ class UpdatesMixin(FakeTelegramState):
 
         Like Telegram, an update whose type is excluded by the bot's current
         ``allowed_updates`` is never created: it goes to `dropped_updates` instead."""
-        update = copy.deepcopy(update)
+        update = clone(update)
         async with self._updates_cond:
             if "update_id" not in update:
                 update["update_id"] = self._next_update_id
@@ -51,11 +51,11 @@ class UpdatesMixin(FakeTelegramState):
             else:
                 self._updates.append(update)
                 self._updates_cond.notify_all()
-        return copy.deepcopy(update)
+        return clone(update)
 
     async def replay_update(self, update: dict[str, Any], *, new_update_id: bool = True) -> dict[str, Any]:
         """Push the same update content again (Telegram redelivery / duplicate)."""
-        update = copy.deepcopy(update)
+        update = clone(update)
         if new_update_id:
             update.pop("update_id", None)
         return await self.push_update(update)
@@ -88,9 +88,9 @@ class UpdatesMixin(FakeTelegramState):
         msg: dict[str, Any] = {
             "message_id": self._new_message_id(chat_id),
             "date": int(time.time()),
-            "chat": copy.deepcopy(self._chats[chat_id]),
+            "chat": clone(self._chats[chat_id]),
             "from": user.to_api(),
-            **copy.deepcopy(fields),
+            **clone(fields),
         }
         if reply_to is not None:
             rid = reply_to.message_id if isinstance(reply_to, StoredMessage) else reply_to
@@ -115,12 +115,12 @@ class UpdatesMixin(FakeTelegramState):
         """Make a group or supergroup known, as if the bot had been added to it (ids are negative)."""
         if chat_id >= 0 or kind not in ("group", "supergroup"):
             raise ValueError("groups have negative ids and type group or supergroup")
-        return copy.deepcopy(self._chats.setdefault(chat_id, {"id": chat_id, "type": kind, "title": title}))
+        return clone(self._chats.setdefault(chat_id, {"id": chat_id, "type": kind, "title": title}))
 
     def add_channel(self, chat_id: int, title: str = "Test channel") -> dict[str, Any]:
         if chat_id >= 0:
             raise ValueError("channels have negative ids")
-        return copy.deepcopy(
+        return clone(
             self._chats.setdefault(chat_id, {"id": chat_id, "type": "channel", "title": title})
         )
 
@@ -148,7 +148,7 @@ class UpdatesMixin(FakeTelegramState):
         msg: dict[str, Any] = {
             "message_id": self._new_message_id(chat_id),
             "date": int(time.time()),
-            "chat": copy.deepcopy(chat),
+            "chat": clone(chat),
             "text": text,
         }
         if sender is not None:
@@ -157,7 +157,7 @@ class UpdatesMixin(FakeTelegramState):
             msg["from"] = dict(sender_bot, is_bot=True)
         else:
             msg["from"] = dict(GROUP_ANONYMOUS_BOT)
-            msg["sender_chat"] = copy.deepcopy(chat)
+            msg["sender_chat"] = clone(chat)
         entities = _bot_command_entities(text)
         if entities:
             msg["entities"] = entities
@@ -176,8 +176,8 @@ class UpdatesMixin(FakeTelegramState):
         msg = {
             "message_id": self._new_message_id(chat_id),
             "date": int(time.time()),
-            "chat": copy.deepcopy(chat),
-            "sender_chat": copy.deepcopy(chat),
+            "chat": clone(chat),
+            "sender_chat": clone(chat),
             "text": text,
         }
         entities = _bot_command_entities(text)
@@ -422,7 +422,7 @@ class UpdatesMixin(FakeTelegramState):
                 "callback_query": {
                     "id": query_id,
                     "from": user.to_api(),
-                    "message": copy.deepcopy(message.data),
+                    "message": clone(message.data),
                     "chat_instance": str(-(10**12) - message.chat_id),
                     "data": callback_data,
                 }
