@@ -6,19 +6,21 @@ validation, request builders and pricing can all read one source of truth.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 from itertools import product
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.catalog.availability import Availability
 from bot.catalog.categories import BY_KEY as CATEGORY_BY_KEY
 from bot.catalog.categories import CATEGORIES
 from bot.catalog.english import is_english
 from bot.catalog.facts import Sound, Strength, Tier
+
+_T = TypeVar("_T")
 
 # Telegram's cloud Bot API lets bots download files of at most 20 MB, so no input may be larger,
 # whatever KIE itself would accept.
@@ -542,6 +544,9 @@ class Catalog:
     _category_cache: dict[str, tuple[Any, tuple[ModelEntry, ...]]] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
+    # Values derived from the entries and the availability (`derived`): (the availability they were
+    # computed for, key → value); emptied when the availability changes.
+    _derived: list[Any] = field(init=False, repr=False, compare=False, default_factory=lambda: [None, {}])
 
     def __post_init__(self) -> None:
         by_key = {e.key: e for e in self.entries}
@@ -588,12 +593,28 @@ class Catalog:
         shown = self.shown_modes(entry)
         return min(quote.kie_credits for mode in shown for _options, quote in entry.price_list(mode))
 
+    def _availability_state(self) -> tuple[frozenset[str], frozenset[str], bool]:
+        return (self.availability.missing, self.availability.degraded, self.availability.hide_degraded)
+
+    def derived(self, key: Hashable, compute: Callable[[], _T]) -> _T:
+        """`compute()` once per `key` for as long as the availability stays what it is. For values
+        that follow from the entries and the availability alone (a model's menu card: the wizard
+        renders a dozen per tap); `key` names everything else the value depends on."""
+        state = self._availability_state()
+        if self._derived[0] != state:
+            self._derived[:] = [state, {}]
+        values: dict[Hashable, Any] = self._derived[1]
+        if key not in values:
+            values[key] = compute()
+        value: _T = values[key]
+        return value
+
     def in_category(self, category: str) -> tuple[ModelEntry, ...]:
         """Offered entries of `category` by its rule (bot/catalog/categories.py), cheapest first."""
         rule = CATEGORY_BY_KEY.get(category)
         if rule is None:
             return ()
-        state = (self.availability.missing, self.availability.degraded, self.availability.hide_degraded)
+        state = self._availability_state()
         cached = self._category_cache.get(category)
         if cached is not None and cached[0] == state:
             return cached[1]

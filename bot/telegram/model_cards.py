@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
+from aiogram.utils.i18n import I18n, ngettext
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.i18n import ngettext
 
 from bot.catalog.availability import DEGRADED_MARK
 from bot.catalog.facts import Sound
@@ -43,7 +43,18 @@ def card_line(
 ) -> str:
     """The one-line card: name with marks, what it is best at, price from, clip length, sound.
     `modes`: the modes this menu offers (an order begun with a photo offers image → video only).
-    `brief`: without "best at", for a list too long for one message (the ℹ️ card still says it)."""
+    `brief`: without "best at", for a list too long for one message (the ℹ️ card still says it).
+    Kept by the catalog until KIE's availability changes: the wizard's model step shows a dozen per
+    tap (`locale`: the language gettext answers in, which `lang` normally is)."""
+    wanted = None if modes is None else tuple(modes)
+    locale = I18n.get_current(no_error=True)
+    key = ("card", entry.key, lang, locale.current_locale if locale else None, wanted, brief)
+    return catalog.derived(key, lambda: _card_line(catalog, entry, lang, wanted, brief=brief))
+
+
+def _card_line(
+    catalog: Catalog, entry: ModelEntry, lang: str, modes: Iterable[str] | None, *, brief: bool
+) -> str:
     shown = catalog.shown_modes(entry, modes)
     facts = " · ".join(
         (
