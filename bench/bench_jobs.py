@@ -11,10 +11,13 @@ Smallest run (the smoke test): --no-ffmpeg --callback-jobs 2 --polling-jobs 2 --
    the KIE callback reaching the bot to the sendVideo request reaching the fake Bot API.
    1a: the bot in this process, instrumented: phases, download measured and subtracted.
    1b: `python -m bot` as a subprocess (its own CPU, as in production), with ffprobe/ffmpeg and
-   without them on PATH (the bot's own path). Target: p99 <= 1 s, not counting the download.
+   without them on PATH (the bot's own path). Targets (issue 15), not counting the download: p99
+   <= 1 s with ffmpeg, <= 0.5 s without it (1a and 1b alike).
    1c: the 1b burst (without ffmpeg) on PostgreSQL + Redis, `python -m bot` x 1 and then x 2 in
    webhook mode behind a balancer that PUBLIC_URL points at (KIE's callbacks go to the instances in
-   turn), p99 side by side, and no video sent twice. On --database-url (a throwaway database is made
+   turn), p99 side by side, and no video sent twice. Target: p99 <= 1 s (not the issue's: it names
+   only a bot with and without ffmpeg; this scale-out check is ours, and it holds the looser of the
+   two, although it runs without ffmpeg). On --database-url (a throwaway database is made
    and dropped) and --redis-url (a key prefix of its own), defaulting to TEST_DATABASE_URL and
    TEST_REDIS_URL; skipped, saying why, without them.
    The with-ffmpeg variants run only when ffprobe and ffmpeg are on PATH (and not --no-ffmpeg).
@@ -107,7 +110,15 @@ from tests.e2e.jobs_support import order_job, prepare_user
 from tests.e2e.multi_support import Balancer
 from tests.fakes.telegram import FakeTelegram, TgUser
 
-CALLBACK_P99_TARGET_S = 1.0
+# Issue 15: p99 callback -> sendVideo, not counting the file transfer.
+CALLBACK_P99_TARGET_S = 1.0  # with ffprobe/ffmpeg
+CALLBACK_P99_NO_FFMPEG_TARGET_S = 0.5  # without them
+# 1c (PostgreSQL + Redis, one and two instances) is not in the issue; it keeps the with-ffmpeg 1 s.
+SCALE_OUT_P99_TARGET_S = 1.0
+
+
+def callback_target_s(media: bool) -> float:
+    return CALLBACK_P99_TARGET_S if media else CALLBACK_P99_NO_FFMPEG_TARGET_S
 POLL_DELAY_TARGET_S = 5.0
 POLL_CALLS_TARGET_60S = 12
 # Issue 15: 500 jobs in flight under the status budget; a lone 60 s job after its model's history.
@@ -290,7 +301,7 @@ async def bench_callbacks(jobs: int, *, media: bool) -> None:
     without_download = [a - b for a, b in zip(total, download, strict=True)]
     phases: list[tuple[str, list[float]]] = [
         (
-            "callback -> download start (state, settle, status edit)",
+            "callback -> download start (state, settle, waiting in line)",
             [t.download_started - t.callback_at for t in complete],  # type: ignore[operator]
         ),
         ("download (KIE result, loopback)", download),
@@ -315,7 +326,7 @@ async def bench_callbacks(jobs: int, *, media: bool) -> None:
         f"p99 callback->sendVideo without download, in-process, {'with' if media else 'without'} ffmpeg",
         percentile(without_download, 0.99),
         "<=",
-        CALLBACK_P99_TARGET_S,
+        callback_target_s(media),
         "s",
     )
 
@@ -423,7 +434,7 @@ async def bench_callbacks_subprocess(jobs: int, *, media: bool) -> None:
         f"{'with' if media else 'without'} ffmpeg",
         percentile(phases[3][1], 0.99),
         "<=",
-        CALLBACK_P99_TARGET_S,
+        callback_target_s(media),
         "s",
     )
 
@@ -551,10 +562,10 @@ async def bench_callbacks_instances(jobs: int, database_url: str | None, redis_u
     for run in runs:
         verdict(
             f"p99 callback->sendVideo, python -m bot x {run.instances} on PostgreSQL + Redis "
-            f"(with the {download_kb()} kB download), without ffmpeg",
+            f"(with the {download_kb()} kB download), without ffmpeg (our scale-out target, not the issue's)",
             percentile(run.phases[3][1], 0.99),
             "<=",
-            CALLBACK_P99_TARGET_S,
+            SCALE_OUT_P99_TARGET_S,
             "s",
         )
     duplicates = sum(run.videos - jobs for run in runs)

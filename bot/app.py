@@ -347,6 +347,7 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
             upload_limit_bytes=settings.upload_limit_bytes,
             max_result_bytes=settings.max_result_mb * 1024 * 1024,
             rush_wait_max_s=RUSH_WAIT_MAX_S * settings.kie_poll_scale,
+            max_parallel=settings.delivery_parallel,
         )
 
         def make_generation(events: SubmissionEvents) -> GenerationService:

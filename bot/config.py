@@ -155,6 +155,9 @@ class Settings(PriceSettings):
     job_timeout_minutes: float = Field(default=30.0, gt=0)
     max_jobs_in_flight: int = Field(default=3, ge=1)
     max_result_mb: int = Field(default=2000, ge=1)
+    # Finished videos being downloaded, prepared and uploaded at once; the rest wait in line in the
+    # order their jobs finished (services/delivery.py says why a burst is quicker that way).
+    delivery_parallel: int = Field(default=8, ge=1)
     # How often a running job's status message refreshes its elapsed time (Telegram allows about one
     # edit a second per chat; parallel jobs share it).
     status_refresh_seconds: float = Field(default=15.0, gt=0)

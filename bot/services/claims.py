@@ -53,18 +53,28 @@ async def renewing(renew: Callable[[], Awaitable[bool]], every_s: float, what: s
 
     async def keep() -> None:
         while True:
-            await asyncio.sleep(every_s)
             try:
                 if not await renew():
                     log.warning("%s: the lease is not ours any more", what)
                     return
             except Exception as exc:
                 log.warning("%s: lease renewal failed: %s", what, exc)
+            await asyncio.sleep(every_s)
 
-    keeper = asyncio.create_task(keep(), name=f"lease-{what}")
+    # The keeper task starts only when the first renewal is due: most bodies (a delivery of a usual
+    # clip) end well before that, and under a burst a task per body is loop time for nothing.
+    keeper: asyncio.Task[None] | None = None
+
+    def start() -> None:
+        nonlocal keeper
+        keeper = asyncio.create_task(keep(), name=f"lease-{what}")
+
+    timer = asyncio.get_running_loop().call_later(every_s, start)
     try:
         yield
     finally:
-        keeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await keeper
+        timer.cancel()
+        if keeper is not None:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper

@@ -82,11 +82,21 @@ class DeliveryRush:
                     await self._changed.wait()
 
 
+# Deliveries under way at once (DELIVERY_PARALLEL); see DeliveryService.
+MAX_PARALLEL_DELIVERIES = 8
 # The longest a status edit waits for the other deliveries to reach the chat (real seconds).
 RUSH_WAIT_MAX_S = 10.0
 
 
 class DeliveryService:
+    """Deliveries run at most `max_parallel` at once, the others wait in line (first come, first
+    served). Under a burst of finished jobs the event loop's CPU is the limit: with every delivery
+    advancing at once, each video waits for every other job's download and preparation, so the
+    first video lands about when the last does; in line, they land one after another (the last one
+    no later), fewer connections are open at once, and the HTTP clients' pools stay small (their
+    bookkeeping grows with the requests in flight). Large files are network-bound, so a few run
+    side by side."""
+
     def __init__(
         self,
         *,
@@ -96,6 +106,7 @@ class DeliveryService:
         max_result_bytes: int,
         temp_dir: Path | None = None,
         rush_wait_max_s: float = RUSH_WAIT_MAX_S,
+        max_parallel: int = MAX_PARALLEL_DELIVERIES,
     ) -> None:
         self.sender = sender
         self.kie = kie
@@ -103,6 +114,7 @@ class DeliveryService:
         self.max_result_bytes = max_result_bytes
         self.temp_dir = temp_dir
         self.rush = DeliveryRush(rush_wait_max_s)
+        self._slots = asyncio.Semaphore(max_parallel)
 
     async def deliver(self, job: Job, *, fall_back_on_transient: bool = False) -> Delivered:
         """One delivery attempt.
@@ -115,11 +127,16 @@ class DeliveryService:
             return Delivered(DeliveryResult.FAILED)
         # File system calls off the event loop: on a busy disk one takes milliseconds, and a burst of
         # deliveries would each wait for all the others' (measured: 100 mkdtemp cost 0.75 s).
-        workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=f"job{job.id}-", dir=self.temp_dir))
+        workdir: Path | None = None
         try:
-            return await self._deliver(job, workdir, fall_back_on_transient)
+            async with self._slots:
+                workdir = Path(
+                    await asyncio.to_thread(tempfile.mkdtemp, prefix=f"job{job.id}-", dir=self.temp_dir)
+                )
+                return await self._deliver(job, workdir, fall_back_on_transient)
         finally:
-            await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
+            if workdir is not None:
+                await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
 
     async def _deliver(self, job: Job, workdir: Path, fall_back_on_transient: bool) -> Delivered:
         url = job.result_urls[0]

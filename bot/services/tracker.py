@@ -81,23 +81,23 @@ DELIVERY_RETRY = DeliveryRetryPolicy()
 SENDING_NOTICE_AFTER_S = 1.0
 
 
-async def _booked() -> None:
-    """A lease that is already in the jobs table."""
-
-
 class _SendingNotice:
     """Shows "sending" once the delivery has run SENDING_NOTICE_AFTER_S, beside it, never before it,
-    and not while other videos are still on their way (DeliveryRush)."""
+    and not while other videos are still on their way (DeliveryRush). Until it is due it is a timer,
+    not a task: most deliveries end before it and cost the loop nothing for it."""
 
     def __init__(self, status: JobStatusView, job: Job, rush: DeliveryRush) -> None:
         self._status = status
         self._job = job
         self._rush = rush
         self._editing = False
-        self._task = asyncio.ensure_future(self._show_later())
+        self._task: asyncio.Task[None] | None = None
+        self._timer = asyncio.get_running_loop().call_later(SENDING_NOTICE_AFTER_S, self._due)
 
-    async def _show_later(self) -> None:
-        await asyncio.sleep(SENDING_NOTICE_AFTER_S)
+    def _due(self) -> None:
+        self._task = asyncio.ensure_future(self._show())
+
+    async def _show(self) -> None:
         await self._rush.calm(own=1)
         self._editing = True
         await self._status.show_status(self._job, JobStatus.SENDING)
@@ -109,13 +109,17 @@ class _SendingNotice:
         queued is replaced by the newer), so the notice cannot land after the status that follows
         it; waiting for it to land would hold the delivery's outcome behind a low-priority edit.
         """
-        if self._editing:
-            self._task.add_done_callback(self._report)
+        self._timer.cancel()
+        task = self._task
+        if task is None:
             return
-        self._task.cancel()
+        if self._editing:
+            task.add_done_callback(self._report)
+            return
+        task.cancel()
         # asyncio.wait: the notice's own end (cancelled or not) is not raised here, while a
         # cancellation of the delivery itself still is.
-        await asyncio.wait([self._task])
+        await asyncio.wait([task])
 
     def _report(self, task: asyncio.Future[None]) -> None:
         if not task.cancelled() and (error := task.exception()) is not None:
@@ -618,9 +622,11 @@ class JobTracker:
             # every other job's database work (this process cannot start the same delivery twice:
             # _delivering), or was already written with the success (`leased`); the outcome below is
             # written only after it, so never overwritten.
-            counted = asyncio.ensure_future(
-                _booked() if leased else self.jobs.update_fields(job.id, delivery_attempts=attempt)
-            )
+            counted: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            if leased:
+                counted.set_result(None)
+            else:
+                counted = asyncio.ensure_future(self.jobs.update_fields(job.id, delivery_attempts=attempt))
             sending = _SendingNotice(self.status, job, self._rush) if attempt == 1 else None
             try:
                 async with renewing(

@@ -35,11 +35,15 @@ class PinnedResponseModels(BaseRequestMiddleware):
     first use and kept by pydantic only in a weak cache: the garbage collector drops it between
     calls, and rebuilding it costs 5-15 ms of the event loop each time (41 rebuilds of
     Response[Message] in one burst of 100 deliveries, bench/bench_jobs.py). One strong reference
-    per result type the bot has used makes each a dictionary lookup.
+    per result type the bot has used makes each a dictionary lookup. The types of sends and edits
+    are built up front, so the first burst after a start does not pay for them either.
     """
 
     def __init__(self) -> None:
-        self._pinned: dict[Any, type[Response[Any]]] = {}
+        self._pinned: dict[Any, type[Response[Any]]] = {
+            returning: Response[returning]  # type: ignore[valid-type]
+            for returning in (Message, Message | bool, bool)
+        }
 
     async def __call__(
         self,
