@@ -80,7 +80,7 @@ from bot.telegram.paysupport import make_paysupport_router
 from bot.telegram.polling import POLLING_LEASE, polling_leadership
 from bot.telegram.private_only import PrivateChatsOnly
 from bot.telegram.start import make_fallback_router, make_start_router
-from bot.telegram.wizard import make_wizard_router
+from bot.telegram.wizard import make_wizard_routers
 from bot.web import WEBHOOK_PATH, build_web_app
 
 if TYPE_CHECKING:
@@ -210,8 +210,11 @@ def create_dispatcher(components: Components) -> Dispatcher:
         observer.outer_middleware(user_middleware)
         observer.outer_middleware(i18n_middleware)
     dp.callback_query.outer_middleware(CallbackAnswerGuard())
+    wizard_buttons, wizard = make_wizard_routers(components.user_locks)
     dp.include_routers(
         make_errors_router(),
+        # The busiest updates first (see make_wizard_routers); its callback data matches no other router.
+        wizard_buttons,
         make_start_router(),
         # Payments, balance and admin come before the wizard: its "any message while a draft is
         # open" handler would otherwise swallow /buy, /balance and, worse, the successful_payment
@@ -224,7 +227,7 @@ def create_dispatcher(components: Components) -> Dispatcher:
         make_history_router(components.catalog),
         make_job_actions_router(components.catalog),
         make_models_router(),
-        make_wizard_router(components.user_locks),
+        wizard,
         make_fallback_router(),
     )
     return dp

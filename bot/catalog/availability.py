@@ -47,6 +47,11 @@ class Availability:
         self.missing: frozenset[str] = frozenset()
         self.degraded: frozenset[str] = frozenset()
         self.hide_degraded = hide_degraded
+        # Every menu asks offered_modes for every entry it lists (the wizard: dozens per tap); the
+        # answer only changes when one of the three fields above is assigned. entry key -> (entry,
+        # modes), for the state it was computed in; the entry is kept to tell a new one of that key.
+        self._offered: dict[str, tuple[ModelEntry, tuple[str, ...]]] = {}
+        self._offered_state: tuple[frozenset[str], frozenset[str], bool] | None = None
 
     def mode_hidden_reason(self, entry: ModelEntry, mode: str) -> str | None:
         kie_id = listed_id(entry, mode)
@@ -59,6 +64,17 @@ class Availability:
         return None
 
     def offered_modes(self, entry: ModelEntry) -> tuple[str, ...]:
+        state = (self.missing, self.degraded, self.hide_degraded)
+        if state != self._offered_state:  # the same sets: compared by identity, no scan
+            self._offered, self._offered_state = {}, state
+        known = self._offered.get(entry.key)
+        if known is not None and known[0] is entry:
+            return known[1]
+        modes = self._offered_now(entry)
+        self._offered[entry.key] = (entry, modes)
+        return modes
+
+    def _offered_now(self, entry: ModelEntry) -> tuple[str, ...]:
         if not entry.orderable:  # retired, or hidden by the operator's overrides
             return ()
         return tuple(m for m in entry.modes if self.mode_hidden_reason(entry, m) is None)

@@ -23,18 +23,30 @@ from bot.telegram.wizard.messages import make_messages_router, make_outside_rout
 from bot.telegram.wizard.session import LiveDraft, OneUpdatePerUser
 
 
-def make_wizard_router(locks: UserLocks | None = None) -> Router:
-    """`locks`: the per-user lock (in-process when None; shared through Redis with REDIS_URL)."""
-    router = Router(name="wizard")
+def make_wizard_routers(locks: UserLocks | None = None) -> tuple[Router, Router]:
+    """(buttons, the rest). `locks`: the per-user lock (in-process when None; shared through Redis
+    with REDIS_URL).
+
+    The wizard's buttons are most of the bot's updates, so app.py puts their router first: aiogram
+    tries routers in order, and every router before it would try its own callback filters on each
+    tap. That order cannot change who handles a tap (the wizard's callback data has a prefix of its
+    own). The rest (/generate, /cancel, files and the prompt) goes after payments and balance, which
+    its "any message while a draft is open" handler would otherwise swallow. Both share one per-user
+    lock and screen middleware: a tap and a message of one user still go one at a time."""
     one_at_a_time = OneUpdatePerUser(locks)
     screens = ScreenMiddleware()
+    buttons = Router(name="wizard-buttons-first")
+    buttons.callback_query.middleware(one_at_a_time)
+    buttons.callback_query.middleware(screens)
+    rest = Router(name="wizard")
     # Inner middlewares of a router also wrap the handlers of the routers included in it.
-    for observer in (router.message, router.callback_query):
+    for observer in (rest.message, rest.callback_query):
         observer.middleware(one_at_a_time)
         observer.middleware(screens)
-    steps = [make_buttons_router(), make_messages_router()]
-    for child in steps:
+    taps, messages = make_buttons_router(), make_messages_router()
+    for child in (taps, messages):
         child.message.middleware(LiveDraft())
         child.callback_query.middleware(LiveDraft())
-    router.include_routers(make_entry_router(), *steps, make_outside_router())
-    return router
+    buttons.include_router(taps)
+    rest.include_routers(make_entry_router(), messages, make_outside_router())
+    return buttons, rest
