@@ -12,7 +12,7 @@ Prints:
   process's loop its work would delay every answer, and the client counts a permit until its answer
   (the only moment it knows KIE has counted the request), so the simulator's CPU would show up as lost
   throughput that has nothing to do with the client;
-* the client's own overhead per call: median microseconds of `get_status` vs a raw httpx GET of
+* the client's own overhead per call: median microseconds of `get_status` vs a raw aiohttp GET of
   the same URL on the same loop;
 * one verdict line per target.
 """
@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx
+import aiohttp
 
 from bench._support import verdict
 from bot.kie.client import KieClient, RetryPolicy
@@ -167,7 +167,12 @@ async def bench_status(rps: float, seconds: float, pollers: int) -> tuple[float,
 async def bench_overhead(calls: int) -> None:
     async with KieSimulator(KEY, status_limit_per_s=None, timings=SimTimings.manual()) as sim:
         client = KieClient(KEY, api_base=sim.base_url, create_limiter=Unlimited(), status_limiter=Unlimited())
-        raw = httpx.AsyncClient(headers={"Authorization": f"Bearer {KEY}"})
+        raw = aiohttp.ClientSession(headers={"Authorization": f"Bearer {KEY}"})
+
+        async def raw_get(url: str, params: dict[str, str]) -> None:
+            async with raw.get(url, params=params) as answer:
+                await answer.json()
+
         try:
             task_id = await client.create_task(CREATE)
             req = StatusRequest("/api/v1/jobs/recordInfo", {"taskId": task_id})
@@ -176,23 +181,23 @@ async def bench_overhead(calls: int) -> None:
             raw_us: list[float] = []
             for _ in range(50):  # warm up connections
                 await client.get_status(req)
-                (await raw.get(url, params=req.params)).json()
+                await raw_get(url, req.params)
             for _ in range(calls):
                 t0 = time.perf_counter()
                 await client.get_status(req)
                 t1 = time.perf_counter()
-                (await raw.get(url, params=req.params)).json()
+                await raw_get(url, req.params)
                 t2 = time.perf_counter()
                 client_us.append((t1 - t0) * 1e6)
                 raw_us.append((t2 - t1) * 1e6)
         finally:
             await client.aclose()
-            await raw.aclose()
+            await raw.close()
         # Don't keep every recorded request alive in the figures' process longer than needed.
         sim.requests.clear()
         client_median, raw_median = statistics.median(client_us), statistics.median(raw_us)
         print(
-            f"overhead: get_status median {client_median:.0f} us vs raw httpx {raw_median:.0f} us -> "
+            f"overhead: get_status median {client_median:.0f} us vs raw aiohttp {raw_median:.0f} us -> "
             f"client overhead {client_median - raw_median:.0f} us per call ({calls} calls each)"
         )
 

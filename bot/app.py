@@ -9,7 +9,6 @@ import signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -19,6 +18,7 @@ from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import BotCommandScopeDefault
 from aiohttp import web
+from yarl import URL
 
 from bot import __version__
 from bot.catalog import Catalog
@@ -94,7 +94,7 @@ log = logging.getLogger("bot.app")
 
 
 def sandbox_host_port(base_url: str) -> str:
-    host, port = host_port(httpx.URL(base_url))
+    host, port = host_port(URL(base_url))
     return f"{host}:{port}"
 
 

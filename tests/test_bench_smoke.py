@@ -115,7 +115,7 @@ def test_bench_kie_client_smoke() -> None:
         r"^creates: 40 in [\d.]+s under 20/1s .* ratio [\d.]+; 429s from simulator: 0$", output, re.MULTILINE
     ), output
     assert re.search(r"^status: \d+ calls .* ratio [\d.]+; 429s from simulator: 0$", output, re.MULTILINE)
-    assert re.search(r"^overhead: get_status median \d+ us vs raw httpx \d+ us", output, re.MULTILINE)
+    assert re.search(r"^overhead: get_status median \d+ us vs raw aiohttp \d+ us", output, re.MULTILINE)
     assert_verdicts(
         output,
         [

@@ -1,7 +1,9 @@
 """HTTP client for KIE.ai: create, status, upload, credit, download-url, result download.
 
-One `KieClient` (one httpx.AsyncClient, one pair of rate limiters) per process. It knows nothing about
-model families: adapters build `CreateRequest` / `StatusRequest` objects and parse the `data` it returns.
+One `KieClient` (two aiohttp sessions, made on first use, and its rate limiters) per process. It knows
+nothing about model families: adapters build `CreateRequest` / `StatusRequest` objects and parse the
+`data` it returns. aiohttp, not httpx: aiogram loads it anyway, and a second HTTP stack cost the bot
+~3 MB of RSS (issue 15).
 
 Retry rules (why they differ):
 * Status, upload (bytes), credit, download-url, result download are idempotent: network errors, 429,
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
 import random
@@ -32,7 +35,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-import httpx
+import aiohttp
+from yarl import URL
 
 from bot.kie.adapters._parse import as_decimal
 from bot.kie.errors import (
@@ -71,7 +75,7 @@ from bot.kie.ratelimit import (
     per_second_shape,
 )
 from bot.kie.types import CreateRequest, StatusRequest
-from bot.kie.url_guard import GuardedTransport, UrlGuard
+from bot.kie.url_guard import GuardedResolver, UrlGuard
 
 log = logging.getLogger(__name__)
 _NO_LIMIT = Unlimited()
@@ -85,11 +89,15 @@ MAX_DOWNLOAD_REDIRECTS = 5
 HOLD_MARGIN_S = 0.003
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
-# Transport errors raised before a single request byte left this machine: safe to resend a create.
-_NEVER_SENT_ERRORS: tuple[type[httpx.TransportError], ...] = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
+USER_AGENT = "kie-video-bot/0.1"
+# Network errors: aiohttp's own, and a plain TimeoutError when an upload's total budget runs out.
+_NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError)
+# Raised before a single request byte left this machine: safe to resend a create. ClientConnectorError
+# covers a refused connection, a DNS failure and a TLS handshake failure; ConnectionTimeoutError the
+# connect and the wait for a free pool connection.
+_NEVER_SENT_ERRORS: tuple[type[Exception], ...] = (
+    aiohttp.ClientConnectorError,
+    aiohttp.ConnectionTimeoutError,
 )
 
 
@@ -114,23 +122,29 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class KieTimeouts:
+    """In aiohttp's terms: `connect_s` the TCP/TLS connect, `pool_s` the wait for a free pooled
+    connection on top of it, `read_s` the longest pause while waiting for or reading an answer.
+    aiohttp has no write timeout: a call's body is small, an upload gets `upload_s` in total."""
+
     connect_s: float = 10.0
     read_s: float = 30.0
-    write_s: float = 30.0
     pool_s: float = 10.0
-    upload_s: float = 300.0      # read/write budget of one upload
+    upload_s: float = 300.0      # the whole of one upload
     download_read_s: float = 60.0  # longest pause between two chunks of a result download
 
-    def api(self) -> httpx.Timeout:
-        return httpx.Timeout(connect=self.connect_s, read=self.read_s, write=self.write_s, pool=self.pool_s)
+    def api(self) -> aiohttp.ClientTimeout:
+        return self._timeout(read_s=self.read_s)
 
-    def upload(self) -> httpx.Timeout:
-        return httpx.Timeout(connect=self.connect_s, read=self.upload_s, write=self.upload_s,
-                             pool=self.pool_s)
+    def upload(self) -> aiohttp.ClientTimeout:
+        return self._timeout(read_s=self.upload_s, total_s=self.upload_s)
 
-    def download(self) -> httpx.Timeout:
-        return httpx.Timeout(connect=self.connect_s, read=self.download_read_s, write=self.write_s,
-                             pool=self.pool_s)
+    def download(self) -> aiohttp.ClientTimeout:
+        return self._timeout(read_s=self.download_read_s)
+
+    def _timeout(self, *, read_s: float, total_s: float | None = None) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(
+            total=total_s, connect=self.pool_s + self.connect_s, sock_connect=self.connect_s, sock_read=read_s
+        )
 
 
 class KieSettingsLike(Protocol):
@@ -184,7 +198,6 @@ class KieClient:
         retry: RetryPolicy | None = None,
         create_retry: RetryPolicy | None = None,
         timeouts: KieTimeouts | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
         max_connections: int = 100,
         sleep: Sleep = asyncio.sleep,
         fetch_allow: tuple[str, ...] = (),
@@ -242,28 +255,41 @@ class KieClient:
         self.timeouts = timeouts or KieTimeouts()
         self._sleep = sleep
         self.stats = KieCallStats()
-        # One TLS context (CA bundle loaded once, ~0.8 MB each) for both clients below.
-        tls = httpx.create_ssl_context()
-        self._http = httpx.AsyncClient(
-            verify=tls,
-            timeout=self.timeouts.api(),
-            transport=transport,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=20),
-            follow_redirects=False,
-            headers={"Accept": "application/json", "User-Agent": "kie-video-bot/0.1"},
-        )
-        # Result downloads: their own client, every request checked and pinned to a public address
-        # (url_guard.py). No keep-alive: a pooled connection is keyed by IP and must not carry a
-        # request for another host name that happens to share it.
+        self.max_connections = max_connections
         self.url_guard = UrlGuard(fetch_allow)
-        self._fetch = httpx.AsyncClient(
-            timeout=self.timeouts.download(),
-            transport=GuardedTransport(transport or httpx.AsyncHTTPTransport(verify=tls), self.url_guard),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=0),
-            follow_redirects=False,
-            trust_env=False,
-            headers={"User-Agent": "kie-video-bot/0.1"},
-        )
+        # Made on first use (aiohttp wants a running loop). TLS: aiohttp's verified default context,
+        # made once when aiohttp is imported, so no CA bundle is loaded again here.
+        self._http: aiohttp.ClientSession | None = None
+        self._fetch: aiohttp.ClientSession | None = None
+
+    def _api_session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.max_connections),
+                timeout=self.timeouts.api(),
+                headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self._http
+
+    def _fetch_session(self) -> aiohttp.ClientSession:
+        """Result downloads: a session of their own, without the key, every connection checked and
+        pinned to a public address by its resolver (url_guard.py), each host name resolved again
+        (no DNS cache), no keep-alive, no proxy from the environment, no redirects followed."""
+        if self._fetch is None:
+            self._fetch = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=self.max_connections,
+                    resolver=GuardedResolver(self.url_guard),
+                    use_dns_cache=False,
+                    force_close=True,
+                ),
+                timeout=self.timeouts.download(),
+                headers={"User-Agent": USER_AGENT},
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=False,
+            )
+        return self._fetch
 
     @classmethod
     def from_settings(
@@ -294,8 +320,10 @@ class KieClient:
         )
 
     async def aclose(self) -> None:
-        await self._http.aclose()
-        await self._fetch.aclose()
+        for session in (self._http, self._fetch):
+            if session is not None:
+                await session.close()
+        self._http = self._fetch = None
 
     async def __aenter__(self) -> KieClient:
         return self
@@ -396,7 +424,11 @@ class KieClient:
             payload = bytes(data)
 
             def build() -> dict[str, Any]:
-                return {"files": {"file": (file_name, payload, mime_type)}, "data": fields}
+                form = aiohttp.FormData()
+                for name, value in fields.items():
+                    form.add_field(name, value)
+                form.add_field("file", payload, filename=file_name, content_type=mime_type)
+                return {"data": form}
 
             policy = self.retry
         else:
@@ -405,7 +437,7 @@ class KieClient:
 
             def build() -> dict[str, Any]:
                 return {
-                    "content": stream,
+                    "data": stream,
                     "headers": {"Content-Type": f"multipart/form-data; boundary={boundary}"},
                 }
 
@@ -431,16 +463,15 @@ class KieClient:
         redirect hop is not a public http(s) address (url_guard.py; never retried). No KIE key is
         sent: result URLs live on CDNs, not on KIE's API host.
         """
-        self.url_guard.check_scheme(url)
+        host = self.url_guard.check_scheme(url).host
         dest = Path(dest_path)
         part = dest.with_name(dest.name + ".part")
-        host = httpx.URL(url).host
         attempt = 0
         while True:
             attempt += 1
             try:
                 return await self._download_once(url, dest, part, max_bytes, chunk_size)
-            except httpx.TransportError as exc:
+            except _NETWORK_ERRORS as exc:
                 error: KieError = KieNetworkError(redact(f"{type(exc).__name__}: {exc}", self._secrets))
             except KieServerError as exc:
                 error = exc
@@ -496,7 +527,7 @@ class KieClient:
         limiter: Limiter | None,
         policy: RetryPolicy,
         is_create: bool = False,
-        timeout: httpx.Timeout | None = None,
+        timeout: aiohttp.ClientTimeout | None = None,
         in_line: PositionListener | None = None,
     ) -> Any:
         """One logical call with retries; returns the decoded success envelope."""
@@ -506,28 +537,34 @@ class KieClient:
             retry_after: float | None = None
             kwargs = build()
             headers = {**self._auth_headers(), **kwargs.pop("headers", {})}
+            if timeout is not None:
+                kwargs["timeout"] = timeout
             try:
                 # The permit is held until the answer is back (see ratelimit.py for why).
-                async with (limiter or _NO_LIMIT).hold(in_line):
-                    response = await self._http.request(method, url, headers=headers,
-                                                        timeout=timeout or httpx.USE_CLIENT_DEFAULT, **kwargs)
-            except httpx.TransportError as exc:
+                async with (
+                    (limiter or _NO_LIMIT).hold(in_line),
+                    self._api_session().request(method, url, headers=headers, **kwargs) as response,
+                ):
+                    status = response.status
+                    raw = await response.read()
+                    retry_after_header = response.headers.get("Retry-After")
+            except _NETWORK_ERRORS as exc:
                 error: KieError = self._transport_error(exc, is_create, label)
             else:
-                body = _decode_json(response)
-                answer_error = error_from_answer(response.status_code, body, self._secrets)
+                body = _decode_json(raw)
+                answer_error = error_from_answer(status, body, self._secrets)
                 if answer_error is None:
                     return body
                 error = answer_error
-                if is_create and _maybe_reached_backend(response.status_code, body):
+                if is_create and _maybe_reached_backend(status, body):
                     log.error("KIE create %s: HTTP %d without a KIE envelope; outcome unknown, not resending",
-                              label, response.status_code)
+                              label, status)
                     raise KieCreateOutcomeUnknown(
-                        f"HTTP {response.status_code} without a KIE answer", http_status=response.status_code
+                        f"HTTP {status} without a KIE answer", http_status=status
                     ) from error
                 if isinstance(error, KieRateLimited):
                     self.stats.rate_limited_answers += 1
-                    retry_after = _retry_after_s(response)
+                    retry_after = _retry_after_s(retry_after_header)
             self.stats.count_error(error)
             if not self._may_retry(error, is_create) or attempt >= policy.attempts:
                 log.warning("KIE %s %s failed: %s", method, label, error)
@@ -538,7 +575,7 @@ class KieClient:
                      attempt, delay)
             await self._sleep(delay)
 
-    def _transport_error(self, exc: httpx.TransportError, is_create: bool, label: str) -> KieError:
+    def _transport_error(self, exc: Exception, is_create: bool, label: str) -> KieError:
         text = redact(f"{type(exc).__name__}: {exc}", self._secrets)
         if is_create and not isinstance(exc, _NEVER_SENT_ERRORS):
             log.error("KIE create %s: outcome unknown after %s; not resending", label, type(exc).__name__)
@@ -553,22 +590,24 @@ class KieClient:
         return error.retryable
 
     async def _download_once(self, url: str, dest: Path, part: Path, max_bytes: int, chunk_size: int) -> int:
-        hop = httpx.URL(url)
+        hop = URL(url)
         for _hop in range(MAX_DOWNLOAD_REDIRECTS + 1):
-            # Redirects are followed here, not by httpx, so each hop's scheme is checked before any
-            # request (the transport checks and pins its address).
-            self.url_guard.check_scheme(hop)
-            async with self._fetch.stream("GET", hop) as response:
+            # Redirects are followed here, not by aiohttp, so each hop is checked before any request
+            # (an IP literal here, a host name by the session's resolver, which pins its address).
+            hop = self.url_guard.check(hop)
+            async with self._fetch_session().get(hop, allow_redirects=False) as response:
                 location = response.headers.get("Location")
-                if response.status_code in _REDIRECT_STATUSES and location:
-                    hop = hop.join(location)
+                if response.status in _REDIRECT_STATUSES and location:
+                    hop = hop.join(URL(location))
                     continue
                 return await self._save(response, dest, part, max_bytes, chunk_size)
         raise KieUrlRefused(f"result URL redirects more than {MAX_DOWNLOAD_REDIRECTS} times")
 
     @staticmethod
-    async def _save(response: httpx.Response, dest: Path, part: Path, max_bytes: int, chunk_size: int) -> int:
-        status = response.status_code
+    async def _save(
+        response: aiohttp.ClientResponse, dest: Path, part: Path, max_bytes: int, chunk_size: int
+    ) -> int:
+        status = response.status
         if status in (403, 404, 410):
             raise KieResultExpired(f"result URL answered HTTP {status}", http_status=status)
         if status >= 500:
@@ -586,7 +625,7 @@ class KieClient:
         batched = 0
         handle: BinaryIO | None = None
         try:
-            async for chunk in response.aiter_bytes(chunk_size):
+            async for chunk in response.content.iter_chunked(chunk_size):
                 written += len(chunk)
                 if written > max_bytes:
                     raise KieDownloadTooLarge(max_bytes, written)
@@ -624,9 +663,9 @@ def _discard_file(handle: BinaryIO | None, part: Path) -> None:
     part.unlink(missing_ok=True)
 
 
-def _decode_json(response: httpx.Response) -> Any:
+def _decode_json(raw: bytes) -> Any:
     try:
-        return response.json()
+        return json.loads(raw)
     except ValueError:
         return None
 
@@ -640,8 +679,7 @@ def _maybe_reached_backend(http_status: int, body: Any) -> bool:
     return (http_status >= 500 or 200 <= http_status <= 299) and not has_envelope
 
 
-def _retry_after_s(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
+def _retry_after_s(value: str | None) -> float | None:
     if value is None:
         return None
     try:

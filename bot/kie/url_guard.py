@@ -8,9 +8,11 @@ would be fetched and delivered as a "video". So every hop of a result download i
 * the host is resolved (loop.getaddrinfo) and EVERY address it resolves to must be global unicast
   (not private, loopback, link-local, multicast, reserved, unspecified, shared 100.64/10, nor such an
   address hidden in IPv4-mapped / 6to4 / Teredo / NAT64 IPv6 forms);
-* the connection then goes to the address that was checked (`GuardedTransport` rewrites the request
-  to that IP and keeps the original Host header and TLS server name), so a DNS answer that changes
-  between the check and the connect (DNS rebinding) cannot redirect it.
+* the connection then goes to the address that was checked, so a DNS answer that changes between the
+  check and the connect (DNS rebinding) cannot redirect it: `GuardedResolver` is the aiohttp
+  connector's resolver, it checks the addresses and hands exactly those to the connect (the Host
+  header and the TLS server name stay the URL's name). aiohttp connects to an IP-literal host
+  without asking its resolver, so `UrlGuard.check` checks a literal before each request.
 
 Tests and KIE_SANDBOX serve results from 127.0.0.1: `allow` names exact host:port pairs (the
 simulator's) that skip the address check. Nothing else on that host (another port, the bot's own web
@@ -24,7 +26,8 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 
-import httpx
+from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
 from bot.kie.errors import KieUrlRefused
 
@@ -86,9 +89,9 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | No
     return None
 
 
-def host_port(url: httpx.URL) -> tuple[str, int]:
-    port = url.port or _DEFAULT_PORTS.get(url.scheme, 0)
-    return url.host.lower(), port
+def host_port(url: URL) -> tuple[str, int]:
+    port = url.explicit_port or _DEFAULT_PORTS.get(url.scheme, 0)
+    return (url.host or "").lower(), port
 
 
 def parse_allow(entries: Iterable[str]) -> frozenset[tuple[str, int]]:
@@ -106,11 +109,11 @@ class UrlGuard:
     def __init__(self, allow: Iterable[str] = ()) -> None:
         self.allow = parse_allow(allow)
 
-    def check_scheme(self, url: str | httpx.URL) -> httpx.URL:
+    def check_scheme(self, url: str | URL) -> URL:
         """Parse `url`; refuse anything but an absolute http(s) URL with a host."""
         try:
-            parsed = httpx.URL(url)
-        except (httpx.InvalidURL, TypeError, ValueError):
+            parsed = URL(url)
+        except (TypeError, ValueError):
             raise KieUrlRefused("result URL cannot be parsed") from None
         if parsed.scheme not in ALLOWED_SCHEMES:
             raise KieUrlRefused(f"result URL scheme {parsed.scheme or 'none'!r} is not http(s)")
@@ -118,13 +121,29 @@ class UrlGuard:
             raise KieUrlRefused("result URL has no host")
         return parsed
 
-    async def resolve(self, url: httpx.URL) -> IPAddress:
+    def check(self, url: str | URL) -> URL:
+        """`check_scheme`, and a host written as an IP address checked here, before the request: aiohttp
+        connects to such a host without asking `GuardedResolver`. A host name is checked by the resolver
+        at connect time."""
+        parsed = self.check_scheme(url)
+        host, port = host_port(parsed)
+        literal = _ip_literal(host)
+        if literal is not None:
+            self._check_addresses(host, port, [literal])
+        elif ":" in host or host.replace(".", "").isdigit():
+            # 2130706433, 127.1: legacy numeric forms of an address (aiohttp refuses them as well).
+            raise KieUrlRefused(f"result host {host!r} is not a plain IP address")
+        return parsed
+
+    async def resolve(self, url: URL) -> IPAddress:
         """The address to connect to for `url`, after checking every address the host resolves to."""
         host, port = host_port(url)
-        try:
-            literal: IPAddress | None = ipaddress.ip_address(host)
-        except ValueError:
-            literal = None
+        return (await self.addresses(host, port))[0]
+
+    async def addresses(self, host: str, port: int) -> list[IPAddress]:
+        """Every address `host` resolves to, each one checked (unless host:port is allowed)."""
+        host = host.lower()
+        literal = _ip_literal(host)
         if literal is not None:
             addresses = [literal]
         else:
@@ -135,35 +154,46 @@ class UrlGuard:
             addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
             if not addresses:
                 raise KieUrlRefused(f"result host {host!r} does not resolve")
-        if (host, port) not in self.allow:
-            for address in addresses:
-                if not is_public_address(address):
-                    raise KieUrlRefused(f"result host {host!r} resolves to a non-public address {address}")
-        return addresses[0]
+        self._check_addresses(host, port, addresses)
+        return addresses
+
+    def _check_addresses(self, host: str, port: int, addresses: list[IPAddress]) -> None:
+        if (host, port) in self.allow:
+            return
+        for address in addresses:
+            if not is_public_address(address):
+                raise KieUrlRefused(f"result host {host!r} resolves to a non-public address {address}")
 
 
-class GuardedTransport(httpx.AsyncBaseTransport):
-    """Checks each request's URL and connects to the checked address (see the module doc)."""
+def _ip_literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, guard: UrlGuard) -> None:
-        self.inner = inner
+
+class GuardedResolver(AbstractResolver):
+    """The result downloads' resolver (see the module doc): only checked addresses reach the connect.
+
+    Its `KieUrlRefused` is not an OSError, so aiohttp passes it up unchanged."""
+
+    def __init__(self, guard: UrlGuard) -> None:
         self.guard = guard
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        url = self.guard.check_scheme(request.url)
-        address = await self.guard.resolve(url)
-        extensions = dict(request.extensions)
-        if url.scheme == "https" and "sni_hostname" not in extensions:
-            # The certificate is checked against the name, while the socket goes to the address.
-            extensions["sni_hostname"] = url.host
-        pinned = httpx.Request(
-            request.method,
-            url.copy_with(host=str(address)),
-            headers=request.headers,  # keeps Host: <original name>
-            stream=request.stream,
-            extensions=extensions,
-        )
-        return await self.inner.handle_async_request(pinned)
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return [
+            ResolveResult(
+                hostname=host,
+                host=str(address),
+                port=port,
+                family=socket.AF_INET6 if address.version == 6 else socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+            for address in await self.guard.addresses(host, port)
+        ]
 
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+    async def close(self) -> None:
+        pass

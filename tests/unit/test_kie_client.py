@@ -525,19 +525,33 @@ async def test_large_result_streams_to_disk(client: KieClient, sim: KieSimulator
 
 
 async def test_size_cap_without_content_length(tmp_path: Path) -> None:
-    async def endless() -> AsyncIterator[bytes]:
+    """A chunked answer (no Content-Length) is cut off as soon as it passes the cap."""
+    seen_headers: list[dict[str, str]] = []
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        seen_headers.append(dict(request.headers))
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
         for _ in range(100):
-            yield b"x" * 1000
+            await response.write(b"x" * 1000)
+        await response.write_eof()
+        return response
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        assert "Authorization" not in request.headers
-        return httpx.Response(200, content=endless())
-
-    # A public IP literal passes the address check without DNS; the mock transport answers for it.
-    async with KieClient(KEY, transport=httpx.MockTransport(handler)) as client:
-        with pytest.raises(KieDownloadTooLarge):
-            await client.download("https://93.184.215.14/v.mp4", tmp_path / "v.mp4", max_bytes=10_000)
+    app = web.Application()
+    app.router.add_get("/v.mp4", endless)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    try:
+        async with KieClient(KEY, fetch_allow=(f"127.0.0.1:{port}",)) as client:
+            with pytest.raises(KieDownloadTooLarge):
+                await client.download(f"http://127.0.0.1:{port}/v.mp4", tmp_path / "v.mp4", max_bytes=10_000)
+    finally:
+        await runner.cleanup()
     assert list(tmp_path.iterdir()) == []
+    assert seen_headers and "Authorization" not in seen_headers[0]
 
 
 async def test_expired_result_then_fresh_link(client: KieClient, sim: KieSimulator, tmp_path: Path) -> None:

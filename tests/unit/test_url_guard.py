@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 
-import httpx
 import pytest
+from yarl import URL
 
 from bot.kie.errors import KieUrlRefused
-from bot.kie.url_guard import UrlGuard, is_public_address, parse_allow
+from bot.kie.url_guard import GuardedResolver, UrlGuard, is_public_address, parse_allow
 
 NOT_PUBLIC = [
     "127.0.0.1",
@@ -85,10 +86,47 @@ async def test_loopback_and_private_hosts_are_refused_after_resolution(url: str)
 async def test_allowance_is_exactly_one_host_and_port() -> None:
     guard = UrlGuard(["127.0.0.1:8081"])
     assert guard.allow == {("127.0.0.1", 8081)}
-    assert str(await guard.resolve(httpx.URL("http://127.0.0.1:8081/results/x.mp4"))) == "127.0.0.1"
+    assert str(await guard.resolve(URL("http://127.0.0.1:8081/results/x.mp4"))) == "127.0.0.1"
     for other in ("http://127.0.0.1:8080/healthz", "http://127.0.0.1/x", "http://localhost:8081/x"):
         with pytest.raises(KieUrlRefused):
-            await guard.resolve(httpx.URL(other))
+            await guard.resolve(URL(other))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/healthz",
+        "http://[::1]/x",
+        "http://[::ffff:127.0.0.1]/x",
+        "https://169.254.169.254/latest/meta-data/",
+        "http://10.1.2.3/x",
+        "http://2130706433/x",  # legacy numeric forms are refused, never resolved
+        "http://127.1/x",
+    ],
+)
+def test_ip_literals_are_checked_before_the_request(url: str) -> None:
+    """aiohttp connects to an IP-literal host without its resolver: `check` is what stops them."""
+    with pytest.raises(KieUrlRefused):
+        UrlGuard().check(url)
+
+
+def test_check_passes_public_literals_names_and_the_allowance() -> None:
+    assert UrlGuard().check("https://93.184.215.14/v.mp4").host == "93.184.215.14"
+    # A name is left to the resolver, at connect time (no DNS here).
+    assert UrlGuard().check("https://cdn.example.invalid/v.mp4").host == "cdn.example.invalid"
+    assert UrlGuard(["127.0.0.1:8081"]).check("http://127.0.0.1:8081/r.mp4").port == 8081
+
+
+async def test_resolver_hands_only_checked_addresses_to_the_connect() -> None:
+    """What the download connector connects to is exactly what the resolver checked (no second
+    lookup that DNS rebinding could answer differently)."""
+    with pytest.raises(KieUrlRefused):
+        await GuardedResolver(UrlGuard()).resolve("localhost", 80)
+    allowed = GuardedResolver(UrlGuard(["localhost:8081"]))
+    answers = await allowed.resolve("localhost", 8081)
+    assert answers and all(ipaddress.ip_address(a["host"]).is_loopback for a in answers)
+    assert {a["hostname"] for a in answers} == {"localhost"}  # Host header and TLS name stay the name
+    assert all(a["port"] == 8081 and a["flags"] == socket.AI_NUMERICHOST for a in answers)
 
 
 def test_allowance_needs_a_port() -> None:
