@@ -1,7 +1,7 @@
 """One logging setup for the whole process.
 
 Secrets are redacted by a filter on every handler, so it applies whatever logger wrote the record
-(ours, aiogram's, aiohttp's, httpx's), including exception tracebacks.
+(ours, aiogram's, aiohttp's, any library's), including exception tracebacks.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> Redacting
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    # httpx logs every request URL at INFO; quiet it (and its transport) as a second line of defence.
+    # Request loggers write every URL at INFO (aiohttp's access log; httpx, should a dependency bring
+    # it back): quieted as a second line of defence behind the redacting filter.
     for noisy in ("httpx", "httpcore", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return redactor
