@@ -5,6 +5,8 @@ Pure: a draft and its step in, (HTML text, keyboard) out; no I/O, no storage.
 
 from __future__ import annotations
 
+import functools
+
 from aiogram.filters.callback_data import MAX_CALLBACK_LENGTH, CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
@@ -24,6 +26,17 @@ class WizardCallback(CallbackData, prefix="w"):
     draft: str  # the draft's id: a button of another draft is out of date
     action: str  # an Action's code; a plain string so an unknown code reaches a polite answer
     value: str = ""  # the chosen value; "key=value" for options, ratios via encode_ratio
+
+    @classmethod
+    def unpack(cls, value: str) -> WizardCallback:
+        # Each button handler's filter unpacks the tap's data again (Back is the fifth to try): the
+        # last few taps' data, parsed once. Handlers only read it.
+        return _unpack_wizard(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _unpack_wizard(value: str) -> WizardCallback:
+    return super(WizardCallback, WizardCallback).unpack(value)
 
 
 def encode_ratio(ratio: str) -> str:
