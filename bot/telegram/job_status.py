@@ -125,10 +125,10 @@ class TelegramJobStatus(StatusCard):
     def _lock(self, job_id: int) -> asyncio.Lock:
         return self._locks.setdefault(job_id, asyncio.Lock())
 
-    async def _refresh(self, job_id: int, entry: Waiting) -> None:
+    async def _refresh(self, job_id: int, entry: Waiting) -> asyncio.Future[bool] | None:
         """The ticker's refresh of one waiting job: its status again, with the time elapsed now."""
         if self.ticker.waiting.get(job_id) is not entry:
-            return
+            return None
         async with self._lock(job_id):
             lang = await self.language(entry.user_id)
             if lang != entry.lang:  # the user switched language: the card too
@@ -138,12 +138,13 @@ class TelegramJobStatus(StatusCard):
             elapsed_s = now() - entry.created_at
             line = await self.waiting_line(entry.model_key, entry.status, lang, entry.progress, elapsed_s)
             if self.ticker.waiting.get(job_id) is not entry:
-                return  # a final status came meanwhile
+                return None  # a final status came meanwhile
             sent = self._send(
                 job_id, entry.user_id, entry.chat_id, entry.message_id, f"{entry.header}\n{line}", None,
                 background=True, fresh_on_missing=False,
             )
             self._stop_when_gone(job_id, entry, sent)
+        return sent
 
     def _stop_when_gone(self, job_id: int, entry: Waiting, sent: asyncio.Future[bool]) -> None:
         """No more refreshes once an edit finds the message gone or the chat blocked."""

@@ -3,7 +3,9 @@
 KIE may say nothing for minutes (above all in callback mode, where nothing is polled), so a waiting
 status is re-shown every STATUS_REFRESH_SECONDS. One shared task serves all the jobs: per job it keeps
 a small record (what the refresh renders and where it goes, not the Job nor a coroutine of its own),
-and each time it wakes it refreshes the jobs that are due.
+and each time it wakes it refreshes the jobs that are due. At most REFRESHES_IN_FLIGHT of its edits
+wait in the outgoing queue at a time (edits are paced; hundreds of jobs due together would otherwise
+all queue at once): the others wait their turn as a record, and are refreshed as the edits go.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from bot.services.ports import JobStatus
 from bot.store.db import now
 
 log = logging.getLogger(__name__)
+
+REFRESHES_IN_FLIGHT = 16
 
 
 @dataclass(slots=True)
@@ -37,7 +41,8 @@ class Waiting:
     header: str  # the order card
 
 
-Refresh = Callable[[int, Waiting], Awaitable[None]]
+# Renders and hands over one job's edit; None when there is nothing to send (the job ended).
+Refresh = Callable[[int, Waiting], Awaitable[asyncio.Future[bool] | None]]
 
 
 class StatusTicker:
@@ -49,6 +54,7 @@ class StatusTicker:
         self.waiting: dict[int, Waiting] = {}
         self._refresh = refresh
         self._task: asyncio.Task[None] | None = None
+        self._slots = asyncio.Semaphore(REFRESHES_IN_FLIGHT)
 
     def track(self, job_id: int, entry: Waiting) -> Waiting:
         """Refresh this job from now on; a job already tracked keeps its cadence, with the new
@@ -81,6 +87,20 @@ class StatusTicker:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
+    async def _refresh_one(self, job_id: int, entry: Waiting) -> None:
+        await self._slots.acquire()
+        entry.due = time.monotonic() + self.refresh_s
+        sent = None
+        try:
+            sent = await self._refresh(job_id, entry)
+        except Exception:
+            log.exception("Job %s: status refresh failed", job_id)
+        finally:
+            if sent is None:
+                self._slots.release()
+            else:
+                sent.add_done_callback(lambda _sent: self._slots.release())
+
     async def _run(self) -> None:
         try:
             while self.waiting:
@@ -90,13 +110,9 @@ class StatusTicker:
                     if wall >= entry.deadline_at:
                         del self.waiting[job_id]
                     elif entry.due <= t:
-                        entry.due = t + self.refresh_s
                         due.append((job_id, entry))
                 for job_id, entry in due:
-                    try:
-                        await self._refresh(job_id, entry)
-                    except Exception:
-                        log.exception("Job %s: status refresh failed", job_id)
+                    await self._refresh_one(job_id, entry)
                 if self.waiting:
                     next_due = min(entry.due for entry in self.waiting.values())
                     await asyncio.sleep(max(0.0, next_due - time.monotonic()))
