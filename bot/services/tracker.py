@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,11 @@ LATE_SUCCESS_WINDOW_S = 6 * 3600.0
 LATE_POLL_INTERVAL_S = 60.0
 # Status calls in flight at once.
 MAX_PARALLEL_POLLS = 10
+# Due polls claimed per round: all that is due up to this many, or, when one status budget is
+# shared by all jobs, what it serves in this many seconds: a claimed job waiting for the budget holds
+# its row and a coroutine, and claiming more than the budget serves soon only makes more of them wait.
+POLL_CLAIM_MAX = 100
+POLL_CLAIM_BUDGET_S = 2.0
 # A model's completion times are re-read from the database at most this often (real seconds).
 HISTORY_TTL_S = 60.0
 # A result that cannot be fetched is retried this often before the user is refunded.
@@ -397,10 +403,16 @@ class JobTracker:
             # Submissions of an instance that died (their lease ran out).
             self._next_takeover = t + self.instance.renew_every_s
             await self.generation.take_over_submissions()
-        due = await self.jobs.claim_due_polls(claim)
+        due = await self.jobs.claim_due_polls(claim, self._poll_claim_size())
         if due:
             self._load = await self._measure_load()
             await asyncio.gather(*(self._poll_guarded(job) for job in due))
+
+    def _poll_claim_size(self) -> int:
+        rps = self.schedule.status_rps
+        if rps is None:
+            return POLL_CLAIM_MAX
+        return max(MAX_PARALLEL_POLLS, min(POLL_CLAIM_MAX, math.ceil(rps * POLL_CLAIM_BUDGET_S)))
 
     async def _measure_load(self) -> PollLoad:
         """How many jobs are polled: in all (only a shared, "key" budget bounds the gaps) and per model."""

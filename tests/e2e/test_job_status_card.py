@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -88,3 +89,43 @@ async def test_without_history_the_estimate_is_the_prior(
         job = await order_job(bot, USER, prompt="A quiet harbour [sim:delay=2]")
         await wait_status(fake_tg, job, translate("job-estimate-range", "en", low=1, high=3))
         await wait_job_state(bot, job.id, JobState.DELIVERED, timeout=30)
+
+
+async def test_one_ticker_task_refreshes_every_waiting_job(
+    fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path
+) -> None:
+    """The elapsed time of several waiting jobs moves on, all refreshed by one shared task (not a
+    task per job), which ends once no job waits."""
+    settings = make_settings(tmp_path, fake_tg, sim, callbacks=True, status_refresh_seconds=0.3)
+    async with running_bot(settings) as bot:
+        users = [USER + 1, USER + 2, USER + 3]
+        jobs = []
+        for user in users:
+            await prepare_user(bot, fake_tg, user)
+            jobs.append(await order_job(bot, user, prompt="A slow sunrise [sim:delay=60]"))
+        view = bot.components.tracker.status
+        assert isinstance(view, TelegramJobStatus)
+        await wait_until(lambda: {job.id for job in jobs} <= view.ticking, what="all three ticking")
+
+        def refreshed(job_user: int, message_id: int) -> bool:
+            message = fake_tg.message(job_user, message_id)
+            shown = [*(message.history if message else []), (message.text or "") if message else ""]
+            return len({ELAPSED.findall(text)[-1] for text in shown if ELAPSED.findall(text)}) >= 2
+
+        for job, user in zip(jobs, users, strict=True):
+            await fake_tg.wait_until(lambda j=job, u=user: refreshed(u, j.status_message_id or 0), timeout=15)
+        tickers = [t for t in asyncio.all_tasks() if t.get_name().startswith("status-ticker")]
+        assert [t.get_name() for t in tickers] == ["status-ticker"]
+
+        # The jobs end: so does the refresh, and the task with it.
+        for job in jobs:
+            submitted = await wait_job_state(bot, job.id, JobState.SUBMITTED, JobState.RUNNING)
+            assert submitted.task_id is not None
+            sim.fail(submitted.task_id)
+        for job in jobs:
+            await wait_job_state(bot, job.id, JobState.FAILED, timeout=30)
+        await wait_until(lambda: not view.ticking, what="no job ticking")
+        await wait_until(
+            lambda: not [t for t in asyncio.all_tasks() if t.get_name() == "status-ticker"],
+            what="the ticker task ended",
+        )
