@@ -37,8 +37,9 @@ Smallest run (the smoke test): --no-ffmpeg --callback-jobs 2 --polling-jobs 2 --
    alone, scheduled from that history. Targets: <= 8 status calls, noticed <= 2 s after KIE finished.
 3. memory: `python -m bot` as a subprocess recovering and polling 500 in-flight jobs (RSS from
    /proc), also as the bot's share over a fresh interpreter that only ran `import aiogram`; then one
-   5 MB and one 45 MB delivery in fresh processes, comparing their peak RSS. Targets: <= 150 MB with
-   500 jobs; the bot's share over `import aiogram` <= 15 MB; the peak does not grow with the video size.
+   5 MB and one 45 MB delivery in fresh processes, comparing their peak RSS. Targets (issue 15: RSS is
+   judged as the share, `import aiogram` alone is ~165 MB): the bot's share over `import aiogram` with
+   500 jobs <= 15 MB; the peak does not grow with the video size. The absolute peak is printed only.
 
 The in-process benches (1a, 2) run the bot, the fake Bot API and the KIE simulator in one event
 loop, so those figures include the fakes' own work. Everything listens on 127.0.0.1. Figures, not
@@ -127,7 +128,6 @@ CROWD_DELAY_TARGET_S = 10.0
 LONE_CALLS_TARGET = 8
 LONE_DELAY_TARGET_S = 2.0
 HISTORY_SPREAD_S = (50.0, 70.0)
-RSS_TARGET_MB = 150.0
 RSS_SHARE_TARGET_MB = 15.0  # the bot's own share over a bare `import aiogram`
 VIDEO_GROWTH_TARGET = 0.2  # "does not grow with the video size": well under a fifth of the extra bytes
 LONGEST_JOB_S = 120.0
@@ -1151,7 +1151,8 @@ async def bench_memory_in_flight(jobs: int, sample_s: float, *, lean: bool) -> N
         f"  peak RSS {peak:.1f} MB = `import aiogram` alone {aiogram_floor:.1f} MB + the bot's share "
         f"{share:.1f} MB"
     )
-    verdict(f"peak RSS with {jobs} jobs in flight", peak, "<=", RSS_TARGET_MB, "MB", digits=1)
+    # Issue 15: RSS is judged as the bot's share over `import aiogram` (165 MB on its own, beyond any
+    # absolute figure the bot could meet); the absolute peak is printed above, without a verdict.
     verdict(
         f"bot's share of peak RSS over import aiogram with {jobs} jobs in flight",
         share,

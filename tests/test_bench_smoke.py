@@ -166,7 +166,6 @@ def test_bench_jobs_smoke() -> None:
         "status calls for a 60 s job, polling only",
         "status calls for a lone 60 s job, polling only",
         "delay KIE finished->bot noticed, a lone 60 s job",
-        "peak RSS with 2 jobs in flight",
         "bot's share of peak RSS over import aiogram with 2 jobs in flight",
     ]
     if shared:
