@@ -129,13 +129,12 @@ class SqliteDatabase(Database):
                 str(self.path), isolation_level=None, factory=SqliteConnection
             )
             self._conn.row_factory = aiosqlite.Row
-            for pragma in (
-                "PRAGMA journal_mode=WAL",
-                "PRAGMA synchronous=NORMAL",
-                f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}",
-                "PRAGMA foreign_keys=ON",
-            ):
-                await self._conn.execute(pragma)
+            # busy_timeout first: an instance starting beside another waits for its locks
+            # (the WAL switch and the migrations) instead of failing with "database is locked".
+            await self._conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+            await self._switch_to_wal()
+            await self._conn.execute("PRAGMA synchronous=NORMAL")
+            await self._conn.execute("PRAGMA foreign_keys=ON")
             await self._migrate()
             # Prove the file is writable now, not at the first payment.
             await self._conn.execute("BEGIN IMMEDIATE")
@@ -152,20 +151,46 @@ class SqliteDatabase(Database):
             except sqlite3.Error:
                 pass
 
-    async def _migrate(self) -> None:
-        conn = self.conn
-        row = await (await conn.execute("PRAGMA user_version")).fetchone()
+    async def _switch_to_wal(self) -> None:
+        """PRAGMA journal_mode=WAL, retried: on a fresh file the switch needs an exclusive lock and
+        SQLite answers "database is locked" at once, without the busy handler, while another
+        instance starting beside this one holds it. Bounded by busy_timeout like any other wait."""
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        pause = 0.005
+        while True:
+            try:
+                await self.conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.2)
+
+    async def _schema_version(self) -> int:
+        row = await (await self.conn.execute("PRAGMA user_version")).fetchone()
         current = int(row[0]) if row else 0
         if current > len(MIGRATIONS):
             raise StoreError(
                 f"DATABASE_PATH={self.path} has schema version {current}, newer than this bot "
                 f"({len(MIGRATIONS)}); upgrade the bot"
             )
+        return current
+
+    async def _migrate(self) -> None:
+        conn = self.conn
+        current = await self._schema_version()
         for version, script in enumerate(MIGRATIONS, start=1):
             if version <= current:
                 continue
             await conn.execute("BEGIN IMMEDIATE")
             try:
+                # Read again under the write lock: another instance starting on the same file may
+                # have applied this step since the read above.
+                current = await self._schema_version()
+                if version <= current:
+                    await conn.execute("COMMIT")
+                    continue
                 for statement in split_sql(script):
                     await conn.execute(statement)
                 await conn.execute(f"PRAGMA user_version={version}")

@@ -35,7 +35,9 @@ async def test_after_its_model_history_a_job_is_polled_around_its_expected_finis
         assert done.task_id is not None
         polls = sim.requests_to("/api/v1/jobs/recordInfo")
         calls = [r for r in polls if r.query.get("taskId") == done.task_id]
-        first = [r for r in polls if r.query.get("taskId") == finished[0].task_id]
+        by_prior = [sum(r.query.get("taskId") == early.task_id for r in polls) for early in finished]
     # KIE's advice by age (the prior) polls a 40 s job ~9 times; knowing the model takes ~40 s,
-    # the scheduler waits and polls around 40 s.
-    assert len(calls) <= 3 < len(first), (len(calls), len(first))
+    # the scheduler waits and polls around 40 s. The most polled of the earlier jobs stands for the
+    # prior: the first ones share the event loop with the orders placed after them, and on a loaded
+    # 2-core CI machine a stalled loop polls them less often than their schedule says.
+    assert len(calls) <= 3 < max(by_prior), (len(calls), by_prior)

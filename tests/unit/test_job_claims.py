@@ -313,8 +313,8 @@ async def test_only_the_leader_polls_and_another_instance_takes_over_when_it_die
 
     # a dies: its database goes away, so it can neither renew nor release; b takes over after the lease.
     await first.close()
-    await wait_until(lambda: leaders[1].leading, timeout=10)
-    assert pollers[1].running == 1
+    # `leading` turns True just before the lead task first runs: wait for the poller itself.
+    await wait_until(lambda: leaders[1].leading and pollers[1].running == 1, timeout=10)
     await wait_until(lambda: not leaders[0].leading)
     assert pollers[0].running == 0, "the old leader stepped down when it could not renew"
     for leader in leaders:

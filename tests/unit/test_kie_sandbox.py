@@ -343,28 +343,32 @@ def test_every_documented_market_model_has_a_rule() -> None:
 # ---------------------------------------------------------------------------- state machines
 
 
-async def poll_states(http: httpx.AsyncClient, path: str, task_id: str, key: str) -> list[Any]:
+# Long phases, moved through by turning the task's clock back one phase at a time: the states are
+# seen in order however slow the machine is (timed 0.3 s phases were missed under CI load).
+PHASE_S = 100.0
+STEPPED = SimTimings(wait_s=PHASE_S, queue_s=PHASE_S, generate_s=PHASE_S, auto_complete=False)
+
+
+async def step_states(
+    simulator: KieSimulator, http: httpx.AsyncClient, path: str, task_id: str, key: str
+) -> list[Any]:
+    """The task's state in each phase (waiting, queued, generating), then after it completes."""
     seen: list[Any] = []
-    for _ in range(400):
-        data = (await status(http, path, task_id))["data"]
-        if not seen or seen[-1] != data[key]:
-            seen.append(data[key])
-        if data[key] in ("success", "fail"):
-            break
-        await asyncio.sleep(0.005)
+    for _ in range(3):
+        seen.append((await status(http, path, task_id))["data"][key])
+        simulator.tasks[task_id].created_mono -= PHASE_S
+    simulator.complete(task_id)
+    seen.append((await status(http, path, task_id))["data"][key])
     return seen
 
 
-# Each phase lasts long enough that a poll sees it on a busy 2-core machine (50 ms was missed under load).
-async def test_market_states_and_sora_progress(http: httpx.AsyncClient) -> None:
-    simulator = KieSimulator(
-        KEY, timings=SimTimings(wait_s=0.3, queue_s=0.3, generate_s=0.3), status_limit_per_s=None
-    )
+async def test_market_states_and_sora_progress() -> None:
+    simulator = KieSimulator(KEY, timings=STEPPED, status_limit_per_s=None)
     await simulator.start()
     try:
         async with httpx.AsyncClient(base_url=simulator.base_url) as client:
             task_id = (await create(client, "/api/v1/jobs/createTask", SORA))["data"]["taskId"]
-            states = await poll_states(client, "/api/v1/jobs/recordInfo", task_id, "state")
+            states = await step_states(simulator, client, "/api/v1/jobs/recordInfo", task_id, "state")
             data = (await status(client, "/api/v1/jobs/recordInfo", task_id))["data"]
     finally:
         await simulator.stop()
@@ -432,9 +436,7 @@ async def test_uploads_are_gone_after_24_hours(sim: KieSimulator, http: httpx.As
 
 
 async def test_runway_states_use_wait_and_queueing() -> None:
-    simulator = KieSimulator(
-        KEY, timings=SimTimings(wait_s=0.3, queue_s=0.3, generate_s=0.3), status_limit_per_s=None
-    )
+    simulator = KieSimulator(KEY, timings=STEPPED, status_limit_per_s=None)
     await simulator.start()
     try:
         async with httpx.AsyncClient(base_url=simulator.base_url) as client:
@@ -445,7 +447,7 @@ async def test_runway_states_use_wait_and_queueing() -> None:
                     {"prompt": "x", "duration": 5, "quality": "720p", "aspectRatio": "9:16"},
                 )
             )["data"]["taskId"]
-            states = await poll_states(client, "/api/v1/runway/record-detail", task_id, "state")
+            states = await step_states(simulator, client, "/api/v1/runway/record-detail", task_id, "state")
             data = (await status(client, "/api/v1/runway/record-detail", task_id))["data"]
     finally:
         await simulator.stop()

@@ -182,6 +182,24 @@ async def test_instances_starting_together_migrate_once() -> None:
                 await instance.close()
 
 
+async def test_sqlite_instances_starting_together_on_one_file_migrate_once(tmp_path: Path) -> None:
+    # Two bots started together on one SQLite file (the multi-instance e2e setup): each used to read
+    # user_version before taking the write lock, so the second re-ran a migration the first had
+    # just committed ("duplicate column name"). Several rounds, fresh file each, to give the race room.
+    for round_ in range(6):
+        path = tmp_path / f"bot-{round_}.sqlite3"
+        instances = [SqliteDatabase(path) for _ in range(4)]
+        try:
+            await asyncio.gather(*(instance.open() for instance in instances))
+            row = await instances[0].fetchone("PRAGMA user_version")
+            assert row is not None and row[0] == len(MIGRATIONS)
+            await add_user(instances[1], 1, 5)
+            assert await LedgerRepo(instances[3]).balance(1) == 5
+        finally:
+            for instance in instances:
+                await instance.close()
+
+
 async def test_a_newer_schema_is_refused_in_one_line() -> None:
     with pg_support.fresh_database() as url:
         import psycopg
