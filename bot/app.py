@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
@@ -61,6 +60,7 @@ from bot.telegram.dependencies import HandlerDependencies
 from bot.telegram.errors import make_errors_router
 from bot.telegram.files import TelegramFiles
 from bot.telegram.history import make_history_router
+from bot.telegram.http_session import TelegramHttpSession
 from bot.telegram.job_actions import make_job_actions_router
 from bot.telegram.job_results import TelegramResults
 from bot.telegram.job_status import TelegramJobStatus
@@ -179,9 +179,9 @@ def create_bot(
 ) -> Bot:
     """The bot; `session` (tests) replaces the HTTP session to Telegram; `scheduler` paces its sends."""
     if session is None and settings.telegram_api_base:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+        session = TelegramHttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
     elif session is None:
-        session = AiohttpSession()
+        session = TelegramHttpSession()
     session.middleware(PinnedResponseModels())
     # Outermost first: a 429 is waited out and the call sent again through the queue.
     session.middleware(RetryAfterMiddleware(max_wait=settings.telegram_flood_wait_max_s))

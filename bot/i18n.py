@@ -10,7 +10,7 @@ give the same catalogs.
 
 from __future__ import annotations
 
-import ast
+import re
 import struct
 import tempfile
 from pathlib import Path
@@ -103,10 +103,21 @@ def _form(key: str) -> int:
 def _unquote(token: str, number: int) -> str:
     if len(token) < 2 or token[0] != '"' or token[-1] != '"':
         raise PoError(f"line {number}: expected a quoted string, got {token!r}")
-    value = ast.literal_eval(token)  # a C-escaped string reads as a Python literal
-    if not isinstance(value, str):
-        raise PoError(f"line {number}: not a string")
-    return value
+
+    def unescape(match: re.Match[str]) -> str:
+        escaped = match.group(1)
+        if escaped not in _ESCAPES:
+            raise PoError(f"line {number}: unknown escape \\{escaped}")
+        return _ESCAPES[escaped]
+
+    # A regular expression, not ast.literal_eval: parsing every line as Python left ~0.5 MB of
+    # freed-but-kept memory in each process (issue 15's RSS target).
+    return _ESCAPE.sub(unescape, token[1:-1])
+
+
+# The escapes gettext's .po format uses (msgfmt knows no others that our files would need).
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
+_ESCAPE = re.compile(r"\\(.)")
 
 
 def write_mo(out: BinaryIO, messages: dict[str, str]) -> None:

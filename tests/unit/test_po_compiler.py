@@ -67,3 +67,5 @@ def test_escapes_continuations_plurals_and_what_is_left_out() -> None:
 def test_refuses_what_it_does_not_know() -> None:
     with pytest.raises(PoError, match="line 1"):
         parse_po('msgctxt "menu"\nmsgid "x"\nmsgstr "y"\n')
+    with pytest.raises(PoError, match=r"line 2: unknown escape \\q"):
+        parse_po('msgid "x"\nmsgstr "a\\qb"\n')
