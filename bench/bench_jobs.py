@@ -92,6 +92,7 @@ from bench._support import (
     wait_for,
     without_ffmpeg,
 )
+from bot.app import freeze_startup_heap
 from bot.catalog import build_catalog_from_settings
 from bot.catalog.model import Order
 from bot.config import Settings, load_settings
@@ -264,6 +265,9 @@ async def bench_callbacks(jobs: int, *, media: bool) -> None:
                 Path(tmp), tg, sim, callbacks=True, kie_poll_scale=1.0, kie_create_limit=100_000
             )
             async with running_bot(settings) as bot:
+                # What `python -m bot` does once it has started (bot/app.py); here the fakes' start-up
+                # heap is frozen with the bot's.
+                freeze_startup_heap()
                 users = await submit_jobs(bot, tg, [PROMPT] * jobs)
                 traces: dict[int, DeliveryTrace] = {}
                 with (

@@ -67,6 +67,7 @@ from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bench._support import REPO_ROOT, BotProcess, load_average, percentile, print_table, verdict, wait_for
+from bot.app import freeze_startup_heap
 from bot.logging_setup import setup_logging
 from bot.telegram.wizard.view import WizardCallback
 from tests.e2e.harness import free_port, make_settings, running_bot
@@ -566,6 +567,10 @@ async def measure(args: argparse.Namespace) -> None:
             f"{statistics.fmean(len(text) for text, _ in replay.shapes):.0f} characters and "
             f"{statistics.fmean(sum(map(len, rows)) for _, rows in replay.shapes):.1f} buttons on average"
         )
+        # As `python -m bot` does once it has started (bot/app.py, freeze_startup_heap): the start-up
+        # heap (here both bots', the fakes' and aiogram's) leaves the collector's full passes, which
+        # otherwise stall this one loop for 100-200 ms in whichever run they happen to fall.
+        freeze_startup_heap()
         for run in range(1, args.runs + 1):
             for subject in (real, bare):
                 profiling = profiler is not None and subject is real

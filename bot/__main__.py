@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     from bot.coordination.connection import RedisUnavailable
 
     try:
-        asyncio.run(run(settings))
+        asyncio.run(run(settings, freeze_heap=True))
     except (StoreError, RedisUnavailable) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
