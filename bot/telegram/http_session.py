@@ -1,10 +1,17 @@
-"""The HTTP session to the Bot API: aiogram's AiohttpSession, trusting the system's CA store.
+"""The HTTP session to the Bot API: aiogram's AiohttpSession, trusting the system's CA store and
+writing uploads to the socket in few large writes.
 
 aiogram builds a TLS context of its own from certifi's bundle for every session (~0.7 MB of the
 process, bench/bench_jobs.py section 3), while aiohttp already holds a verified context from the
 system's store, loaded when aiohttp is imported; the KIE client uses that one. Where the system
 has a CA bundle (every distribution, the python:3.11-slim image) Telegram gets the same one, so
 the bot trusts one store for both services; where it has none, certifi's as before.
+
+An upload (sendVideo) is a multipart body of ~20 parts; aiohttp writes each part's boundary, headers,
+value and line end as a chunk of its own, each a send() system call: ~40 per video, 14% of the
+bot's CPU in a burst of 100 deliveries (bench/bench_jobs.py 1b, profiled). CoalescedBody hands the
+socket the same bytes in pieces of up to COALESCE_BYTES instead; the video file itself still streams
+in its UPLOAD_READ_BYTES parts, so memory per upload stays bounded.
 """
 
 from __future__ import annotations
@@ -13,9 +20,15 @@ import os
 import ssl
 from typing import Any
 
+from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
-from aiohttp import TCPConnector
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import TelegramType
+from aiogram.types import InputFile
+from aiohttp import FormData, MultipartWriter, TCPConnector
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.payload import Payload
 
 # aiogram's own values (aiogram/client/session/aiohttp.py, 3.31); tests/unit/test_http_session.py
 # compares this session with aiogram's, so an aiogram upgrade that changes them fails there.
@@ -56,3 +69,92 @@ class TelegramHttpSession(AiohttpSession):
         }
         self._should_reset_connector = True
         self._proxy = None
+
+    def build_form_data(self, bot: Bot, method: TelegramMethod[TelegramType]) -> FormData:
+        """aiogram's build_form_data (3.31), on CoalescedFormData."""
+        form = CoalescedFormData(quote_fields=False)
+        files: dict[str, InputFile] = {}
+        for key, value in method.model_dump(warnings=False).items():
+            value = self.prepare_value(value, bot=bot, files=files)
+            if not value:
+                continue
+            form.add_field(key, value)
+        for key, file in files.items():
+            form.add_field(key, file.read(bot), filename=file.filename or key)
+        return form
+
+
+# Small writes are gathered up to this size before they reach the socket; larger ones pass through.
+COALESCE_BYTES = 64 * 1024
+
+
+class CoalescedFormData(FormData):
+    """aiohttp's FormData whose multipart body is a CoalescedBody."""
+
+    def __call__(self) -> Payload:
+        body = super().__call__()
+        return CoalescedBody(body) if isinstance(body, MultipartWriter) else body
+
+
+class CoalescedBody(Payload):
+    """A multipart body written through a _GatheringWriter: the same bytes, in few writes."""
+
+    _value: MultipartWriter
+
+    def __init__(self, multipart: MultipartWriter) -> None:
+        # The multipart's Content-Type carries its boundary. Size unknown (a file streams): chunked.
+        super().__init__(multipart, content_type=multipart.content_type)
+        self._size = None
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return self._value.decode(encoding, errors)
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        gathering = _GatheringWriter(writer)
+        await self._value.write(gathering)
+        await gathering.flush()
+
+    async def as_bytes(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return await self._value.as_bytes(encoding, errors)
+
+    async def close(self) -> None:
+        await self._value.close()
+
+
+class _GatheringWriter(AbstractStreamWriter):
+    """What MultipartWriter.write writes to (it only calls write): gathers small writes."""
+
+    def __init__(self, target: AbstractStreamWriter, limit: int = COALESCE_BYTES) -> None:
+        self.target = target
+        self.limit = limit
+        self._pending = bytearray()
+
+    async def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        if len(self._pending) + len(chunk) <= self.limit:
+            self._pending += chunk
+            return
+        await self.flush()
+        if len(chunk) <= self.limit:
+            self._pending += chunk
+        else:
+            await self.target.write(chunk)
+
+    async def flush(self) -> None:
+        if self._pending:
+            pending, self._pending = bytes(self._pending), bytearray()
+            await self.target.write(pending)
+
+    async def write_eof(self, chunk: bytes = b"") -> None:
+        raise NotImplementedError("a multipart body never ends the request")
+
+    async def drain(self) -> None:
+        await self.target.drain()
+
+    def enable_compression(self, encoding: str = "deflate", strategy: int | None = None) -> None:
+        raise NotImplementedError("aiogram's parts are not compressed")
+
+    def enable_chunking(self) -> None:
+        raise NotImplementedError("the request's writer does the chunking")
+
+    async def write_headers(self, status_line: str, headers: Any) -> None:
+        raise NotImplementedError("the request's writer writes the headers")

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import ssl
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiohttp import FormData, MultipartWriter
+from aiohttp.abc import AbstractStreamWriter
 
 from bot.telegram import http_session
-from bot.telegram.http_session import TelegramHttpSession, telegram_tls
+from bot.telegram.http_session import CoalescedBody, CoalescedFormData, TelegramHttpSession, telegram_tls
+from bot.telegram.job_results import UploadFile
+from tests.fakes.telegram import FakeTelegram, TgUser
 
 
 def without_tls(session: AiohttpSession) -> dict[str, Any]:
@@ -45,3 +52,84 @@ def test_system_store_when_there_is_one_else_certifi(monkeypatch: pytest.MonkeyP
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
     assert context.cert_store_stats()["x509_ca"] > 0  # certifi's bundle
+
+
+class RecordingWriter(AbstractStreamWriter):
+    """The request's writer as CoalescedBody sees it: records each write."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    async def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        self.writes.append(bytes(chunk))
+
+    async def write_eof(self, chunk: bytes = b"") -> None:
+        raise AssertionError("not expected")
+
+    async def drain(self) -> None:
+        pass
+
+    def enable_compression(self, encoding: str = "deflate", strategy: int | None = None) -> None:
+        raise AssertionError("not expected")
+
+    def enable_chunking(self) -> None:
+        raise AssertionError("not expected")
+
+    async def write_headers(self, status_line: str, headers: Any) -> None:
+        raise AssertionError("not expected")
+
+
+def upload_form(form: FormData, video: bytes, part_bytes: int) -> FormData:
+    async def parts() -> AsyncIterator[bytes]:
+        for start in range(0, len(video), part_bytes):
+            yield video[start : start + part_bytes]
+
+    for n in range(20):
+        form.add_field(f"field{n}", f"value {n} " * 3)
+    form.add_field("video", parts(), filename="video.mp4")
+    return form
+
+
+async def test_an_upload_reaches_the_socket_in_few_writes_with_the_same_bytes() -> None:
+    video = bytes(range(256)) * 12_000  # ~3 MB, sent in 1 MB parts as UploadFile does
+    part_bytes = 1024 * 1024
+    plain = upload_form(FormData(quote_fields=False), video, part_bytes)()
+    coalesced = upload_form(CoalescedFormData(quote_fields=False), video, part_bytes)()
+    assert isinstance(plain, MultipartWriter) and isinstance(coalesced, CoalescedBody)
+    # The same boundary makes the same bytes.
+    coalesced._value._boundary = plain._boundary
+    coalesced.headers["Content-Type"] = plain.content_type
+    direct, gathered = RecordingWriter(), RecordingWriter()
+    await plain.write(direct)
+    await coalesced.write(gathered)
+    assert b"".join(gathered.writes) == b"".join(direct.writes)
+    assert video in b"".join(gathered.writes)
+    # aiohttp alone: boundary, headers, value and line end per part. Gathered: the 20 small parts in
+    # one write, each 1 MB file part as it comes, the closing lines in one more.
+    assert len(direct.writes) > 80
+    assert len(gathered.writes) <= 2 + len(video) // part_bytes + 1
+    assert coalesced.size is None and coalesced.content_type.startswith("multipart/form-data; boundary=")
+
+
+async def test_a_video_sent_through_the_session_arrives_whole(tmp_path: Path) -> None:
+    fake = FakeTelegram()
+    await fake.start()
+    bot = Bot(fake.token, session=TelegramHttpSession(api=TelegramAPIServer.from_base(fake.base_url)))
+    try:
+        fake.as_user(TgUser(id=5, first_name="Ann"))
+        video = tmp_path / "clip.mp4"
+        video.write_bytes(bytes(range(256)) * 4_000)
+        message = await bot.send_video(
+            5, UploadFile(video, filename="video.mp4", part_bytes=256 * 1024), width=720, height=1280,
+            caption="<b>#1</b> a fox", supports_streaming=True,
+        )
+        call = fake.calls_of("sendVideo")[-1]
+        assert (call.params["width"], call.params["height"]) == (720, 1280)
+        assert call.params["caption"] == "<b>#1</b> a fox"
+        uploaded = call.files["video"]
+        assert uploaded.sha256 == hashlib.sha256(video.read_bytes()).hexdigest()
+        assert uploaded.size == video.stat().st_size and uploaded.filename == "video.mp4"
+        assert message.video is not None
+    finally:
+        await bot.session.close()
+        await fake.stop()
