@@ -185,9 +185,11 @@ async def test_two_webhook_instances_one_killed_mid_flight_every_job_ends_once(
         jobs = await wait_rows(
             backend, JOBS_SQL, lambda rows: len(rows) == expected and all(r[2] for r in rows), timeout=60
         )
-        # Both instances took orders (each submits what it confirmed): in webhook mode all serve,
-        # nobody leads.
-        assert {r[4] for r in jobs} == {"instance-a", "instance-b"}, jobs
+        # Both instances served the users' taps: in webhook mode all serve, nobody leads. (Not read
+        # from jobs.claimed_by: a job's polls may be claimed by either instance, and on a loaded
+        # machine one instance's tick can claim them all before the other's.)
+        served = {r.backend for r in balancer.routed if r.kind == "telegram" and r.status == 200}
+        assert served == {0, 1}, balancer.routed
         assert await backend.rows("SELECT name FROM leases") == []
 
         task_ids = [str(r[2]) for r in jobs]
