@@ -63,8 +63,14 @@ class Availability:
             return HIDDEN_DEGRADED
         return None
 
+    @property
+    def state(self) -> tuple[frozenset[str], frozenset[str], bool]:
+        """What every menu answer follows from: values derived from it are kept while it stays equal
+        (the same sets compare by identity first, so no scan)."""
+        return (self.missing, self.degraded, self.hide_degraded)
+
     def offered_modes(self, entry: ModelEntry) -> tuple[str, ...]:
-        state = (self.missing, self.degraded, self.hide_degraded)
+        state = self.state
         if state != self._offered_state:  # the same sets: compared by identity, no scan
             self._offered, self._offered_state = {}, state
         known = self._offered.get(entry.key)

@@ -593,14 +593,11 @@ class Catalog:
         shown = self.shown_modes(entry)
         return min(quote.kie_credits for mode in shown for _options, quote in entry.price_list(mode))
 
-    def _availability_state(self) -> tuple[frozenset[str], frozenset[str], bool]:
-        return (self.availability.missing, self.availability.degraded, self.availability.hide_degraded)
-
     def derived(self, key: Hashable, compute: Callable[[], _T]) -> _T:
         """`compute()` once per `key` for as long as the availability stays what it is. For values
         that follow from the entries and the availability alone (a model's menu card: the wizard
         renders a dozen per tap); `key` names everything else the value depends on."""
-        state = self._availability_state()
+        state = self.availability.state
         if self._derived[0] != state:
             self._derived[:] = [state, {}]
         values: dict[Hashable, Any] = self._derived[1]
@@ -614,7 +611,7 @@ class Catalog:
         rule = CATEGORY_BY_KEY.get(category)
         if rule is None:
             return ()
-        state = self._availability_state()
+        state = self.availability.state
         cached = self._category_cache.get(category)
         if cached is not None and cached[0] == state:
             return cached[1]

@@ -28,7 +28,7 @@ from bot.store.users import UsersRepo
 from bot.telegram.outgoing import sending_as
 from bot.telegram.replies import is_not_modified
 from bot.telegram.status_card import WAITING, StatusCard
-from bot.telegram.status_ticker import StatusTicker, Waiting
+from bot.telegram.status_ticker import StatusMessage, StatusTicker, Waiting
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +93,15 @@ class TelegramJobStatus(StatusCard):
             lang = await self.language(job.user_id)
             header = self.header(job, lang)
             line = await self.status_line(job, status, lang, progress, elapsed_s)
+            message = StatusMessage(job.id, job.user_id, job.chat_id, job.status_message_id)
             sent = self._send(
-                job.id, job.user_id, job.chat_id, job.status_message_id, f"{header}\n{line}",
-                self.keyboard(job, status, lang), background=status in BACKGROUND, fresh_on_missing=True,
+                message, f"{header}\n{line}", self.keyboard(job, status, lang),
+                background=status in BACKGROUND, fresh_on_missing=True,
             )
             if status in WAITING and job.status_message_id is not None:
                 entry = Waiting(
                     status, progress, now_mono + self.ticker.refresh_s, job.deadline_at, job.created_at,
-                    job.model_key, job.user_id, job.chat_id, job.status_message_id, lang, header,
+                    job.model_key, message, lang, header,
                 )
                 self._stop_when_gone(job.id, self.ticker.track(job.id, entry), sent)
             else:
@@ -130,7 +131,7 @@ class TelegramJobStatus(StatusCard):
         if self.ticker.waiting.get(job_id) is not entry:
             return None
         async with self._lock(job_id):
-            lang = await self.language(entry.user_id)
+            lang = await self.language(entry.message.user_id)
             if lang != entry.lang:  # the user switched language: the card too
                 job = await self.jobs.get(job_id)
                 if job is not None:
@@ -140,8 +141,7 @@ class TelegramJobStatus(StatusCard):
             if self.ticker.waiting.get(job_id) is not entry:
                 return None  # a final status came meanwhile
             sent = self._send(
-                job_id, entry.user_id, entry.chat_id, entry.message_id, f"{entry.header}\n{line}", None,
-                background=True, fresh_on_missing=False,
+                entry.message, f"{entry.header}\n{line}", None, background=True, fresh_on_missing=False
             )
             self._stop_when_gone(job_id, entry, sent)
         return sent
@@ -157,10 +157,7 @@ class TelegramJobStatus(StatusCard):
 
     def _send(
         self,
-        job_id: int,
-        user_id: int,
-        chat_id: int,
-        message_id: int | None,
+        message: StatusMessage,
         text: str,
         markup: InlineKeyboardMarkup | None,
         *,
@@ -175,7 +172,7 @@ class TelegramJobStatus(StatusCard):
         so one job's statuses are queued in call order while Telegram's answer is awaited outside the
         lock, and a newer status can replace an older one still queued.
         """
-        show = self._show(job_id, user_id, chat_id, message_id, text, markup, fresh=fresh_on_missing)
+        show = self._show(message, text, markup, fresh=fresh_on_missing)
         with sending_as(Priority.PROGRESS if background else Priority.REPLY, coalesce=True):
             sent = asyncio.ensure_future(show)
         self._sends.add(sent)
@@ -183,17 +180,10 @@ class TelegramJobStatus(StatusCard):
         return sent
 
     async def _show(
-        self,
-        job_id: int,
-        user_id: int,
-        chat_id: int,
-        message_id: int | None,
-        text: str,
-        markup: InlineKeyboardMarkup | None,
-        *,
-        fresh: bool,
+        self, message: StatusMessage, text: str, markup: InlineKeyboardMarkup | None, *, fresh: bool
     ) -> bool:
         """`fresh`: send a new message when the one to edit is gone."""
+        job_id, chat_id, message_id = message.job_id, message.chat_id, message.message_id
         try:
             if message_id is not None:
                 await self.bot.edit_message_text(
@@ -210,7 +200,7 @@ class TelegramJobStatus(StatusCard):
                 return False
             log.warning("Job %s: status message not updated: %s", job_id, exc)
         except TelegramForbiddenError:
-            log.info("Job %s: user %s blocked the bot; status not shown", job_id, user_id)
+            log.info("Job %s: user %s blocked the bot; status not shown", job_id, message.user_id)
             return False
         except TelegramAPIError as exc:
             log.warning("Job %s: status message not updated: %s", job_id, exc)

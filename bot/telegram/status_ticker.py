@@ -24,6 +24,16 @@ log = logging.getLogger(__name__)
 REFRESHES_IN_FLIGHT = 16
 
 
+@dataclass(frozen=True, slots=True)
+class StatusMessage:
+    """Where a job's status goes: the chat, the message to edit (None: none sent yet), whose it is."""
+
+    job_id: int
+    user_id: int
+    chat_id: int
+    message_id: int | None
+
+
 @dataclass(slots=True)
 class Waiting:
     """A waiting job's status as the refresh shows it again."""
@@ -34,9 +44,7 @@ class Waiting:
     deadline_at: float  # the job's deadline (store clock): no refresh after it
     created_at: float
     model_key: str
-    user_id: int
-    chat_id: int
-    message_id: int
+    message: StatusMessage
     lang: str  # the language `header` is in
     header: str  # the order card
 
