@@ -25,7 +25,8 @@ Latency is tap-to-answer: from pushing the callback_query update into the fake t
 answerCallbackQuery reaching the fake. Throughput counts taps whose answer and edit both arrived.
 Runs alternate real/bare so load from other processes hits both alike; figures are medians.
 Targets (issue 15): real taps/s >= 0.9 x bare taps/s, p99 tap-to-answer <= 1.5 x the bare bot's;
-the verdict lines say whether they are met. Each run line also prints this process's CPU per tap.
+the verdict lines say whether they are met. Each run line also prints the CPU per tap of this
+process (the fakes and users) and of the bot's own process.
 
 Each bot runs as a process of its own, as deployed: `python -m bot`, configured through the
 environment as in production, and the bare bot as this file with --serve-bare; both take their
@@ -70,7 +71,16 @@ from aiogram.enums import ParseMode
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bench._support import REPO_ROOT, BotProcess, load_average, percentile, print_table, verdict, wait_for
+from bench._support import (
+    REPO_ROOT,
+    BotProcess,
+    cpu_seconds,
+    load_average,
+    percentile,
+    print_table,
+    verdict,
+    wait_for,
+)
 from bot.app import freeze_startup_heap
 from bot.logging_setup import setup_logging
 from bot.telegram.wizard.view import WizardCallback
@@ -351,7 +361,7 @@ async def bare_in_process(fake: FakeTelegram, replay: Replay) -> AsyncIterator[N
 
 
 @contextlib.asynccontextmanager
-async def bare_process(fake: FakeTelegram, workdir: Path, replay: Replay) -> AsyncIterator[None]:
+async def bare_process(fake: FakeTelegram, workdir: Path, replay: Replay) -> AsyncIterator[int]:
     replay_path = workdir / "replay.json"
     replay.save(replay_path)
     with open(workdir / "bare.log", "wb") as log:
@@ -369,7 +379,7 @@ async def bare_process(fake: FakeTelegram, workdir: Path, replay: Replay) -> Asy
         )
     try:
         await first_poll(fake, lambda: child.returncode is not None, "the bare bot process")
-        yield
+        yield child.pid
     finally:
         if child.returncode is None:
             child.send_signal(signal.SIGTERM)
@@ -390,7 +400,7 @@ async def real_in_process(fake: FakeTelegram, workdir: Path) -> AsyncIterator[No
 
 
 @contextlib.asynccontextmanager
-async def real_process(fake: FakeTelegram, workdir: Path, log_level: str) -> AsyncIterator[None]:
+async def real_process(fake: FakeTelegram, workdir: Path, log_level: str) -> AsyncIterator[int]:
     port = free_port()
     env = {
         "BOT_TOKEN": fake.token,
@@ -412,7 +422,7 @@ async def real_process(fake: FakeTelegram, workdir: Path, log_level: str) -> Asy
         await first_poll(
             fake, lambda: child.process is None or child.process.poll() is not None, "the bot process"
         )
-        yield
+        yield child.pid
     finally:
         await child.stop()
 
@@ -427,6 +437,7 @@ class Subject:
     name: str
     fake: TimedFakeTelegram
     planner: TapPlanner
+    pid: int | None = None  # the bot's process, when it runs in one of its own
 
 
 @dataclass(frozen=True)
@@ -442,6 +453,7 @@ class RunResult:
     failed_calls: int
     samples: list[tuple[str, float]]  # (tap label, tap-to-answer seconds)
     cpu_ms_per_tap: float  # this process's CPU (with --processes: the fakes and users only)
+    bot_cpu_ms_per_tap: float | None  # the bot process's CPU (with --processes)
 
 
 async def open_wizards(subject: Subject, users: list[TgUser]) -> float:
@@ -481,10 +493,12 @@ async def run_taps(subject: Subject, users: list[TgUser], taps_per_user: int) ->
     calls_before = fake.api_calls()
     alerts_before, failed_before = fake.answer_alerts, fake.failed_calls
     samples: list[tuple[str, float]] = []
+    bot_cpu_before = cpu_seconds(subject.pid) if subject.pid is not None else 0.0
     started, cpu_before = time.perf_counter(), time.process_time()
     await asyncio.gather(*(one_user(subject, user, taps_per_user, samples) for user in users))
     duration = time.perf_counter() - started
     cpu_s = time.process_time() - cpu_before
+    bot_cpu_s = cpu_seconds(subject.pid) - bot_cpu_before if subject.pid is not None else None
     latencies = [seconds for _label, seconds in samples]
     new_calls = fake.calls[calls_before:]
     taps = len(latencies)
@@ -500,6 +514,7 @@ async def run_taps(subject: Subject, users: list[TgUser], taps_per_user: int) ->
         failed_calls=fake.failed_calls - failed_before,
         samples=samples,
         cpu_ms_per_tap=cpu_s * 1000 / max(1, taps),
+        bot_cpu_ms_per_tap=None if bot_cpu_s is None else bot_cpu_s * 1000 / max(1, taps),
     )
 
 
@@ -516,7 +531,18 @@ def median_result(results: list[RunResult]) -> RunResult:
         failed_calls=sum(r.failed_calls for r in results),
         samples=[sample for r in results for sample in r.samples],
         cpu_ms_per_tap=statistics.median(r.cpu_ms_per_tap for r in results),
+        bot_cpu_ms_per_tap=(
+            None
+            if any(r.bot_cpu_ms_per_tap is None for r in results)
+            else statistics.median(r.bot_cpu_ms_per_tap or 0.0 for r in results)
+        ),
     )
+
+
+def bot_cpu(result: RunResult) -> str:
+    if result.bot_cpu_ms_per_tap is None:
+        return ""
+    return f", {result.bot_cpu_ms_per_tap:.2f} ms/tap in the bot's process"
 
 
 def describe(name: str, result: RunResult, runs: list[RunResult]) -> str:
@@ -525,7 +551,8 @@ def describe(name: str, result: RunResult, runs: list[RunResult]) -> str:
     return (
         f"{name:<5} {result.taps:,} taps in {result.duration_s:.2f} s: {result.taps_per_s:,.0f} taps/s "
         f"(runs: {per_run}); tap-to-answer p50 {result.p50_ms:.0f} ms, p99 {result.p99_ms:.0f} ms; "
-        f"{result.calls_per_tap:.2f} Bot API calls/tap ({methods}); "
+        f"{result.calls_per_tap:.2f} Bot API calls/tap ({methods}); CPU {result.cpu_ms_per_tap:.2f} ms/tap "
+        f"here{bot_cpu(result)}; "
         f"invalid taps {result.invalid_taps}, failed calls {result.failed_calls}"
     )
 
@@ -554,7 +581,7 @@ async def measure(args: argparse.Namespace) -> None:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         (tmp / "real").mkdir()
         if args.processes:
-            await stack.enter_async_context(real_process(real.fake, tmp / "real", log_level))
+            real.pid = await stack.enter_async_context(real_process(real.fake, tmp / "real", log_level))
         else:
             await stack.enter_async_context(real_in_process(real.fake, tmp / "real"))
         # Warm-up (caches, connection pools, first-time code paths) with the runs' walk, which also
@@ -563,7 +590,7 @@ async def measure(args: argparse.Namespace) -> None:
         await run_round(real, 0, warmup_users, args.taps)
         replay = Replay.recorded(real.fake)
         if args.processes:
-            await stack.enter_async_context(bare_process(bare.fake, tmp, replay))
+            bare.pid = await stack.enter_async_context(bare_process(bare.fake, tmp, replay))
         else:
             await stack.enter_async_context(bare_in_process(bare.fake, replay))
         await run_round(bare, 0, warmup_users, args.taps)
@@ -588,7 +615,7 @@ async def measure(args: argparse.Namespace) -> None:
                 print(
                     f"  run {run} {subject.name:<4}: {result.taps_per_s:,.0f} taps/s, "
                     f"p50 {result.p50_ms:.0f} ms, p99 {result.p99_ms:.0f} ms, "
-                    f"CPU {result.cpu_ms_per_tap:.2f} ms/tap [load {load_average()}]"
+                    f"CPU {result.cpu_ms_per_tap:.2f} ms/tap here{bot_cpu(result)} [load {load_average()}]"
                 )
 
     real_result, bare_result = median_result(results["bot"]), median_result(results["bare"])

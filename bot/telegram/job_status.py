@@ -25,6 +25,7 @@ from bot.shaping.scheduler import Priority
 from bot.store.db import now
 from bot.store.jobs import Job, JobsRepo
 from bot.store.users import UsersRepo
+from bot.telegram.lean_answers import edit_text
 from bot.telegram.outgoing import sending_as
 from bot.telegram.replies import is_not_modified
 from bot.telegram.status_card import WAITING, StatusCard
@@ -95,13 +96,23 @@ class TelegramJobStatus(StatusCard):
             line = await self.status_line(job, status, lang, progress, elapsed_s)
             message = StatusMessage(job.id, job.user_id, job.chat_id, job.status_message_id)
             sent = self._send(
-                message, f"{header}\n{line}", self.keyboard(job, status, lang),
-                background=status in BACKGROUND, fresh_on_missing=True,
+                message,
+                f"{header}\n{line}",
+                self.keyboard(job, status, lang),
+                background=status in BACKGROUND,
+                fresh_on_missing=True,
             )
             if status in WAITING and job.status_message_id is not None:
                 entry = Waiting(
-                    status, progress, now_mono + self.ticker.refresh_s, job.deadline_at, job.created_at,
-                    job.model_key, message, lang, header,
+                    status,
+                    progress,
+                    now_mono + self.ticker.refresh_s,
+                    job.deadline_at,
+                    job.created_at,
+                    job.model_key,
+                    message,
+                    lang,
+                    header,
                 )
                 self._stop_when_gone(job.id, self.ticker.track(job.id, entry), sent)
             else:
@@ -186,8 +197,8 @@ class TelegramJobStatus(StatusCard):
         job_id, chat_id, message_id = message.job_id, message.chat_id, message.message_id
         try:
             if message_id is not None:
-                await self.bot.edit_message_text(
-                    text=text, chat_id=chat_id, message_id=message_id, reply_markup=markup
+                await edit_text(
+                    self.bot, chat_id=chat_id, message_id=message_id, text=text, reply_markup=markup
                 )
             else:
                 await self.bot.send_message(chat_id, text, reply_markup=markup)

@@ -9,6 +9,8 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup
 
+from bot.telegram.lean_answers import edit_markup, edit_text
+
 log = logging.getLogger(__name__)
 
 
@@ -37,7 +39,7 @@ async def edit_or_send(
     Returns the id of the message that shows it."""
     if message_id is not None:
         try:
-            await bot.edit_message_text(text, chat_id=chat_id, message_id=message_id, reply_markup=markup)
+            await edit_text(bot, chat_id=chat_id, message_id=message_id, text=text, reply_markup=markup)
             return message_id
         except TelegramBadRequest as exc:
             if is_not_modified(exc):
@@ -51,4 +53,4 @@ async def remove_keyboard(bot: Bot, chat_id: int, message_id: int | None) -> Non
     if message_id is None:
         return
     with contextlib.suppress(TelegramBadRequest):
-        await bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id, reply_markup=None)
+        await edit_markup(bot, chat_id=chat_id, message_id=message_id, reply_markup=None)

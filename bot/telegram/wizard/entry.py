@@ -10,6 +10,7 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.telegram.common import MenuCb
+from bot.telegram.lean_answers import edit_text
 from bot.telegram.models import ModelsCb, card_refusal
 from bot.telegram.replies import answer_query
 from bot.telegram.wizard.draft import ALL_MODELS, Draft, new_draft_id
@@ -42,7 +43,7 @@ async def order_from_card(query: CallbackQuery, callback_data: ModelsCb, screen:
 
 
 async def back_to_order_button(query: CallbackQuery, screen: WizardScreen) -> None:
-    """"Back to my order" under a payment confirmation: the open order, at the bottom of the chat."""
+    """ "Back to my order" under a payment confirmation: the open order, at the bottom of the chat."""
     if not isinstance(query.message, Message):
         await answer_query(query)
         return
@@ -59,8 +60,8 @@ async def cancel_command(message: Message, bot: Bot, session: WizardSession) -> 
     await session.reset()
     if draft is not None and draft.message_id is not None:
         try:
-            await bot.edit_message_text(
-                _("wizard-cancelled"), chat_id=message.chat.id, message_id=draft.message_id
+            await edit_text(
+                bot, chat_id=message.chat.id, message_id=draft.message_id, text=_("wizard-cancelled")
             )
             return
         except TelegramBadRequest:
