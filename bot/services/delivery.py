@@ -62,7 +62,10 @@ class DeliveryRush:
     def __init__(self, max_wait_s: float) -> None:
         self.max_wait_s = max_wait_s
         self._count = 0
-        self._changed = asyncio.Event()
+        # One future per threshold ("at most `own` on their way"), resolved when the count reaches it:
+        # a finished delivery wakes only the waiters it lets through, not every waiting edit (with
+        # an event, a burst of n deliveries woke n waiters n times).
+        self._reached: dict[int, asyncio.Future[None]] = {}
 
     @contextlib.contextmanager
     def delivering(self) -> Iterator[None]:
@@ -71,15 +74,21 @@ class DeliveryRush:
             yield
         finally:
             self._count -= 1
-            self._changed.set()
+            for own in [own for own in self._reached if self._count <= own]:
+                reached = self._reached.pop(own)
+                if not reached.done():
+                    reached.set_result(None)
 
     async def calm(self, own: int = 0) -> None:
         """Wait until at most `own` deliveries (the caller's) are on their way, or max_wait_s."""
+        if self._count <= own:
+            return
+        reached = self._reached.get(own)
+        if reached is None:
+            reached = self._reached[own] = asyncio.get_running_loop().create_future()
+        # shield: a waiter that times out or is cancelled leaves the shared future to the others.
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.max_wait_s):
-                while self._count > own:
-                    self._changed.clear()
-                    await self._changed.wait()
+            await asyncio.wait_for(asyncio.shield(reached), self.max_wait_s)
 
 
 # Deliveries under way at once (DELIVERY_PARALLEL); see DeliveryService.

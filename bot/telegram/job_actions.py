@@ -33,8 +33,18 @@ class JobActionCb(CallbackData, prefix="ja"):
     j: int  # job id
 
 
-def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=data.pack())
+def _button(text: str, data: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=data)
+
+
+def job_action_data(action: str, job_id: int) -> str:
+    """`JobActionCb(a=action, j=job_id).pack()` without building and validating the model, which every
+    video of a burst of finished jobs would pay on the event loop (the actions are fixed words)."""
+    separator = JobActionCb.__separator__
+    return f"{JobActionCb.__prefix__}{separator}{action}{separator}{job_id}"
+
+
+NEW_VIDEO_DATA = MenuCb(action="generate").pack()
 
 
 # Built directly, not with InlineKeyboardBuilder: the builder deep-copies every button (about 2 ms
@@ -43,10 +53,10 @@ def after_delivery_keyboard(job: Job, lang: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[
             [
-                _button(translate("job-action-again", lang), JobActionCb(a="again", j=job.id)),
-                _button(translate("job-action-prompt", lang), JobActionCb(a="prompt", j=job.id)),
+                _button(translate("job-action-again", lang), job_action_data("again", job.id)),
+                _button(translate("job-action-prompt", lang), job_action_data("prompt", job.id)),
             ],
-            [_button(translate("job-action-new", lang), MenuCb(action="generate"))],
+            [_button(translate("job-action-new", lang), NEW_VIDEO_DATA)],
         ]
     )
 
@@ -55,8 +65,8 @@ def after_failure_keyboard(job: Job, lang: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[
             [
-                _button(translate("job-action-retry", lang), JobActionCb(a="again", j=job.id)),
-                _button(translate("job-action-model", lang), JobActionCb(a="model", j=job.id)),
+                _button(translate("job-action-retry", lang), job_action_data("again", job.id)),
+                _button(translate("job-action-model", lang), job_action_data("model", job.id)),
             ]
         ]
     )

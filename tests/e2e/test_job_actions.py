@@ -11,7 +11,8 @@ from bot.i18n import translate
 from bot.kie.sandbox import KieSimulator
 from bot.store.jobs import JobState
 from bot.telegram.balance import credits_text
-from bot.telegram.job_actions import JobActionCb
+from bot.telegram.common import MenuCb
+from bot.telegram.job_actions import NEW_VIDEO_DATA, JobActionCb, job_action_data
 from tests.e2e.harness import make_settings, running_bot
 from tests.e2e.jobs_support import (
     books_balance,
@@ -229,3 +230,12 @@ async def test_someone_elses_job_button_changes_nothing(
         answer = await wait_until(lambda: fake_tg.callback_answer(query), what="the answer")
         assert answer.params.get("text") == translate("stale-button", "en")
         assert len(await bot.components.jobs.recent_for_user(USER, 5)) == 1
+
+
+@pytest.mark.parametrize("action", ["again", "prompt", "model"])
+@pytest.mark.parametrize("job_id", [1, 907, 2**40])
+def test_job_action_data_is_what_the_callback_data_model_packs_and_unpacks(action: str, job_id: int) -> None:
+    packed = job_action_data(action, job_id)
+    assert packed == JobActionCb(a=action, j=job_id).pack()
+    assert JobActionCb.unpack(packed) == JobActionCb(a=action, j=job_id)
+    assert MenuCb(action="generate").pack() == NEW_VIDEO_DATA
