@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -12,7 +13,9 @@ from functools import cached_property
 from typing import Any
 
 import aiohttp
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.helpers import DEFAULT_CHUNK_SIZE
+from aiohttp.multipart import BodyPartReader, content_disposition_filename, parse_content_disposition
 
 from tests.fakes.telegram.constants import (
     BOOL_FIELDS,
@@ -257,6 +260,52 @@ class FakeTelegram(UpdatesMixin, MethodsMixin):
         while await request.content.readany():
             pass
 
+    async def _read_form(self, request: web.Request) -> list[tuple[str, str | bytes | UploadedFile]]:
+        """The form's fields and files, as aiohttp's request.post() reads them, with its size limit.
+
+        A multipart form is read part by part here: post() asks aiohttp's Content-Disposition parser
+        three times per part, and that parser rebuilds its escaping pattern on every call, which made
+        reading the form most of this fake's CPU under a burst of uploads (bench/bench_jobs.py 1b);
+        a part's header is parsed once here, and the same field headers come in every call."""
+        if request.content_type != "multipart/form-data":
+            fields = await request.post()  # urlencoded: no parts
+            return [(key, value) for key, value in fields.items() if not isinstance(value, web.FileField)]
+        max_size = request.client_max_size
+        received = 0
+        form: list[tuple[str, str | bytes | UploadedFile]] = []
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise ValueError("nested multipart is not a Bot API form")
+            name, filename = _disposition(part.headers.get(hdrs.CONTENT_DISPOSITION, ""))
+            if name is None:
+                raise ValueError("Multipart field missing name.")
+            data = bytearray()
+            while chunk := await part.read_chunk(size=DEFAULT_CHUNK_SIZE):
+                received += len(chunk)
+                if 0 < max_size < received:
+                    raise web.HTTPRequestEntityTooLarge(max_size, received)
+                data.extend(chunk)
+            content_type = part.headers.get(hdrs.CONTENT_TYPE)
+            if filename:
+                form.append(
+                    (
+                        name,
+                        UploadedFile(
+                            filename=filename,
+                            content_type=content_type or "application/octet-stream",
+                            size=len(data),
+                            sha256=hashlib.sha256(data).hexdigest(),
+                            data=bytes(data),
+                        ),
+                    )
+                )
+            elif content_type is None or content_type.startswith("text/"):
+                form.append((name, data.decode(part.get_charset(default="utf-8"))))
+            else:
+                form.append((name, bytes(data)))
+        return form
+
     async def _read_params(self, request: web.Request) -> tuple[dict[str, Any], dict[str, UploadedFile]]:
         raw: dict[str, Any] = dict(request.query)
         uploads: dict[str, UploadedFile] = {}
@@ -271,20 +320,13 @@ class FakeTelegram(UpdatesMixin, MethodsMixin):
                     typed.update(body)
             else:
                 try:
-                    form = await request.post()
+                    form = await self._read_form(request)
                 except web.HTTPRequestEntityTooLarge:
                     await self._drain(request)
                     raise TgError(413, E_TOO_LARGE) from None
-                for key, value in form.items():
-                    if isinstance(value, web.FileField):
-                        data = value.file.read()
-                        uploads[key] = UploadedFile(
-                            filename=value.filename,
-                            content_type=value.content_type,
-                            size=len(data),
-                            sha256=hashlib.sha256(data).hexdigest(),
-                            data=data,
-                        )
+                for key, value in form:
+                    if isinstance(value, UploadedFile):
+                        uploads[key] = value
                     else:
                         raw[key] = value
         if sum(u.size for u in uploads.values()) > self.upload_limit_bytes:
@@ -476,3 +518,10 @@ def _coerce(key: str, value: Any) -> Any:
     if value in ("true", "false"):
         return value == "true"
     return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _disposition(header: str) -> tuple[str | None, str | None]:
+    """(name, filename) of a form part, by aiohttp's own parser, once per distinct header."""
+    _, params = parse_content_disposition(header)
+    return content_disposition_filename(params, "name"), content_disposition_filename(params, "filename")
