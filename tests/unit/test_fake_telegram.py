@@ -697,3 +697,26 @@ async def test_flood_control_twenty_a_minute_per_group(fake_tg: FakeTelegram, bo
     with pytest.raises(TelegramRetryAfter) as refused:
         await bot.send_message(group, "21st within a minute")
     assert refused.value.retry_after == 41  # the first of the 20 (at +1 s) leaves the window at +61 s
+
+
+@pytest.mark.parametrize("quote_fields", [False, True])
+async def test_a_multipart_form_reads_as_aiohttp_reads_it(fake_tg: FakeTelegram, quote_fields: bool) -> None:
+    # The fake splits multipart forms itself (server.py, _read_form): the same fields and files as
+    # aiohttp's request.post(), whatever the values hold (quotes, CRLF, dashes, non-ASCII).
+    fake_tg.add_user(ALICE)
+    content = b"\x00\r\n--not-the-boundary\r\n\r\n" + bytes(range(256)) * 50
+    form = aiohttp.FormData(quote_fields=quote_fields)
+    form.add_field("chat_id", str(ALICE.id))
+    form.add_field("caption", 'say "hi"\r\n--\r\nпривет ü')
+    form.add_field("document", content, filename='clip "1".mp4', content_type="video/mp4")
+    url = f"{fake_tg.base_url}/bot{fake_tg.token}/sendDocument"
+    async with aiohttp.ClientSession() as http, http.post(url, data=form) as response:
+        answer = await response.json()
+    assert answer["ok"], answer
+    call = fake_tg.calls_of("sendDocument")[-1]
+    assert call.params["chat_id"] == ALICE.id
+    assert call.params["caption"] == 'say "hi"\r\n--\r\nпривет ü'
+    uploaded = call.files["document"]
+    # aiohttp's writer percent-encodes a quoted field's file name and its reader leaves it so.
+    filename = "clip%20%221%22.mp4" if quote_fields else 'clip "1".mp4'
+    assert (uploaded.filename, uploaded.content_type, uploaded.data) == (filename, "video/mp4", content)

@@ -14,8 +14,8 @@ from typing import Any
 
 import aiohttp
 from aiohttp import hdrs, web
-from aiohttp.helpers import DEFAULT_CHUNK_SIZE
-from aiohttp.multipart import BodyPartReader, content_disposition_filename, parse_content_disposition
+from aiohttp.helpers import parse_mimetype
+from aiohttp.multipart import content_disposition_filename, parse_content_disposition
 
 from tests.fakes.telegram.constants import (
     BOOL_FIELDS,
@@ -263,30 +263,32 @@ class FakeTelegram(UpdatesMixin, MethodsMixin):
     async def _read_form(self, request: web.Request) -> list[tuple[str, str | bytes | UploadedFile]]:
         """The form's fields and files, as aiohttp's request.post() reads them, with its size limit.
 
-        A multipart form is read part by part here: post() asks aiohttp's Content-Disposition parser
-        three times per part, and that parser rebuilds its escaping pattern on every call, which made
-        reading the form most of this fake's CPU under a burst of uploads (bench/bench_jobs.py 1b);
-        a part's header is parsed once here, and the same field headers come in every call."""
+        A multipart form is split here: aiohttp's reader parses every part's Content-Disposition
+        up to four times, and its parser rebuilds an escaping pattern on each call, which made reading
+        the form most of this fake's CPU under a burst of uploads (bench/bench_jobs.py 1b). Bot API
+        clients send plain form-data (no nested parts, no transfer encodings); the part headers come
+        back in every call, so each distinct one is parsed once, by aiohttp's own parser."""
         if request.content_type != "multipart/form-data":
             fields = await request.post()  # urlencoded: no parts
             return [(key, value) for key, value in fields.items() if not isinstance(value, web.FileField)]
-        max_size = request.client_max_size
-        received = 0
+        boundary = parse_mimetype(request.headers[hdrs.CONTENT_TYPE]).parameters.get("boundary")
+        if not boundary:
+            raise ValueError("multipart form without a boundary")
+        body = await request.read()  # HTTPRequestEntityTooLarge past the app's client_max_size
+        # "--b\r\n<part>\r\n--b\r\n<part>\r\n--b--": each part between two delimiters.
+        sections = (b"\r\n" + body).split(b"\r\n--" + boundary.encode())
+        if len(sections) < 2 or not sections[-1].startswith(b"--"):
+            raise ValueError("multipart form not closed")
         form: list[tuple[str, str | bytes | UploadedFile]] = []
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                raise ValueError("nested multipart is not a Bot API form")
-            name, filename = _disposition(part.headers.get(hdrs.CONTENT_DISPOSITION, ""))
+        for section in sections[1:-1]:
+            head, separator, data = section.partition(b"\r\n\r\n")
+            if not separator:
+                raise ValueError("multipart part without headers")
+            headers = _part_headers(head)
+            name, filename = _disposition(headers.get("content-disposition", ""))
             if name is None:
                 raise ValueError("Multipart field missing name.")
-            data = bytearray()
-            while chunk := await part.read_chunk(size=DEFAULT_CHUNK_SIZE):
-                received += len(chunk)
-                if 0 < max_size < received:
-                    raise web.HTTPRequestEntityTooLarge(max_size, received)
-                data.extend(chunk)
-            content_type = part.headers.get(hdrs.CONTENT_TYPE)
+            content_type = headers.get("content-type")
             if filename:
                 form.append(
                     (
@@ -296,14 +298,15 @@ class FakeTelegram(UpdatesMixin, MethodsMixin):
                             content_type=content_type or "application/octet-stream",
                             size=len(data),
                             sha256=hashlib.sha256(data).hexdigest(),
-                            data=bytes(data),
+                            data=data,
                         ),
                     )
                 )
             elif content_type is None or content_type.startswith("text/"):
-                form.append((name, data.decode(part.get_charset(default="utf-8"))))
+                charset = parse_mimetype(content_type).parameters.get("charset") if content_type else None
+                form.append((name, data.decode(charset or "utf-8")))
             else:
-                form.append((name, bytes(data)))
+                form.append((name, data))
         return form
 
     async def _read_params(self, request: web.Request) -> tuple[dict[str, Any], dict[str, UploadedFile]]:
@@ -518,6 +521,16 @@ def _coerce(key: str, value: Any) -> Any:
     if value in ("true", "false"):
         return value == "true"
     return value
+
+
+def _part_headers(head: bytes) -> dict[str, str]:
+    """A part's header block (after its delimiter line's CRLF) as lower-case names to values."""
+    headers: dict[str, str] = {}
+    for line in head.decode("utf-8").split("\r\n"):
+        if line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    return headers
 
 
 @functools.lru_cache(maxsize=4096)
