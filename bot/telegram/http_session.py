@@ -12,23 +12,29 @@ value and line end as a chunk of its own, each a send() system call: ~40 per vid
 bot's CPU in a burst of 100 deliveries (bench/bench_jobs.py 1b, profiled). CoalescedBody hands the
 socket the same bytes in pieces of up to COALESCE_BYTES instead; the video file itself still streams
 in its UPLOAD_READ_BYTES parts, so memory per upload stays bounded.
+
+A successful answer is read as a small model where the caller asked for it (lean_answers.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import ssl
-from typing import Any
+from http import HTTPStatus
+from typing import Any, cast
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.methods import TelegramMethod
-from aiogram.methods.base import TelegramType
+from aiogram.methods.base import Response, TelegramType
 from aiogram.types import InputFile
 from aiohttp import FormData, MultipartWriter, TCPConnector
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import Payload
+
+from bot.telegram.lean_answers import answer_response_model
 
 # aiogram's own values (aiogram/client/session/aiohttp.py, 3.31); tests/unit/test_http_session.py
 # compares this session with aiogram's, so an aiogram upgrade that changes them fails there.
@@ -69,6 +75,20 @@ class TelegramHttpSession(AiohttpSession):
         }
         self._should_reset_connector = True
         self._proxy = None
+
+    def check_response(
+        self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int, content: str
+    ) -> Response[TelegramType]:
+        """aiogram's check_response, but a successful answer is read as lean_answers says when a
+        call asked for it (lean_answers.answer_read_as); everything else goes to aiogram's."""
+        response_model = answer_response_model()
+        if response_model is not None and HTTPStatus.OK <= status_code <= HTTPStatus.IM_USED:
+            # ValueError: not JSON (json.JSONDecodeError) or not the small model (ValidationError).
+            with contextlib.suppress(ValueError):
+                response = response_model.model_validate(self.json_loads(content), context={"bot": bot})
+                if response.ok:
+                    return cast(Response[TelegramType], response)
+        return super().check_response(bot, method, status_code, content)
 
     def build_form_data(self, bot: Bot, method: TelegramMethod[TelegramType]) -> FormData:
         """aiogram's build_form_data (3.31), on CoalescedFormData."""

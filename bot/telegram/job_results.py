@@ -35,7 +35,7 @@ from bot.store.jobs import Job
 from bot.store.users import UsersRepo
 from bot.telegram.job_actions import after_delivery_keyboard
 from bot.telegram.job_texts import JobTexts
-from bot.telegram.lean_answers import SendDocumentReadingFileId, SendVideoReadingFileId, send_file
+from bot.telegram.lean_answers import read_sent_file
 from bot.telegram.outgoing import sending_as
 from bot.text import escape, shorten
 
@@ -154,11 +154,10 @@ class TelegramResults(JobTexts):
             # one is in the chat before the action would show, and in a burst it waits for the
             # other videos (video.calm), so it is mostly never sent.
             async with self._upload_action(job.chat_id, video):
-                sent = await send_file(
-                    self.bot,
-                    SendVideoReadingFileId(
-                        chat_id=job.chat_id,
-                        video=UploadFile(video.path, filename="video.mp4"),
+                sent = await read_sent_file(
+                    self.bot.send_video(
+                        job.chat_id,
+                        UploadFile(video.path, filename="video.mp4"),
                         width=info.width if info else None,
                         height=info.height if info else None,
                         duration=info.duration if info else None,
@@ -166,8 +165,8 @@ class TelegramResults(JobTexts):
                         caption=caption,
                         reply_markup=after_delivery_keyboard(job, lang),
                         supports_streaming=True,
-                    ),
-                    request_timeout=600,
+                        request_timeout=600,
+                    )
                 )
         return sent.video.file_id if sent.video else None
 
@@ -196,15 +195,14 @@ class TelegramResults(JobTexts):
         lang = await self.language(job.user_id)
         caption = self.caption(job, lang)
         with reported_as_send_failure(), sending_as(Priority.DELIVERY):
-            sent = await send_file(
-                self.bot,
-                SendDocumentReadingFileId(
-                    chat_id=job.chat_id,
-                    document=UploadFile(video.path, filename="video.mp4"),
+            sent = await read_sent_file(
+                self.bot.send_document(
+                    job.chat_id,
+                    UploadFile(video.path, filename="video.mp4"),
                     caption=caption,
                     reply_markup=after_delivery_keyboard(job, lang),
-                ),
-                request_timeout=600,
+                    request_timeout=600,
+                )
             )
         return sent.document.file_id if sent.document else None
 

@@ -20,7 +20,6 @@ from aiogram.utils.i18n import gettext as _
 from bot.coordination.updates import UpdateClaims
 from bot.services.accounts import AccountsService
 from bot.store.db import DATABASE_ERRORS
-from bot.telegram.lean_answers import ANSWER_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,7 @@ class PinnedResponseModels(BaseRequestMiddleware):
     def __init__(self) -> None:
         self._pinned: dict[Any, type[Response[Any]]] = {
             returning: Response[returning]  # type: ignore[valid-type]
-            for returning in (Message, Message | bool, bool, *ANSWER_TYPES)
+            for returning in (Message, Message | bool, bool)
         }
 
     async def __call__(

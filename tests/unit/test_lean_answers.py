@@ -11,19 +11,19 @@ from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.telegram.http_session import TelegramHttpSession
 from bot.telegram.job_results import UploadFile
 from bot.telegram.lean_answers import (
-    EditTextReadingId,
+    EDITED,
     MessageRef,
-    SendDocumentReadingFileId,
-    SendVideoReadingFileId,
+    SentFile,
+    answer_read_as,
     edit_markup,
     edit_text,
-    send_file,
+    read_sent_file,
 )
 from tests.fakes.telegram import FakeTelegram, TgUser
 
@@ -69,15 +69,17 @@ async def test_the_answer_is_read_into_the_small_models(
 ) -> None:
     fake, bot = rig
     sent = await bot.send_message(USER.id, "start")
-    edited = await bot(EditTextReadingId(chat_id=USER.id, message_id=sent.message_id, text="next"))
+    with answer_read_as(EDITED):
+        edited = await bot.edit_message_text("next", chat_id=USER.id, message_id=sent.message_id)
     assert type(edited) is MessageRef and edited.message_id == sent.message_id
+    # Outside the block, and for the calls after it, aiogram's own models.
+    assert type(await bot.edit_message_text("then", chat_id=USER.id, message_id=sent.message_id)) is Message
 
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(4_000))
-    video = await send_file(
-        bot, SendVideoReadingFileId(chat_id=USER.id, video=UploadFile(clip), width=720, height=1280)
-    )
-    document = await send_file(bot, SendDocumentReadingFileId(chat_id=USER.id, document=UploadFile(clip)))
+    video = await read_sent_file(bot.send_video(USER.id, UploadFile(clip), width=720, height=1280))
+    document = await read_sent_file(bot.send_document(USER.id, UploadFile(clip)))
+    assert type(video) is SentFile and type(document) is SentFile
     assert video.video is not None and video.document is None
     assert document.document is not None and document.video is None
     # The ids are Telegram's: the video can be sent again by its file id without an upload.
@@ -97,3 +99,13 @@ async def test_refusals_and_limits_are_raised_as_aiograms_own(rig: tuple[FakeTel
     with pytest.raises(TelegramRetryAfter) as raised:
         await edit_text(bot, chat_id=USER.id, message_id=sent.message_id, text="other")
     assert raised.value.retry_after == 7
+    fake.fail_next("sendVideo", 403)
+    with pytest.raises(TelegramForbiddenError):
+        await read_sent_file(bot.send_video(USER.id, "BAAC-any"))
+
+
+async def test_an_answer_the_small_model_cannot_read_goes_to_aiogram(rig: tuple[FakeTelegram, Bot]) -> None:
+    _fake, bot = rig
+    # A call whose answer is not a message (`true`) under the message's small model: aiogram's reading.
+    with answer_read_as(SentFile):
+        assert await bot.send_chat_action(USER.id, "typing") is True
