@@ -167,9 +167,10 @@ class DeliveryService:
         # changes what the user sees (bot/services/media.py says which step needs ffmpeg and why).
         # Any ffmpeg run waits in media's process pool, shared by every delivery.
         prepared = await prepare_video(video_path, workdir)
+        size: int | None = None
         if prepared.size_bytes <= self.upload_limit_bytes:
-            video_path = prepared.video
-        video = VideoFile(video_path, prepared.info, prepared.thumbnail, calm=self._calm)
+            video_path, size = prepared.video, prepared.size_bytes
+        video = VideoFile(video_path, prepared.info, prepared.thumbnail, calm=self._calm, size_bytes=size)
         try:
             file_id = await self.sender.send_video(job, video)
             return Delivered(DeliveryResult.VIDEO, file_id)

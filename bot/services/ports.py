@@ -108,6 +108,7 @@ class VideoFile:
     thumbnail: Path | None = None
     # Awaited before a "sending video" action is shown: lets the other videos of a burst go first.
     calm: Callable[[], Awaitable[None]] | None = None
+    size_bytes: int | None = None  # of `path`, when known
 
 
 class ResultSender(Protocol):

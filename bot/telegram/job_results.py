@@ -104,18 +104,32 @@ class UploadFile(InputFile):
     """A file on disk, uploaded in UPLOAD_READ_BYTES parts: a usual clip costs one thread hop or a
     few, not one per 64 kB (and two more for the open and the close)."""
 
-    def __init__(self, path: Path, filename: str | None = None, part_bytes: int = UPLOAD_READ_BYTES) -> None:
+    def __init__(
+        self,
+        path: Path,
+        filename: str | None = None,
+        part_bytes: int = UPLOAD_READ_BYTES,
+        size_bytes: int | None = None,
+    ) -> None:
         super().__init__(filename=filename or path.name, chunk_size=part_bytes)
         self.path = path
+        # Known (the file is ours and no longer written): the upload is sent with a Content-Length
+        # (TelegramHttpSession.build_form_data).
+        self.size_bytes = size_bytes
 
     async def read(self, bot: Bot) -> AsyncGenerator[bytes, None]:
         handle: BinaryIO | None = None
+        sent = 0
         try:
             while True:
                 handle, data = await asyncio.to_thread(_read_part, self.path, handle, self.chunk_size)
                 if data:
+                    sent += len(data)
                     yield data
                 if handle is None:
+                    if self.size_bytes is not None and sent != self.size_bytes:
+                        # The request declared size_bytes: anything else would be a broken upload.
+                        raise OSError(f"{self.path.name} is {sent} bytes, not the {self.size_bytes} declared")
                     return
         finally:
             if handle is not None:  # the upload stopped half-way: a read-only close does not block
@@ -157,7 +171,7 @@ class TelegramResults(JobTexts):
                 sent = await read_sent_file(
                     self.bot.send_video(
                         job.chat_id,
-                        UploadFile(video.path, filename="video.mp4"),
+                        UploadFile(video.path, filename="video.mp4", size_bytes=video.size_bytes),
                         width=info.width if info else None,
                         height=info.height if info else None,
                         duration=info.duration if info else None,
@@ -198,7 +212,7 @@ class TelegramResults(JobTexts):
             sent = await read_sent_file(
                 self.bot.send_document(
                     job.chat_id,
-                    UploadFile(video.path, filename="video.mp4"),
+                    UploadFile(video.path, filename="video.mp4", size_bytes=video.size_bytes),
                     caption=caption,
                     reply_markup=after_delivery_keyboard(job, lang),
                     request_timeout=600,

@@ -12,6 +12,7 @@ import pytest
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.methods import SendVideo
 from aiohttp import FormData, MultipartWriter
 from aiohttp.abc import AbstractStreamWriter
 
@@ -96,7 +97,8 @@ async def test_an_upload_reaches_the_socket_in_few_writes_with_the_same_bytes() 
     assert coalesced.size is None and coalesced.content_type.startswith("multipart/form-data; boundary=")
 
 
-async def test_a_video_sent_through_the_session_arrives_whole(tmp_path: Path) -> None:
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+async def test_a_video_sent_through_the_session_arrives_whole(tmp_path: Path, declared: bool) -> None:
     fake = FakeTelegram()
     await fake.start()
     bot = Bot(fake.token, session=TelegramHttpSession(api=TelegramAPIServer.from_base(fake.base_url)))
@@ -105,7 +107,15 @@ async def test_a_video_sent_through_the_session_arrives_whole(tmp_path: Path) ->
         video = tmp_path / "clip.mp4"
         video.write_bytes(bytes(range(256)) * 4_000)
         message = await bot.send_video(
-            5, UploadFile(video, filename="video.mp4", part_bytes=256 * 1024), width=720, height=1280,
+            5,
+            UploadFile(
+                video,
+                filename="video.mp4",
+                part_bytes=256 * 1024,
+                size_bytes=video.stat().st_size if declared else None,
+            ),
+            width=720,
+            height=1280,
             caption="<b>#1</b> a fox", supports_streaming=True,
         )
         call = fake.calls_of("sendVideo")[-1]
@@ -118,3 +128,33 @@ async def test_a_video_sent_through_the_session_arrives_whole(tmp_path: Path) ->
     finally:
         await bot.session.close()
         await fake.stop()
+
+
+async def test_a_file_of_known_size_makes_a_body_of_known_length(tmp_path: Path) -> None:
+    # aiohttp sends a body of known size with a Content-Length (headers and a small body in one
+    # write), of unknown size chunked. The file is attached under a fixed name, not a random one.
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(bytes(range(256)) * 40)
+    session = TelegramHttpSession(api=TelegramAPIServer.from_base("http://127.0.0.1:1"))
+    bot = Bot("42:TEST", session=session)
+    sized = SendVideo(chat_id=5, video=UploadFile(video, size_bytes=video.stat().st_size), caption="<b>a</b>")
+    unsized = SendVideo(chat_id=5, video=UploadFile(video), caption="<b>a</b>")
+    sized_body = session.build_form_data(bot, sized)()
+    unsized_body = session.build_form_data(bot, unsized)()
+    written = RecordingWriter()
+    await sized_body.write(cast(AbstractStreamWriter, written))
+    assert sized_body.size == len(b"".join(written.writes)) and unsized_body.size is None
+    assert len(written.writes) == 1
+    assert b'name="video"\r\n\r\nattach://file-video\r\n' in written.writes[0]
+    assert b'name="file-video"; filename="clip.mp4"' in written.writes[0]
+    # Two forms never share a boundary.
+    assert sized_body.content_type != unsized_body.content_type
+    await session.close()
+
+
+async def test_a_file_that_is_not_its_declared_size_fails_the_upload(tmp_path: Path) -> None:
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(bytes(1000))
+    with pytest.raises(OSError, match="is 1000 bytes, not the 999 declared"):
+        async for _part in UploadFile(video, size_bytes=999).read(cast(Bot, None)):
+            pass
