@@ -1,18 +1,19 @@
 """Job tracking figures: callback-to-video latency, polling delay and cost, bot memory.
 
 Run from the repository root: .venv/bin/python bench/bench_jobs.py [--only callbacks,polling,memory]
-[--no-ffmpeg] [--callback-jobs N] [--polling-jobs N] [--history-jobs N] [--scale X] [--memory-jobs N]
-[--rss-seconds S] [--video-sizes 5,45] [--lean] [--database-url URL] [--redis-url URL]
-Smallest run (the smoke test): --no-ffmpeg --callback-jobs 2 --polling-jobs 2 --history-jobs 8 --scale 0.02
---memory-jobs 2 --rss-seconds 0.5 --video-sizes 1 --lean (each interpreter costs seconds of CPU for
-`import aiogram` alone, so the smoke starts as few as it can).
+[--no-ffmpeg] [--callback-jobs N] [--bursts N] [--polling-jobs N] [--history-jobs N] [--scale X]
+[--memory-jobs N] [--rss-seconds S] [--video-sizes 5,45] [--lean] [--database-url URL] [--redis-url URL]
+Smallest run (the smoke test): --no-ffmpeg --callback-jobs 2 --bursts 1 --polling-jobs 2 --history-jobs 8
+--scale 0.02 --memory-jobs 2 --rss-seconds 0.5 --video-sizes 1 --lean (each interpreter costs seconds of
+CPU for `import aiogram` alone, so the smoke starts as few as it can).
 
 1. callbacks: N jobs (default 100, one user each) finish at the same moment; per job, the time from
    the KIE callback reaching the bot to the sendVideo request reaching the fake Bot API.
    1a: the bot in this process, instrumented: phases, download measured and subtracted.
    1b: `python -m bot` as a subprocess (its own CPU, as in production), with ffprobe/ffmpeg and
-   without them on PATH (the bot's own path). Targets (issue 15), not counting the download: p99
-   <= 1 s with ffmpeg, <= 0.5 s without it (1a and 1b alike).
+   without them on PATH (the bot's own path); --bursts bursts each (default 3, a fresh bot each),
+   judged on the median p99 (on a shared VM one burst's CPU varies by a third). Targets (issue 15),
+   not counting the download: p99 <= 1 s with ffmpeg, <= 0.5 s without it (1a and 1b alike).
    1c: the 1b burst (without ffmpeg) on PostgreSQL + Redis, `python -m bot` x 1 and then x 2 in
    webhook mode behind a balancer that PUBLIC_URL points at (KIE's callbacks go to the instances in
    turn), p99 side by side, and no video sent twice. Target: p99 <= 1 s (not the issue's: it names
@@ -367,14 +368,24 @@ def burst_phases(
     return phases, len(rows)
 
 
-async def bench_callbacks_subprocess(jobs: int, *, media: bool) -> None:
-    """The same burst against `python -m bot` in its own process: the fakes' work is not on its loop.
+@dataclass
+class SubprocessBurst:
+    phases: Phases
+    traced: int
+    last_video_s: float
+    cpu_s: float  # the bot's CPU (with its ffmpeg children) from KIE finishing to the last sendVideo
+
+    @property
+    def p99_s(self) -> float:
+        return percentile(self.phases[3][1], 0.99)
+
+
+async def run_subprocess_burst(jobs: int, *, media: bool) -> SubprocessBurst:
+    """One burst against a fresh `python -m bot`: the fakes' work is not on its loop.
 
     Seen from outside: KIE finished (sim.complete), the callback answered (simulator), the result
     download requested (simulator) and sendVideo received (fake Bot API), all on this process's clock.
     """
-    variant = "with ffprobe/ffmpeg" if media else "without ffmpeg on PATH"
-    print(f"\n== 1b. the same, `python -m bot` as a subprocess, {variant} (load {load_average()})")
     tg = FakeTelegram()
     await tg.start()
     sim = await open_simulator(SimTimings.manual(), status_limit_per_s=None)
@@ -420,23 +431,42 @@ async def bench_callbacks_subprocess(jobs: int, *, media: bool) -> None:
         await sim.stop()
         await tg.stop()
     phases, rows = burst_phases(sim, tg, task_ids, finished_at)
+    return SubprocessBurst(phases, rows, last_video_s, burst_cpu_s)
+
+
+async def bench_callbacks_subprocess(jobs: int, *, media: bool, bursts: int) -> None:
+    """1b: `bursts` bursts, each against a fresh `python -m bot`; the verdict is on the median p99.
+
+    The burst is CPU-bound, and on a shared virtual machine the CPU one burst gets varies by a third
+    from one burst to the next (the bot's CPU for the same work: 5.3-8.3 ms per job measured in a
+    row), so one burst is a sample, not a figure; every burst's p99 and CPU are printed."""
+    variant = "with ffprobe/ffmpeg" if media else "without ffmpeg on PATH"
+    print(
+        f"\n== 1b. the same, `python -m bot` as a subprocess, {variant}, {bursts} burst(s) "
+        f"(load {load_average()})"
+    )
+    runs = [await run_subprocess_burst(jobs, media=media) for _ in range(bursts)]
+    median = sorted(runs, key=lambda run: run.p99_s)[len(runs) // 2]
+    print("  the median burst:")
     print_table(
         ["phase (ms)", "p50", "p99", "max"],
-        [(name, ms(percentile(v, 0.5)), ms(percentile(v, 0.99)), ms(max(v))) for name, v in phases],
+        [(name, ms(percentile(v, 0.5)), ms(percentile(v, 0.99)), ms(max(v))) for name, v in median.phases],
     )
     print(
-        f"  {rows} of {jobs} jobs traced; last sendVideo {last_video_s:.2f} s after KIE finished; "
-        f"load {load_average()}"
+        f"  {median.traced} of {jobs} jobs traced; last sendVideo {median.last_video_s:.2f} s after KIE "
+        f"finished; load {load_average()}"
     )
     # The burst is CPU-bound: its p99 is about the bot's CPU for all jobs, whatever the load.
-    print(
-        f"  the bot's CPU (with its ffmpeg children) from KIE finishing to the last sendVideo: "
-        f"{burst_cpu_s:.2f} s, {burst_cpu_s / max(1, jobs) * 1000:.1f} ms per job"
-    )
+    for n, run in enumerate(runs, 1):
+        print(
+            f"  burst {n}: p99 callback answered->sendVideo {ms(run.p99_s)} ms; the bot's CPU (with its "
+            f"ffmpeg children) from KIE finishing to the last sendVideo {run.cpu_s:.2f} s, "
+            f"{run.cpu_s / max(1, jobs) * 1000:.1f} ms per job"
+        )
     verdict(
         f"p99 callback->sendVideo (with the {download_kb()} kB download), python -m bot, "
-        f"{'with' if media else 'without'} ffmpeg",
-        percentile(phases[3][1], 0.99),
+        f"{'with' if media else 'without'} ffmpeg, median of {len(runs)} burst(s)",
+        median.p99_s,
         "<=",
         callback_target_s(media),
         "s",
@@ -1330,6 +1360,9 @@ async def main() -> None:
     )
     parser.add_argument("--callback-jobs", type=int, default=100)
     parser.add_argument(
+        "--bursts", type=int, default=3, help="1b: bursts per variant, each a fresh bot; the median is judged"
+    )
+    parser.add_argument(
         "--inprocess-no-media",
         action="store_true",
         help="also run the in-process callback bench with the media steps off",
@@ -1390,8 +1423,8 @@ async def main() -> None:
         if args.inprocess_no_media or not media:
             await bench_callbacks(args.callback_jobs, media=False)
         if media:
-            await bench_callbacks_subprocess(args.callback_jobs, media=True)
-        await bench_callbacks_subprocess(args.callback_jobs, media=False)
+            await bench_callbacks_subprocess(args.callback_jobs, media=True, bursts=args.bursts)
+        await bench_callbacks_subprocess(args.callback_jobs, media=False, bursts=args.bursts)
         await bench_callbacks_instances(
             args.callback_jobs,
             server_url(args.database_url, DATABASE_URL_ENV),

@@ -690,7 +690,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=500, help="simulated users tapping in parallel")
     parser.add_argument("--taps", type=int, default=6, help="taps per user per run")
-    parser.add_argument("--runs", type=int, default=3, help="runs per bot; medians are printed")
+    parser.add_argument("--runs", type=int, default=5, help="runs per bot; medians are printed")
     parser.add_argument("--warmup-users", type=int, default=100, help="users of the warm-up round (2 taps)")
     parser.add_argument(
         "--in-process",

@@ -147,7 +147,7 @@ def test_bench_jobs_smoke() -> None:
     shared = all(os.environ.get(name, "").strip() for name in ("TEST_DATABASE_URL", "TEST_REDIS_URL"))
     output = run_bench(
         "bench_jobs.py",
-        "--no-ffmpeg --callback-jobs 2 --polling-jobs 2 --history-jobs 8 --scale 0.02 "
+        "--no-ffmpeg --callback-jobs 2 --bursts 1 --polling-jobs 2 --history-jobs 8 --scale 0.02 "
         "--memory-jobs 2 --rss-seconds 0.5 --video-sizes 1 --lean",
     )
     for header in ("== 1a. ", "== 1b. ", "== 1c. ", "== 2. polling only", "== 2b. polling only",
