@@ -19,9 +19,7 @@ A successful answer is read as a small model where the caller asked for it (lean
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
-import secrets
 import ssl
 from collections.abc import AsyncIterator
 from http import HTTPStatus
@@ -134,18 +132,8 @@ class SizedStreamPayload(AsyncIterablePayload):
         self._size = size
 
 
-# Multipart boundaries: a secret of the process and a counter, instead of aiohttp's uuid4 per request
-# (a getrandom() system call each). As unguessable to someone writing a caption, never repeated.
-_BOUNDARY_PREFIX = secrets.token_hex(12)
-_boundary_numbers = itertools.count()
-
-
 class CoalescedFormData(FormData):
     """aiohttp's FormData whose multipart body is a CoalescedBody."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._writer = MultipartWriter("form-data", boundary=f"{_BOUNDARY_PREFIX}{next(_boundary_numbers):x}")
 
     def __call__(self) -> Payload:
         body = super().__call__()
