@@ -353,6 +353,7 @@ async def build_components(settings: Settings, *, session: BaseSession | None = 
             rush_wait_max_s=RUSH_WAIT_MAX_S * settings.kie_poll_scale,
             max_parallel=settings.delivery_parallel,
         )
+        closers.append(delivery.close)
 
         def make_generation(events: SubmissionEvents) -> GenerationService:
             return GenerationService(

@@ -459,6 +459,8 @@ class KieClient:
     async def download(self, url: str, dest_path: str | os.PathLike[str], max_bytes: int,
                        *, chunk_size: int = 256 * 1024) -> int:
         """Stream `url` into `dest_path`; returns the byte count. Holds at most ~1 MB of it in memory.
+        The file's directory is made (private to this user) when it does not exist, in the same
+        worker-thread hop as the first write.
 
         Raises KieDownloadTooLarge as soon as the declared or received size passes `max_bytes` (the
         partial file is removed), KieResultExpired on 403/404/410, KieUrlRefused when the URL or a
@@ -648,6 +650,7 @@ WRITE_BATCH_BYTES = 1024 * 1024
 
 def _write_batch(handle: BinaryIO | None, part: Path, chunks: list[bytes]) -> BinaryIO:
     if handle is None:
+        part.parent.mkdir(mode=0o700, exist_ok=True)
         handle = part.open("wb")
     handle.writelines(chunks)
     return handle

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -43,6 +45,11 @@ class Delivered:
     result: DeliveryResult
     file_id: str | None = None
     retry_after_s: float | None = None  # Telegram's own retry_after, for RETRY
+
+
+def _remove_dirs(paths: list[Path]) -> None:
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _transient(failure: TransientSendFailure) -> Delivered:
@@ -124,6 +131,12 @@ class DeliveryService:
         self.temp_dir = temp_dir
         self.rush = DeliveryRush(rush_wait_max_s)
         self._slots = asyncio.Semaphore(max_parallel)
+        # Work directories: one per delivery under a directory of this service's own, made by the
+        # download's first write (KieClient.download) and removed in batches afterwards (_sweep).
+        self._root: Path | None = None
+        self._workdir_numbers = itertools.count(1)
+        self._leftovers: list[Path] = []
+        self._sweeping: asyncio.Task[None] | None = None
 
     async def deliver(self, job: Job, *, fall_back_on_transient: bool = False) -> Delivered:
         """One delivery attempt.
@@ -134,18 +147,46 @@ class DeliveryService:
         """
         if not job.result_urls:
             return Delivered(DeliveryResult.FAILED)
-        # File system calls off the event loop: on a busy disk one takes milliseconds, and a burst of
-        # deliveries would each wait for all the others' (measured: 100 mkdtemp cost 0.75 s).
-        workdir: Path | None = None
-        try:
-            async with self._slots:
-                workdir = Path(
-                    await asyncio.to_thread(tempfile.mkdtemp, prefix=f"job{job.id}-", dir=self.temp_dir)
-                )
+        async with self._slots:
+            workdir = await self._workdir(job)
+            try:
                 return await self._deliver(job, workdir, fall_back_on_transient)
-        finally:
-            if workdir is not None:
-                await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
+            finally:
+                self._discard(workdir)
+
+    # File system calls stay off the event loop (on a busy disk one takes milliseconds), and each
+    # hop to a worker thread is event-loop time every other delivery of a burst waits for: no hop of
+    # its own for making a delivery's directory, a few hops for removing a burst's.
+
+    async def _workdir(self, job: Job) -> Path:
+        """A fresh path for the delivery's files; the directory is made by the download."""
+        if self._root is None:
+            root = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="deliveries-", dir=self.temp_dir))
+            if self._root is None:
+                self._root = root
+            else:  # another delivery made one meanwhile
+                await asyncio.to_thread(os.rmdir, root)
+        return self._root / f"job{job.id}-{next(self._workdir_numbers)}"
+
+    def _discard(self, workdir: Path) -> None:
+        self._leftovers.append(workdir)
+        if self._sweeping is None or self._sweeping.done():
+            self._sweeping = asyncio.ensure_future(self._sweep())
+
+    async def _sweep(self) -> None:
+        """Remove every work directory left so far in one worker-thread hop, until none is left."""
+        while self._leftovers:
+            batch, self._leftovers = self._leftovers, []
+            await asyncio.to_thread(_remove_dirs, batch)
+
+    async def close(self) -> None:
+        """After the last delivery: the work directories are gone, and theirs."""
+        if self._sweeping is not None:
+            await self._sweeping
+        await self._sweep()
+        if self._root is not None:
+            await asyncio.to_thread(shutil.rmtree, self._root, ignore_errors=True)
+            self._root = None
 
     async def _deliver(self, job: Job, workdir: Path, fall_back_on_transient: bool) -> Delivered:
         url = job.result_urls[0]

@@ -7,7 +7,9 @@ refuse the way Telegram does, so no Bot or aiogram type is involved.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,9 +104,22 @@ async def deliver(
         sender=chat, kie=kie, upload_limit_bytes=upload_limit, max_result_bytes=upload_limit,
         temp_dir=tmp_path,
     )
-    delivered = await service.deliver(finished_job(url), fall_back_on_transient=fall_back)
-    assert list(tmp_path.iterdir()) == []  # the work directory is gone, whatever happened
-    return delivered
+    try:
+        return await service.deliver(finished_job(url), fall_back_on_transient=fall_back)
+    finally:
+        await service.close()
+        assert list(tmp_path.iterdir()) == []  # the work directories are gone, whatever happened
+
+
+def only(paths: Iterator[Path]) -> Path:
+    (path,) = paths
+    return path
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
 
 
 async def test_a_taken_video_is_sent_once_with_its_size(kie: KieClient, cdn: str, tmp_path: Path) -> None:
@@ -190,3 +205,19 @@ async def test_a_private_address_is_never_fetched_nor_sent(kie: KieClient, tmp_p
     chat = ScriptedChat()
     assert await deliver(kie, chat, "http://10.0.0.1/clip.mp4", tmp_path) == Delivered(DeliveryResult.REFUSED)
     assert chat.sent == []
+
+
+async def test_a_burst_of_deliveries_leaves_no_directory(kie: KieClient, cdn: str, tmp_path: Path) -> None:
+    chat = ScriptedChat()
+    service = DeliveryService(
+        sender=chat, kie=kie, upload_limit_bytes=50 * 1024 * 1024, max_result_bytes=50 * 1024 * 1024,
+        temp_dir=tmp_path, max_parallel=4,
+    )
+    jobs = [dataclasses.replace(finished_job(f"{cdn}/clip.mp4"), id=100 + n) for n in range(12)]
+    results = await asyncio.gather(*(service.deliver(job) for job in jobs))
+    assert {r.result for r in results} == {DeliveryResult.VIDEO}
+    # Removed in the background, without waiting for close; the service's own directory at close.
+    root = only(tmp_path.iterdir())
+    await wait_until(lambda: not any(root.iterdir()))
+    await service.close()
+    assert list(tmp_path.iterdir()) == []
