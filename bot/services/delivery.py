@@ -180,7 +180,7 @@ class DeliveryService:
             await asyncio.to_thread(_remove_dirs, batch)
 
     async def close(self) -> None:
-        """After the last delivery: the work directories are gone, and theirs."""
+        """After the last delivery: every work directory is removed, and the service's own with them."""
         if self._sweeping is not None:
             await self._sweeping
         await self._sweep()
