@@ -452,8 +452,8 @@ class RunResult:
     invalid_taps: int
     failed_calls: int
     samples: list[tuple[str, float]]  # (tap label, tap-to-answer seconds)
-    cpu_ms_per_tap: float  # this process's CPU (with --processes: the fakes and users only)
-    bot_cpu_ms_per_tap: float | None  # the bot process's CPU (with --processes)
+    cpu_ms_per_tap: float  # this process's CPU (the fakes and users; with --in-process, the bots too)
+    bot_cpu_ms_per_tap: float | None  # the bot's own process's CPU (None with --in-process)
 
 
 async def open_wizards(subject: Subject, users: list[TgUser]) -> float:

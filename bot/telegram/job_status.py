@@ -96,23 +96,13 @@ class TelegramJobStatus(StatusCard):
             line = await self.status_line(job, status, lang, progress, elapsed_s)
             message = StatusMessage(job.id, job.user_id, job.chat_id, job.status_message_id)
             sent = self._send(
-                message,
-                f"{header}\n{line}",
-                self.keyboard(job, status, lang),
-                background=status in BACKGROUND,
-                fresh_on_missing=True,
+                message, f"{header}\n{line}", self.keyboard(job, status, lang),
+                background=status in BACKGROUND, fresh_on_missing=True,
             )
             if status in WAITING and job.status_message_id is not None:
                 entry = Waiting(
-                    status,
-                    progress,
-                    now_mono + self.ticker.refresh_s,
-                    job.deadline_at,
-                    job.created_at,
-                    job.model_key,
-                    message,
-                    lang,
-                    header,
+                    status, progress, now_mono + self.ticker.refresh_s, job.deadline_at, job.created_at,
+                    job.model_key, message, lang, header,
                 )
                 self._stop_when_gone(job.id, self.ticker.track(job.id, entry), sent)
             else:

@@ -7,7 +7,7 @@ wasted: measured, it was about a fifth of the bot's CPU per wizard tap (bench/be
 edit's answer carries the whole 12-button keyboard back) and a good share of each delivered video's.
 
 The calls here are aiogram's own (same request, middlewares and errors). Only a successful answer
-is read differently: TelegramHttpSession.check_response asks `answer_model()` and, inside
+is read differently: TelegramHttpSession.check_response asks `answer_response_model()` and, inside
 `answer_read_as`, validates the answer as that small model, which takes the fields named here and
 skips the rest. Refusals and anything the small model cannot read go through aiogram's own parsing.
 (Subclassing aiogram's method classes with another `__returning__` would do the same, but each

@@ -147,7 +147,7 @@ async def test_a_file_of_known_size_makes_a_body_of_known_length(tmp_path: Path)
     assert len(written.writes) == 1
     assert b'name="video"\r\n\r\nattach://file-video\r\n' in written.writes[0]
     assert b'name="file-video"; filename="clip.mp4"' in written.writes[0]
-    # Two forms never share a boundary.
+    # Each form has a boundary of its own (aiohttp's).
     assert sized_body.content_type != unsized_body.content_type
     await session.close()
 

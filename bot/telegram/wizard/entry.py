@@ -43,7 +43,7 @@ async def order_from_card(query: CallbackQuery, callback_data: ModelsCb, screen:
 
 
 async def back_to_order_button(query: CallbackQuery, screen: WizardScreen) -> None:
-    """ "Back to my order" under a payment confirmation: the open order, at the bottom of the chat."""
+    """"Back to my order" under a payment confirmation: the open order, at the bottom of the chat."""
     if not isinstance(query.message, Message):
         await answer_query(query)
         return
