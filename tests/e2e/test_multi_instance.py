@@ -25,6 +25,7 @@ import pytest
 
 from bot.kie.sandbox import KieSimulator, SimTimings
 from tests.e2e.harness import free_port
+from tests.e2e.jobs_support import wait_until
 from tests.e2e.multi_support import (
     Backend,
     Balancer,
@@ -290,9 +291,10 @@ async def test_long_polling_only_the_leader_polls_and_the_other_takes_over_when_
         await second.start()
         await wait_ready(second)
         await fake_tg.wait_until(lambda: "Polling mode" in second.log_text(), timeout=60)
-        # `python -m bot` takes its start-up heap out of the collector's full passes (bot/app.py).
-        log_text = second.log_text()
-        assert re.search(r"Start-up heap frozen: \d{5,} objects", log_text), log_text[-2000:]
+        # `python -m bot` takes its start-up heap out of the collector's full passes (bot/app.py),
+        # logged right after "Polling mode": waited for, not read at once.
+        frozen = re.compile(r"Start-up heap frozen: \d{5,} objects")
+        await wait_until(lambda: frozen.search(second.log_text()), 60, "the start-up heap frozen")
         holder = await backend.rows("SELECT holder FROM leases WHERE name = 'telegram-polling'")
         assert holder == [("instance-a",)]
 
