@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import json
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,14 +12,43 @@ from typing import Any, cast
 
 import pytest
 from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.methods import SendVideo
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    BanChatMember,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    GetUpdates,
+    SendChatAction,
+    SendInvoice,
+    SendMediaGroup,
+    SendMessage,
+    SendVideo,
+    TelegramMethod,
+)
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    LabeledPrice,
+    LinkPreviewOptions,
+    ReplyKeyboardRemove,
+)
 from aiohttp import FormData, MultipartWriter
 from aiohttp.abc import AbstractStreamWriter
+from aiohttp.payload import BytesPayload
 
 from bot.telegram import http_session
-from bot.telegram.http_session import CoalescedBody, CoalescedFormData, TelegramHttpSession, telegram_tls
+from bot.telegram.http_session import (
+    CoalescedBody,
+    CoalescedFormData,
+    TelegramHttpSession,
+    json_body,
+    telegram_tls,
+)
 from bot.telegram.job_results import UploadFile
 from tests.fakes.telegram import FakeTelegram, TgUser
 
@@ -116,7 +147,8 @@ async def test_a_video_sent_through_the_session_arrives_whole(tmp_path: Path, de
             ),
             width=720,
             height=1280,
-            caption="<b>#1</b> a fox", supports_streaming=True,
+            caption="<b>#1</b> a fox",
+            supports_streaming=True,
         )
         call = fake.calls_of("sendVideo")[-1]
         assert (call.params["width"], call.params["height"]) == (720, 1280)
@@ -158,3 +190,108 @@ async def test_a_file_that_is_not_its_declared_size_fails_the_upload(tmp_path: P
     with pytest.raises(OSError, match="is 1000 bytes, not the 999 declared"):
         async for _part in UploadFile(video, size_bytes=999).read(cast(Bot, None)):
             pass
+
+
+def form_fields(session: TelegramHttpSession, bot: Bot, method: TelegramMethod[Any]) -> dict[str, str]:
+    """What aiogram's form says: every field as the string it sends."""
+    form = session.build_form_data(bot, method)
+    return {str(options["name"]): value for options, _headers, value in form._fields}
+
+
+def as_form_says(value: Any) -> str:
+    """A JSON body's value as the form sends it: a string as it is, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+keyboard = InlineKeyboardMarkup(
+    inline_keyboard=[
+        [
+            InlineKeyboardButton(text="Кино 🎬 <b>", callback_data="w:abc:m:veo3"),
+            InlineKeyboardButton(text="x", url="https://e.x/"),
+        ],
+        [InlineKeyboardButton(text="Back", callback_data="w:abc:b:")],
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        EditMessageText(chat_id=5, message_id=7, text='<b>Шаг 2</b> & "q" 🎬', reply_markup=keyboard),
+        EditMessageReplyMarkup(chat_id=5, message_id=7, reply_markup=keyboard),
+        AnswerCallbackQuery(callback_query_id="123", text="Готово", show_alert=True),
+        AnswerCallbackQuery(callback_query_id="123"),
+        SendMessage(chat_id=5, text="a\nb"),
+        SendMessage(chat_id=-1001, text="t", reply_markup=ReplyKeyboardRemove()),
+        GetUpdates(offset=10, timeout=30, allowed_updates=["message", "callback_query"]),
+        SendChatAction(chat_id=5, action="upload_video"),
+        SendInvoice(
+            chat_id=5,
+            title="Pack",
+            description="d",
+            payload="p",
+            currency="XTR",
+            prices=[LabeledPrice(label="x", amount=50)],
+        ),
+    ],
+    ids=lambda method: type(method).__name__,
+)
+@pytest.mark.parametrize("parse_mode", ["HTML", None], ids=["default-parse-mode", "no-default"])
+def test_a_call_without_files_is_one_json_body_saying_what_the_form_says(
+    method: TelegramMethod[Any], parse_mode: str | None
+) -> None:
+    session = TelegramHttpSession(api=TelegramAPIServer.from_base("http://127.0.0.1:1"))
+    # The bot's own defaults (bot/app.py): a parse mode and link previews off, an object whose other
+    # fields are defaults again.
+    default = DefaultBotProperties(parse_mode=parse_mode, link_preview_is_disabled=parse_mode is not None)
+    bot = Bot("42:TEST", session=session, default=default)
+    body = session.request_body(bot, method)
+    assert isinstance(body, BytesPayload) and body.content_type == "application/json"
+    sent = json.loads(body._value)
+    assert {key: as_form_says(value) for key, value in sent.items()} == form_fields(session, bot, method)
+    fields = type(method).model_fields
+    assert ("parse_mode" in sent) == (parse_mode is not None and "parse_mode" in fields)
+    if parse_mode is not None and "link_preview_options" in fields:
+        assert sent["link_preview_options"] == {"is_disabled": True}
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        SendVideo(chat_id=5, video=BufferedInputFile(b"v", "v.mp4")),  # a file: multipart
+        # parse_mode inside a media item: a default nested in an object
+        SendMediaGroup(chat_id=5, media=[InputMediaPhoto(media="id1", caption="<b>x</b>")]),
+        SendMessage(chat_id=5, text="t", link_preview_options=LinkPreviewOptions(is_disabled=True)),
+        BanChatMember(chat_id=5, user_id=6, until_date=datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)),
+        SendMessage(chat_id=5, text="lone \ud83d surrogate"),
+    ],
+    ids=["file", "nested-default", "nested-defaults", "date", "lone-surrogate"],
+)
+def test_a_call_the_json_body_cannot_say_exactly_takes_aiograms_form(method: TelegramMethod[Any]) -> None:
+    session = TelegramHttpSession(api=TelegramAPIServer.from_base("http://127.0.0.1:1"))
+    bot = Bot("42:TEST", session=session, default=DefaultBotProperties(parse_mode="HTML"))
+    assert json_body(bot, method) is None
+    assert isinstance(session.request_body(bot, method), FormData)
+
+
+async def test_json_calls_reach_the_bot_api_and_answers_come_back() -> None:
+    fake = FakeTelegram()
+    await fake.start()
+    bot = Bot(
+        fake.token,
+        session=TelegramHttpSession(api=TelegramAPIServer.from_base(fake.base_url)),
+        default=DefaultBotProperties(parse_mode="HTML"),
+    )
+    try:
+        fake.as_user(TgUser(id=5, first_name="Ann"))
+        sent = await bot.send_message(5, "<b>Шаг</b> 1", reply_markup=keyboard)
+        edited = await bot.edit_message_text(
+            "<i>Шаг</i> 2", chat_id=5, message_id=sent.message_id, reply_markup=keyboard
+        )
+        assert not isinstance(edited, bool) and edited.text == "Шаг 2"
+        call = fake.calls_of("editMessageText")[-1]
+        assert call.params["parse_mode"] == "HTML" and call.params["text"] == "<i>Шаг</i> 2"
+        assert call.params["reply_markup"] == keyboard.model_dump(exclude_none=True)
+    finally:
+        await bot.session.close()
+        await fake.stop()
