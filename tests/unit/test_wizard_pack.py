@@ -1,10 +1,11 @@
-"""The wizard packs its buttons' callback data by hand: exactly what aiogram's CallbackData makes."""
+"""The wizard packs its buttons' callback data and makes its buttons by hand: exactly what aiogram makes."""
 
 from __future__ import annotations
 
 import pytest
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.telegram.wizard.view import WizardCallback, pack_wizard
+from bot.telegram.wizard.view import WizardCallback, callback_button, pack_wizard
 
 
 @pytest.mark.parametrize(
@@ -25,3 +26,23 @@ def test_refused_like_aiogram(draft: str, action: str, value: str) -> None:
         WizardCallback(draft=draft, action=action, value=value).pack()
     with pytest.raises(ValueError):
         pack_wizard(draft, action, value)
+
+
+@pytest.mark.parametrize("text", ["🎬 Veo 3.1", "", "Назад <b>&"])
+def test_a_callback_button_is_the_model_aiogram_makes(text: str) -> None:
+    made = callback_button(text, "w:d:m:veo3")
+    validated = InlineKeyboardButton(text=text, callback_data="w:d:m:veo3")
+    assert made == validated
+    assert made.model_dump(exclude_none=True) == {"text": text, "callback_data": "w:d:m:veo3"}
+    assert made.model_fields_set == validated.model_fields_set
+    # Two buttons share nothing, and a keyboard validates them as any other.
+    other = callback_button("x", "w:d:b:")
+    assert (made.text, made.callback_data) == (text, "w:d:m:veo3")
+    keyboard = InlineKeyboardMarkup(inline_keyboard=[[made, other]])
+    assert keyboard.inline_keyboard[0][1].callback_data == "w:d:b:"
+    # aiogram's buttons are mutable: changing one changes no other, nor the next one made.
+    made.text = "changed"
+    assert other.text == "x" and callback_button("y", "w:d:c:").model_dump(exclude_none=True) == {
+        "text": "y",
+        "callback_data": "w:d:c:",
+    }
