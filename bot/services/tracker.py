@@ -40,11 +40,16 @@ LATE_SUCCESS_WINDOW_S = 6 * 3600.0
 LATE_POLL_INTERVAL_S = 60.0
 # Status calls in flight at once.
 MAX_PARALLEL_POLLS = 10
-# Due polls claimed per round: all that is due up to this many, or, when one status budget is
+# Claimed polls not yet done, at most: all that is due up to this many, or, when one status budget is
 # shared by all jobs, what it serves in this many seconds: a claimed job waiting for the budget holds
 # its row and a coroutine, and claiming more than the budget serves soon only makes more of them wait.
 POLL_CLAIM_MAX = 100
 POLL_CLAIM_BUDGET_S = 2.0
+# With claims up to that, half of them done is when the loop claims again: the budget never runs dry
+# between rounds, and the loop does not turn once per poll.
+POLL_REFILL_SHARE = 0.5
+# The longest the loop sleeps while polls are due but none can be claimed (a finishing poll wakes it).
+POLL_ROOM_WAIT_S = 1.0
 # A model's completion times are re-read from the database at most this often (real seconds).
 HISTORY_TTL_S = 60.0
 # A result that cannot be fetched is retried this often before the user is refunded.
@@ -310,6 +315,8 @@ class JobTracker:
         self._delivering: set[int] = set()
         self._rush = delivery.rush
         self._poll_slots = asyncio.Semaphore(MAX_PARALLEL_POLLS)
+        self._polls: set[asyncio.Task[None]] = set()  # claimed by this instance and not done yet
+        self._polls_left_due = False  # the last claim was cut short by the room: more may be due
         # model -> (read at, from KIE's own timing where known, from when the bot noticed)
         self._histories: dict[str, tuple[float, CompletionTimes, CompletionTimes]] = {}
         self._load = PollLoad()
@@ -331,6 +338,10 @@ class JobTracker:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
+        # A status call is not worth waiting for: every poll booked its job's next one before the call.
+        for poll in list(self._polls):
+            poll.cancel()
+        await asyncio.gather(*self._polls, return_exceptions=True)
         await self.generation.wait_submissions(grace_s)
         if self._tasks:
             # Deliveries in progress finish if they can; the rest resume after the restart.
@@ -377,13 +388,17 @@ class JobTracker:
 
     async def _run(self) -> None:
         while not self._stopping:
+            # Cleared before the turn, not after it: a wake-up during the turn starts the next one.
+            self._wake.clear()
             try:
                 await self._tick()
             except Exception:
                 log.exception("Job tracker tick failed; continuing")
             next_at = await self._next_wakeup()
             delay = 5.0 if next_at is None else max(0.0, min(5.0, next_at - now()))
-            self._wake.clear()
+            if delay == 0.0 and self._poll_room() == 0:
+                # Due polls wait for room; the polls under way wake the loop when there is some.
+                delay = POLL_ROOM_WAIT_S
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
 
@@ -403,16 +418,33 @@ class JobTracker:
             # Submissions of an instance that died (their lease ran out).
             self._next_takeover = t + self.instance.renew_every_s
             await self.generation.take_over_submissions()
-        due = await self.jobs.claim_due_polls(claim, self._poll_claim_size())
+        room = self._poll_room()
+        due = await self.jobs.claim_due_polls(claim, room) if room else []
+        self._polls_left_due = len(due) == room
         if due:
             self._load = await self._measure_load()
-            await asyncio.gather(*(self._poll_guarded(job) for job in due))
+            # Not awaited here: the next turn claims more while these still run (or wait for the
+            # budget), so the status budget is spent without a pause between rounds.
+            for job in due:
+                poll = asyncio.create_task(self._poll_guarded(job), name=f"poll-{job.id}")
+                self._polls.add(poll)
+                poll.add_done_callback(self._poll_done)
 
     def _poll_claim_size(self) -> int:
         rps = self.schedule.status_rps
         if rps is None:
             return POLL_CLAIM_MAX
         return max(MAX_PARALLEL_POLLS, min(POLL_CLAIM_MAX, math.ceil(rps * POLL_CLAIM_BUDGET_S)))
+
+    def _poll_room(self) -> int:
+        """How many more due polls this instance claims now."""
+        return max(0, self._poll_claim_size() - len(self._polls))
+
+    def _poll_done(self, poll: asyncio.Task[None]) -> None:
+        self._polls.discard(poll)
+        if self._polls_left_due and len(self._polls) <= self._poll_claim_size() * POLL_REFILL_SHARE:
+            self._polls_left_due = False  # one wake-up per refill
+            self._wake.set()
 
     async def _measure_load(self) -> PollLoad:
         """How many jobs are polled: in all (only a shared, "key" budget bounds the gaps) and per model."""
@@ -774,4 +806,3 @@ class JobTracker:
                 return False
             await asyncio.wait(list(self._tasks), timeout=remaining)
         return True
-

@@ -41,3 +41,26 @@ async def test_after_its_model_history_a_job_is_polled_around_its_expected_finis
     # prior: the first ones share the event loop with the orders placed after them, and on a loaded
     # 2-core CI machine a stalled loop polls them less often than their schedule says.
     assert len(calls) <= 3 < max(by_prior), (len(calls), by_prior)
+
+
+async def test_a_status_call_that_hangs_holds_up_no_other_poll(
+    fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path
+) -> None:
+    # KIE never answers one status call: the client waits its read timeout (30 s) for it. Polls go
+    # on meanwhile, the hung job's own next one included (booked before the call): the tracker does
+    # not wait for a round of polls to end before claiming the next. A hung call used to stall every
+    # poll, deadline and delivery behind it for those 30 s.
+    settings = make_settings(tmp_path, fake_tg, sim, kie_poll_scale=SCALE, kie_status_rps=10 / SCALE)
+    prompt = f"{DEFAULT_PROMPT} [sim:delay={5 * SCALE:.2f}]"
+    async with running_bot(settings) as bot:
+        await prepare_user(bot, fake_tg, FIRST_USER)
+        hung = sim.faults.inject("status", hang=True, times=1)
+        stuck = await order_job(bot, FIRST_USER, prompt=prompt)
+        await fake_tg.wait_until(lambda: hung.hits == 1, timeout=10)
+        await prepare_user(bot, fake_tg, FIRST_USER + 1)
+        other = await order_job(bot, FIRST_USER + 1, prompt=prompt)
+        # Well inside the hung call's 30 s: both jobs are polled again, found done and delivered.
+        for job in (other, stuck):
+            await wait_job_state(bot, job.id, JobState.DELIVERED, timeout=15)
+        assert hung.hits == 1
+    # Stopping did not wait for the hung call either: it is cancelled (the harness stops within its grace).
