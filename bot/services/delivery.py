@@ -98,20 +98,18 @@ class DeliveryRush:
             await asyncio.wait_for(asyncio.shield(reached), self.max_wait_s)
 
 
-# Deliveries under way at once (DELIVERY_PARALLEL); see DeliveryService.
-MAX_PARALLEL_DELIVERIES = 8
 # The longest a status edit waits for the other deliveries to reach the chat (real seconds).
 RUSH_WAIT_MAX_S = 10.0
 
 
 class DeliveryService:
-    """Deliveries run at most `max_parallel` at once, the others wait in line (first come, first
-    served). Under a burst of finished jobs the event loop's CPU is the limit: with every delivery
-    advancing at once, each video waits for every other job's download and preparation, so the
-    first video lands about when the last does; in line, they land one after another (the last one
-    no later), fewer connections are open at once, and the HTTP clients' pools stay small (their
-    bookkeeping grows with the requests in flight). Large files are network-bound, so a few run
-    side by side."""
+    """Deliveries run at most `max_parallel` at once (DELIVERY_PARALLEL, whose default is the
+    settings'), the others wait in line (first come, first served). Under a burst of finished jobs
+    the event loop's CPU is the limit: with every delivery advancing at once, each video waits for
+    every other job's download and preparation, so the first video lands about when the last does;
+    in line, they land one after another (the last one no later), fewer connections are open at
+    once, and the HTTP clients' pools stay small (their bookkeeping grows with the requests in
+    flight). Large files are network-bound, so a few run side by side."""
 
     def __init__(
         self,
@@ -121,8 +119,8 @@ class DeliveryService:
         upload_limit_bytes: int,
         max_result_bytes: int,
         temp_dir: Path | None = None,
+        max_parallel: int,
         rush_wait_max_s: float = RUSH_WAIT_MAX_S,
-        max_parallel: int = MAX_PARALLEL_DELIVERIES,
     ) -> None:
         self.sender = sender
         self.kie = kie

@@ -102,7 +102,7 @@ async def deliver(
 ) -> Delivered:
     service = DeliveryService(
         sender=chat, kie=kie, upload_limit_bytes=upload_limit, max_result_bytes=upload_limit,
-        temp_dir=tmp_path,
+        temp_dir=tmp_path, max_parallel=1,
     )
     try:
         return await service.deliver(finished_job(url), fall_back_on_transient=fall_back)
