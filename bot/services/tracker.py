@@ -317,6 +317,10 @@ class JobTracker:
         self._poll_slots = asyncio.Semaphore(MAX_PARALLEL_POLLS)
         self._polls: set[asyncio.Task[None]] = set()  # claimed by this instance and not done yet
         self._polls_left_due = False  # the last claim was cut short by the room: more may be due
+        # When the loop wakes by itself next (epoch seconds; 0 during a turn), and the earliest next
+        # poll booked during the turn (the turn's own reading of the database may not have seen it).
+        self._sleeping_until = 0.0
+        self._booked_in_turn = math.inf
         # model -> (read at, from KIE's own timing where known, from when the bot noticed)
         self._histories: dict[str, tuple[float, CompletionTimes, CompletionTimes]] = {}
         self._load = PollLoad()
@@ -390,15 +394,19 @@ class JobTracker:
         while not self._stopping:
             # Cleared before the turn, not after it: a wake-up during the turn starts the next one.
             self._wake.clear()
+            self._sleeping_until, self._booked_in_turn = 0.0, math.inf
             try:
                 await self._tick()
             except Exception:
                 log.exception("Job tracker tick failed; continuing")
-            next_at = await self._next_wakeup()
-            delay = 5.0 if next_at is None else max(0.0, min(5.0, next_at - now()))
+            stored = await self._next_wakeup()  # may be 0: a delivery due at once
+            next_at = min(math.inf if stored is None else stored, self._booked_in_turn)
+            delay = 5.0 if next_at == math.inf else max(0.0, min(5.0, next_at - now()))
             if delay == 0.0 and self._poll_room() == 0:
                 # Due polls wait for room; the polls under way wake the loop when there is some.
                 delay = POLL_ROOM_WAIT_S
+            # The polls under way book their next ones from now on: one booked sooner wakes the loop.
+            self._sleeping_until = now() + delay
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
 
@@ -518,7 +526,11 @@ class JobTracker:
                 return
             next_delay = LATE_POLL_INTERVAL_S * self.schedule.scale
         # Book the next poll first: a crash mid-call must not leave the job without a schedule.
-        await self.jobs.update_fields(job.id, next_poll_at=now() + next_delay, poll_count=job.poll_count + 1)
+        next_poll_at = now() + next_delay
+        await self.jobs.update_fields(job.id, next_poll_at=next_poll_at, poll_count=job.poll_count + 1)
+        self._booked_in_turn = min(self._booked_in_turn, next_poll_at)
+        if next_poll_at < self._sleeping_until:
+            self._wake.set()
         entry = self.catalog.get(job.model_key)
         family = entry.family if entry else Family(job.family)
         adapter = adapter_for(family)

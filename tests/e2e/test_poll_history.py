@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from bot.kie.sandbox import KieSimulator
@@ -64,3 +65,24 @@ async def test_a_status_call_that_hangs_holds_up_no_other_poll(
             await wait_job_state(bot, job.id, JobState.DELIVERED, timeout=15)
         assert hung.hits == 1
     # Stopping did not wait for the hung call either: it is cancelled (the harness stops within its grace).
+
+
+async def test_a_poll_booked_sooner_than_the_loop_would_wake_wakes_it(
+    fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path
+) -> None:
+    # The tracker's loop sleeps until the next thing due (at most 5 s); a poll under way books its
+    # job's next poll after the loop went to sleep. One booked sooner wakes the loop, else the job
+    # waits out the sleep: a learnt schedule's poll right at the expected finish would come seconds
+    # late (bench/bench_jobs.py 2b). Here the prior books the job every 3 s x SCALE after its 6th s.
+    settings = make_settings(tmp_path, fake_tg, sim, kie_poll_scale=SCALE, kie_status_rps=10 / SCALE)
+    async with running_bot(settings) as bot:
+        await prepare_user(bot, fake_tg, FIRST_USER)
+        job = await order_job(bot, FIRST_USER, prompt=f"{DEFAULT_PROMPT} [sim:delay={14 * SCALE:.2f}]")
+        done = await wait_job_state(bot, job.id, JobState.DELIVERED, timeout=30)
+        calls = [
+            r.at for r in sim.requests_to("/api/v1/jobs/recordInfo") if r.query.get("taskId") == done.task_id
+        ]
+    # At 6, 9, 12 and 15 s of the scaled clock: 0.15 s apart, booked; nowhere near the loop's 5 s.
+    assert len(calls) >= 3, calls
+    gaps = [later - earlier for earlier, later in itertools.pairwise(calls)]
+    assert max(gaps) < 2.5, gaps
