@@ -37,10 +37,12 @@ CPU for `import aiogram` alone, so the smoke starts as few as it can).
 2b. polling only, learnt: --history-jobs jobs of one model that take 50-70 s, then one 60 s job
    alone, scheduled from that history. Targets: <= 8 status calls, noticed <= 2 s after KIE finished.
 3. memory: `python -m bot` as a subprocess recovering and polling 500 in-flight jobs (RSS from
-   /proc), also as the bot's share over a fresh interpreter that only ran `import aiogram`; then one
-   5 MB and one 45 MB delivery in fresh processes, comparing their peak RSS. Targets (issue 15: RSS is
-   judged as the share, `import aiogram` alone is ~165 MB): the bot's share over `import aiogram` with
-   500 jobs <= 15 MB; the peak does not grow with the video size. The absolute peak is printed only.
+   /proc, sampled until every job was polled once: a job's status state is made at its first poll,
+   and a 20 s window, polling 200 of the 500, read 0.6 MB less), also as the bot's share over a
+   fresh interpreter that only ran `import aiogram`; then one 5 MB and one 45 MB delivery in fresh
+   processes, comparing their peak RSS. Targets (issue 15: RSS is judged as the share, `import
+   aiogram` alone is ~165 MB): the bot's share over `import aiogram` with 500 jobs <= 15 MB; the peak
+   does not grow with the video size. The absolute peak is printed only.
 
 The in-process benches (1a, 2) run the bot, the fake Bot API and the KIE simulator in one event
 loop, so those figures include the fakes' own work. Everything listens on 127.0.0.1. Figures, not
@@ -1384,7 +1386,11 @@ async def main() -> None:
     parser.add_argument("--scale", type=float, default=0.2, help="clock scale for the polling bench")
     parser.add_argument("--memory-jobs", type=int, default=500)
     parser.add_argument(
-        "--rss-seconds", type=float, default=20.0, help="how long to sample RSS while polling"
+        "--rss-seconds",
+        type=float,
+        default=None,
+        help="how long to sample RSS while polling (default: until every job was polled once, "
+        "jobs / 10 status calls/s + 10 s: each job's status state exists only after its first poll)",
     )
     parser.add_argument(
         "--video-sizes",
@@ -1438,7 +1444,10 @@ async def main() -> None:
         if args.polling_burst:
             await bench_polling(args.polling_jobs, args.scale, burst=True)
     if "memory" in chosen:
-        await bench_memory_in_flight(args.memory_jobs, args.rss_seconds, lean=args.lean)
+        rss_seconds = args.rss_seconds
+        if rss_seconds is None:
+            rss_seconds = args.memory_jobs / KIE_STATUS_RPS + 10.0
+        await bench_memory_in_flight(args.memory_jobs, rss_seconds, lean=args.lean)
         if video_sizes:
             await bench_memory_video_size(video_sizes, media=media)
     print(f"\ntotal {time.monotonic() - started:.0f} s; load average at the end: {load_average()}")
