@@ -9,14 +9,19 @@ test session (fast: a file copy), dropped at the end of the test.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from bot.store.db import Database
+
+if TYPE_CHECKING:
+    import psycopg
 
 SKIP_REASON = "PostgreSQL not available: set TEST_DATABASE_URL (.ci/run starts one)"
 ENV = "TEST_DATABASE_URL"
@@ -63,7 +68,7 @@ def drop_template() -> None:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{_template}" WITH (FORCE)')
+        drop_database(admin, _template)
     _template = None
 
 
@@ -86,7 +91,36 @@ def fresh_database(*, migrated: bool = True) -> Iterator[str]:
         yield with_database(url, name)
     finally:
         with psycopg.connect(url, autocommit=True) as admin:
+            drop_database(admin, name)
+
+
+# How long a drop waits for an autovacuum worker it may not end to leave the database.
+DROP_WAIT_S = 30.0
+
+
+def drop_database(admin: psycopg.Connection[Any], name: str) -> None:
+    """DROP DATABASE ... WITH (FORCE), which ends the sessions left on it. An autovacuum worker on
+    the database can be ended only by a role with pg_signal_backend (tools/ci/start-postgres.sh grants
+    it); without it the drop waits, up to DROP_WAIT_S, for the worker to finish, and tries again."""
+    import psycopg
+
+    deadline = time.monotonic() + DROP_WAIT_S
+    while True:
+        try:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            if time.monotonic() > deadline:
+                raise
+        # Wait for the condition (no other backend on the database), not for a fixed time.
+        while time.monotonic() <= deadline:
+            row = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            ).fetchone()
+            if row is None or row[0] == 0:
+                break
+            time.sleep(0.05)
 
 
 class StoreBackend:

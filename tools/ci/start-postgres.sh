@@ -69,9 +69,11 @@ if [ -z "$port" ]; then
   exit 1
 fi
 
-# The tests' role may create databases: each PostgreSQL test gets a fresh one.
+# The tests' role may create databases: each PostgreSQL test gets a fresh one. pg_signal_backend: a
+# test's DROP DATABASE ... WITH (FORCE) may have to end an autovacuum worker that is on that database.
 as_server_user "$BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -q \
-  -c "CREATE ROLE bot LOGIN CREATEDB PASSWORD 'bot'" -c "CREATE DATABASE bot OWNER bot" >&2
+  -c "CREATE ROLE bot LOGIN CREATEDB PASSWORD 'bot'" -c "GRANT pg_signal_backend TO bot" \
+  -c "CREATE DATABASE bot OWNER bot" >&2
 
 echo "start-postgres: PostgreSQL $("$BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$port, data in $datadir" >&2
 echo "export TEST_DATABASE_URL=postgresql://bot:bot@127.0.0.1:$port/bot"
