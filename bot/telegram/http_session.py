@@ -32,7 +32,7 @@ import os
 import ssl
 from collections.abc import AsyncIterator
 from http import HTTPStatus
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 from aiogram import Bot
 from aiogram.client.default import Default
@@ -158,7 +158,7 @@ class _NotJson(Exception):
     """A value the JSON body would not carry as aiogram's form does: the call takes the form."""
 
 
-def _refuse(value: object) -> object:
+def _refuse(value: object) -> NoReturn:
     raise _NotJson(type(value).__name__)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from bot.services.ports import (
     VideoFile,
 )
 from bot.store.jobs import Job, JobState
+from tests.e2e.jobs_support import wait_until
 
 CLIP = MEDIA_DIR / "9x16_audio.mp4"
 
@@ -114,12 +115,6 @@ async def deliver(
 def only(paths: Iterator[Path]) -> Path:
     (path,) = paths
     return path
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 async def test_a_taken_video_is_sent_once_with_its_size(kie: KieClient, cdn: str, tmp_path: Path) -> None:
@@ -218,6 +213,6 @@ async def test_a_burst_of_deliveries_leaves_no_directory(kie: KieClient, cdn: st
     assert {r.result for r in results} == {DeliveryResult.VIDEO}
     # Removed in the background, without waiting for close; the service's own directory at close.
     root = only(tmp_path.iterdir())
-    await wait_until(lambda: not any(root.iterdir()))
+    await wait_until(lambda: not any(root.iterdir()), 5.0, "the work directories removed")
     await service.close()
     assert list(tmp_path.iterdir()) == []
