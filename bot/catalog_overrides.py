@@ -4,7 +4,6 @@ catalog with it. Every problem is one line naming the file and the key, raised a
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -30,6 +29,8 @@ def load_overrides(path: Path | None) -> CatalogOverrides | None:
     malformed file (the shape only: whether the models exist is checked when the catalog is built)."""
     if path is None:
         return None
+    import tomllib  # here: a bot without an overrides file (the default) never loads the parser
+
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

@@ -7,7 +7,6 @@ import logging
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot import __version__
@@ -183,6 +182,9 @@ def build_web_app(components: Components) -> web.Application:
     app.on_cleanup.append(flush_rejections)
 
     if settings.telegram_webhook:
+        # Imported here: a polling bot (the default) never loads aiogram's webhook server.
+        from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+
         # Settings refuse webhook mode without a secret; SimpleRequestHandler answers 401 to a
         # request without it and compares it in constant time (secrets.compare_digest).
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None

@@ -43,18 +43,32 @@ class UserLocks(Protocol):
         ...
 
 
-class LocalUserLocks:
-    """In-process: enough while one process serves every update of a user."""
+class KeyedLocks:
+    """An asyncio.Lock per key, kept only while a coroutine holds it or waits for it (the holder and
+    the waiters keep it alive): memory for the keys in use, not for every key ever seen."""
 
     def __init__(self) -> None:
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    def local_lock(self, user_id: int) -> asyncio.Lock:
-        lock = self._locks.get(user_id)
+    def lock(self, key: int) -> asyncio.Lock:
+        lock = self._locks.get(key)
         if lock is None:
             lock = asyncio.Lock()
-            self._locks[user_id] = lock
+            self._locks[key] = lock
         return lock
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+class LocalUserLocks:
+    """In-process: enough while one process serves every update of a user."""
+
+    def __init__(self) -> None:
+        self._locks = KeyedLocks()
+
+    def local_lock(self, user_id: int) -> asyncio.Lock:
+        return self._locks.lock(user_id)
 
     @contextlib.asynccontextmanager
     async def hold(self, user_id: int) -> AsyncIterator[None]:

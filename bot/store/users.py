@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -49,7 +50,8 @@ class UsersRepo:
         self._languages: OrderedDict[int, str] = OrderedDict()
 
     def _remember_language(self, user_id: int, language: str) -> None:
-        self._languages[user_id] = language
+        # Interned: thousands of users share the two or three language codes, not a copy each.
+        self._languages[user_id] = sys.intern(language)
         self._languages.move_to_end(user_id)
         while len(self._languages) > LANGUAGE_CACHE_SIZE:
             self._languages.popitem(last=False)

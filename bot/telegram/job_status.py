@@ -20,10 +20,10 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramFor
 from aiogram.types import InlineKeyboardMarkup
 
 from bot.catalog.model import Catalog
+from bot.coordination.locks import KeyedLocks
 from bot.services.ports import JobStatus
 from bot.shaping.scheduler import Priority
-from bot.store.db import now
-from bot.store.jobs import Job, JobsRepo
+from bot.store.jobs import IN_FLIGHT, Job, JobsRepo
 from bot.store.users import UsersRepo
 from bot.telegram.lean_answers import edit_text
 from bot.telegram.outgoing import sending_as
@@ -62,10 +62,10 @@ class TelegramJobStatus(StatusCard):
         self.min_interval_s = min_interval_s
         self.refresh_s = refresh_s
         self._last_edit: dict[int, float] = {}
-        # The waiting jobs whose status is refreshed, and per running job a lock so a refresh never
-        # lands after the final status.
+        # The waiting jobs whose status is refreshed, and per job a lock so a refresh never lands
+        # after the final status (a lock exists only while a status of that job is being made).
         self.ticker = StatusTicker(refresh_s, self._refresh)
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._locks = KeyedLocks()
         # Edits handed to the bot whose answer nobody awaits (the ticker's).
         self._sends: set[asyncio.Future[bool]] = set()
 
@@ -90,7 +90,7 @@ class TelegramJobStatus(StatusCard):
         self._last_edit[job.id] = now_mono
         if final:
             self._last_edit.pop(job.id, None)
-        async with self._lock(job.id):
+        async with self._locks.lock(job.id):
             lang = await self.language(job.user_id)
             header = self.header(job, lang)
             line = await self.status_line(job, status, lang, progress, elapsed_s)
@@ -100,16 +100,11 @@ class TelegramJobStatus(StatusCard):
                 background=status in BACKGROUND, fresh_on_missing=True,
             )
             if status in WAITING and job.status_message_id is not None:
-                entry = Waiting(
-                    status, progress, now_mono + self.ticker.refresh_s, job.deadline_at, job.created_at,
-                    job.model_key, message, lang, header,
-                )
+                entry = Waiting(status, progress, now_mono + self.ticker.refresh_s, job.deadline_at, message)
                 self._stop_when_gone(job.id, self.ticker.track(job.id, entry), sent)
             else:
                 self.ticker.forget(job.id)
         await sent
-        if status not in WAITING:
-            self._locks.pop(job.id, None)
 
     @property
     def ticking(self) -> frozenset[int]:
@@ -124,26 +119,25 @@ class TelegramJobStatus(StatusCard):
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 
-    def _lock(self, job_id: int) -> asyncio.Lock:
-        return self._locks.setdefault(job_id, asyncio.Lock())
-
     async def _refresh(self, job_id: int, entry: Waiting) -> asyncio.Future[bool] | None:
-        """The ticker's refresh of one waiting job: its status again, with the time elapsed now."""
+        """The ticker's refresh of one waiting job: its status again, with the time elapsed now.
+
+        The job is read again, not kept: a job that another instance finished (its callback or its
+        poll went there) must not have its final status overwritten by a waiting one; and the card
+        of hundreds of waiting jobs is not held in memory between refreshes."""
         if self.ticker.waiting.get(job_id) is not entry:
             return None
-        async with self._lock(job_id):
-            lang = await self.language(entry.message.user_id)
-            if lang != entry.lang:  # the user switched language: the card too
-                job = await self.jobs.get(job_id)
-                if job is not None:
-                    entry.lang, entry.header = lang, self.header(job, lang)
-            elapsed_s = now() - entry.created_at
-            line = await self.waiting_line(entry.model_key, entry.status, lang, entry.progress, elapsed_s)
+        async with self._locks.lock(job_id):
+            job = await self.jobs.get(job_id)
+            if job is None or job.state not in IN_FLIGHT:
+                self.ticker.forget(job_id, entry)
+                return None
+            lang = await self.language(job.user_id)
+            line = await self.status_line(job, entry.status, lang, entry.progress, None)
             if self.ticker.waiting.get(job_id) is not entry:
                 return None  # a final status came meanwhile
-            sent = self._send(
-                entry.message, f"{entry.header}\n{line}", None, background=True, fresh_on_missing=False
-            )
+            text = f"{self.header(job, lang)}\n{line}"
+            sent = self._send(entry.message, text, None, background=True, fresh_on_missing=False)
             self._stop_when_gone(job_id, entry, sent)
         return sent
 

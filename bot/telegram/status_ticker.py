@@ -2,7 +2,7 @@
 
 KIE may say nothing for minutes (above all in callback mode, where nothing is polled), so a waiting
 status is re-shown every STATUS_REFRESH_SECONDS. One shared task serves all the jobs: per job it keeps
-a small record (what the refresh renders and where it goes, not the Job nor a coroutine of its own),
+a small record (the status to show and where it goes, not the Job, its card nor a coroutine of its own),
 and each time it wakes it refreshes the jobs that are due. At most REFRESHES_IN_FLIGHT of its edits
 wait in the outgoing queue at a time (edits are paced; hundreds of jobs due together would otherwise
 all queue at once): the others wait their turn as a record, and are refreshed as the edits go.
@@ -42,11 +42,7 @@ class Waiting:
     progress: int | None
     due: float  # time.monotonic() of the next refresh
     deadline_at: float  # the job's deadline (store clock): no refresh after it
-    created_at: float
-    model_key: str
     message: StatusMessage
-    lang: str  # the language `header` is in
-    header: str  # the order card
 
 
 # Renders and hands over one job's edit; None when there is nothing to send (the job ended).
@@ -66,11 +62,10 @@ class StatusTicker:
 
     def track(self, job_id: int, entry: Waiting) -> Waiting:
         """Refresh this job from now on; a job already tracked keeps its cadence, with the new
-        status and card. Returns the entry in use."""
+        status. Returns the entry in use."""
         current = self.waiting.get(job_id)
         if current is not None:
             current.status, current.progress = entry.status, entry.progress
-            current.lang, current.header = entry.lang, entry.header
             return current
         self.waiting[job_id] = entry
         if self._task is None:

@@ -129,3 +129,43 @@ async def test_one_ticker_task_refreshes_every_waiting_job(
             lambda: not [t for t in asyncio.all_tasks() if t.get_name() == "status-ticker"],
             what="the ticker task ended",
         )
+
+
+async def test_refresh_stops_when_another_instance_finished_the_job(
+    fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path
+) -> None:
+    """Several instances share the database: the callback (or the poll) of a job this instance
+    showed as waiting may go to another one, which delivers it and shows "done". This instance's
+    refresh reads the job again and stops; it never puts a waiting line over the final status."""
+    settings = make_settings(tmp_path, fake_tg, sim, callbacks=True, status_refresh_seconds=0.2)
+    async with running_bot(settings) as bot:
+        finished_user, waiting_user = USER + 11, USER + 12
+        for user in (finished_user, waiting_user):
+            await prepare_user(bot, fake_tg, user)
+        finished = await order_job(bot, finished_user, prompt="Done elsewhere [sim:delay=60]")
+        waiting = await order_job(bot, waiting_user, prompt="Still going [sim:delay=60]")
+        view = bot.components.tracker.status
+        assert isinstance(view, TelegramJobStatus)
+        await wait_until(lambda: {finished.id, waiting.id} <= view.ticking, what="both ticking")
+
+        # What the other instance does: the job delivered, its status message edited to "done".
+        await bot.components.db.execute("UPDATE jobs SET state = 'delivered' WHERE id = ?", (finished.id,))
+        done_text = "Done, shown by the other instance"
+        await bot.components.bot.edit_message_text(
+            chat_id=finished_user, message_id=finished.status_message_id or 0, text=done_text
+        )
+        await wait_until(lambda: finished.id not in view.ticking, what="the finished job no longer ticking")
+
+        # The ticker goes on (the other job's elapsed time moves twice more), and the finished
+        # job's message keeps the final status.
+        def edits_of(user: int, message_id: int) -> int:
+            message = fake_tg.message(user, message_id)
+            return len(message.history) if message is not None else 0
+
+        waiting_edits = edits_of(waiting_user, waiting.status_message_id or 0)
+        await fake_tg.wait_until(
+            lambda: edits_of(waiting_user, waiting.status_message_id or 0) >= waiting_edits + 2, timeout=15
+        )
+        message = fake_tg.message(finished_user, finished.status_message_id or 0)
+        assert message is not None and message.text == done_text
+        assert waiting.id in view.ticking
