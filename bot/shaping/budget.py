@@ -120,19 +120,27 @@ class _Bucket:
 class LocalSendBudget:
     """The buckets in this process: right for one instance (no Redis)."""
 
-    # Chat buckets idle long enough to be full again are forgotten once there are this many.
+    # Chat buckets idle long enough to be full again are forgotten (a full bucket is what a new one
+    # would be): every SWEEP_EVERY_S, so the buckets kept are those of the chats sent to lately, not
+    # one per chat with a waiting job's status; and at once when there are MAX_CHATS.
     MAX_CHATS = 10_000
+    SWEEP_EVERY_S = 10.0
 
     def __init__(self, limits: BudgetLimits, *, clock: Clock = time.monotonic) -> None:
         self.limits = limits
         self._clock = clock
         self._bot = _Bucket(limits.global_burst, clock())
         self._chats: dict[ChatKey, _Bucket] = {}
+        self._next_sweep = clock() + self.SWEEP_EVERY_S
+
+    @property
+    def chats_kept(self) -> int:
+        return len(self._chats)
 
     def _chat(self, chat: ChatKey, now: float) -> _Bucket:
         bucket = self._chats.get(chat)
         if bucket is None:
-            if len(self._chats) >= self.MAX_CHATS:
+            if len(self._chats) >= self.MAX_CHATS or now >= self._next_sweep:
                 self._forget_idle(now)
             bucket = self._chats[chat] = _Bucket(CHAT_BURST, now)
         return bucket
@@ -143,6 +151,7 @@ class LocalSendBudget:
             return bucket.blocked_until <= now and now - bucket.updated_at >= refill_s
 
         self._chats = {k: b for k, b in self._chats.items() if not idle(k, b)}
+        self._next_sweep = now + self.SWEEP_EVERY_S
 
     async def take(self, chat: ChatKey | None, *, keep: int) -> Refusal | None:
         return self.take_now(chat, keep=keep)

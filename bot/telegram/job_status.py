@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
@@ -29,17 +30,32 @@ from bot.telegram.lean_answers import edit_text
 from bot.telegram.outgoing import sending_as
 from bot.telegram.replies import is_not_modified
 from bot.telegram.status_card import WAITING, StatusCard
-from bot.telegram.status_ticker import StatusMessage, StatusTicker, Waiting
+from bot.telegram.status_ticker import StatusTicker, Waiting
 
 log = logging.getLogger(__name__)
 
 EDIT_INTERVAL_S = 3.0
+EDIT_TIMES_SWEEP_S = 30.0
 # How often a waiting job's status refreshes its elapsed time (STATUS_REFRESH_SECONDS).
 REFRESH_INTERVAL_S = 15.0
 # Statuses that may wait behind everything else in the outgoing queue: the user is not waiting for
 # them (a running job's time, "sending" beside the upload, "done" under a video already there).
 # Failures, timeouts and refunds go as answers do.
 BACKGROUND = WAITING | {JobStatus.SENDING, JobStatus.DONE}
+
+
+@dataclass(frozen=True, slots=True)
+class StatusMessage:
+    """Where a job's status goes: the chat, the message to edit (None: none sent yet), whose it is."""
+
+    job_id: int
+    user_id: int
+    chat_id: int
+    message_id: int | None
+
+    @classmethod
+    def of(cls, job: Job) -> StatusMessage:
+        return cls(job.id, job.user_id, job.chat_id, job.status_message_id)
 
 
 class TelegramJobStatus(StatusCard):
@@ -61,7 +77,11 @@ class TelegramJobStatus(StatusCard):
         self.jobs = jobs
         self.min_interval_s = min_interval_s
         self.refresh_s = refresh_s
+        # When each job's status was last edited, for the throttle: only the jobs edited within
+        # min_interval_s matter, so older times are dropped every EDIT_TIMES_SWEEP_S (not kept for
+        # every waiting job).
         self._last_edit: dict[int, float] = {}
+        self._next_sweep = time.monotonic() + EDIT_TIMES_SWEEP_S
         # The waiting jobs whose status is refreshed, and per job a lock so a refresh never lands
         # after the final status (a lock exists only while a status of that job is being made).
         self.ticker = StatusTicker(refresh_s, self._refresh)
@@ -87,6 +107,11 @@ class TelegramJobStatus(StatusCard):
         if not final and last is not None and now_mono - last < self.min_interval_s:
             self.ticker.update(job.id, status, progress)  # too soon to edit: the ticker shows it
             return
+        if now_mono >= self._next_sweep:
+            self._last_edit = {
+                job_id: t for job_id, t in self._last_edit.items() if now_mono - t < self.min_interval_s
+            }
+            self._next_sweep = now_mono + EDIT_TIMES_SWEEP_S
         self._last_edit[job.id] = now_mono
         if final:
             self._last_edit.pop(job.id, None)
@@ -94,17 +119,20 @@ class TelegramJobStatus(StatusCard):
             lang = await self.language(job.user_id)
             header = self.header(job, lang)
             line = await self.status_line(job, status, lang, progress, elapsed_s)
-            message = StatusMessage(job.id, job.user_id, job.chat_id, job.status_message_id)
             sent = self._send(
-                message, f"{header}\n{line}", self.keyboard(job, status, lang),
+                StatusMessage.of(job), f"{header}\n{line}", self.keyboard(job, status, lang),
                 background=status in BACKGROUND, fresh_on_missing=True,
             )
             if status in WAITING and job.status_message_id is not None:
-                entry = Waiting(status, progress, now_mono + self.ticker.refresh_s, job.deadline_at, message)
+                entry = Waiting(status, progress, now_mono + self.ticker.refresh_s, job.deadline_at)
                 self._stop_when_gone(job.id, self.ticker.track(job.id, entry), sent)
             else:
                 self.ticker.forget(job.id)
         await sent
+
+    @property
+    def edit_times_kept(self) -> int:
+        return len(self._last_edit)
 
     @property
     def ticking(self) -> frozenset[int]:
@@ -129,7 +157,7 @@ class TelegramJobStatus(StatusCard):
             return None
         async with self._locks.lock(job_id):
             job = await self.jobs.get(job_id)
-            if job is None or job.state not in IN_FLIGHT:
+            if job is None or job.state not in IN_FLIGHT or job.status_message_id is None:
                 self.ticker.forget(job_id, entry)
                 return None
             lang = await self.language(job.user_id)
@@ -137,7 +165,7 @@ class TelegramJobStatus(StatusCard):
             if self.ticker.waiting.get(job_id) is not entry:
                 return None  # a final status came meanwhile
             text = f"{self.header(job, lang)}\n{line}"
-            sent = self._send(entry.message, text, None, background=True, fresh_on_missing=False)
+            sent = self._send(StatusMessage.of(job), text, None, background=True, fresh_on_missing=False)
             self._stop_when_gone(job_id, entry, sent)
         return sent
 

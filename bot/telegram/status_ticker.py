@@ -2,7 +2,7 @@
 
 KIE may say nothing for minutes (above all in callback mode, where nothing is polled), so a waiting
 status is re-shown every STATUS_REFRESH_SECONDS. One shared task serves all the jobs: per job it keeps
-a small record (the status to show and where it goes, not the Job, its card nor a coroutine of its own),
+a small record (the status to show and when, not the Job, its card nor a coroutine of its own),
 and each time it wakes it refreshes the jobs that are due. At most REFRESHES_IN_FLIGHT of its edits
 wait in the outgoing queue at a time (edits are paced; hundreds of jobs due together would otherwise
 all queue at once): the others wait their turn as a record, and are refreshed as the edits go.
@@ -24,16 +24,6 @@ log = logging.getLogger(__name__)
 REFRESHES_IN_FLIGHT = 16
 
 
-@dataclass(frozen=True, slots=True)
-class StatusMessage:
-    """Where a job's status goes: the chat, the message to edit (None: none sent yet), whose it is."""
-
-    job_id: int
-    user_id: int
-    chat_id: int
-    message_id: int | None
-
-
 @dataclass(slots=True)
 class Waiting:
     """A waiting job's status as the refresh shows it again."""
@@ -42,7 +32,6 @@ class Waiting:
     progress: int | None
     due: float  # time.monotonic() of the next refresh
     deadline_at: float  # the job's deadline (store clock): no refresh after it
-    message: StatusMessage
 
 
 # Renders and hands over one job's edit; None when there is nothing to send (the job ended).

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from pathlib import Path
 
 import pytest
 
 from bot.i18n import translate
 from bot.kie.sandbox import KieSimulator
+from bot.services.ports import JobStatus
 from bot.store.jobs import JobState
+from bot.telegram import job_status
 from bot.telegram.balance import credits_text
 from bot.telegram.job_status import TelegramJobStatus
 from tests.e2e.harness import make_settings, running_bot
@@ -169,3 +172,36 @@ async def test_refresh_stops_when_another_instance_finished_the_job(
         message = fake_tg.message(finished_user, finished.status_message_id or 0)
         assert message is not None and message.text == done_text
         assert waiting.id in view.ticking
+
+
+async def test_edit_times_are_kept_only_while_they_throttle(
+    fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The throttle keeps when each status was last edited, but only as long as that holds an edit
+    back: with hundreds of waiting jobs, older times are dropped (here at every status)."""
+    monkeypatch.setattr(job_status, "EDIT_TIMES_SWEEP_S", 0.0)
+    settings = make_settings(tmp_path, fake_tg, sim, callbacks=True)
+    async with running_bot(settings) as bot:
+        view = bot.components.tracker.status
+        assert isinstance(view, TelegramJobStatus)
+        view.min_interval_s = 1.0
+        users = [USER + 21, USER + 22, USER + 23]
+        jobs = []
+        for user in users:
+            await prepare_user(bot, fake_tg, user)
+            jobs.append(await order_job(bot, user, prompt="A long take [sim:delay=60]"))
+        await wait_until(lambda: {job.id for job in jobs} <= view.ticking, what="all three waiting")
+        first = await wait_job_state(bot, jobs[0].id, JobState.SUBMITTED, JobState.RUNNING)
+
+        # Two progress ticks in a row: the second is held back (the throttle still works).
+        await view.show_status(first, JobStatus.PROGRESS, progress=10)
+        edited_at = time.monotonic()
+        await view.show_status(first, JobStatus.PROGRESS, progress=20)
+        message = fake_tg.message(first.chat_id, first.status_message_id or 0)
+        assert message is not None and "10%" in (message.text or "") and "20%" not in (message.text or "")
+
+        # Once no edit is recent enough to hold anything back, the next status drops every time.
+        await wait_until(lambda: time.monotonic() - edited_at > view.min_interval_s, what="a second")
+        await view.show_status(first, JobStatus.PROGRESS, progress=30)
+        assert view.edit_times_kept == 1
+        await wait_status(fake_tg, first, "30%")

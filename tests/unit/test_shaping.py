@@ -350,3 +350,29 @@ async def test_slow_answers_hold_sends_back_whatever_the_budget_allows() -> None
     assert await bench.at(5.0) == ["v4"]
     bench.holds["v4"].set()
     await until(lambda: bench.tasks["v4"].done())
+
+
+def test_buckets_of_chats_gone_quiet_are_forgotten_and_limits_still_hold() -> None:
+    """A full bucket is what a new one would be: the budget keeps buckets for the chats sent to
+    lately (swept every SWEEP_EVERY_S), not for every chat it ever saw; a chat still spending its
+    burst, or held by a 429, keeps its bucket."""
+    clock = FakeClock()
+    budget = LocalSendBudget(BudgetLimits(per_s=1000.0, per_chat_per_s=1.0), clock=clock)
+    for chat in range(1, 101):
+        assert budget.take_now(chat, keep=0) is None
+    assert budget.chats_kept == 100
+    clock.now = LocalSendBudget.SWEEP_EVERY_S - 0.5
+    assert budget.take_now(1, keep=0) is None  # chat 1 spends its refilled burst
+    assert budget.take_now(1, keep=0) is None
+    asyncio.run(budget.penalize(2, 60.0))  # Telegram said 429 for chat 2
+    clock.now = LocalSendBudget.SWEEP_EVERY_S
+    assert budget.take_now(101, keep=0) is None  # a new chat: the sweep runs
+    # Kept: chat 1 (empty, not refilled yet), chat 2 (held by the 429) and the new one.
+    assert budget.chats_kept == 3
+    refusal = budget.take_now(1, keep=0)
+    assert refusal is not None and refusal.chat_s == pytest.approx(0.5), "chat 1's spent burst was kept"
+    refusal = budget.take_now(2, keep=0)
+    assert refusal is not None and refusal.chat_s == pytest.approx(59.5), "chat 2's 429 was kept"
+    # A forgotten chat starts from a full bucket, as it would have been.
+    assert budget.take_now(50, keep=0) is None
+    assert budget.take_now(50, keep=0) is None
