@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiogram import Bot
@@ -119,9 +120,13 @@ class TelegramJobStatus(StatusCard):
             lang = await self.language(job.user_id)
             header = self.header(job, lang)
             line = await self.status_line(job, status, lang, progress, elapsed_s)
+            job_id = job.id
             sent = self._send(
                 StatusMessage.of(job), f"{header}\n{line}", self.keyboard(job, status, lang),
                 background=status in BACKGROUND, fresh_on_missing=True,
+                # A waiting status that waited in the outgoing queue while the job ended (perhaps
+                # on another instance, whose final status this must not cover) is dropped.
+                still_wanted=(lambda: self._still_waiting(job_id)) if status in WAITING else None,
             )
             if status in WAITING and job.status_message_id is not None:
                 entry = Waiting(status, progress, now_mono + self.ticker.refresh_s, job.deadline_at)
@@ -165,9 +170,23 @@ class TelegramJobStatus(StatusCard):
             if self.ticker.waiting.get(job_id) is not entry:
                 return None  # a final status came meanwhile
             text = f"{self.header(job, lang)}\n{line}"
-            sent = self._send(StatusMessage.of(job), text, None, background=True, fresh_on_missing=False)
+            sent = self._send(
+                StatusMessage.of(job), text, None, background=True, fresh_on_missing=False,
+                still_wanted=lambda: self._still_waiting(job_id),
+            )
             self._stop_when_gone(job_id, entry, sent)
         return sent
+
+    async def _still_waiting(self, job_id: int) -> bool:
+        """Asked when a refresh's turn in the outgoing queue comes (it may have waited there for
+        seconds): is the job still in flight? When the database cannot say, the refresh is skipped
+        (the next one comes in STATUS_REFRESH_SECONDS; a final status is never covered)."""
+        try:
+            job = await self.jobs.get(job_id)
+        except Exception:
+            log.warning("Job %s: status refresh skipped, the job could not be read", job_id, exc_info=True)
+            return False
+        return job is not None and job.state in IN_FLIGHT
 
     def _stop_when_gone(self, job_id: int, entry: Waiting, sent: asyncio.Future[bool]) -> None:
         """No more refreshes once an edit finds the message gone or the chat blocked."""
@@ -186,6 +205,7 @@ class TelegramJobStatus(StatusCard):
         *,
         background: bool,
         fresh_on_missing: bool,
+        still_wanted: Callable[[], Awaitable[bool]] | None = None,
     ) -> asyncio.Future[bool]:
         """Hand the status to the bot; the future says whether it is shown (False when the message
         is gone or the chat blocked the bot).
@@ -196,7 +216,8 @@ class TelegramJobStatus(StatusCard):
         lock, and a newer status can replace an older one still queued.
         """
         show = self._show(message, text, markup, fresh=fresh_on_missing)
-        with sending_as(Priority.PROGRESS if background else Priority.REPLY, coalesce=True):
+        priority = Priority.PROGRESS if background else Priority.REPLY
+        with sending_as(priority, coalesce=True, still_wanted=still_wanted):
             sent = asyncio.ensure_future(show)
         self._sends.add(sent)
         sent.add_done_callback(self._sends.discard)

@@ -9,7 +9,10 @@ edit, copy and forward to the `SendScheduler` (bot/shaping), with:
   result sender (job_results.py) marks deliveries, the status view (job_status.py) its edits;
 - for an edit marked `coalesce=True`, the message as coalescing key: a newer edit of the same
   message replaces an older one still queued, and the older call returns True, as Telegram answers
-  a successful edit of an inline message (its caller never reads it: the text shown is the newer).
+  a successful edit of an inline message (its caller never reads it: the text shown is the newer);
+- for a send marked with `still_wanted`, a last question once its turn has come: a status refresh
+  queued behind other sends asks whether its job is still waiting (another instance may have shown
+  the final status meanwhile, which the refresh must not cover). A send dropped so returns True too.
 
 A 429 Telegram still answers holds the chat (or the bot) in the budget for `retry_after`; the
 RetryAfterMiddleware around this one then waits and sends again, through the queue.
@@ -18,7 +21,7 @@ RetryAfterMiddleware around this one then waits and sends again, through the que
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Hashable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, cast
@@ -42,17 +45,25 @@ _UNSHAPED = frozenset({"sendChatAction"})
 class OutgoingMark:
     priority: Priority
     coalesce: bool = False
+    still_wanted: Callable[[], Awaitable[bool]] | None = None
 
 
 _mark: ContextVar[OutgoingMark | None] = ContextVar("outgoing_mark", default=None)
 
 
 @contextlib.contextmanager
-def sending_as(priority: Priority, *, coalesce: bool = False) -> Iterator[None]:
+def sending_as(
+    priority: Priority,
+    *,
+    coalesce: bool = False,
+    still_wanted: Callable[[], Awaitable[bool]] | None = None,
+) -> Iterator[None]:
     """Bot API calls made inside this block (and tasks started in it) go with this priority.
 
-    `coalesce=True`: edits made here may be replaced by a newer edit of the same message."""
-    token = _mark.set(OutgoingMark(priority, coalesce))
+    `coalesce=True`: edits made here may be replaced by a newer edit of the same message.
+    `still_wanted`: awaited when a send's turn comes, right before it goes; False drops it (the budget
+    token its turn took is spent: asking any sooner would leave the wait in which things change)."""
+    token = _mark.set(OutgoingMark(priority, coalesce, still_wanted))
     try:
         yield
     finally:
@@ -95,6 +106,8 @@ class ShapingMiddleware(BaseRequestMiddleware):
         async with self.scheduler.turn(priority, chat, key) as go:
             if not go:
                 # Superseded by a newer edit of the same message, which is what the user will see.
+                return cast(Response[TelegramType], True)
+            if mark is not None and mark.still_wanted is not None and not await mark.still_wanted():
                 return cast(Response[TelegramType], True)
             try:
                 return await make_request(bot, method)

@@ -9,6 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
 
 from bot.i18n import translate
 from bot.kie.sandbox import KieSimulator
@@ -205,3 +208,37 @@ async def test_edit_times_are_kept_only_while_they_throttle(
         await view.show_status(first, JobStatus.PROGRESS, progress=30)
         assert view.edit_times_kept == 1
         await wait_status(fake_tg, first, "30%")
+
+
+async def test_a_refresh_queued_while_the_job_ended_elsewhere_is_dropped(
+    fake_tg: FakeTelegram, sim: KieSimulator, tmp_path: Path
+) -> None:
+    """The narrower race: the refresh read the job while it still ran, then waited in the outgoing
+    queue (its chat's budget spent), and meanwhile another instance showed the final status. When
+    its turn comes, the refresh asks again and is dropped instead of covering "done"."""
+    settings = make_settings(
+        tmp_path, fake_tg, sim, callbacks=True, status_refresh_seconds=0.2, telegram_max_per_chat_per_s=0.5
+    )
+    async with running_bot(settings) as bot:
+        user = USER + 31
+        await prepare_user(bot, fake_tg, user)
+        job = await order_job(bot, user, prompt="Held in the queue [sim:delay=60]")
+        view = bot.components.tracker.status
+        assert isinstance(view, TelegramJobStatus)
+        await wait_until(lambda: job.id in view.ticking, what="the job ticking")
+        scheduler = bot.components.send_scheduler
+        await wait_until(lambda: scheduler.pending > 0, what="a refresh waiting for the chat's budget")
+
+        # The other instance: the job delivered, and "done" shown by a bot of its own (not through
+        # this instance's queue).
+        await bot.components.db.execute("UPDATE jobs SET state = 'delivered' WHERE id = ?", (job.id,))
+        done_text = "Done, shown by the other instance"
+        session = AiohttpSession(api=TelegramAPIServer.from_base(fake_tg.base_url))
+        async with Bot(fake_tg.token, session=session) as other:
+            await other.edit_message_text(done_text, chat_id=user, message_id=job.status_message_id or 0)
+
+        # The queued refresh's turn comes and goes; then the ticker lets the job go.
+        await wait_until(lambda: scheduler.pending == 0, what="the queued refresh's turn", timeout=15)
+        await wait_until(lambda: job.id not in view.ticking, what="the job no longer ticking")
+        message = fake_tg.message(user, job.status_message_id or 0)
+        assert message is not None and message.text == done_text
