@@ -45,6 +45,11 @@ REFRESH_INTERVAL_S = 15.0
 BACKGROUND = WAITING | {JobStatus.SENDING, JobStatus.DONE}
 
 
+def in_flight(job: Job) -> bool:
+    """Whether a waiting status may still be shown for this job (as read just now)."""
+    return job.state in IN_FLIGHT
+
+
 @dataclass(frozen=True, slots=True)
 class StatusMessage:
     """Where a job's status goes: the chat, the message to edit (None: none sent yet), whose it is."""
@@ -162,7 +167,7 @@ class TelegramJobStatus(StatusCard):
             return None
         async with self._locks.lock(job_id):
             job = await self.jobs.get(job_id)
-            if job is None or job.state not in IN_FLIGHT or job.status_message_id is None:
+            if job is None or not in_flight(job) or job.status_message_id is None:
                 self.ticker.forget(job_id, entry)
                 return None
             lang = await self.language(job.user_id)
@@ -178,15 +183,15 @@ class TelegramJobStatus(StatusCard):
         return sent
 
     async def _still_waiting(self, job_id: int) -> bool:
-        """Asked when a refresh's turn in the outgoing queue comes (it may have waited there for
-        seconds): is the job still in flight? When the database cannot say, the refresh is skipped
-        (the next one comes in STATUS_REFRESH_SECONDS; a final status is never covered)."""
+        """Asked when a waiting status's turn in the outgoing queue comes (it may have waited there
+        for seconds): is the job still in flight? When the database cannot say, the status is skipped
+        (a refresh comes again in STATUS_REFRESH_SECONDS; a final status is never covered)."""
         try:
             job = await self.jobs.get(job_id)
         except Exception:
-            log.warning("Job %s: status refresh skipped, the job could not be read", job_id, exc_info=True)
+            log.warning("Job %s: waiting status skipped, the job could not be read", job_id, exc_info=True)
             return False
-        return job is not None and job.state in IN_FLIGHT
+        return job is not None and in_flight(job)
 
     def _stop_when_gone(self, job_id: int, entry: Waiting, sent: asyncio.Future[bool]) -> None:
         """No more refreshes once an edit finds the message gone or the chat blocked."""
